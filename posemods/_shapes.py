@@ -1,0 +1,93 @@
+"""Shape vocabulary and input validation shared by every op and module.
+
+Every docstring in posemods writes tensor shapes with these letters:
+
+======  ===============================================================
+letter  meaning
+======  ===============================================================
+B       batch size
+T       frames in a clip
+J       joints (keypoints)
+C       channels (feature width)
+H, W    spatial height and width of a feature or heatmap grid
+L       tokens in a sequence (for a grid, L = H * W)
+G       attention heads (groups)
+N       sampling points per query and head (deformable attention)
+D       head dimension (Dv when values have a different width)
+======  ===============================================================
+
+A suffix names a second grid or width of the same kind: ``Hv, Wv`` are the value heatmap's size,
+``Lq`` the number of queries, ``Cz`` the constraint feature's channels.
+
+The helpers below turn shape mistakes into a ``ValueError`` and dtype mistakes into a ``TypeError``
+that name the argument, the expected shape in this vocabulary and what actually arrived, before any
+broadcasting can turn them into something cryptic.
+"""
+
+from __future__ import annotations
+
+import torch
+
+FLOAT_DTYPES = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
+
+
+def _fmt(dims: tuple[str, ...]) -> str:
+    return "(" + ", ".join(dims) + ")"
+
+
+def expect_shape(name: str, tensor: torch.Tensor, spec: str, known: dict[str, int]) -> None:
+    """Check ``tensor`` against ``spec`` (e.g. ``"B J H W"``) and record the sizes in ``known``.
+
+    A letter already present in ``known`` must match; a new letter is recorded so the next tensor is
+    checked against it. Literal integers in ``spec`` must match exactly.
+    """
+    if not isinstance(tensor, torch.Tensor):
+        raise TypeError(f"{name}: expected a torch.Tensor, got {type(tensor).__name__}")
+    dims = tuple(spec.split())
+    if tensor.dim() != len(dims):
+        raise ValueError(
+            f"{name}: expected a {len(dims)}-D tensor {_fmt(dims)}, got {tensor.dim()}-D shape {tuple(tensor.shape)}"
+        )
+    for axis, (letter, size) in enumerate(zip(dims, tensor.shape)):
+        size = int(size)
+        if letter.isdigit():
+            expected = int(letter)
+        elif letter in known:
+            expected = known[letter]
+        else:
+            known[letter] = size
+            continue
+        if size != expected:
+            raise ValueError(
+                f"{name}: expected shape {_fmt(dims)} with {letter}={expected}, got "
+                f"{tuple(tensor.shape)} ({letter}={size} at dim {axis})"
+            )
+
+
+def expect_float(name: str, tensor: torch.Tensor) -> None:
+    """Raise ``TypeError`` unless ``tensor`` has a floating-point dtype autograd can use."""
+    if tensor.dtype not in FLOAT_DTYPES:
+        raise TypeError(
+            f"{name}: expected a floating-point tensor (float16, bfloat16, float32 or float64), got {tensor.dtype}"
+        )
+
+
+def expect_same(what: str, **tensors: torch.Tensor) -> None:
+    """Raise unless every tensor shares the same ``what`` ("device" or "dtype")."""
+    items = list(tensors.items())
+    first_name, first = items[0]
+    for name, tensor in items[1:]:
+        a, b = getattr(first, what), getattr(tensor, what)
+        if a != b:
+            error = TypeError if what == "dtype" else ValueError
+            raise error(f"{name} has {what} {b} but {first_name} has {what} {a}; they must match")
+
+
+def expect_positive(name: str, value: int) -> None:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ValueError(f"{name}: expected a positive integer, got {value!r}")
+
+
+def expect_choice(name: str, value: str, choices: tuple[str, ...]) -> None:
+    if value not in choices:
+        raise ValueError(f"{name}: expected one of {choices}, got {value!r}")
