@@ -1,0 +1,125 @@
+"""KinematicsModelingModule (KMM), KIMNet section 3.3, eq. 7-11.
+
+Shapes use the vocabulary of :mod:`posemods._shapes`.
+"""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from posemods import functional
+from posemods._backend import BACKENDS
+from posemods._shapes import expect_choice, expect_float, expect_positive, expect_same, expect_shape
+
+ACTIVATIONS = {"relu": nn.ReLU, "sigmoid": nn.Sigmoid, "identity": nn.Identity}
+
+
+class KinematicsModelingModule(nn.Module):
+    """Predict this frame's heatmaps from the last frame's, by attention between joints.
+
+    **The temporal-module contract.** A temporal module maps
+
+        ``(feat_prev (B, C, H, W), feat_cur (B, C, H, W), heatmap_prev (B, J, Hh, Wh)) -> prior (B, J, Hh, Wh)``
+
+    i.e. the previous frame's features, the current frame's features and the previous frame's
+    heatmaps to a heatmap prior for the current frame. Any model that has such a step (LSTMPM's
+    ConvLSTM, DKD's pose-kernel distillator, RPSTN's JRPSP) can call KMM there instead; the
+    model then corrects the prior with the current frame's features, e.g. KIMNet's Conv_g/Conv_d.
+
+    What it computes (KIMNet eq. 7-11):
+
+    - ``key = sigma(Conv_h feat_prev)`` and ``query = sigma(Conv_c feat_cur)``, each (B, J, H, W):
+      one map per joint (eq. 7). ``shared_projection=True`` uses one conv for both (KIMNet-Share-hc).
+    - ``attn[b, j, i] = softmax_i(<query[b, j], key[b, i]> / sqrt(H * W))`` (eq. 8-10): how much
+      joint j now draws on joint i a frame ago.
+    - ``prior[b, j] = sum_i attn[b, j, i] * heatmap_prev[b, i]`` (eq. 11), plus ``heatmap_prev``
+      when ``residual=True`` (KIMNet-Residual).
+
+    Args:
+        in_channels: C, the feature channels.
+        num_joints: J.
+        activation: sigma: ``"relu"`` (default), ``"sigmoid"`` or ``"identity"``.
+        shared_projection: one 1x1 conv for both frames instead of two.
+        residual: add ``heatmap_prev`` to the prediction.
+        resolution: S; when given, the joint maps and the heatmaps are resized to S x S for the
+            attention (the paper's Table 6) and the prediction is resized back to (Hh, Wh).
+        backend: ``"auto"``, ``"reference"`` or ``"triton"`` for the attention.
+    """
+
+    def __init__(
+        self,
+        in_channels: int,
+        num_joints: int,
+        activation: str = "relu",
+        shared_projection: bool = False,
+        residual: bool = False,
+        resolution: int | None = None,
+        backend: str = "auto",
+    ) -> None:
+        super().__init__()
+        expect_positive("in_channels", in_channels)
+        expect_positive("num_joints", num_joints)
+        expect_choice("activation", activation, tuple(ACTIVATIONS))
+        expect_choice("backend", backend, BACKENDS)
+        if resolution is not None:
+            expect_positive("resolution", resolution)
+        self.in_channels = in_channels
+        self.num_joints = num_joints
+        self.residual = residual
+        self.resolution = resolution
+        self.backend = backend
+        self.proj_cur = nn.Conv2d(in_channels, num_joints, 1)  # Conv_c
+        # Tied weights, as with tied embeddings: one Conv2d registered under both names.
+        self.proj_prev = self.proj_cur if shared_projection else nn.Conv2d(in_channels, num_joints, 1)  # Conv_h
+        self.activation = ACTIVATIONS[activation]()
+
+    @property
+    def shared_projection(self) -> bool:
+        return self.proj_prev is self.proj_cur
+
+    def forward(
+        self,
+        feat_prev: torch.Tensor,
+        feat_cur: torch.Tensor,
+        heatmap_prev: torch.Tensor,
+        return_attention: bool = False,
+    ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+        """Return the prior (B, J, Hh, Wh), and the attention (B, J, J) if ``return_attention``."""
+        dims = {"C": self.in_channels, "J": self.num_joints}
+        expect_shape("feat_prev", feat_prev, "B C H W", dims)
+        expect_shape("feat_cur", feat_cur, "B C H W", dims)
+        expect_shape("heatmap_prev", heatmap_prev, "B J Hh Wh", dims)
+        for name, tensor in (("feat_prev", feat_prev), ("feat_cur", feat_cur), ("heatmap_prev", heatmap_prev)):
+            expect_float(name, tensor)
+        expect_same("device", feat_prev=feat_prev, feat_cur=feat_cur, heatmap_prev=heatmap_prev)
+        out_size = heatmap_prev.shape[-2:]
+
+        key = self.activation(self.proj_prev(feat_prev))
+        query = self.activation(self.proj_cur(feat_cur))
+        value = heatmap_prev.to(query.dtype)
+        if self.resolution is not None:
+            size = (self.resolution, self.resolution)
+            query, key, value = (_resize(t, size) for t in (query, key, value))
+
+        prior, attn = functional.kinematics_attention(query, key, value, backend=self.backend)
+        if self.resolution is not None:
+            prior = _resize(prior, out_size)
+        if self.residual:
+            prior = prior + heatmap_prev
+        return (prior, attn) if return_attention else prior
+
+    def extra_repr(self) -> str:
+        return (
+            f"in_channels={self.in_channels}, num_joints={self.num_joints}, "
+            f"shared_projection={self.shared_projection}, residual={self.residual}, "
+            f"resolution={self.resolution}, backend={self.backend!r}"
+        )
+
+
+def _resize(x: torch.Tensor, size) -> torch.Tensor:
+    if tuple(x.shape[-2:]) == tuple(size):
+        return x
+    shrinking = x.shape[-2] > size[0] or x.shape[-1] > size[1]
+    return F.interpolate(x, size=size, mode="bilinear", align_corners=False, antialias=shrinking)

@@ -1,0 +1,150 @@
+"""KinematicsModelingModule: the maths with hand-set weights, options, compile, state_dict, errors."""
+
+import pytest
+import torch
+import torch.nn.functional as F
+from oracles.kinematics_attention import kinematics_attention_loop
+
+from posemods import KMM, KinematicsModelingModule
+from posemods.testing import assert_close
+
+
+def identity_kmm(joints, **kwargs):
+    """C = J and both projections are the identity, so query = feat_cur and key = feat_prev."""
+    kmm = KMM(joints, joints, activation="identity", **kwargs).double()
+    with torch.no_grad():
+        for conv in (kmm.proj_cur, kmm.proj_prev):
+            conv.weight.copy_(torch.eye(joints, dtype=torch.float64)[:, :, None, None])
+            conv.bias.zero_()
+    return kmm
+
+
+def test_alias():
+    assert KMM is KinematicsModelingModule
+
+
+def test_hand_set_weights_match_the_paper_equations(backend):
+    kmm = identity_kmm(4, backend=backend).float()
+    feat_prev, feat_cur = torch.rand(2, 4, 5, 3), torch.rand(2, 4, 5, 3)
+    heatmap = torch.rand(2, 4, 10, 6)
+    prior, attn = kmm(feat_prev, feat_cur, heatmap, return_attention=True)
+    expected_prior, expected_attn = kinematics_attention_loop(feat_cur.double(), feat_prev.double(), heatmap.double())
+    assert_close(prior, expected_prior.float())
+    assert_close(attn, expected_attn.float())
+
+
+def test_projection_and_activation_are_applied_per_frame():
+    kmm = KMM(3, 2, activation="sigmoid").double()
+    feat_prev, feat_cur, heatmap = (
+        torch.rand(1, 3, 4, 4).double(),
+        torch.rand(1, 3, 4, 4).double(),
+        torch.rand(1, 2, 4, 4).double(),
+    )
+    prior = kmm(feat_prev, feat_cur, heatmap)
+    query = torch.sigmoid(F.conv2d(feat_cur, kmm.proj_cur.weight, kmm.proj_cur.bias))
+    key = torch.sigmoid(F.conv2d(feat_prev, kmm.proj_prev.weight, kmm.proj_prev.bias))
+    assert_close(prior, kinematics_attention_loop(query, key, heatmap)[0])
+
+
+def test_joints_that_swap_places_swap_heatmaps():
+    # Joint i's map at frame t equals joint perm[i]'s map at frame t+1, with sharp, disjoint blobs:
+    # attention becomes the permutation and the prior moves each heatmap to the joint that took its place.
+    joints, perm = 4, torch.tensor([2, 0, 3, 1])
+    blobs = torch.zeros(1, joints, 4, 4, dtype=torch.float64)
+    for j in range(joints):
+        blobs[0, j, j, j] = 30.0
+    feat_prev = blobs
+    feat_cur = torch.empty_like(blobs)
+    feat_cur[0, perm] = blobs[0]  # joint perm[i] now looks like joint i did
+    heatmap = torch.rand(1, joints, 8, 8, dtype=torch.float64)
+    prior, attn = identity_kmm(joints)(feat_prev, feat_cur, heatmap, return_attention=True)
+    expected_attn = torch.zeros(joints, joints, dtype=torch.float64)
+    expected_attn[perm, torch.arange(joints)] = 1.0
+    assert torch.allclose(attn[0], expected_attn, atol=1e-6)
+    assert torch.allclose(prior[0, perm], heatmap[0], atol=1e-5)
+
+
+def test_shared_projection_is_one_conv():
+    shared, separate = KMM(8, 5, shared_projection=True), KMM(8, 5)
+    assert shared.shared_projection and not separate.shared_projection
+    assert shared.proj_prev is shared.proj_cur
+    n_params = lambda m: sum(p.numel() for p in m.parameters())
+    assert n_params(separate) == 2 * n_params(shared) == 2 * (8 * 5 + 5)
+
+
+def test_residual_adds_the_previous_heatmap():
+    plain, residual = KMM(6, 3), KMM(6, 3, residual=True)
+    residual.load_state_dict(plain.state_dict())
+    args = (torch.rand(2, 6, 4, 4), torch.rand(2, 6, 4, 4), torch.rand(2, 3, 8, 8))
+    assert torch.allclose(residual(*args), plain(*args) + args[2])
+
+
+def test_resolution_runs_attention_at_s_by_s():
+    kmm = KMM(6, 3, resolution=4)
+    feat_prev, feat_cur, heatmap = torch.rand(2, 6, 16, 12), torch.rand(2, 6, 16, 12), torch.rand(2, 3, 32, 24)
+    prior, attn = kmm(feat_prev, feat_cur, heatmap, return_attention=True)
+    assert prior.shape == heatmap.shape
+    resize = lambda t: F.interpolate(t, size=(4, 4), mode="bilinear", align_corners=False, antialias=True)
+    query, key = resize(kmm.activation(kmm.proj_cur(feat_cur))), resize(kmm.activation(kmm.proj_prev(feat_prev)))
+    expected_attn = torch.softmax(query.flatten(2) @ key.flatten(2).transpose(1, 2) / 4.0, dim=-1)
+    assert_close(attn, expected_attn)
+    low = expected_attn @ resize(heatmap).flatten(2)
+    expected = F.interpolate(low.view(2, 3, 4, 4), size=(32, 24), mode="bilinear", align_corners=False)
+    assert_close(prior, expected)
+
+
+def test_gradcheck_module_float64():
+    kmm = KMM(3, 2, activation="sigmoid").double()
+    args = [torch.rand(1, 3, 3, 2, dtype=torch.float64, requires_grad=True) for _ in range(2)]
+    heatmap = torch.rand(1, 2, 2, 3, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(kmm, (*args, heatmap))
+
+
+def test_state_dict_is_the_same_whatever_the_backend():
+    torch.manual_seed(3)
+    a = KMM(16, 13, backend="reference")
+    torch.manual_seed(3)
+    b = KMM(16, 13, backend="triton")
+    sa, sb = a.state_dict(), b.state_dict()
+    assert list(sa) == list(sb)
+    assert all(torch.equal(sa[k], sb[k]) for k in sa)
+    b.load_state_dict(sa)  # and loads across backends
+
+
+def test_compile_fullgraph_matches_eager(backend):
+    torch._dynamo.reset()
+    kmm = KMM(8, 5, backend=backend)
+    args = [torch.rand(2, 8, 6, 4, requires_grad=True), torch.rand(2, 8, 6, 4), torch.rand(2, 5, 12, 8)]
+    eager = kmm(*args, return_attention=True)
+    compiled = torch.compile(kmm, fullgraph=True)(*args, return_attention=True)
+    for a, e in zip(compiled, eager):
+        assert_close(a, e)
+    (g_eager,) = torch.autograd.grad(eager[0].square().sum(), args[0])
+    (g_compiled,) = torch.autograd.grad(compiled[0].square().sum(), args[0])
+    assert_close(g_compiled, g_eager)
+
+
+@pytest.mark.parametrize(
+    "args, error, match",
+    [
+        (((1, 7, 4, 4), (1, 8, 4, 4), (1, 5, 4, 4)), ValueError, r"feat_prev: .*C=8.*C=7"),
+        (((1, 8, 4, 4), (1, 8, 4, 3), (1, 5, 4, 4)), ValueError, r"feat_cur: .*W=4.*W=3"),
+        (((1, 8, 4, 4), (1, 8, 4, 4), (1, 6, 4, 4)), ValueError, r"heatmap_prev: .*J=5.*J=6"),
+        (((1, 8, 4, 4), (1, 8, 4, 4), (2, 5, 4, 4)), ValueError, r"heatmap_prev: .*B=1.*B=2"),
+        (((8, 4, 4), (1, 8, 4, 4), (1, 5, 4, 4)), ValueError, r"feat_prev: expected a 4-D tensor \(B, C, H, W\)"),
+    ],
+)
+def test_module_shape_errors(args, error, match):
+    with pytest.raises(error, match=match):
+        KMM(8, 5)(*(torch.rand(s) for s in args))
+
+
+def test_module_rejects_integer_heatmaps_and_bad_config():
+    with pytest.raises(TypeError, match="heatmap_prev: expected a floating-point"):
+        KMM(2, 2)(torch.rand(1, 2, 2, 2), torch.rand(1, 2, 2, 2), torch.ones(1, 2, 2, 2, dtype=torch.long))
+    with pytest.raises(ValueError, match="activation: expected one of"):
+        KMM(2, 2, activation="gelu")
+    with pytest.raises(ValueError, match="num_joints: expected a positive integer"):
+        KMM(2, 0)
+    with pytest.raises(ValueError, match="backend: expected one of"):
+        KMM(2, 2, backend="cuda")

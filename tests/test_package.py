@@ -1,0 +1,47 @@
+"""Package hygiene: quiet import, no hard triton dependency, public names."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import posemods
+
+ROOT = Path(__file__).resolve().parents[1]
+
+
+def run_python(code: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True, timeout=300)
+
+
+def test_import_prints_nothing_and_does_not_import_triton_or_the_models():
+    proc = run_python(
+        "import sys, posemods\n"
+        "heavy = [m for m in ('triton', 'posemods.models', 'posemods.data', 'posemods.metrics') if m in sys.modules]\n"
+        "assert not heavy, heavy\n"
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout == "" and proc.stderr == ""
+
+
+def test_works_without_triton():
+    # Make `import triton` fail, as on a machine without it: auto and reference still work, and an
+    # explicit triton request says why it cannot run.
+    proc = run_python(
+        "import sys; sys.modules['triton'] = None\n"
+        "import torch, posemods\n"
+        "args = (torch.rand(1, 4, 3, 3), torch.rand(1, 4, 3, 3), torch.rand(1, 3, 3, 3))\n"
+        "assert posemods.KMM(4, 3)(*args).shape == (1, 3, 3, 3)\n"
+        "try:\n"
+        "    posemods.KMM(4, 3, backend='triton')(*args)\n"
+        "except RuntimeError as e:\n"
+        "    assert 'triton is not importable' in str(e), e\n"
+        "else:\n"
+        "    raise AssertionError('no error')\n"
+    )
+    assert proc.returncode == 0, proc.stderr
+
+
+def test_public_names_and_typing_marker():
+    assert posemods.KMM is posemods.KinematicsModelingModule
+    assert callable(posemods.use_backend) and callable(posemods.functional.kinematics_attention)
+    assert (Path(posemods.__file__).parent / "py.typed").exists()
