@@ -23,7 +23,7 @@ import torch
 import triton
 import triton.language as tl
 
-from posemods.triton._common import dot, dot_config
+from posemods.triton._common import dot_config, gram_accumulate, matmul_rows_store
 
 MAX_JOINTS = 256  # BLOCK_K covers all joints in registers; beyond this it would spill
 BLOCK_J = 16  # the smallest M that tl.dot accepts
@@ -38,38 +38,22 @@ def _forward_kernel(
     DOT_PRECISION: tl.constexpr, UPCAST: tl.constexpr,
 ):  # fmt: skip
     b = tl.program_id(1).to(tl.int64)
-    rows = tl.program_id(0) * BLOCK_J + tl.arange(0, BLOCK_J)
-    cols = tl.arange(0, BLOCK_K)
+    rows = tl.program_id(0) * BLOCK_J + tl.arange(0, BLOCK_J)  # this block's query joints
+    cols = tl.arange(0, BLOCK_K)  # every key joint
     row_ok = rows < J
     col_ok = cols < J
 
-    q_base = q_ptr + b * J * P
-    k_base = k_ptr + b * J * P
     logits = tl.zeros((BLOCK_J, BLOCK_K), dtype=tl.float32)
-    for p0 in range(0, P, BLOCK_P):
-        p = p0 + tl.arange(0, BLOCK_P)
-        p_ok = p < P
-        q = tl.load(q_base + rows[:, None] * P + p[None, :], mask=row_ok[:, None] & p_ok[None, :], other=0.0)
-        k = tl.load(k_base + cols[:, None] * P + p[None, :], mask=col_ok[:, None] & p_ok[None, :], other=0.0)
-        logits = dot(q, tl.trans(k), logits, DOT_PRECISION, UPCAST)
-
+    logits = gram_accumulate(logits, q_ptr + b * J * P, rows, row_ok, k_ptr + b * J * P, cols, col_ok, P,
+                             BLOCK_P, DOT_PRECISION, UPCAST)  # fmt: skip
     logits = tl.where(col_ok[None, :], logits * scale, float("-inf"))
     row_max = tl.max(logits, axis=1)
     expd = tl.exp(logits - row_max[:, None])
-    attn = expd / tl.sum(expd, axis=1)[:, None]
-    attn_out = attn.to(attn_ptr.dtype.element_ty)
-    tl.store(attn_ptr + b * J * J + rows[:, None] * J + cols[None, :], attn_out, mask=row_ok[:, None] & col_ok[None, :])
+    attn = (expd / tl.sum(expd, axis=1)[:, None]).to(attn_ptr.dtype.element_ty)
+    tl.store(attn_ptr + b * J * J + rows[:, None] * J + cols[None, :], attn, mask=row_ok[:, None] & col_ok[None, :])
 
-    v_base = v_ptr + b * J * PV
-    pred_base = pred_ptr + b * J * PV
-    attn_v = attn_out.to(v_ptr.dtype.element_ty)
-    for p0 in range(0, PV, BLOCK_PV):
-        p = p0 + tl.arange(0, BLOCK_PV)
-        p_ok = p < PV
-        v = tl.load(v_base + cols[:, None] * PV + p[None, :], mask=col_ok[:, None] & p_ok[None, :], other=0.0)
-        out = dot(attn_v, v, None, DOT_PRECISION, UPCAST)
-        tl.store(pred_base + rows[:, None] * PV + p[None, :], out.to(pred_ptr.dtype.element_ty),
-                 mask=row_ok[:, None] & p_ok[None, :])  # fmt: skip
+    matmul_rows_store(attn.to(v_ptr.dtype.element_ty), v_ptr + b * J * PV, cols, col_ok,
+                      pred_ptr + b * J * PV, rows, row_ok, PV, BLOCK_PV, DOT_PRECISION, UPCAST)  # fmt: skip
 
 
 @triton.jit
@@ -88,16 +72,10 @@ def _backward_rows_kernel(
     jj_mask = row_ok[:, None] & col_ok[None, :]
     jj_offsets = b * J * J + rows[:, None] * J + cols[None, :]
 
-    # dA = dPred @ V^T, reduced over the value positions.
+    # dA = dPred @ V^T (+ the gradient arriving at the attention output itself).
     grad_attn = tl.zeros((BLOCK_J, BLOCK_K), dtype=tl.float32)
-    gp_base = grad_pred_ptr + b * J * PV
-    v_base = v_ptr + b * J * PV
-    for p0 in range(0, PV, BLOCK_PV):
-        p = p0 + tl.arange(0, BLOCK_PV)
-        p_ok = p < PV
-        gp = tl.load(gp_base + rows[:, None] * PV + p[None, :], mask=row_ok[:, None] & p_ok[None, :], other=0.0)
-        v = tl.load(v_base + cols[:, None] * PV + p[None, :], mask=col_ok[:, None] & p_ok[None, :], other=0.0)
-        grad_attn = dot(gp, tl.trans(v), grad_attn, DOT_PRECISION, UPCAST)
+    grad_attn = gram_accumulate(grad_attn, grad_pred_ptr + b * J * PV, rows, row_ok, v_ptr + b * J * PV, cols,
+                                col_ok, PV, BLOCK_PV, DOT_PRECISION, UPCAST)  # fmt: skip
     if HAS_GRAD_ATTN:
         grad_attn += tl.load(grad_attn_ptr + jj_offsets, mask=jj_mask, other=0.0).to(tl.float32)
 
@@ -106,16 +84,9 @@ def _backward_rows_kernel(
     dlogits = attn * (grad_attn - tl.sum(attn * grad_attn, axis=1)[:, None]) * scale
     tl.store(dlogits_ptr + jj_offsets, dlogits, mask=jj_mask)
 
-    k_base = k_ptr + b * J * P
-    gq_base = grad_q_ptr + b * J * P
-    dlogits_k = dlogits.to(k_ptr.dtype.element_ty)
-    for p0 in range(0, P, BLOCK_P):
-        p = p0 + tl.arange(0, BLOCK_P)
-        p_ok = p < P
-        k = tl.load(k_base + cols[:, None] * P + p[None, :], mask=col_ok[:, None] & p_ok[None, :], other=0.0)
-        gq = dot(dlogits_k, k, None, DOT_PRECISION, UPCAST)
-        tl.store(gq_base + rows[:, None] * P + p[None, :], gq.to(grad_q_ptr.dtype.element_ty),
-                 mask=row_ok[:, None] & p_ok[None, :])  # fmt: skip
+    # dQ = dS @ K
+    matmul_rows_store(dlogits.to(k_ptr.dtype.element_ty), k_ptr + b * J * P, cols, col_ok,
+                      grad_q_ptr + b * J * P, rows, row_ok, P, BLOCK_P, DOT_PRECISION, UPCAST)  # fmt: skip
 
 
 @triton.jit
@@ -137,25 +108,11 @@ def _backward_cols_kernel(
     dlogits_t = tl.load(dlogits_ptr + t_offsets, mask=t_mask, other=0.0).to(q_ptr.dtype.element_ty)
     attn_t = tl.load(attn_ptr + t_offsets, mask=t_mask, other=0.0).to(grad_pred_ptr.dtype.element_ty)
 
-    q_base = q_ptr + b * J * P
-    gk_base = grad_k_ptr + b * J * P
-    for p0 in range(0, P, BLOCK_P):
-        p = p0 + tl.arange(0, BLOCK_P)
-        p_ok = p < P
-        q = tl.load(q_base + rows[:, None] * P + p[None, :], mask=row_ok[:, None] & p_ok[None, :], other=0.0)
-        gk = dot(dlogits_t, q, None, DOT_PRECISION, UPCAST)
-        tl.store(gk_base + keys[:, None] * P + p[None, :], gk.to(grad_k_ptr.dtype.element_ty),
-                 mask=key_ok[:, None] & p_ok[None, :])  # fmt: skip
-
-    gp_base = grad_pred_ptr + b * J * PV
-    gv_base = grad_v_ptr + b * J * PV
-    for p0 in range(0, PV, BLOCK_PV):
-        p = p0 + tl.arange(0, BLOCK_PV)
-        p_ok = p < PV
-        gp = tl.load(gp_base + rows[:, None] * PV + p[None, :], mask=row_ok[:, None] & p_ok[None, :], other=0.0)
-        gv = dot(attn_t, gp, None, DOT_PRECISION, UPCAST)
-        tl.store(gv_base + keys[:, None] * PV + p[None, :], gv.to(grad_v_ptr.dtype.element_ty),
-                 mask=key_ok[:, None] & p_ok[None, :])  # fmt: skip
+    # dK = dS^T @ Q and dV = A^T @ dPred
+    matmul_rows_store(dlogits_t, q_ptr + b * J * P, rows, row_ok, grad_k_ptr + b * J * P, keys, key_ok, P,
+                      BLOCK_P, DOT_PRECISION, UPCAST)  # fmt: skip
+    matmul_rows_store(attn_t, grad_pred_ptr + b * J * PV, rows, row_ok, grad_v_ptr + b * J * PV, keys, key_ok, PV,
+                      BLOCK_PV, DOT_PRECISION, UPCAST)  # fmt: skip
 
 
 def unsupported_reason(query: torch.Tensor, key: torch.Tensor, value: torch.Tensor) -> str:
