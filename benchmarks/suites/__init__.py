@@ -1,0 +1,1 @@
+"""Benchmark suites: each module exposes ``cases(device, dtype, quick) -> list[Case]``."""
