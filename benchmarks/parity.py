@@ -1,0 +1,86 @@
+"""Fused-vs-reference max errors for every op, under Triton's interpreter on CPU.
+
+    python -m benchmarks.parity [--op kinematics_attention] [--out FILE.md]
+
+Prints, per op, shape and dtype, the largest absolute error of each output and each input gradient of the
+triton backend against the reference (the reference runs in float32 for half-precision rows; see
+posemods.testing). The test-suite asserts these stay within the tolerance table; this reports the values.
+"""
+
+from __future__ import annotations
+
+import argparse
+import functools
+import os
+import sys
+from pathlib import Path
+
+os.environ.setdefault("TRITON_INTERPRET", "1")  # before any kernel module is imported
+
+import torch
+
+from posemods import functional
+from posemods.testing import parity_errors, tolerance
+
+DTYPES = (torch.float32, torch.float16, torch.bfloat16)
+
+
+def _kmm_inputs(batch, joints, hw, value_hw):
+    gen = torch.Generator().manual_seed(0)
+    return {
+        "query": torch.randn(batch, joints, *hw, generator=gen).relu(),
+        "key": torch.randn(batch, joints, *hw, generator=gen).relu(),
+        "value": torch.rand(batch, joints, *value_hw, generator=gen),
+    }
+
+
+# op name -> (function taking backend=, output names, [(label, inputs)])
+OPS = {
+    "kinematics_attention": (
+        functional.kinematics_attention,
+        ("pred", "attn"),
+        [
+            ("B=2 J=13 7x5", _kmm_inputs(2, 13, (7, 5), (7, 5))),
+            ("B=1 J=17 64x48, value 32x24", _kmm_inputs(1, 17, (64, 48), (32, 24))),
+            ("B=2 J=15 46x46", _kmm_inputs(2, 15, (46, 46), (46, 46))),
+            ("B=1 J=133 7x5, value 9x3", _kmm_inputs(1, 133, (7, 5), (9, 3))),
+        ],
+    ),
+}
+
+
+def table(op: str) -> str:
+    fn, outputs, cases = OPS[op]
+    rows = []
+    for label, inputs in cases:
+        for dtype in DTYPES:
+            errors = parity_errors(
+                functools.partial(fn, backend="reference"), functools.partial(fn, backend="triton"), inputs,
+                dtype=dtype, check=False, op=op,
+            )  # fmt: skip
+            errors = {(outputs[int(k[3:])] if k.startswith("out") else k): v for k, v in errors.items()}
+            rows.append((label, str(dtype).removeprefix("torch."), errors))
+    names = list(rows[0][2])
+    lines = [f"### {op}", "", "| shape | dtype | " + " | ".join(names) + " | atol (x scale) |"]
+    lines.append("|---|---|" + "---|" * (len(names) + 1))
+    for label, dtype, errors in rows:
+        tol = tolerance(getattr(torch, dtype), op)
+        lines.append(f"| {label} | {dtype} | " + " | ".join(f"{errors[n]:.1e}" for n in names) + f" | {tol.atol:g} |")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--op", choices=tuple(OPS), nargs="*", default=list(OPS))
+    parser.add_argument("--out", type=Path)
+    args = parser.parse_args(argv)
+    if os.environ.get("TRITON_INTERPRET") != "1":
+        sys.exit("set TRITON_INTERPRET=1 (or leave it unset): parity runs in the interpreter")
+    text = "\n".join(table(op) for op in args.op)
+    print(text)
+    if args.out:
+        args.out.write_text(text)
+
+
+if __name__ == "__main__":
+    main()
