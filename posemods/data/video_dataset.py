@@ -68,9 +68,13 @@ def fill_missing_boxes(bbox: np.ndarray) -> np.ndarray:
 
 def load_frames(paths: list[Path]) -> torch.Tensor:
     """Decode images into uint8 (T, 3, H, W) RGB."""
-    from torchvision.io import ImageReadMode, decode_image, read_file
+    from PIL import Image
 
-    return torch.stack([decode_image(read_file(str(p)), mode=ImageReadMode.RGB) for p in paths])
+    def load(path: Path) -> torch.Tensor:
+        with Image.open(path) as image:
+            return torch.from_numpy(np.array(image.convert("RGB"))).permute(2, 0, 1)
+
+    return torch.stack([load(p) for p in paths])
 
 
 class VideoPoseDataset(torch.utils.data.Dataset):
