@@ -115,3 +115,20 @@ def test_shape_errors_name_the_argument():
         pck(pred, target, mask, norm, "jhmdb")
     with pytest.raises(ValueError, match="normalize"):
         PCK("penn_action").update_clips(pred, {}, normalize="height")
+
+
+def test_synthetic_targets_score_100_end_to_end():
+    # The pipeline a training loop runs: clips -> heatmaps -> decode -> original image -> PCK.
+    from posemods.data import SyntheticPoseVideos
+    from posemods.metrics import decode_to_image
+
+    ds = SyntheticPoseVideos(num_clips=2, clip_length=2, frame_size=(128, 128), heatmap_size=(32, 32), occluders=1)
+    batch = torch.utils.data.default_collate([ds[0], ds[1]])
+    joints, scores = decode_to_image(batch["heatmaps"], batch["affine"], (128, 128))
+    metric = PCK("penn_action", alpha=0.05)
+    metric.update_clips(joints, batch)
+    assert metric.compute()["Mean"] == 100.0
+    assert scores.shape == (2, 2, J)
+    shifted = PCK("penn_action", alpha=0.05)
+    shifted.update_clips(joints + 0.3 * batch["person_size"][..., None, None], batch)
+    assert shifted.compute()["Mean"] == 0.0

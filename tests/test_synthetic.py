@@ -115,3 +115,23 @@ def test_bad_arguments(kwargs, match):
 def test_index_out_of_range():
     with pytest.raises(IndexError):
         SyntheticPoseVideos(**SMALL)[6]
+
+
+def test_data_and_metrics_import_without_scipy():
+    # scipy is only needed to read .mat files: the synthetic data and the metrics work without it.
+    import subprocess
+    import sys
+
+    code = (
+        "import sys; sys.modules['scipy'] = None\n"
+        "import posemods.data, posemods.metrics\n"
+        "posemods.data.SyntheticPoseVideos(num_clips=1, clip_length=1, frame_size=(32, 32), heatmap_size=(8, 8))[0]\n"
+        "try:\n"
+        "    posemods.data.read_penn_action('.')\n"
+        "except ImportError:\n"
+        "    pass\n"
+        "else:\n"
+        "    raise AssertionError('no ImportError')\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 0, proc.stderr

@@ -174,16 +174,19 @@ def _draw_capsule(img: torch.Tensor, a: np.ndarray, b: np.ndarray, radius: np.nd
 
 
 def _texture(rng: np.random.Generator, size: tuple[int, int]) -> torch.Tensor:
-    """A (3, H, W) background: two octaves of smooth colour noise plus a few blobs, in [0, 1]."""
+    """A (3, H, W) background: three octaves of smooth colour noise plus a few blobs, in [0, 1]."""
     w, h = size
-    img = torch.from_numpy(rng.uniform(0.2, 0.8, size=(3, 1, 1))).float().expand(3, h, w).clone()
+    # Octaves are summed on a coarse grid and upsampled once: one full-size interpolation, not three.
+    coarse = (max(h // 4, 1), max(w // 4, 1))
+    noise = torch.from_numpy(rng.uniform(0.2, 0.8, size=(1, 3, 1, 1))).float().expand(1, 3, *coarse).clone()
     for cells, amp in ((4, 0.35), (16, 0.15), (64, 0.05)):
-        noise = torch.from_numpy(rng.standard_normal((1, 3, cells, cells))).float()
-        img += amp * F.interpolate(noise, size=(h, w), mode="bicubic", align_corners=False)[0]
+        octave = torch.from_numpy(rng.standard_normal((1, 3, cells, cells))).float()
+        noise += amp * F.interpolate(octave, size=coarse, mode="bicubic", align_corners=False)
+    img = F.interpolate(noise, size=(h, w), mode="bilinear", align_corners=False)[0]
+    ys, xs = torch.meshgrid(torch.arange(h).float(), torch.arange(w).float(), indexing="ij")
     for _ in range(rng.integers(2, 6)):
         cx, cy = rng.uniform(0, w), rng.uniform(0, h)
         rx, ry = rng.uniform(0.03, 0.15) * w, rng.uniform(0.03, 0.15) * h
-        ys, xs = torch.meshgrid(torch.arange(h).float(), torch.arange(w).float(), indexing="ij")
         inside = (((xs - cx) / rx) ** 2 + ((ys - cy) / ry) ** 2 <= 1).float()
         col = torch.from_numpy(rng.uniform(0, 1, size=(3, 1, 1))).float()
         img = img * (1 - inside) + col * inside

@@ -61,3 +61,16 @@ def heatmap_to_image(
             )
         inverse = inverse.reshape(*inverse.shape[:lead], *([1] * (coords.dim() - 1 - lead)), 2, 3)
     return apply_affine(crop, inverse).to(coords.dtype)
+
+
+def decode_to_image(
+    heatmaps: torch.Tensor, affine: torch.Tensor, input_size: tuple[int, int]
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Predicted heatmaps (B, T, J, h, w) of crops of ``input_size = (W, H)`` to original-image joints.
+
+    ``affine`` is the clips' (B, 2, 3) crop affine (``clips["affine"]``). Returns ``(joints (B, T, J, 2)
+    in original-image pixels, scores (B, T, J))``, ready for :meth:`posemods.metrics.PCK.update_clips`.
+    """
+    h, w = heatmaps.shape[-2:]
+    coords, scores = decode_heatmaps(heatmaps)
+    return heatmap_to_image(coords.double(), affine, (w, h), input_size).float(), scores
