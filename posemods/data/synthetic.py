@@ -253,6 +253,14 @@ class SyntheticPoseVideos(torch.utils.data.Dataset):
         self.occluder_size = occluder_size
         self.motion_blur = float(motion_blur)
 
+    @property
+    def input_size(self) -> tuple[int, int]:
+        """(W, H) of the frames, the same attribute the readers have."""
+        return self.frame_size
+
+    def set_epoch(self, epoch: int) -> None:
+        """Nothing changes between epochs (clip i is fixed by the seed); here so loops treat datasets alike."""
+
     def __len__(self) -> int:
         return self.num_clips
 

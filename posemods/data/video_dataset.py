@@ -139,6 +139,8 @@ class VideoPoseDataset(torch.utils.data.Dataset):
             enlarge,
             (augmentation or Augmentation()) if train else None,
         )
+        self.input_size = self.transform.input_size
+        self.heatmap_size = self.transform.heatmap_size
         self.seed = seed
         self.epoch = 0
         self.items = self._items()
