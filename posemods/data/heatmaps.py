@@ -1,0 +1,53 @@
+"""Gaussian heatmap targets.
+
+Shapes use the vocabulary of :mod:`posemods._shapes`; the coordinate convention is
+:mod:`posemods.data.geometry`'s.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from posemods.data.geometry import crop_to_heatmap
+
+
+def gaussian_heatmaps(
+    joints: torch.Tensor,
+    weight: torch.Tensor,
+    heatmap_size: tuple[int, int],
+    input_size: tuple[int, int],
+    sigma: float = 2.0,
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Render one Gaussian per joint.
+
+    Args:
+        joints: (..., J, 2) joint positions in crop pixels of an ``input_size = (W, H)`` crop.
+        weight: (..., J) 1 where the joint has a known position.
+        heatmap_size: (w, h) of the heatmap grid.
+        sigma: the Gaussian's standard deviation in heatmap pixels (2 by default).
+
+    Returns:
+        ``(heatmaps (..., J, h, w), target_weight (..., J))``. Each heatmap is
+        ``exp(-|p - mu|^2 / (2 sigma^2))`` with peak 1 at the joint's heatmap position ``mu`` (sub-pixel,
+        not rounded); ``target_weight`` is ``weight`` with joints whose centre falls outside the
+        heatmap (or is not finite) zeroed, and their heatmaps are all zeros.
+    """
+    w, h = heatmap_size
+    stride = (input_size[0] / w, input_size[1] / h)
+    mu = crop_to_heatmap(joints.double(), stride)
+    inside = (
+        mu.isfinite().all(-1)
+        & (mu[..., 0] >= -0.5)
+        & (mu[..., 0] <= w - 0.5)
+        & (mu[..., 1] >= -0.5)
+        & (mu[..., 1] <= h - 0.5)
+    )
+    target_weight = weight.double() * inside
+    xs = torch.arange(w, dtype=torch.float64)
+    ys = torch.arange(h, dtype=torch.float64)
+    mu = mu.nan_to_num(0.0)
+    # Separable: exp(-(dx^2 + dy^2)/2s^2) = exp(-dx^2/2s^2) * exp(-dy^2/2s^2).
+    gx = torch.exp(-((xs - mu[..., 0:1]) ** 2) / (2 * sigma**2))
+    gy = torch.exp(-((ys - mu[..., 1:2]) ** 2) / (2 * sigma**2))
+    heatmaps = gy[..., :, None] * gx[..., None, :] * (target_weight > 0)[..., None, None]
+    return heatmaps.float(), target_weight.float()

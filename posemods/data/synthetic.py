@@ -1,0 +1,359 @@
+"""SyntheticPoseVideos: articulated stick people on textured backgrounds, made on the fly.
+
+Nothing can be downloaded here, so this is the data the library shows learning on. Every clip is a
+deterministic function of ``(seed, index)``. Shapes use the vocabulary of :mod:`posemods._shapes`.
+"""
+
+from __future__ import annotations
+
+import math
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from posemods._shapes import expect_positive
+from posemods.data.clip import make_clip
+from posemods.data.heatmaps import gaussian_heatmaps
+from posemods.skeletons import Skeleton, get_skeleton
+
+# Body proportions in units of L (about 1.12 x the person's height): pelvis-to-neck torso, limbs,
+# and the half-widths across the shoulders and hips. Plausible adult ratios.
+_TORSO, _NECK_TO_HEAD, _HEAD_RADIUS = 0.30, 0.09, 0.055
+_UPPER_ARM, _FOREARM, _THIGH, _SHIN = 0.16, 0.14, 0.22, 0.22
+_SHOULDER_HALF, _HIP_HALF = 0.10, 0.06
+# Thickness (capsule radius) of each drawn part, in units of L.
+_R_TORSO, _R_ARM, _R_LEG = 0.07, 0.025, 0.035
+# Joint-angle ranges in degrees (0 = pointing down the body, positive = away from the body's midline).
+_RANGES = {
+    "shoulder": (-20.0, 170.0),
+    "elbow": (0.0, 140.0),
+    "hip": (-25.0, 70.0),
+    "knee": (0.0, 120.0),
+    "lean": (-15.0, 15.0),
+    "head_tilt": (-20.0, 20.0),
+}
+
+
+def _direction(angle_deg: np.ndarray) -> np.ndarray:
+    """Unit vectors (..., 2): 0 degrees points down the image, 90 to the right."""
+    a = np.radians(angle_deg)
+    return np.stack((np.sin(a), np.cos(a)), axis=-1)
+
+
+class _Body:
+    """One person's random proportions, colours and motion; ``points(times)`` poses it."""
+
+    def __init__(self, rng: np.random.Generator, frame_size: tuple[int, int], height: float, center: np.ndarray):
+        w = frame_size[0]
+        self.L = height / 0.89  # head top to ankles is about 0.89 L
+        self.lengths = {
+            k: v * rng.uniform(0.9, 1.1)
+            for k, v in (
+                ("torso", _TORSO),
+                ("neck", _NECK_TO_HEAD),
+                ("upper_arm", _UPPER_ARM),
+                ("forearm", _FOREARM),
+                ("thigh", _THIGH),
+                ("shin", _SHIN),
+                ("shoulder", _SHOULDER_HALF),
+                ("hip", _HIP_HALF),
+            )
+        }
+        self.facing = 1.0 if rng.random() < 0.5 else -1.0  # +1: facing the camera, the person's left on image right
+        self.width_factor = rng.uniform(0.5, 1.0)  # turned partly away: narrower shoulders and hips
+        self.center0 = center
+        speed = rng.uniform(0.5, 1.5)
+        self.velocity = rng.normal(0, 0.008 * w, size=2)
+        self.sway = (rng.uniform(0, 0.01 * w, size=2), rng.uniform(0.1, 0.4), rng.uniform(0, 2 * math.pi))
+        self.scale_wobble = (rng.uniform(0, 0.05), rng.uniform(0.1, 0.4), rng.uniform(0, 2 * math.pi))
+        # Draw the trajectory parameters now, so posing at any times is deterministic.
+        self._signals = {name: self._trajectory(rng, *_RANGES[name], speed * 0.5) for name in ("lean", "head_tilt")}
+        for part in ("shoulder", "elbow", "hip", "knee"):
+            for side in ("left", "right"):
+                self._signals[f"{side}_{part}"] = self._trajectory(rng, *_RANGES[part], speed)
+        base = rng.uniform(0.15, 0.9, size=3)
+        self.colors = {
+            "torso": base,
+            # Left limbs are lighter and right limbs darker in every clip: the cue that makes left
+            # and right learnable (so do not mirror these clips without relabelling).
+            "left": np.clip(base * 0.5 + 0.5 + rng.uniform(-0.05, 0.05, 3), 0, 1),
+            "right": np.clip(base * 0.45 + rng.uniform(-0.05, 0.05, 3), 0, 1),
+            "head": np.clip(np.array([0.85, 0.65, 0.5]) * rng.uniform(0.5, 1.1) + rng.uniform(-0.1, 0.1, 3), 0, 1),
+        }
+        self.limb_jitter = {k: rng.uniform(-0.08, 0.08, 3) for k in ("arm", "forearm", "thigh", "shin")}
+
+    @staticmethod
+    def _trajectory(rng: np.random.Generator, lo: float, hi: float, speed: float):
+        """A random smooth angle trajectory in [lo, hi]: an offset plus two sinusoids whose sum stays in range."""
+        c = rng.uniform(-0.5, 0.5)
+        budget = 1.0 - abs(c)
+        a1, a2 = budget * rng.uniform(0.3, 0.7), budget * rng.uniform(0.0, 0.3)
+        w1, w2 = speed * rng.uniform(0.15, 0.5), speed * rng.uniform(0.4, 1.0)
+        p1, p2 = rng.uniform(0, 2 * math.pi, size=2)
+        return lambda t: lo + (hi - lo) * (c + a1 * np.sin(w1 * t + p1) + a2 * np.sin(w2 * t + p2) + 1) / 2
+
+    def points(self, times: np.ndarray) -> dict[str, np.ndarray]:
+        """Named body points, each (len(times), 2) in frame pixels."""
+        ang = {k: f(times) for k, f in self._signals.items()}
+        amp, freq, phase = self.scale_wobble
+        L = self.L * (1 + amp * np.sin(freq * times + phase))[:, None]
+        sway_amp, sway_f, sway_p = self.sway
+        pelvis = self.center0 + self.velocity * times[:, None] + sway_amp * np.sin(sway_f * times + sway_p)[:, None]
+        lean = ang["lean"]
+        up = -_direction(lean)
+        right = _direction(lean + 90.0)
+        side = {"left": self.facing, "right": -self.facing}  # image-right sign of each body side
+        ln = self.lengths
+        p = {"pelvis": pelvis}
+        p["neck"] = pelvis + up * ln["torso"] * L
+        p["belly"] = pelvis + up * 0.4 * ln["torso"] * L
+        head_dir = -_direction(lean + ang["head_tilt"])
+        p["head"] = p["neck"] + head_dir * ln["neck"] * L
+        p["face"] = p["head"]
+        p["head_top"] = p["head"] + head_dir * _HEAD_RADIUS * L
+        p["head_bottom"] = p["neck"] + head_dir * 0.03 * L
+        p["nose"] = p["head"] - head_dir * 0.012 * L
+        for s, sign in side.items():
+            out = right * sign  # away from the midline on this side
+            p[f"{s}_eye"] = p["head"] + head_dir * 0.015 * L + out * 0.02 * L
+            p[f"{s}_ear"] = p["head"] + out * 0.045 * L * self.width_factor
+            p[f"{s}_shoulder"] = p["neck"] - up * 0.02 * L + out * ln["shoulder"] * L * self.width_factor
+            p[f"{s}_hip"] = pelvis + out * ln["hip"] * L * self.width_factor
+            upper = lean + sign * ang[f"{s}_shoulder"]
+            p[f"{s}_elbow"] = p[f"{s}_shoulder"] + _direction(upper) * ln["upper_arm"] * L
+            p[f"{s}_wrist"] = p[f"{s}_elbow"] + _direction(upper + sign * ang[f"{s}_elbow"]) * ln["forearm"] * L
+            thigh = lean + sign * ang[f"{s}_hip"]
+            p[f"{s}_knee"] = p[f"{s}_hip"] + _direction(thigh) * ln["thigh"] * L
+            p[f"{s}_ankle"] = p[f"{s}_knee"] + _direction(thigh - sign * ang[f"{s}_knee"]) * ln["shin"] * L
+        p["_L"] = np.repeat(L, 2, axis=1)
+        return p
+
+    def parts(self, p: dict[str, np.ndarray]) -> list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]:
+        """Capsules to draw, back to front: (start (N, 2), end (N, 2), radius (N,), colour (3,))."""
+        L = p["_L"][:, 0]
+        c = self.colors
+        parts = []
+        for s in ("left", "right"):
+            parts.append((p[f"{s}_hip"], p[f"{s}_knee"], _R_LEG * L, c[s] + self.limb_jitter["thigh"]))
+            parts.append((p[f"{s}_knee"], p[f"{s}_ankle"], _R_LEG * 0.85 * L, c[s] + self.limb_jitter["shin"]))
+        mid_sh = (p["left_shoulder"] + p["right_shoulder"]) / 2
+        mid_hip = (p["left_hip"] + p["right_hip"]) / 2
+        parts.append((mid_hip, mid_sh, _R_TORSO * L * self.width_factor + 0.01 * L, c["torso"]))
+        parts.append((p["left_shoulder"], p["right_shoulder"], _R_ARM * 1.3 * L, c["torso"]))
+        parts.append((p["left_hip"], p["right_hip"], _R_LEG * L, c["torso"]))
+        parts.append((p["neck"], p["head"], _R_ARM * L, c["head"]))
+        for s in ("left", "right"):
+            parts.append((p[f"{s}_shoulder"], p[f"{s}_elbow"], _R_ARM * L, c[s] + self.limb_jitter["arm"]))
+            parts.append((p[f"{s}_elbow"], p[f"{s}_wrist"], _R_ARM * 0.85 * L, c[s] + self.limb_jitter["forearm"]))
+        parts.append((p["head"], p["head"], _HEAD_RADIUS * L, c["head"]))
+        return [(a, b, r, np.clip(col, 0, 1)) for a, b, r, col in parts]
+
+
+def _draw_capsule(img: torch.Tensor, a: np.ndarray, b: np.ndarray, radius: np.ndarray, color: np.ndarray) -> None:
+    """Alpha-blend anti-aliased capsules (one per frame) into img (N, 3, H, W), within their bounding box."""
+    h, w = img.shape[-2:]
+    lo = np.floor(np.minimum(a, b).min(0) - radius.max() - 1).astype(int)
+    hi = np.ceil(np.maximum(a, b).max(0) + radius.max() + 2).astype(int)
+    x0, y0 = max(lo[0], 0), max(lo[1], 0)
+    x1, y1 = min(hi[0], w), min(hi[1], h)
+    if x0 >= x1 or y0 >= y1:
+        return
+    a_t, b_t = torch.from_numpy(a).float(), torch.from_numpy(b).float()
+    r = torch.from_numpy(np.asarray(radius, dtype=np.float32))
+    xs = torch.arange(x0, x1, dtype=torch.float32)[None, None, :] - a_t[:, 0, None, None]
+    ys = torch.arange(y0, y1, dtype=torch.float32)[None, :, None] - a_t[:, 1, None, None]
+    d = b_t - a_t
+    len2 = (d * d).sum(-1).clamp_min(1e-6)[:, None, None]
+    t = ((xs * d[:, 0, None, None] + ys * d[:, 1, None, None]) / len2).clamp(0, 1)
+    dist = torch.hypot(xs - t * d[:, 0, None, None], ys - t * d[:, 1, None, None])
+    alpha = (r[:, None, None] + 0.5 - dist).clamp(0, 1).unsqueeze(1)
+    region = img[:, :, y0:y1, x0:x1]
+    col = torch.from_numpy(np.asarray(color, dtype=np.float32))[None, :, None, None]
+    region.mul_(1 - alpha).add_(alpha * col)
+
+
+def _texture(rng: np.random.Generator, size: tuple[int, int]) -> torch.Tensor:
+    """A (3, H, W) background: three octaves of smooth colour noise plus a few blobs, in [0, 1]."""
+    w, h = size
+    # Octaves are summed on a coarse grid and upsampled once: one full-size interpolation, not three.
+    coarse = (max(h // 4, 1), max(w // 4, 1))
+    noise = torch.from_numpy(rng.uniform(0.2, 0.8, size=(1, 3, 1, 1))).float().expand(1, 3, *coarse).clone()
+    for cells, amp in ((4, 0.35), (16, 0.15), (64, 0.05)):
+        octave = torch.from_numpy(rng.standard_normal((1, 3, cells, cells))).float()
+        noise += amp * F.interpolate(octave, size=coarse, mode="bicubic", align_corners=False)
+    img = F.interpolate(noise, size=(h, w), mode="bilinear", align_corners=False)[0]
+    ys, xs = torch.meshgrid(torch.arange(h).float(), torch.arange(w).float(), indexing="ij")
+    for _ in range(rng.integers(2, 6)):
+        cx, cy = rng.uniform(0, w), rng.uniform(0, h)
+        rx, ry = rng.uniform(0.03, 0.15) * w, rng.uniform(0.03, 0.15) * h
+        inside = (((xs - cx) / rx) ** 2 + ((ys - cy) / ry) ** 2 <= 1).float()
+        col = torch.from_numpy(rng.uniform(0, 1, size=(3, 1, 1))).float()
+        img = img * (1 - inside) + col * inside
+    return img.clamp(0, 1)
+
+
+class SyntheticPoseVideos(torch.utils.data.Dataset):
+    """Deterministic synthetic pose clips, generated on the fly on CPU.
+
+    Each item is a clip following :mod:`posemods.data.clip`'s contract: a person drawn as thick,
+    anti-aliased limbs (left limbs lighter, right limbs darker, colours varying per clip) whose
+    joint angles follow random smooth trajectories, with global translation, sway and scale change,
+    on a textured background. The frame is the crop: ``affine`` is the identity and
+    ``joints_image == joints``. Visibility is 0 for joints covered by an occluder box or outside the
+    frame (self-occlusion between limbs is not modelled); ``annotated`` is 1 everywhere, so occluded
+    joints are trained on and can be scored separately with ``annotated - visibility``.
+
+    Args:
+        num_clips: length of the dataset.
+        clip_length: T.
+        frame_size: (W, H) of the frames.
+        heatmap_size: (w, h) of the targets.
+        layout: ``"penn_action"`` (13 joints, default), ``"jhmdb"`` (15), ``"coco"`` or ``"posetrack"`` (17).
+        sigma: heatmap Gaussian sigma in heatmap pixels.
+        seed: clip ``i`` is a function of ``(seed, i)`` only.
+        distractors: each clip has 0 to this many other people, drawn behind the person.
+        occluders: this many boxes per clip, each centred near a random joint, in one random frame
+            (temporal occlusion) or in frames 2..T (spatial occlusion), like KIMNet section 4.5.
+        occluder_size: side of the square occluders in pixels (the paper's 40 at 256x256).
+        motion_blur: the largest shutter time in frame intervals; each clip draws a shutter in
+            [0, motion_blur] and averages 4 sub-frame renders of the moving people. 0 turns it off.
+    """
+
+    def __init__(
+        self,
+        num_clips: int = 1000,
+        clip_length: int = 5,
+        frame_size: tuple[int, int] = (256, 256),
+        heatmap_size: tuple[int, int] = (64, 64),
+        layout: str | Skeleton = "penn_action",
+        sigma: float = 2.0,
+        seed: int = 0,
+        distractors: int = 0,
+        occluders: int = 0,
+        occluder_size: int = 40,
+        motion_blur: float = 0.0,
+    ) -> None:
+        expect_positive("num_clips", num_clips)
+        expect_positive("clip_length", clip_length)
+        for name, value in (("distractors", distractors), ("occluders", occluders)):
+            if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+                raise ValueError(f"{name}: expected a non-negative integer, got {value!r}")
+        if not motion_blur >= 0:
+            raise ValueError(f"motion_blur: expected a non-negative shutter time, got {motion_blur!r}")
+        self.num_clips = num_clips
+        self.clip_length = clip_length
+        self.frame_size = tuple(frame_size)
+        self.heatmap_size = tuple(heatmap_size)
+        self.skeleton = get_skeleton(layout)
+        self.sigma = sigma
+        self.seed = seed
+        self.distractors = distractors
+        self.occluders = occluders
+        self.occluder_size = occluder_size
+        self.motion_blur = float(motion_blur)
+
+    @property
+    def input_size(self) -> tuple[int, int]:
+        """(W, H) of the frames, the same attribute the readers have."""
+        return self.frame_size
+
+    def set_epoch(self, epoch: int) -> None:
+        """Nothing changes between epochs (clip i is fixed by the seed); here so loops treat datasets alike."""
+
+    def __len__(self) -> int:
+        return self.num_clips
+
+    def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
+        if not 0 <= index < self.num_clips:
+            raise IndexError(f"index {index} out of range for {self.num_clips} clips")
+        rng = np.random.default_rng([self.seed, index])
+        w, h = self.frame_size
+        t_count = self.clip_length
+        times = np.arange(t_count, dtype=np.float64)
+        background = _texture(rng, self.frame_size)
+
+        center = np.array([w / 2, h / 2]) + rng.uniform(-0.08, 0.08, size=2) * np.array([w, h])
+        person = _Body(rng, self.frame_size, rng.uniform(0.55, 0.8) * h, center)
+        others = [
+            _Body(rng, self.frame_size, rng.uniform(0.4, 0.8) * h, rng.uniform(0.1, 0.9, size=2) * np.array([w, h]))
+            for _ in range(int(rng.integers(0, self.distractors + 1)))
+        ]
+        shutter = rng.uniform(0, self.motion_blur) if self.motion_blur > 0 else 0.0
+        subframes = 4 if shutter > 0 else 1
+        offsets = np.linspace(-shutter / 2, shutter / 2, subframes) if subframes > 1 else np.zeros(1)
+        render_times = (times[:, None] + offsets[None, :]).reshape(-1)
+
+        canvas = background.expand(t_count * subframes, 3, h, w).clone()
+        for body in (*others, person):
+            for a, b, r, col in body.parts(body.points(render_times)):
+                _draw_capsule(canvas, a, b, r, col)
+        frames = canvas.view(t_count, subframes, 3, h, w).mean(1)
+
+        pts = person.points(times)
+        names = self.skeleton.joint_names
+        joints = torch.from_numpy(np.stack([pts[n] for n in names], axis=1))  # (T, J, 2)
+        visible = (
+            (joints[..., 0] >= -0.5)
+            & (joints[..., 0] <= w - 0.5)
+            & (joints[..., 1] >= -0.5)
+            & (joints[..., 1] <= h - 0.5)
+        )
+        if person.facing < 0:  # seen from behind: the face's points are hidden
+            for j, n in enumerate(names):
+                if n in ("nose", "left_eye", "right_eye"):
+                    visible[:, j] = False
+        for box, in_frame in self._occluders(rng, joints):
+            x0, y0, x1, y1 = box
+            patch = torch.from_numpy(rng.uniform(0, 1, size=(3, 1, 1))).float()
+            patch = (patch + 0.1 * torch.from_numpy(rng.standard_normal((3, y1 - y0, x1 - x0))).float()).clamp(0, 1)
+            for t in np.flatnonzero(in_frame):
+                frames[t, :, y0:y1, x0:x1] = patch
+                covered = (
+                    (joints[t, :, 0] >= x0 - 0.5)
+                    & (joints[t, :, 0] <= x1 - 0.5)
+                    & (joints[t, :, 1] >= y0 - 0.5)
+                    & (joints[t, :, 1] <= y1 - 0.5)
+                )
+                visible[t] &= ~covered
+
+        everything = np.stack([v for k, v in pts.items() if not k.startswith("_")], axis=1)
+        margin = (_HEAD_RADIUS * pts["_L"][:, :1])[:, None, :]
+        lo = np.clip((everything - margin).min(1), 0, None)
+        hi = np.minimum((everything + margin).max(1), np.array([w - 1, h - 1]))
+        bbox = torch.from_numpy(np.concatenate((lo, hi), axis=1))
+
+        annotated = torch.ones(t_count, len(names))
+        heatmaps, target_weight = gaussian_heatmaps(joints, annotated, self.heatmap_size, self.frame_size, self.sigma)
+        torso = (self.skeleton.index(self.skeleton.torso[0]), self.skeleton.index(self.skeleton.torso[1]))
+        return make_clip(
+            frames=frames.clamp(0, 1),
+            joints=joints,
+            visibility=visible.float(),
+            annotated=annotated,
+            heatmaps=heatmaps,
+            target_weight=target_weight,
+            affine=torch.tensor([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]], dtype=torch.float64),
+            joints_image=joints,
+            bbox=bbox,
+            torso=torso,
+        )
+
+    def _occluders(self, rng: np.random.Generator, joints: torch.Tensor):
+        """Yield (box (x0, y0, x1, y1) in whole pixels, frames it appears in (T,) bool) per occluder."""
+        t_count, num_joints = joints.shape[:2]
+        w, h = self.frame_size
+        side = self.occluder_size
+        for _ in range(self.occluders):
+            in_frame = np.zeros(t_count, dtype=bool)
+            if t_count > 1 and rng.random() < 0.5:
+                in_frame[1:] = True  # spatial occlusion: frames 2..T, the first frame stays clean
+            else:
+                in_frame[rng.integers(0, t_count)] = True  # temporal occlusion: one frame
+            first = int(np.flatnonzero(in_frame)[0])
+            target = joints[first, int(rng.integers(0, num_joints))].numpy()
+            # Jitter less than half the side, so the chosen joint is covered in its first frame.
+            cx, cy = target + rng.uniform(-0.3, 0.3, size=2) * side
+            x0 = int(np.clip(round(cx - side / 2), 0, max(w - side, 0)))
+            y0 = int(np.clip(round(cy - side / 2), 0, max(h - side, 0)))
+            yield (x0, y0, min(x0 + side, w), min(y0 + side, h)), in_frame

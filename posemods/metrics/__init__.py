@@ -1,0 +1,22 @@
+"""Metrics for video pose estimation: PCK (Penn Action, Sub-JHMDB), PoseTrack mAP, heatmap decoding.
+
+They take predictions and ground truth as tensors or arrays, never models. Never imported by
+``import posemods``.
+"""
+
+from posemods.metrics.decode import decode_heatmaps, decode_to_image, heatmap_to_image
+from posemods.metrics.pck import PCK, pck, pck_hits
+from posemods.metrics.posetrack_map import points_in_polygon, posetrack_map, precision_recall, voc_ap
+
+__all__ = [
+    "PCK",
+    "decode_heatmaps",
+    "decode_to_image",
+    "heatmap_to_image",
+    "pck",
+    "pck_hits",
+    "points_in_polygon",
+    "posetrack_map",
+    "precision_recall",
+    "voc_ap",
+]
