@@ -8,8 +8,6 @@ from __future__ import annotations
 from typing import NamedTuple
 
 import torch
-from timm.layers import Mlp, trunc_normal_
-from timm.models.vision_transformer import Block
 from torch import nn
 
 from posemods import functional
@@ -115,6 +113,11 @@ class HumanKeypointMask(nn.Module):
         self.mask_activation = mask_activation
         self.backend = backend
 
+        # timm is imported here, not at module level: it imports torch._dynamo and with it triton
+        # (seconds), which `import posemods` must not cost.
+        from timm.layers import Mlp
+        from timm.models.vision_transformer import Block
+
         blocks = lambda depth: nn.ModuleList(
             Block(dim, num_heads, mlp_ratio=mlp_ratio, qkv_bias=True) for _ in range(depth)
         )
@@ -132,6 +135,8 @@ class HumanKeypointMask(nn.Module):
 
     def _init_weights(self) -> None:
         # ViT's initialisation (timm's vision_transformer): truncated normal tokens and linear weights.
+        from timm.layers import trunc_normal_
+
         for token in (getattr(self, "human_token", None), getattr(self, "keypoint_tokens", None)):
             if token is not None:
                 trunc_normal_(token, std=0.02)
