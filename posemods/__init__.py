@@ -12,10 +12,12 @@ import logging
 from posemods import functional
 from posemods._backend import use_backend
 from posemods.modules import KinematicsModelingModule
+from posemods.modules.hkm import HKM, HKMOutput, HumanKeypointMask
 
 KMM = KinematicsModelingModule
 
 __all__ = ["KMM", "KinematicsModelingModule", "functional", "use_backend"]
+__all__ += ["HKM", "HKMOutput", "HumanKeypointMask"]
 __version__ = "0.1.0"
 
 # A library stays silent unless the application configures logging.

@@ -12,10 +12,12 @@ import torch
 
 from posemods import reference
 from posemods._backend import select_backend
+from posemods._ops import keypoint_mask as _keypoint_mask_op
 from posemods._ops import kinematics_attention as _kmm_op
 from posemods._shapes import expect_float, expect_same, expect_shape
 
 __all__ = ["kinematics_attention"]
+__all__ += ["keypoint_mask"]
 
 
 def _kmm_triton_unsupported(query, key, value) -> str:
@@ -59,3 +61,48 @@ def kinematics_attention(
     if select_backend("kinematics_attention", backend, (query, key, value), _kmm_triton_unsupported) == "triton":
         return _kmm_op.kinematics_attention(query, key, value, scale)
     return reference.kinematics_attention(query, key, value, scale)
+
+
+def _keypoint_mask_triton_unsupported(tokens, feats) -> str:
+    from posemods.triton.keypoint_mask import unsupported_reason
+
+    return unsupported_reason(tokens, feats)
+
+
+def keypoint_mask(
+    tokens: torch.Tensor,
+    feats: torch.Tensor,
+    scale: float = 1.0,
+    backend: str = "auto",
+) -> torch.Tensor:
+    """VREMD's keypoint mask (eq. 2): each keypoint token's softmax over positions, summed over tokens.
+
+    ``mask[b, l] = sum_j softmax_l(scale * <tokens[b, j], feats[b, l]>)``
+
+    HKM calls it with every frame's tokens and positions, so the softmax runs over all T * H * W
+    positions of the clip and the sum over all T * joints tokens.
+
+    Args:
+        tokens: (B, J, C), the keypoint tokens T̂_k; J is any number of tokens (T * joints in HKM).
+        feats: (B, L, C), the features F̂; L is any number of positions (T * H * W in HKM).
+        scale: logit multiplier. Eq. 2 has none, so the default 1.0 is the paper; ``C ** -0.5`` keeps
+            the softmax from saturating when features are large, as in scaled dot-product attention.
+        backend: ``"auto"``, ``"reference"`` or ``"triton"``.
+
+    Returns:
+        mask: (B, L), Mask_k. Non-negative, and ``mask[b].sum() == J`` (each token's softmax sums to 1).
+
+    Gradients flow to tokens and feats on both backends. The fused path never writes the (B, J, L) map.
+    """
+    dims: dict[str, int] = {}
+    expect_shape("tokens", tokens, "B J C", dims)
+    expect_shape("feats", feats, "B L C", dims)
+    expect_float("tokens", tokens)
+    expect_float("feats", feats)
+    expect_same("device", tokens=tokens, feats=feats)
+    expect_same("dtype", tokens=tokens, feats=feats)
+    scale = float(scale)
+
+    if select_backend("keypoint_mask", backend, (tokens, feats), _keypoint_mask_triton_unsupported) == "triton":
+        return _keypoint_mask_op.keypoint_mask(tokens, feats, scale)[0]
+    return reference.keypoint_mask(tokens, feats, scale)

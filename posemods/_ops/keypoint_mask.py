@@ -1,0 +1,56 @@
+"""``posemods::keypoint_mask``: the fused keypoint-mask kernels as a torch.library custom op.
+
+The op is opaque to torch.compile: ``register_fake`` gives it shapes and ``register_autograd`` routes
+its backward to a second custom op. The forward also returns each token's log-sum-exp (B, J), the
+only state the backward keeps besides the inputs; :func:`posemods.functional.keypoint_mask` drops it.
+The kernel module is imported on first use, so ``import posemods`` never needs triton.
+"""
+
+from __future__ import annotations
+
+import torch
+
+
+def _kernels():
+    from posemods.triton import keypoint_mask
+
+    return keypoint_mask
+
+
+@torch.library.custom_op("posemods::keypoint_mask", mutates_args=())
+def keypoint_mask(tokens: torch.Tensor, feats: torch.Tensor, scale: float) -> tuple[torch.Tensor, torch.Tensor]:
+    return _kernels().forward(tokens, feats, scale)
+
+
+@keypoint_mask.register_fake
+def _(tokens, feats, scale):
+    batch, joints = tokens.shape[:2]
+    return feats.new_empty((batch, feats.shape[1])), tokens.new_empty((batch, joints), dtype=torch.float32)
+
+
+@torch.library.custom_op("posemods::keypoint_mask_backward", mutates_args=())
+def keypoint_mask_backward(
+    grad_mask: torch.Tensor, tokens: torch.Tensor, feats: torch.Tensor, lse: torch.Tensor, scale: float
+) -> tuple[torch.Tensor, torch.Tensor]:
+    return _kernels().backward(grad_mask, tokens, feats, lse, scale)
+
+
+@keypoint_mask_backward.register_fake
+def _(grad_mask, tokens, feats, lse, scale):
+    return torch.empty_like(tokens), torch.empty_like(feats)
+
+
+def _setup_context(ctx, inputs, output):
+    tokens, feats, scale = inputs
+    ctx.save_for_backward(tokens, feats, output[1])
+    ctx.scale = scale
+    ctx.mark_non_differentiable(output[1])
+
+
+def _backward(ctx, grad_mask, _grad_lse):
+    tokens, feats, lse = ctx.saved_tensors
+    grad_tokens, grad_feats = keypoint_mask_backward(grad_mask, tokens, feats, lse, ctx.scale)
+    return grad_tokens, grad_feats, None
+
+
+keypoint_mask.register_autograd(_backward, setup_context=_setup_context)

@@ -1,0 +1,319 @@
+"""Fused Triton kernels for the keypoint mask (VREMD eq. 2).
+
+``mask[b, l] = sum_j softmax_l(S[b, j, l])`` with ``S = scale * tokens @ feats^T``: tokens (B, J, C),
+feats (B, L, C). The (J x L) map S is never written to memory, forward or backward: every kernel
+recomputes its (BLOCK_J, BLOCK_L) tiles of S from the inputs, reducing over C in BLOCK_C chunks, so
+any channel width works. All tiles have the same shape and reduction order, so the logits the
+backward recomputes are bitwise those the forward normalised.
+
+Forward, two passes:
+  1. tokens    (per block of tokens): online max / sum over the positions -> lse[b, j] (fp32, saved);
+  2. positions (per block of positions): mask[b, l] = sum_j exp(S[j, l] - lse[j]).
+
+Backward, with g = dmask (B, L): dS[j, l] = P[j, l] * (g[l] - delta[j]) * scale, where
+P = exp(S - lse) and delta[j] = sum_l P[j, l] g[l]. Three kernels, no atomics, so the gradients are
+bitwise reproducible:
+  3. delta     (per block of tokens): delta[b, j] (fp32);
+  4. tokens    (per block of tokens x block of channels):    dtokens = dS @ feats;
+  5. positions (per block of positions x block of channels): dfeats = dS^T @ tokens.
+Kernels 4 and 5 own their output tile and reduce over the whole other axis, so nothing is shared
+between programs; the price is that each channel block recomputes S, i.e. S is computed
+``2 * cdiv(C, BLOCK_CO) + 1`` times in the backward. Atomics would avoid that recompute but make the
+gradients depend on the order programs run; at HKM's sizes (J ~ 51, L ~ 576) the map is cheap to
+recompute and determinism is worth more.
+
+Dots go through :func:`posemods.triton._common.dot`. Probabilities and delta stay in fp32; dS is
+rounded to the input dtype before its dots, as flash attention does.
+"""
+
+from __future__ import annotations
+
+import torch
+import triton
+import triton.language as tl
+
+from posemods.triton._common import dot, dot_config
+
+SUPPORTED_DTYPES = (torch.float32, torch.float16, torch.bfloat16)
+
+
+@triton.jit
+def _token_logsumexp_kernel(
+    tok_ptr, feat_ptr, lse_ptr,
+    J, L, C, scale,
+    BLOCK_J: tl.constexpr, BLOCK_L: tl.constexpr, BLOCK_C: tl.constexpr,
+    DOT_PRECISION: tl.constexpr, UPCAST: tl.constexpr,
+):  # fmt: skip
+    b = tl.program_id(1).to(tl.int64)
+    rows = tl.program_id(0) * BLOCK_J + tl.arange(0, BLOCK_J)
+    row_ok = rows < J
+    tok_base = tok_ptr + b * J * C
+    feat_base = feat_ptr + b * L * C
+
+    run_max = tl.full((BLOCK_J,), float("-inf"), dtype=tl.float32)
+    run_sum = tl.zeros((BLOCK_J,), dtype=tl.float32)
+    for l0 in range(0, L, BLOCK_L):
+        pos = l0 + tl.arange(0, BLOCK_L)
+        pos_ok = pos < L
+        logits = tl.zeros((BLOCK_J, BLOCK_L), dtype=tl.float32)
+        for c0 in range(0, C, BLOCK_C):
+            ch = c0 + tl.arange(0, BLOCK_C)
+            ch_ok = ch < C
+            t = tl.load(tok_base + rows[:, None] * C + ch[None, :], mask=row_ok[:, None] & ch_ok[None, :], other=0.0)
+            f = tl.load(feat_base + pos[:, None] * C + ch[None, :], mask=pos_ok[:, None] & ch_ok[None, :], other=0.0)
+            logits = dot(t, tl.trans(f), logits, DOT_PRECISION, UPCAST)
+        logits = tl.where(pos_ok[None, :], logits * scale, float("-inf"))
+        new_max = tl.maximum(run_max, tl.max(logits, axis=1))
+        run_sum = run_sum * tl.exp(run_max - new_max) + tl.sum(tl.exp(logits - new_max[:, None]), axis=1)
+        run_max = new_max
+    tl.store(lse_ptr + b * J + rows, run_max + tl.log(run_sum), mask=row_ok)
+
+
+@triton.jit
+def _position_sum_kernel(
+    tok_ptr, feat_ptr, lse_ptr, mask_ptr,
+    J, L, C, scale,
+    BLOCK_J: tl.constexpr, BLOCK_L: tl.constexpr, BLOCK_C: tl.constexpr,
+    DOT_PRECISION: tl.constexpr, UPCAST: tl.constexpr,
+):  # fmt: skip
+    b = tl.program_id(1).to(tl.int64)
+    pos = tl.program_id(0) * BLOCK_L + tl.arange(0, BLOCK_L)
+    pos_ok = pos < L
+    tok_base = tok_ptr + b * J * C
+    feat_base = feat_ptr + b * L * C
+
+    total = tl.zeros((BLOCK_L,), dtype=tl.float32)
+    for j0 in range(0, J, BLOCK_J):
+        rows = j0 + tl.arange(0, BLOCK_J)
+        row_ok = rows < J
+        logits = tl.zeros((BLOCK_J, BLOCK_L), dtype=tl.float32)
+        for c0 in range(0, C, BLOCK_C):
+            ch = c0 + tl.arange(0, BLOCK_C)
+            ch_ok = ch < C
+            t = tl.load(tok_base + rows[:, None] * C + ch[None, :], mask=row_ok[:, None] & ch_ok[None, :], other=0.0)
+            f = tl.load(feat_base + pos[:, None] * C + ch[None, :], mask=pos_ok[:, None] & ch_ok[None, :], other=0.0)
+            logits = dot(t, tl.trans(f), logits, DOT_PRECISION, UPCAST)
+        lse = tl.load(lse_ptr + b * J + rows, mask=row_ok, other=0.0)
+        prob = tl.where(row_ok[:, None], tl.exp(logits * scale - lse[:, None]), 0.0)
+        total += tl.sum(prob, axis=0)
+    tl.store(mask_ptr + b * L + pos, total.to(mask_ptr.dtype.element_ty), mask=pos_ok)
+
+
+@triton.jit
+def _token_delta_kernel(
+    tok_ptr, feat_ptr, lse_ptr, grad_mask_ptr, delta_ptr,
+    J, L, C, scale,
+    BLOCK_J: tl.constexpr, BLOCK_L: tl.constexpr, BLOCK_C: tl.constexpr,
+    DOT_PRECISION: tl.constexpr, UPCAST: tl.constexpr,
+):  # fmt: skip
+    b = tl.program_id(1).to(tl.int64)
+    rows = tl.program_id(0) * BLOCK_J + tl.arange(0, BLOCK_J)
+    row_ok = rows < J
+    tok_base = tok_ptr + b * J * C
+    feat_base = feat_ptr + b * L * C
+    lse = tl.load(lse_ptr + b * J + rows, mask=row_ok, other=0.0)
+
+    delta = tl.zeros((BLOCK_J,), dtype=tl.float32)
+    for l0 in range(0, L, BLOCK_L):
+        pos = l0 + tl.arange(0, BLOCK_L)
+        pos_ok = pos < L
+        logits = tl.zeros((BLOCK_J, BLOCK_L), dtype=tl.float32)
+        for c0 in range(0, C, BLOCK_C):
+            ch = c0 + tl.arange(0, BLOCK_C)
+            ch_ok = ch < C
+            t = tl.load(tok_base + rows[:, None] * C + ch[None, :], mask=row_ok[:, None] & ch_ok[None, :], other=0.0)
+            f = tl.load(feat_base + pos[:, None] * C + ch[None, :], mask=pos_ok[:, None] & ch_ok[None, :], other=0.0)
+            logits = dot(t, tl.trans(f), logits, DOT_PRECISION, UPCAST)
+        g = tl.load(grad_mask_ptr + b * L + pos, mask=pos_ok, other=0.0).to(tl.float32)
+        prob = tl.where(pos_ok[None, :], tl.exp(logits * scale - lse[:, None]), 0.0)
+        delta += tl.sum(prob * g[None, :], axis=1)
+    tl.store(delta_ptr + b * J + rows, delta, mask=row_ok)
+
+
+@triton.jit
+def _token_grad_kernel(
+    tok_ptr, feat_ptr, lse_ptr, delta_ptr, grad_mask_ptr, grad_tok_ptr,
+    J, L, C, scale,
+    BLOCK_J: tl.constexpr, BLOCK_L: tl.constexpr, BLOCK_C: tl.constexpr, BLOCK_CO: tl.constexpr,
+    DOT_PRECISION: tl.constexpr, UPCAST: tl.constexpr,
+):  # fmt: skip
+    # This program owns dtokens[rows, out_ch] and reduces over every position.
+    b = tl.program_id(2).to(tl.int64)
+    rows = tl.program_id(0) * BLOCK_J + tl.arange(0, BLOCK_J)
+    out_ch = tl.program_id(1) * BLOCK_CO + tl.arange(0, BLOCK_CO)
+    row_ok = rows < J
+    out_ok = out_ch < C
+    tok_base = tok_ptr + b * J * C
+    feat_base = feat_ptr + b * L * C
+    lse = tl.load(lse_ptr + b * J + rows, mask=row_ok, other=0.0)
+    delta = tl.load(delta_ptr + b * J + rows, mask=row_ok, other=0.0)
+
+    acc = tl.zeros((BLOCK_J, BLOCK_CO), dtype=tl.float32)
+    for l0 in range(0, L, BLOCK_L):
+        pos = l0 + tl.arange(0, BLOCK_L)
+        pos_ok = pos < L
+        logits = tl.zeros((BLOCK_J, BLOCK_L), dtype=tl.float32)
+        for c0 in range(0, C, BLOCK_C):
+            ch = c0 + tl.arange(0, BLOCK_C)
+            ch_ok = ch < C
+            t = tl.load(tok_base + rows[:, None] * C + ch[None, :], mask=row_ok[:, None] & ch_ok[None, :], other=0.0)
+            f = tl.load(feat_base + pos[:, None] * C + ch[None, :], mask=pos_ok[:, None] & ch_ok[None, :], other=0.0)
+            logits = dot(t, tl.trans(f), logits, DOT_PRECISION, UPCAST)
+        g = tl.load(grad_mask_ptr + b * L + pos, mask=pos_ok, other=0.0).to(tl.float32)
+        prob = tl.where(pos_ok[None, :], tl.exp(logits * scale - lse[:, None]), 0.0)
+        dlogits = (prob * (g[None, :] - delta[:, None]) * scale).to(feat_ptr.dtype.element_ty)
+        f_out = tl.load(
+            feat_base + pos[:, None] * C + out_ch[None, :], mask=pos_ok[:, None] & out_ok[None, :], other=0.0
+        )
+        acc = dot(dlogits, f_out, acc, DOT_PRECISION, UPCAST)
+    tl.store(grad_tok_ptr + b * J * C + rows[:, None] * C + out_ch[None, :], acc.to(grad_tok_ptr.dtype.element_ty),
+             mask=row_ok[:, None] & out_ok[None, :])  # fmt: skip
+
+
+@triton.jit
+def _feature_grad_kernel(
+    tok_ptr, feat_ptr, lse_ptr, delta_ptr, grad_mask_ptr, grad_feat_ptr,
+    J, L, C, scale,
+    BLOCK_J: tl.constexpr, BLOCK_L: tl.constexpr, BLOCK_C: tl.constexpr, BLOCK_CO: tl.constexpr,
+    DOT_PRECISION: tl.constexpr, UPCAST: tl.constexpr,
+):  # fmt: skip
+    # This program owns dfeats[pos, out_ch] and reduces over every token.
+    b = tl.program_id(2).to(tl.int64)
+    pos = tl.program_id(0) * BLOCK_L + tl.arange(0, BLOCK_L)
+    out_ch = tl.program_id(1) * BLOCK_CO + tl.arange(0, BLOCK_CO)
+    pos_ok = pos < L
+    out_ok = out_ch < C
+    tok_base = tok_ptr + b * J * C
+    feat_base = feat_ptr + b * L * C
+    g = tl.load(grad_mask_ptr + b * L + pos, mask=pos_ok, other=0.0).to(tl.float32)
+
+    acc = tl.zeros((BLOCK_L, BLOCK_CO), dtype=tl.float32)
+    for j0 in range(0, J, BLOCK_J):
+        rows = j0 + tl.arange(0, BLOCK_J)
+        row_ok = rows < J
+        logits = tl.zeros((BLOCK_J, BLOCK_L), dtype=tl.float32)
+        for c0 in range(0, C, BLOCK_C):
+            ch = c0 + tl.arange(0, BLOCK_C)
+            ch_ok = ch < C
+            t = tl.load(tok_base + rows[:, None] * C + ch[None, :], mask=row_ok[:, None] & ch_ok[None, :], other=0.0)
+            f = tl.load(feat_base + pos[:, None] * C + ch[None, :], mask=pos_ok[:, None] & ch_ok[None, :], other=0.0)
+            logits = dot(t, tl.trans(f), logits, DOT_PRECISION, UPCAST)
+        lse = tl.load(lse_ptr + b * J + rows, mask=row_ok, other=0.0)
+        delta = tl.load(delta_ptr + b * J + rows, mask=row_ok, other=0.0)
+        prob = tl.where(row_ok[:, None], tl.exp(logits * scale - lse[:, None]), 0.0)
+        dlogits = (prob * (g[None, :] - delta[:, None]) * scale).to(tok_ptr.dtype.element_ty)
+        t_out = tl.load(
+            tok_base + rows[:, None] * C + out_ch[None, :], mask=row_ok[:, None] & out_ok[None, :], other=0.0
+        )
+        acc = dot(tl.trans(dlogits), t_out, acc, DOT_PRECISION, UPCAST)
+    tl.store(grad_feat_ptr + b * L * C + pos[:, None] * C + out_ch[None, :], acc.to(grad_feat_ptr.dtype.element_ty),
+             mask=pos_ok[:, None] & out_ok[None, :])  # fmt: skip
+
+
+def unsupported_reason(tokens: torch.Tensor, feats: torch.Tensor) -> str:
+    """``""`` when the kernels handle these inputs, otherwise why not."""
+    if tokens.dtype not in SUPPORTED_DTYPES:
+        return f"dtype {tokens.dtype} is not one of the kernels' {SUPPORTED_DTYPES}"
+    return ""
+
+
+def launch_config(kernel: str = "scan") -> dict[str, int]:
+    """Tiles and warps. ``"scan"`` kernels (1-3) stream the map; ``"grad"`` kernels (4, 5) also own a
+    BLOCK_CO-wide slice of an input's gradient. Every kernel tiles the map alike (BLOCK_J x BLOCK_L,
+    BLOCK_C channels at a time), so recomputed logits match the forward's bit for bit.
+
+    From ptxas sweeps on sm_80/sm_90 (BLOCK_J 16/32, BLOCK_L 32/64, BLOCK_C 32/64, 4/8 warps, 1-3
+    stages): 16 x 32 tiles with 32-channel chunks, 8 warps and no software pipelining are the only
+    setting with zero spills in every kernel and dtype (44-64 registers in the scans); 64-wide tiles
+    or 4 warps reach 150-255 registers and spill in fp32. BLOCK_CO=128 (95-111 registers, no spills)
+    halves the backward's recomputation of the map against 64 (64-98 registers)."""
+    config = {"BLOCK_J": 16, "BLOCK_L": 32, "BLOCK_C": 32, "num_warps": 8, "num_stages": 1}
+    if kernel == "grad":
+        config.update(BLOCK_CO=128)
+    return config
+
+
+def forward(tokens: torch.Tensor, feats: torch.Tensor, scale: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """Return ``mask`` (B, L) in the inputs' dtype and ``lse`` (B, J) in fp32, which the backward needs."""
+    batch, joints, channels = tokens.shape
+    positions = feats.shape[1]
+    tokens, feats = tokens.contiguous(), feats.contiguous()
+    mask = feats.new_empty((batch, positions))
+    lse = torch.empty((batch, joints), device=tokens.device, dtype=torch.float32)
+    if batch == 0 or positions == 0:
+        return mask, lse.fill_(float("-inf"))
+    if joints == 0:
+        return mask.zero_(), lse
+    config = {**launch_config("scan"), **dot_config(tokens.dtype)}
+    sizes = (joints, positions, channels, scale)
+    _token_logsumexp_kernel[(triton.cdiv(joints, config["BLOCK_J"]), batch)](tokens, feats, lse, *sizes, **config)
+    _position_sum_kernel[(triton.cdiv(positions, config["BLOCK_L"]), batch)](tokens, feats, lse, mask, *sizes, **config)
+    return mask, lse
+
+
+def backward(
+    grad_mask: torch.Tensor, tokens: torch.Tensor, feats: torch.Tensor, lse: torch.Tensor, scale: float
+) -> tuple[torch.Tensor, torch.Tensor]:
+    batch, joints, channels = tokens.shape
+    positions = feats.shape[1]
+    # The incoming gradient may be an expanded (stride 0) view, e.g. from .sum().backward().
+    grad_mask = grad_mask.contiguous()
+    tokens, feats, lse = tokens.contiguous(), feats.contiguous(), lse.contiguous()
+    grad_tokens, grad_feats = torch.zeros_like(tokens), torch.zeros_like(feats)
+    if batch == 0 or joints == 0 or positions == 0 or channels == 0:
+        return grad_tokens, grad_feats
+    scan = {**launch_config("scan"), **dot_config(tokens.dtype)}
+    grad = {**launch_config("grad"), **dot_config(tokens.dtype)}
+    sizes = (joints, positions, channels, scale)
+    delta = torch.empty((batch, joints), device=tokens.device, dtype=torch.float32)
+    token_blocks = triton.cdiv(joints, scan["BLOCK_J"])
+    _token_delta_kernel[(token_blocks, batch)](tokens, feats, lse, grad_mask, delta, *sizes, **scan)
+    channel_blocks = triton.cdiv(channels, grad["BLOCK_CO"])
+    _token_grad_kernel[(token_blocks, channel_blocks, batch)](
+        tokens, feats, lse, delta, grad_mask, grad_tokens, *sizes, **grad
+    )
+    _feature_grad_kernel[(triton.cdiv(positions, grad["BLOCK_L"]), channel_blocks, batch)](
+        tokens, feats, lse, delta, grad_mask, grad_feats, *sizes, **grad
+    )
+    return grad_tokens, grad_feats
+
+
+def _aot_specs():
+    from posemods.triton.report import KernelSpec, pointer_signature
+
+    sizes = {"J": "i32", "L": "i32", "C": "i32", "scale": "fp32"}
+    specs = []
+    for dtype, tname in ((torch.float32, "fp32"), (torch.bfloat16, "bf16"), (torch.float16, "fp16")):
+        dots = {"DOT_PRECISION": "tf32" if dtype == torch.float32 else "ieee", "UPCAST": False}
+        pointers = {
+            _token_logsumexp_kernel: dict(tok_ptr=tname, feat_ptr=tname, lse_ptr="fp32"),
+            _position_sum_kernel: dict(tok_ptr=tname, feat_ptr=tname, lse_ptr="fp32", mask_ptr=tname),
+            _token_delta_kernel: dict(
+                tok_ptr=tname, feat_ptr=tname, lse_ptr="fp32", grad_mask_ptr=tname, delta_ptr="fp32"
+            ),
+            _token_grad_kernel: dict(
+                tok_ptr=tname, feat_ptr=tname, lse_ptr="fp32", delta_ptr="fp32", grad_mask_ptr=tname,
+                grad_tok_ptr=tname,
+            ),
+            _feature_grad_kernel: dict(
+                tok_ptr=tname, feat_ptr=tname, lse_ptr="fp32", delta_ptr="fp32", grad_mask_ptr=tname,
+                grad_feat_ptr=tname,
+            ),
+        }  # fmt: skip
+        for kernel, ptrs in pointers.items():
+            name = kernel.fn.__name__.strip("_").removesuffix("_kernel")
+            config = launch_config("grad" if name.endswith("grad") else "scan")
+            launch = {"num_warps": config.pop("num_warps"), "num_stages": config.pop("num_stages")}
+            specs.append(
+                KernelSpec(
+                    f"keypoint_mask {name} ({tname})",
+                    kernel,
+                    {**pointer_signature(**ptrs), **sizes},
+                    {**config, **dots},
+                    **launch,
+                )
+            )
+    return specs
+
+
+AOT_SPECS = _aot_specs()
