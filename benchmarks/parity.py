@@ -34,6 +34,14 @@ def _kmm_inputs(batch, joints, hw, value_hw):
     }
 
 
+def _mask_inputs(batch, tokens, positions, channels, spread=0.5):
+    gen = torch.Generator().manual_seed(0)
+    return {
+        "tokens": spread * torch.randn(batch, tokens, channels, generator=gen),
+        "feats": spread * torch.randn(batch, positions, channels, generator=gen),
+    }
+
+
 # op name -> (function taking backend=, output names, [(label, inputs)])
 OPS = {
     "kinematics_attention": (
@@ -44,6 +52,15 @@ OPS = {
             ("B=1 J=17 64x48, value 32x24", _kmm_inputs(1, 17, (64, 48), (32, 24))),
             ("B=2 J=15 46x46", _kmm_inputs(2, 15, (46, 46), (46, 46))),
             ("B=1 J=133 7x5, value 9x3", _kmm_inputs(1, 133, (7, 5), (9, 3))),
+        ],
+    ),
+    "keypoint_mask": (
+        functional.keypoint_mask,
+        ("mask",),
+        [
+            ("B=2 T*J=51 T*L=192 C=64", _mask_inputs(2, 51, 192, 64)),
+            ("B=1 T*J=51 T*L=576 C=96 (VREMD 16x12, T=3)", _mask_inputs(1, 51, 576, 96)),
+            ("B=2 J=17 L=100 C=40, peaked softmax", _mask_inputs(2, 17, 100, 40, spread=2.0)),
         ],
     ),
 }
