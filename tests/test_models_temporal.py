@@ -126,8 +126,9 @@ def test_conv_lstm_follows_the_lstm_equations():
     x = torch.rand(2, 3, 5, 5, dtype=torch.float64)
     h0, c0 = torch.rand(2, 4, 5, 5, dtype=torch.float64), torch.rand(2, 4, 5, 5, dtype=torch.float64)
     wx, bx, wh = cell.input_gates.weight, cell.input_gates.bias, cell.hidden_gates.weight
-    gate = lambda k: F.conv2d(x, wx[4 * k : 4 * k + 4], bx[4 * k : 4 * k + 4], padding=1) + F.conv2d(
-        h0, wh[4 * k : 4 * k + 4], padding=1
+    gate = lambda k: (
+        F.conv2d(x, wx[4 * k : 4 * k + 4], bx[4 * k : 4 * k + 4], padding=1)
+        + F.conv2d(h0, wh[4 * k : 4 * k + 4], padding=1)
     )
     i, f, o, g = (gate(k) for k in range(4))
     c = torch.sigmoid(f) * c0 + torch.sigmoid(i) * torch.tanh(g)

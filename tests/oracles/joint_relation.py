@@ -42,7 +42,7 @@ def joint_relation_loop(x, value_weight, value_bias, out_weight, out_bias, bn_me
 
 
 def depthwise_correlation_loop(features, kernels):
-    """out[b, c, y, x] = mean over (u, v) of kernels[b, c, u, v] * features[b, c, y + u - r, x + v - r], zero outside."""
+    """out[b, c, y, x] = mean_{u, v} kernels[b, c, u, v] * features[b, c, y + u - r, x + v - r], zero outside."""
     batch, channels, height, width = features.shape
     size = kernels.shape[-1]
     r = size // 2
