@@ -19,15 +19,6 @@ from posemods.models import (
 J, C = 4, 16
 
 
-@pytest.fixture(autouse=True, scope="module")
-def _one_thread():
-    # Tiny convolutions: waking a second thread costs more than it saves, and -n 2 has both cores busy.
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 CASES = [(KIMNet, mode) for mode in KIMNET_TEMPORAL] + [
     (cls, mode) for cls in (RPSTN, DKD) for mode in ("original", "kmm")
 ]
@@ -151,6 +142,9 @@ def test_local_checkpoints_load(tmp_path):
 def test_single_frame_and_bad_input():
     model = tiny(DKD, "kmm").eval()
     assert model(torch.randn(1, 1, 3, 32, 32)).shape == (1, 1, J, 8, 8)
+    video = torch.randn(1, 2, 3, 32, 32)
+    video[0, 0, 0, 5, 5] = float("nan")
+    assert model(video).isnan().any()  # NaN in, NaN out
     with pytest.raises(ValueError, match=r"video: expected a 5-D tensor \(B, T, 3, H, W\)"):
         model(torch.randn(1, 3, 64, 64))
     with pytest.raises(ValueError, match=r"video: expected shape \(B, T, 3, H, W\) with 3=3"):

@@ -11,7 +11,7 @@ from torch import nn
 from posemods import KMM
 from posemods.models import count_parameters, per_frame_latency, summary
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 class Pair(nn.Module):
@@ -43,9 +43,10 @@ def test_latency_is_per_frame_and_restores_the_mode():
 
 
 def test_retrofit_example_runs():
-    args = ["--size", "32", "--lstmpm-size", "32", "--frames", "2", "--channels", "8", "--repeats", "1"]
+    sizes = ["--size", "32", "--lstmpm-size", "32", "--frames", "2", "--channels", "8", "--joints", "4"]
+    args = [*sizes, "--repeats", "1", "--threads", "1"]
     proc = subprocess.run(
-        [sys.executable, "examples/retrofit_kmm.py", *args, "--threads", "1"],
+        [sys.executable, "examples/retrofit_kmm.py", *args],
         cwd=ROOT,
         capture_output=True,
         text=True,
