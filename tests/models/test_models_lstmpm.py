@@ -97,3 +97,13 @@ def test_paper_size_builds_counts_and_runs(temporal):
     assert 11.5e6 < count_parameters(model)["total"] < 12.5e6
     with torch.no_grad():
         assert model(torch.randn(1, 2, 3, 368, 368)).shape == (1, 2, 14, 46, 46)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("temporal", ["original", "kmm"])
+def test_compiles_without_graph_breaks(temporal):
+    torch._dynamo.reset()
+    model = LSTMPM(J, temporal).eval()
+    video = torch.randn(1, 3, 3, 32, 32)
+    compiled = torch.compile(model, backend="aot_eager", fullgraph=True)
+    assert torch.allclose(compiled(video), model(video), atol=1e-6)

@@ -196,3 +196,13 @@ def test_paper_size_builds_and_counts(cls, temporal):
     assert 85e6 < counts["total"] < 90e6, counts
     with torch.no_grad():
         assert model.eval()(torch.randn(1, 2, 3, 256, 256)).shape == (1, 2, 13, 64, 64)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("cls, temporal", CASES, ids=[f"{c.__name__}-{m}" for c, m in CASES])
+def test_whole_model_compiles_without_graph_breaks(cls, temporal):
+    torch._dynamo.reset()
+    model = tiny(cls, temporal).eval()
+    video = torch.randn(1, 3, 3, 32, 32)
+    compiled = torch.compile(model, backend="aot_eager", fullgraph=True)
+    assert torch.allclose(compiled(video), model(video), atol=1e-6)
