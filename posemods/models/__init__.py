@@ -1,0 +1,49 @@
+"""Complete, trainable reference models built from posemods' modules and timm backbones.
+
+Never imported by ``import posemods``: ``from posemods.models import KIMNet``. Every backbone builds
+with random weights and loads a local checkpoint path; nothing is downloaded.
+
+Every temporal model takes ``temporal=``: ``"kmm"`` retrofits KIMNet's KMM in place of the model's
+own temporal block (KIMNet Table 2), following the contract of :mod:`posemods.models.temporal`.
+"""
+
+from posemods.models.backbones import Backbone
+from posemods.models.checkpoint import load_checkpoint, read_state_dict
+from posemods.models.conv_lstm import ConvLSTMCell
+from posemods.models.correction import PriorCorrection
+from posemods.models.dkd import DKD
+from posemods.models.heads import DeconvHead
+from posemods.models.kernel_distillation import JRPSP, PoseKernelDistillator
+from posemods.models.kimnet import KIMNET_TEMPORAL, KIMNet
+from posemods.models.lstmpm import LSTMPM
+from posemods.models.recursive import RecursivePoseModel
+from posemods.models.relation import JointRelationExtractor
+from posemods.models.rpstn import RPSTN
+from posemods.models.simple_baseline import SimpleBaseline
+from posemods.models.summary import count_parameters, per_frame_latency, summary
+from posemods.models.temporal import TEMPORAL_MODULES, TemporalModule, build_temporal
+
+__all__ = [
+    "DKD",
+    "JRPSP",
+    "KIMNET_TEMPORAL",
+    "LSTMPM",
+    "RPSTN",
+    "TEMPORAL_MODULES",
+    "Backbone",
+    "ConvLSTMCell",
+    "DeconvHead",
+    "JointRelationExtractor",
+    "KIMNet",
+    "PoseKernelDistillator",
+    "PriorCorrection",
+    "RecursivePoseModel",
+    "SimpleBaseline",
+    "TemporalModule",
+    "build_temporal",
+    "count_parameters",
+    "load_checkpoint",
+    "per_frame_latency",
+    "read_state_dict",
+    "summary",
+]

@@ -1,0 +1,60 @@
+"""DKD (Nie et al., "Dynamic kernel distillation for efficient pose estimation in videos", ICCV 2019),
+as KIMNet's Table 1 and 2 compare against it.
+
+Shapes use the vocabulary of :mod:`posemods._shapes`.
+"""
+
+from __future__ import annotations
+
+import os
+
+from posemods._shapes import expect_choice
+from posemods.models.correction import PriorCorrection
+from posemods.models.recursive import RecursivePoseModel
+from posemods.models.temporal import build_temporal
+
+
+class DKD(RecursivePoseModel):
+    """``video (B, T, 3, H, W) -> heatmaps (B, T, J, H / 4, W / 4)``; the paper: 256 x 256 -> 64 x 64, T = 5.
+
+    Frame 1 is the pose initializer's output; there is no decoder. For a frame t > 1:
+
+    ==============  =============================================================================
+    ``"original"``  ``m_t = PKD(f_{t-1}, f_t, m_{t-1})``: the pose kernel distillator's kernels,
+                    correlated with ``f_t`` and mapped by a 1x1 conv to J maps, are the heatmaps.
+    ``"kmm"``       The distillator is replaced by ``KMM`` plus KIMNet's correction,
+                    ``m_t = Conv_d(Conv_g(concat[KMM(f_{t-1}, f_t, m_{t-1}), f_t]))``.
+    ==============  =============================================================================
+
+    DKD's own paper pairs a large initializer with a light per-frame encoder; here both are the
+    SimpleBaselines KIMNet uses, so that the retrofit compares temporal modules and nothing else.
+
+    Args: as :class:`~posemods.models.kimnet.KIMNet`, with ``temporal="original" | "kmm"``.
+    """
+
+    def __init__(
+        self,
+        num_joints: int = 13,
+        temporal: str = "original",
+        initializer_backbone: str = "resnet101",
+        encoder_backbone: str = "resnet50",
+        channels: int = 256,
+        backend: str = "auto",
+        initializer_checkpoint: str | os.PathLike | None = None,
+        encoder_checkpoint: str | os.PathLike | None = None,
+        checkpoint: str | os.PathLike | None = None,
+        temporal_kwargs: dict | None = None,
+    ) -> None:
+        expect_choice("temporal", temporal, ("original", "kmm"))
+        super().__init__(
+            num_joints, initializer_backbone, encoder_backbone, channels, initializer_checkpoint, encoder_checkpoint
+        )
+        self.mode = temporal
+        kind = "dkd" if temporal == "original" else "kmm"
+        self.temporal = build_temporal(kind, channels, num_joints, backend=backend, **(temporal_kwargs or {}))
+        if temporal == "kmm":
+            self.correction = PriorCorrection(num_joints, channels, channels, num_joints)
+        self._load(checkpoint)
+
+    def extra_repr(self) -> str:
+        return f"num_joints={self.num_joints}, temporal={self.mode!r}"

@@ -1,0 +1,75 @@
+"""Deconvolution heads: SimpleBaseline's (Xiao et al., 2018) and ViTPose's classic decoder.
+
+Shapes use the vocabulary of :mod:`posemods._shapes`.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from posemods._shapes import expect_choice, expect_positive, expect_shape
+
+
+class DeconvHead(nn.Module):
+    """Upsample features with stride-2 deconvolutions, then optionally a 1x1 conv to heatmaps.
+
+    ``(B, C, H, W) -> (B, out_channels or channels, H * 2**num_layers, W * 2**num_layers)``
+
+    Each layer is ``ConvTranspose2d(k=4, s=2, p=1, bias=False) -> BatchNorm2d -> ReLU``. SimpleBaseline
+    uses 3 layers of 256 channels on a ResNet's 1/32 features (so heatmaps come out at 1/4); ViTPose's
+    classic decoder uses 2 layers on the 1/16 patch grid.
+
+    Args:
+        in_channels: C.
+        out_channels: J for a heatmap head; ``None`` stops after the last deconvolution (KIMNet's
+            feature encoder: "SimpleBaseline without the final 1x1 layer").
+        num_layers: deconvolutions, each doubling H and W.
+        channels: width of every deconvolution.
+        kernel_size: 4, 3 or 2; padding is chosen so each layer exactly doubles the size.
+    """
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int | None = None,
+        num_layers: int = 3,
+        channels: int = 256,
+        kernel_size: int = 4,
+    ) -> None:
+        super().__init__()
+        expect_positive("in_channels", in_channels)
+        expect_choice("kernel_size", kernel_size, (4, 3, 2))
+        if out_channels is not None:
+            expect_positive("out_channels", out_channels)
+        self.in_channels = in_channels
+        padding, output_padding = {4: (1, 0), 3: (1, 1), 2: (0, 0)}[kernel_size]
+        layers: list[nn.Module] = []
+        width = in_channels
+        for _ in range(num_layers):
+            layers += [
+                nn.ConvTranspose2d(width, channels, kernel_size, 2, padding, output_padding, bias=False),
+                nn.BatchNorm2d(channels),
+                nn.ReLU(inplace=True),
+            ]
+            width = channels
+        self.deconv = nn.Sequential(*layers)
+        self.final = nn.Conv2d(width, out_channels, 1) if out_channels is not None else None
+        self.out_channels = out_channels if out_channels is not None else width
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        # SimpleBaseline's init: small normal weights so the first heatmaps are near zero.
+        for module in self.modules():
+            if isinstance(module, (nn.ConvTranspose2d, nn.Conv2d)):
+                nn.init.normal_(module.weight, std=0.001)
+                if module.bias is not None:
+                    nn.init.zeros_(module.bias)
+            elif isinstance(module, nn.BatchNorm2d):
+                nn.init.ones_(module.weight)
+                nn.init.zeros_(module.bias)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        expect_shape("x", x, "B C H W", {"C": self.in_channels})
+        x = self.deconv(x)
+        return self.final(x) if self.final is not None else x

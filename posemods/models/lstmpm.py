@@ -1,0 +1,153 @@
+"""LSTM Pose Machines (Luo et al., CVPR 2018), as KIMNet's Table 1 and 2 compare against it.
+
+Shapes use the vocabulary of :mod:`posemods._shapes`.
+"""
+
+from __future__ import annotations
+
+import os
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from posemods import KMM
+from posemods._shapes import expect_choice, expect_float, expect_positive, expect_shape
+from posemods.models.checkpoint import load_checkpoint
+from posemods.models.conv_lstm import ConvLSTMCell
+from posemods.models.correction import PriorCorrection
+
+
+def _conv_relu(in_channels: int, out_channels: int, kernel_size: int) -> list[nn.Module]:
+    return [nn.Conv2d(in_channels, out_channels, kernel_size, padding=kernel_size // 2), nn.ReLU(inplace=True)]
+
+
+def _cpm_trunk() -> list[nn.Module]:
+    """CPM's image trunk: three 9x9 convs each followed by a 3x3/2 max-pool, then a 5x5 conv to 32."""
+    layers: list[nn.Module] = []
+    width = 3
+    for _ in range(3):
+        # ceil_mode as in Caffe, so 368 -> 184 -> 92 -> 46.
+        layers += [*_conv_relu(width, 128, 9), nn.MaxPool2d(3, 2, ceil_mode=True)]
+        width = 128
+    return [*layers, *_conv_relu(128, 32, 5)]
+
+
+def centre_gaussian(batch: int, size: tuple[int, int], sigma: float, like: torch.Tensor) -> torch.Tensor:
+    """LSTMPM's centre map for centred person crops: a Gaussian at the image centre, (B, 1, H, W)."""
+    height, width = size
+    ys = torch.arange(height, device=like.device, dtype=like.dtype) - (height - 1) / 2
+    xs = torch.arange(width, device=like.device, dtype=like.dtype) - (width - 1) / 2
+    gauss = torch.exp(-(ys[:, None] ** 2 + xs[None, :] ** 2) / (2 * sigma**2))
+    return gauss.expand(batch, 1, height, width)
+
+
+class LSTMPM(nn.Module):
+    """``video (B, T, 3, H, W) -> heatmaps (B, T, J + 1, H / 8, W / 8)``, the last map the background.
+
+    The paper's size is 368 x 368 -> 46 x 46.
+
+    - ``initializer``: CPM's first stage on frame 1 (the three-pool trunk, 9x9 conv to 512, two 1x1
+      convs) -> J + 1 maps.
+    - ``encoder``: a separate CPM trunk shared by all frames -> ``f_t``, 32 channels at 1/8.
+    - ``decoder``: shared by all frames: three 11x11 convs and two 1x1 convs, 48 -> J + 1.
+
+    What ``temporal`` changes:
+
+    ==============  =============================================================================
+    ``"original"``  A ConvLSTM (48 hidden channels) fed ``x_t = concat[f_t, m_{t-1}, centre]``,
+                    where ``m_0`` is the initializer's output; the decoder reads its hidden state.
+                    Frame 1 uses a first-stage cell without previous state.
+    ``"kmm"``       Both cells are replaced by ``KMM`` plus KIMNet's correction:
+                    ``Conv_d(Conv_g(concat[KMM(f_{t-1}, f_t, m_{t-1}), f_t, centre]))`` with
+                    ``Conv_g`` to 48 channels and ``Conv_d`` 48 -> 48, the width the decoder reads.
+                    The recursion becomes Markov: no hidden or cell state is carried. Frame 1
+                    uses ``KMM(f_1, f_1, m_0)``, since there is no earlier frame.
+    ==============  =============================================================================
+
+    Args:
+        num_joints: J, without the background.
+        temporal: ``"original"`` or ``"kmm"``.
+        hidden_channels: the ConvLSTM width (48).
+        centre_sigma: of the default centre map, in pixels at 368 x 368 (scaled with the input).
+        backend: the KMM backend.
+        checkpoint: a local state_dict of the whole model.
+    """
+
+    default_clip = (5, 3, 368, 368)
+    feature_channels = 32
+
+    def __init__(
+        self,
+        num_joints: int = 13,
+        temporal: str = "original",
+        hidden_channels: int = 48,
+        centre_sigma: float = 21.0,
+        backend: str = "auto",
+        checkpoint: str | os.PathLike | None = None,
+    ) -> None:
+        super().__init__()
+        expect_positive("num_joints", num_joints)
+        expect_choice("temporal", temporal, ("original", "kmm"))
+        self.num_joints = num_joints
+        self.mode = temporal
+        self.centre_sigma = centre_sigma
+        maps = num_joints + 1
+        self.initializer = nn.Sequential(
+            *_cpm_trunk(), *_conv_relu(32, 512, 9), *_conv_relu(512, 512, 1), nn.Conv2d(512, maps, 1)
+        )
+        self.encoder = nn.Sequential(*_cpm_trunk())
+        step_inputs = self.feature_channels + maps + 1
+        if temporal == "original":
+            self.first_cell = ConvLSTMCell(step_inputs, hidden_channels, recurrent=False)
+            self.cell = ConvLSTMCell(step_inputs, hidden_channels)
+        else:
+            self.temporal = KMM(self.feature_channels, maps, backend=backend)
+            self.correction = PriorCorrection(maps, self.feature_channels + 1, hidden_channels, hidden_channels)
+        self.decoder = nn.Sequential(
+            *_conv_relu(hidden_channels, 128, 11),
+            *_conv_relu(128, 128, 11),
+            *_conv_relu(128, 128, 11),
+            *_conv_relu(128, 128, 1),
+            nn.Conv2d(128, maps, 1),
+        )
+        if checkpoint is not None:
+            load_checkpoint(self, checkpoint)
+
+    def forward(
+        self, video: torch.Tensor, centre_map: torch.Tensor | None = None, return_initial: bool = False
+    ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
+        """Return the heatmaps (B, T, J + 1, h, w), and the initializer's (B, J + 1, h, w) if asked.
+
+        ``centre_map`` (B, 1, H, W) marks the person's centre; by default a Gaussian at the image centre.
+        """
+        dims: dict[str, int] = {}
+        expect_shape("video", video, "B T 3 H W", dims)
+        expect_float("video", video)
+        batch, frames, _, height, width = video.shape
+        if centre_map is None:
+            sigma = self.centre_sigma * height / 368
+            centre_map = centre_gaussian(batch, (height, width), sigma, video)
+        expect_shape("centre_map", centre_map, "B 1 H W", dims)
+
+        initial = self.initializer(video[:, 0])
+        features = self.encoder(video.flatten(0, 1)).unflatten(0, (batch, frames))
+        centre = F.adaptive_avg_pool2d(centre_map.to(features.dtype), features.shape[-2:])
+
+        outputs, state, heatmap = [], None, initial
+        for t in range(frames):
+            feat = features[:, t]
+            if self.mode == "original":
+                x = torch.cat([feat, heatmap, centre], dim=1)
+                state = self.first_cell(x) if t == 0 else self.cell(x, state)
+                hidden = state[0]
+            else:
+                prior = self.temporal(features[:, max(t - 1, 0)], feat, heatmap)
+                hidden = self.correction(prior, torch.cat([feat, centre], dim=1))
+            heatmap = self.decoder(hidden)
+            outputs.append(heatmap)
+        heatmaps = torch.stack(outputs, dim=1)
+        return (heatmaps, initial) if return_initial else heatmaps
+
+    def extra_repr(self) -> str:
+        return f"num_joints={self.num_joints}, temporal={self.mode!r}"

@@ -1,0 +1,55 @@
+"""Parameter counts and per-frame CPU latency of the reference models."""
+
+from __future__ import annotations
+
+import statistics
+import time
+
+import torch
+from torch import nn
+
+
+def count_parameters(model: nn.Module) -> dict[str, int]:
+    """Parameters by top-level child, plus ``"total"``. Tied parameters count once."""
+    counts: dict[str, int] = {}
+    seen: set[int] = set()
+    for name, child in model.named_children():
+        n = 0
+        for p in child.parameters():
+            if id(p) not in seen:
+                seen.add(id(p))
+                n += p.numel()
+        counts[name] = n
+    counts["total"] = sum(p.numel() for p in model.parameters())  # parameters() already dedups
+    return counts
+
+
+def summary(model: nn.Module) -> str:
+    """A small table of parameter counts (in millions) by component, ending with the total."""
+    counts = count_parameters(model)
+    width = max(len(k) for k in counts)
+    lines = [f"{type(model).__name__}"]
+    lines += [f"  {name:<{width}}  {n / 1e6:10.3f} M" for name, n in counts.items()]
+    return "\n".join(lines)
+
+
+@torch.inference_mode()
+def per_frame_latency(model: nn.Module, video: torch.Tensor, repeats: int = 5, warmup: int = 1) -> dict[str, float]:
+    """Median and min wall time of ``model(video)`` in eval mode, divided by T, in milliseconds.
+
+    ``video`` is (B, T, 3, H, W). The model is put in eval mode for the measurement and restored after.
+    """
+    frames = video.shape[1]
+    was_training = model.training
+    model.eval()
+    try:
+        for _ in range(warmup):
+            model(video)
+        times = []
+        for _ in range(repeats):
+            start = time.perf_counter()
+            model(video)
+            times.append((time.perf_counter() - start) * 1e3 / frames)
+    finally:
+        model.train(was_training)
+    return {"median_ms": statistics.median(times), "min_ms": min(times), "repeats": repeats}

@@ -1,0 +1,84 @@
+"""The temporal-module contract, and the factory that builds any module that honours it.
+
+A *temporal module* maps
+
+    ``(feat_prev (B, C, H, W), feat_cur (B, C, H, W), heatmap_prev (B, J, Hh, Wh)) -> prior (B, J, Hh, Wh)``
+
+the previous frame's features, the current frame's features and the previous frame's heatmaps to a
+heatmap prior for the current frame (KIMNet eq. 2-4: ``m^p_{t+1} = zeta(phi(f_t, f_{t+1}), m_t)``).
+It keeps no state between calls and has ``in_channels`` (C) and ``num_joints`` (J) attributes.
+
+Who implements it:
+
+====================  =====================================================================
+``"kmm"``             :class:`posemods.KMM` (KIMNet section 3.3), from the core package
+``"dkd"``             :class:`~posemods.models.kernel_distillation.PoseKernelDistillator`
+``"jrpsp"``           :class:`~posemods.models.kernel_distillation.JRPSP`
+====================  =====================================================================
+
+LSTMPM's ConvLSTM does not fit: it carries a hidden state and never sees the previous frame's
+features, so it is the plain :class:`~posemods.models.conv_lstm.ConvLSTMCell` instead.
+
+Shapes use the vocabulary of :mod:`posemods._shapes`.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol, runtime_checkable
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from posemods import KMM
+from posemods._shapes import expect_choice, expect_float, expect_same, expect_shape
+
+TEMPORAL_MODULES = ("kmm", "dkd", "jrpsp")
+
+
+@runtime_checkable
+class TemporalModule(Protocol):
+    """Structural type of a temporal module; ``isinstance(module, TemporalModule)`` checks it."""
+
+    in_channels: int
+    num_joints: int
+
+    def __call__(self, feat_prev: torch.Tensor, feat_cur: torch.Tensor, heatmap_prev: torch.Tensor) -> torch.Tensor:
+        """Return the prior (B, J, Hh, Wh) for the current frame."""
+        ...
+
+
+def check_temporal_inputs(
+    module: TemporalModule, feat_prev: torch.Tensor, feat_cur: torch.Tensor, heatmap_prev: torch.Tensor
+) -> dict[str, int]:
+    """Validate a temporal module's inputs as KMM does, and return the sizes by letter."""
+    dims = {"C": module.in_channels, "J": module.num_joints}
+    expect_shape("feat_prev", feat_prev, "B C H W", dims)
+    expect_shape("feat_cur", feat_cur, "B C H W", dims)
+    expect_shape("heatmap_prev", heatmap_prev, "B J Hh Wh", dims)
+    for name, tensor in (("feat_prev", feat_prev), ("feat_cur", feat_cur), ("heatmap_prev", heatmap_prev)):
+        expect_float(name, tensor)
+    expect_same("device", feat_prev=feat_prev, feat_cur=feat_cur, heatmap_prev=heatmap_prev)
+    return dims
+
+
+def resize(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
+    """Bilinear resize that is a no-op at the same size (antialiased when shrinking)."""
+    if tuple(x.shape[-2:]) == tuple(size):
+        return x
+    shrinking = x.shape[-2] > size[0] or x.shape[-1] > size[1]
+    return F.interpolate(x, size=size, mode="bilinear", align_corners=False, antialias=shrinking)
+
+
+def build_temporal(kind: str, in_channels: int, num_joints: int, backend: str = "auto", **kwargs) -> nn.Module:
+    """Build the temporal module named ``kind`` (one of :data:`TEMPORAL_MODULES`).
+
+    ``backend`` goes to KMM (the only one with a fused path); ``kwargs`` go to the constructor.
+    """
+    expect_choice("temporal", kind, TEMPORAL_MODULES)
+    if kind == "kmm":
+        return KMM(in_channels, num_joints, backend=backend, **kwargs)
+    from posemods.models.kernel_distillation import JRPSP, PoseKernelDistillator  # it imports this file
+
+    cls = PoseKernelDistillator if kind == "dkd" else JRPSP
+    return cls(in_channels, num_joints, **kwargs)

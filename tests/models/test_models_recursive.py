@@ -1,0 +1,208 @@
+"""KIMNet, RPSTN and DKD in tiny configurations: shapes, gradients, routing, causality, checkpoints."""
+
+import pytest
+import torch
+
+from posemods import KMM
+from posemods.models import (
+    DKD,
+    JRPSP,
+    KIMNET_TEMPORAL,
+    RPSTN,
+    ConvLSTMCell,
+    JointRelationExtractor,
+    KIMNet,
+    PoseKernelDistillator,
+    count_parameters,
+)
+from posemods.testing import parity_errors
+
+J, C = 4, 16
+
+
+CASES = [(KIMNet, mode) for mode in KIMNET_TEMPORAL] + [
+    (cls, mode) for cls in (RPSTN, DKD) for mode in ("original", "kmm")
+]
+# What each (model, temporal) must contain: its temporal module's class, or None.
+EXPECTED_TEMPORAL = {
+    (KIMNet, "kmm"): KMM,
+    (KIMNet, "predicted"): KMM,
+    (KIMNet, "jrpsp"): JRPSP,
+    (KIMNet, "dkd"): PoseKernelDistillator,
+    (KIMNet, "none"): None,
+    (RPSTN, "original"): JRPSP,
+    (RPSTN, "kmm"): KMM,
+    (DKD, "original"): PoseKernelDistillator,
+    (DKD, "kmm"): KMM,
+}
+
+
+def tiny(cls, temporal, **kwargs):
+    """resnet18 backbones, C = 16, J = 4: 32 x 32 frames give 8 x 8 heatmaps."""
+    return cls(J, temporal, initializer_backbone="resnet18", encoder_backbone="resnet18", channels=C, **kwargs)
+
+
+@pytest.mark.parametrize("cls, temporal", CASES, ids=[f"{c.__name__}-{m}" for c, m in CASES])
+def test_tiny_model_trains_routes_and_is_causal(cls, temporal):
+    torch.manual_seed(0)
+    model = tiny(cls, temporal)
+    frames = 3
+    video = torch.randn(2, frames, 3, 32, 32)
+
+    expected = EXPECTED_TEMPORAL[(cls, temporal)]
+    calls = []
+    if expected is not None:
+        model.temporal.register_forward_hook(lambda *_: calls.append(1))
+
+    # Shapes and gradients, in training mode.
+    heatmaps = model(video)
+    assert heatmaps.shape == (2, frames, J, 8, 8)
+    heatmaps.square().mean().backward()
+    for name, p in model.named_parameters():
+        assert p.grad is not None and torch.isfinite(p.grad).all(), name
+
+    # Routing: the temporal block is the one asked for, the others are absent, and it runs once per
+    # later frame with parameters that learn.
+    kinds = {type(m) for m in model.modules()}
+    for block in (KMM, JRPSP, PoseKernelDistillator, ConvLSTMCell):
+        inside_jrpsp = block is PoseKernelDistillator and expected is JRPSP
+        assert (block in kinds) == (block is expected or inside_jrpsp), block
+    if expected is None:
+        assert model.temporal is None
+    else:
+        assert type(model.temporal) is expected
+        assert len(calls) == frames - 1
+        assert any(p.grad.abs().sum() > 0 for p in model.temporal.parameters())
+
+    # Causality, in eval mode (BatchNorm in training mode couples the frames of a batch).
+    model.eval()
+    video = video[:1].clone().requires_grad_(True)
+    heatmaps = model(video)
+    (first,) = torch.autograd.grad(heatmaps[:, 0].sum(), video, retain_graph=True)
+    assert first[:, 1:].abs().sum() == 0, "frame 1 must not see later frames"
+    (last,) = torch.autograd.grad(heatmaps[:, -1].sum(), video)
+    assert last[:, -1].abs().sum() > 0
+    sees_the_past = last[:, 0].abs().sum() > 0
+    assert sees_the_past == (temporal != "none")
+
+
+def test_kimnet_table4_rows_differ_in_what_conv_g_sees():
+    with torch.device("meta"):  # structure only: no weights to initialise
+        widths = {mode: tiny(KIMNet, mode).correction.conv_g.in_channels for mode in KIMNET_TEMPORAL}
+    assert widths == {"kmm": J + C, "predicted": J, "jrpsp": J + C, "dkd": J + C, "none": C}
+    assert isinstance(tiny(KIMNet, "kmm").decoder, JointRelationExtractor)
+
+
+def test_retrofits_replace_only_the_temporal_block():
+    with torch.device("meta"):
+        check_retrofits_replace_only_the_temporal_block()
+
+
+def check_retrofits_replace_only_the_temporal_block():
+    def shapes(model):
+        return {k: v.shape for k, v in model.state_dict().items()}
+
+    def without_swapped_block(model):
+        return {k: s for k, s in shapes(model).items() if not k.startswith(("temporal.", "correction."))}
+
+    for cls in (RPSTN, DKD):
+        assert without_swapped_block(tiny(cls, "original")) == without_swapped_block(tiny(cls, "kmm"))
+    # RPSTN with KMM and its correction is, block for block, KIMNet.
+    assert shapes(tiny(RPSTN, "kmm")) == shapes(tiny(KIMNet, "kmm"))
+    assert count_parameters(tiny(DKD, "kmm"))["correction"] > 0
+    assert tiny(DKD, "original").correction is None and tiny(DKD, "original").decoder is None
+
+
+def test_state_dict_is_the_same_whatever_the_kmm_backend():
+    torch.manual_seed(1)
+    a = tiny(KIMNet, "kmm", backend="reference")
+    torch.manual_seed(1)
+    b = tiny(KIMNet, "kmm", backend="triton")
+    assert a.temporal.backend == "reference" and b.temporal.backend == "triton"
+    sa, sb = a.state_dict(), b.state_dict()
+    assert list(sa) == list(sb) and all(torch.equal(sa[k], sb[k]) for k in sa)
+
+
+def test_fused_kmm_inside_kimnet_matches_the_reference():
+    # The model passes backend= through to KMM; under TRITON_INTERPRET=1 the fused kernels run on CPU.
+    # Compared one recursion step at a time, on inputs of a trained model's magnitude (a random
+    # SimpleBaseline's heatmaps are ~1e-5, which would hide any difference in KMM).
+    pytest.importorskip("triton")
+    torch.manual_seed(2)
+    reference = tiny(KIMNet, "kmm", backend="reference").eval()
+    with torch.no_grad():
+        for conv in (reference.temporal.proj_cur, reference.temporal.proj_prev):
+            conv.weight.normal_(std=1.0)  # sharp, joint-specific attention
+    fused = tiny(KIMNet, "kmm", backend="triton").eval()
+    fused.load_state_dict(reference.state_dict())
+    calls = []
+    fused.temporal.register_forward_hook(lambda *_: calls.append(1))
+    inputs = {
+        "feat_prev": torch.randn(2, C, 8, 8),
+        "feat_cur": torch.randn(2, C, 8, 8),
+        "heatmap_prev": torch.rand(2, J, 8, 8),
+    }
+    # Checks the heatmaps and the gradient of every input against the tolerance table (float32).
+    parity_errors(reference.step, fused.step, inputs)
+    assert len(calls) == 1  # an explicit backend="triton" raises rather than falls back
+
+
+def test_local_checkpoints_load(tmp_path):
+    model = tiny(KIMNet, "kmm").eval()
+    torch.save(model.state_dict(), tmp_path / "kimnet.pth")
+    torch.save(model.initializer.state_dict(), tmp_path / "initializer.pth")
+    torch.save(model.encoder.state_dict(), tmp_path / "encoder.pth")
+    video = torch.randn(1, 2, 3, 32, 32)
+    again = tiny(KIMNet, "kmm", checkpoint=tmp_path / "kimnet.pth").eval()
+    assert torch.equal(again(video), model(video))
+    parts = tiny(
+        KIMNet, "kmm", initializer_checkpoint=tmp_path / "initializer.pth", encoder_checkpoint=tmp_path / "encoder.pth"
+    )
+    assert torch.equal(parts.initializer.head.final.weight, model.initializer.head.final.weight)
+    assert torch.equal(parts.encoder.backbone.body.conv1.weight, model.encoder.backbone.body.conv1.weight)
+    with pytest.raises(ValueError, match="does not fit KIMNet"):
+        tiny(KIMNet, "dkd", checkpoint=tmp_path / "kimnet.pth")
+
+
+def test_single_frame_and_bad_input():
+    model = tiny(DKD, "kmm").eval()
+    assert model(torch.randn(1, 1, 3, 32, 32)).shape == (1, 1, J, 8, 8)
+    video = torch.randn(1, 2, 3, 32, 32)
+    video[0, 0, 0, 5, 5] = float("nan")
+    assert model(video).isnan().any()  # NaN in, NaN out
+    with pytest.raises(ValueError, match=r"video: expected a 5-D tensor \(B, T, 3, H, W\)"):
+        model(torch.randn(1, 3, 64, 64))
+    with pytest.raises(ValueError, match=r"video: expected shape \(B, T, 3, H, W\) with 3=3"):
+        model(torch.randn(1, 2, 1, 64, 64))
+    with pytest.raises(TypeError, match="video: expected a floating-point"):
+        model(torch.zeros(1, 2, 3, 64, 64, dtype=torch.uint8))
+    with pytest.raises(ValueError, match="temporal: expected one of"):
+        tiny(RPSTN, "lstm")
+
+
+def test_paper_sizes_on_the_meta_device():
+    # 256 x 256, T = 5 -> 64 x 64 heatmaps, with the paper's backbones, without computing anything.
+    with torch.device("meta"):
+        model = KIMNet(13)
+        assert model(torch.empty(1, 5, 3, 256, 256)).shape == (1, 5, 13, 64, 64)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("cls, temporal", CASES, ids=[f"{c.__name__}-{m}" for c, m in CASES])
+def test_paper_size_builds_and_counts(cls, temporal):
+    model = cls(13, temporal)
+    counts = count_parameters(model)
+    # The two SimpleBaselines dominate: ResNet-101 + 3 deconvs + 1x1 (~53M), ResNet-50 + 3 deconvs (~34M).
+    assert 85e6 < counts["total"] < 90e6, counts
+    with torch.no_grad():
+        assert model.eval()(torch.randn(1, 2, 3, 256, 256)).shape == (1, 2, 13, 64, 64)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("cls, temporal", CASES, ids=[f"{c.__name__}-{m}" for c, m in CASES])
+def test_whole_model_compiles_without_graph_breaks(cls, temporal):
+    torch._dynamo.reset()
+    model = tiny(cls, temporal).eval()
+    video = torch.randn(1, 3, 3, 32, 32)
+    compiled = torch.compile(model, backend="aot_eager", fullgraph=True)
+    assert torch.allclose(compiled(video), model(video), atol=1e-6)

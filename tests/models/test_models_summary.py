@@ -1,0 +1,59 @@
+"""Parameter counts, the latency helper, and the retrofit example end to end."""
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import torch
+from torch import nn
+
+from posemods import KMM
+from posemods.models import count_parameters, per_frame_latency, summary
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+class Pair(nn.Module):
+    def __init__(self):
+        super().__init__()
+        self.temporal = KMM(4, 3, shared_projection=True)  # one conv under two names
+        self.decoder = nn.Conv2d(3, 3, 1)
+
+
+def test_counts_by_component_and_tied_weights_once():
+    counts = count_parameters(Pair())
+    assert counts == {"temporal": 4 * 3 + 3, "decoder": 3 * 3 + 3, "total": 15 + 12}
+    text = summary(Pair())
+    assert text.splitlines()[0] == "Pair" and "temporal" in text and "total" in text
+
+
+def test_latency_is_per_frame_and_restores_the_mode():
+    calls = []
+
+    class Clip(nn.Module):
+        def forward(self, video):
+            calls.append(self.training)
+            return video.mean()
+
+    model = Clip().train()
+    result = per_frame_latency(model, torch.zeros(1, 4, 3, 8, 8), repeats=3, warmup=1)
+    assert calls == [False] * 4 and model.training
+    assert 0 < result["min_ms"] <= result["median_ms"] and result["repeats"] == 3
+
+
+def test_retrofit_example_runs():
+    sizes = ["--size", "32", "--lstmpm-size", "32", "--frames", "2", "--channels", "8", "--joints", "4"]
+    args = [*sizes, "--repeats", "1", "--threads", "1"]
+    proc = subprocess.run(
+        [sys.executable, "examples/retrofit_kmm.py", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+    assert proc.returncode == 0, proc.stderr
+    rows = [line.split() for line in proc.stdout.splitlines() if line.startswith(("lstmpm", "dkd", "rpstn"))]
+    assert [(r[0], r[1]) for r in rows] == [(m, t) for m in ("lstmpm", "dkd", "rpstn") for t in ("original", "kmm")]
+    assert all(float(r[-1]) > 0 for r in rows)

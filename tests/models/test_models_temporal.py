@@ -1,0 +1,208 @@
+"""The temporal-module contract and the blocks that implement it (or, for the ConvLSTM, do not)."""
+
+import pytest
+import torch
+import torch.nn.functional as F
+from oracles.joint_relation import depthwise_correlation_loop
+
+from posemods import KMM
+from posemods.models import (
+    JRPSP,
+    ConvLSTMCell,
+    PoseKernelDistillator,
+    PriorCorrection,
+    TemporalModule,
+    build_temporal,
+)
+from posemods.models.kernel_distillation import depthwise_correlate
+from posemods.testing import assert_close
+
+KINDS = ["kmm", "dkd", "jrpsp"]
+
+
+def randomise_bn(module, seed=0):
+    gen = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for m in module.modules():
+            if isinstance(m, torch.nn.BatchNorm2d):
+                m.weight.copy_(torch.rand(m.weight.shape, generator=gen) + 0.5)
+                m.bias.copy_(torch.randn(m.bias.shape, generator=gen))
+                m.running_mean.copy_(torch.randn(m.running_mean.shape, generator=gen))
+                m.running_var.copy_(torch.rand(m.running_var.shape, generator=gen) + 0.5)
+    return module
+
+
+def test_every_temporal_module_honours_the_contract():
+    for kind, cls in zip(KINDS, (KMM, PoseKernelDistillator, JRPSP)):
+        module = build_temporal(kind, 8, 5)
+        assert type(module) is cls
+        assert isinstance(module, TemporalModule)
+        assert (module.in_channels, module.num_joints) == (8, 5)
+    assert not isinstance(ConvLSTMCell(8), TemporalModule)  # it carries state instead
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_same_call_same_shapes(kind):
+    module = build_temporal(kind, 8, 5)
+    feat_prev, feat_cur = torch.rand(2, 8, 12, 10), torch.rand(2, 8, 12, 10)
+    for heat_size in ((12, 10), (24, 20)):  # heatmaps at the feature size or finer
+        prior = module(feat_prev, feat_cur, torch.rand(2, 5, *heat_size))
+        assert prior.shape == (2, 5, *heat_size)
+        prior.sum().backward()
+    assert all(p.grad is not None for p in module.parameters())
+
+
+@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize(
+    "shapes, error, match",
+    [
+        (((1, 7, 4, 4), (1, 8, 4, 4), (1, 5, 4, 4)), ValueError, r"feat_prev: .*C=8.*C=7"),
+        (((1, 8, 4, 4), (1, 8, 4, 3), (1, 5, 4, 4)), ValueError, r"feat_cur: .*W=4.*W=3"),
+        (((1, 8, 4, 4), (1, 8, 4, 4), (1, 6, 4, 4)), ValueError, r"heatmap_prev: .*J=5.*J=6"),
+        (((1, 8, 4, 4), (1, 8, 4, 4), (2, 5, 4, 4)), ValueError, r"heatmap_prev: .*B=1.*B=2"),
+    ],
+)
+def test_same_errors_as_kmm(kind, shapes, error, match):
+    with pytest.raises(error, match=match):
+        build_temporal(kind, 8, 5)(*(torch.rand(s) for s in shapes))
+
+
+@pytest.mark.parametrize("kind", ["dkd", "jrpsp"])
+def test_integer_heatmaps_are_rejected(kind):
+    with pytest.raises(TypeError, match="heatmap_prev: expected a floating-point"):
+        build_temporal(kind, 2, 2)(torch.rand(1, 2, 4, 4), torch.rand(1, 2, 4, 4), torch.ones(1, 2, 4, 4).long())
+
+
+def test_unknown_kind_and_bad_config():
+    with pytest.raises(ValueError, match="temporal: expected one of"):
+        build_temporal("lstm", 8, 5)
+    with pytest.raises(ValueError, match="kernel_size: expected an odd size"):
+        PoseKernelDistillator(8, 5, kernel_size=6)
+    with pytest.raises(ValueError, match="num_joints: expected a positive integer"):
+        JRPSP(8, 0)
+
+
+def test_depthwise_correlation_matches_the_loop_oracle():
+    features = torch.rand(2, 3, 5, 6, dtype=torch.float64)
+    kernels = torch.randn(2, 3, 3, 3, dtype=torch.float64)
+    assert_close(depthwise_correlate(features, kernels), depthwise_correlation_loop(features, kernels))
+
+
+def test_distillator_matches_its_kernels_against_the_current_frame():
+    # The kernels come from the previous frame alone; matching them is a per-sample correlation,
+    # so shifting the current frame's content shifts the prior, and samples do not mix.
+    pkd = randomise_bn(PoseKernelDistillator(6, 4, kernel_size=3, num_blocks=2)).double().eval()
+    feat_prev, heat = torch.rand(2, 6, 8, 8, dtype=torch.float64), torch.rand(2, 4, 8, 8, dtype=torch.float64)
+    kernels = pkd.kernels(feat_prev, heat)
+    assert kernels.shape == (2, 6, 3, 3)
+    feat_cur = torch.zeros(2, 6, 12, 12, dtype=torch.float64)
+    feat_cur[:, :, 3:7, 3:7] = torch.rand(2, 6, 4, 4, dtype=torch.float64)
+    shifted = torch.roll(feat_cur, shifts=(2, 3), dims=(2, 3))
+    # Same sizes for the contract: compare on a 12 x 12 previous frame too.
+    feat_prev12 = F.pad(feat_prev, (2, 2, 2, 2))
+    heat12 = F.pad(heat, (2, 2, 2, 2))
+    prior = pkd(feat_prev12, feat_cur, heat12) - pkd.to_joints.bias[None, :, None, None]
+    prior_shifted = pkd(feat_prev12, shifted, heat12) - pkd.to_joints.bias[None, :, None, None]
+    assert_close(prior_shifted, torch.roll(prior, shifts=(2, 3), dims=(2, 3)))
+    swapped = pkd(feat_prev12, feat_cur.flip(0), heat12)
+    assert_close(swapped[0], pkd(feat_prev12[:1], feat_cur[1:], heat12[:1])[0])
+
+
+def test_jrpsp_guides_the_distillator_with_joint_relations():
+    jrpsp = JRPSP(6, 4, kernel_size=3, num_blocks=1).double().eval()
+    args = (torch.rand(2, 6, 8, 8), torch.rand(2, 6, 8, 8), torch.rand(2, 4, 8, 8))
+    args = tuple(a.double() for a in args)
+    # The relation extractor starts as the identity, so JRPSP starts as its distillator ...
+    assert_close(jrpsp(*args), jrpsp.distillator(*args))
+    # ... and once the relation branch is live, the distillator sees the refined heatmaps.
+    torch.nn.init.ones_(jrpsp.relation.norm.weight)
+    refined = jrpsp.relation(args[2])
+    assert not torch.allclose(refined, args[2])
+    assert_close(jrpsp(*args), jrpsp.distillator(args[0], args[1], refined))
+
+
+def test_conv_lstm_follows_the_lstm_equations():
+    cell = ConvLSTMCell(3, 4).double()
+    x = torch.rand(2, 3, 5, 5, dtype=torch.float64)
+    h0, c0 = torch.rand(2, 4, 5, 5, dtype=torch.float64), torch.rand(2, 4, 5, 5, dtype=torch.float64)
+    wx, bx, wh = cell.input_gates.weight, cell.input_gates.bias, cell.hidden_gates.weight
+    gate = lambda k: (
+        F.conv2d(x, wx[4 * k : 4 * k + 4], bx[4 * k : 4 * k + 4], padding=1)
+        + F.conv2d(h0, wh[4 * k : 4 * k + 4], padding=1)
+    )
+    i, f, o, g = (gate(k) for k in range(4))
+    c = torch.sigmoid(f) * c0 + torch.sigmoid(i) * torch.tanh(g)
+    hidden, cell_state = cell(x, (h0, c0))
+    assert_close(cell_state, c)
+    assert_close(hidden, torch.sigmoid(o) * torch.tanh(c))
+
+
+def test_first_stage_cell_has_no_state_and_no_forget_gate():
+    first = ConvLSTMCell(3, 4, recurrent=False).double()
+    assert first.hidden_gates is None and first.input_gates.out_channels == 12
+    x = torch.rand(1, 3, 4, 4, dtype=torch.float64)
+    i, o, g = F.conv2d(x, first.input_gates.weight, first.input_gates.bias, padding=1).chunk(3, dim=1)
+    c = torch.sigmoid(i) * torch.tanh(g)
+    hidden, cell_state = first(x)
+    assert_close(cell_state, c)
+    assert_close(hidden, torch.sigmoid(o) * torch.tanh(c))
+    with pytest.raises(ValueError, match="state: a recurrent=False cell needs no state"):
+        first(x, (hidden, cell_state))
+    with pytest.raises(ValueError, match="state: a recurrent=True cell needs a state"):
+        ConvLSTMCell(3, 4)(x)
+
+
+def test_correction_is_conv_g_on_each_input_summed_then_conv_d():
+    # KIMNet eq. 5: Conv_g on the concatenation equals Conv_g's prior filters on the prior plus its
+    # feature filters on the features.
+    corr = PriorCorrection(3, 5, 7, 3).double()
+    prior, feat = torch.rand(2, 3, 6, 6, dtype=torch.float64), torch.rand(2, 5, 6, 6, dtype=torch.float64)
+    w, b = corr.conv_g.weight, corr.conv_g.bias
+    coarse = F.conv2d(prior, w[:, :3], b, padding=1) + F.conv2d(feat, w[:, 3:], padding=1)
+    assert_close(corr(prior, feat), F.conv2d(coarse, corr.conv_d.weight, corr.conv_d.bias))
+
+
+def test_correction_with_one_input():
+    predicted, baseline = PriorCorrection(3, 0, 7, 3), PriorCorrection(0, 5, 7, 3)
+    assert predicted(torch.rand(1, 3, 4, 4)).shape == baseline(features=torch.rand(1, 5, 4, 4)).shape == (1, 3, 4, 4)
+    with pytest.raises(ValueError, match="features: this correction was built with features_channels=0"):
+        predicted(torch.rand(1, 3, 4, 4), torch.rand(1, 5, 4, 4))
+    with pytest.raises(ValueError, match=r"features: expected shape \(B, 5, H, W\)"):
+        baseline(features=torch.rand(1, 4, 4, 4))
+
+
+@pytest.mark.parametrize(
+    "module, args",
+    [
+        (PoseKernelDistillator(3, 2, kernel_size=3, num_blocks=1), ((1, 3, 4, 4), (1, 3, 4, 4), (1, 2, 4, 4))),
+        (JRPSP(3, 2, kernel_size=3, num_blocks=1), ((1, 3, 4, 4), (1, 3, 4, 4), (1, 2, 4, 4))),
+        (PriorCorrection(2, 3, 4, 2), ((1, 2, 3, 3), (1, 3, 3, 3))),
+    ],
+    ids=["dkd", "jrpsp", "correction"],
+)
+def test_gradcheck_float64(module, args):
+    module = randomise_bn(module).double().eval()
+    inputs = tuple(torch.rand(s, dtype=torch.float64, requires_grad=True) for s in args)
+    assert torch.autograd.gradcheck(module, inputs)
+
+
+def test_conv_lstm_gradcheck_float64():
+    cell = ConvLSTMCell(2, 3).double()
+    x, h, c = (torch.rand(1, n, 3, 3, dtype=torch.float64, requires_grad=True) for n in (2, 3, 3))
+    assert torch.autograd.gradcheck(lambda x, h, c: cell(x, (h, c)), (x, h, c))
+
+
+@pytest.mark.parametrize("kind", ["dkd", "jrpsp"])
+def test_compiles_without_graph_breaks(kind):
+    torch._dynamo.reset()
+    module = build_temporal(kind, 4, 3, num_blocks=2).eval()
+    args = (torch.rand(2, 4, 8, 8), torch.rand(2, 4, 8, 8), torch.rand(2, 3, 16, 16))
+    assert_close(torch.compile(module, backend="aot_eager", fullgraph=True)(*args), module(*args))
+
+
+@pytest.mark.parametrize("kind", ["dkd", "jrpsp"])
+def test_nan_in_nan_out(kind):
+    module = build_temporal(kind, 4, 3).eval()
+    heat = torch.rand(1, 3, 8, 8)
+    heat[0, 0, 3, 3] = float("nan")
+    assert module(torch.rand(1, 4, 8, 8), torch.rand(1, 4, 8, 8), heat).isnan().any()
