@@ -20,8 +20,13 @@ requires_triton = pytest.mark.skipif(not HAS_TRITON, reason="triton is not insta
 BACKENDS = ["reference", pytest.param("triton", marks=requires_triton)]
 
 
+# One torch thread per process: the suite runs as `pytest -n 2` on two cores, and a second intra-op thread
+# per worker made small convolutions wait on descheduled threads (6x slower wall time, measured).
+torch.set_num_threads(1)
+
+
 @pytest.fixture(autouse=True)
-def _seed_and_threads():
+def _seed():
     torch.manual_seed(0)
     yield
 

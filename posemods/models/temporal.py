@@ -27,7 +27,6 @@ from __future__ import annotations
 from typing import Protocol, runtime_checkable
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from posemods import KMM
@@ -60,14 +59,6 @@ def check_temporal_inputs(
         expect_float(name, tensor)
     expect_same("device", feat_prev=feat_prev, feat_cur=feat_cur, heatmap_prev=heatmap_prev)
     return dims
-
-
-def resize(x: torch.Tensor, size: tuple[int, int]) -> torch.Tensor:
-    """Bilinear resize that is a no-op at the same size (antialiased when shrinking)."""
-    if tuple(x.shape[-2:]) == tuple(size):
-        return x
-    shrinking = x.shape[-2] > size[0] or x.shape[-1] > size[1]
-    return F.interpolate(x, size=size, mode="bilinear", align_corners=False, antialias=shrinking)
 
 
 def build_temporal(kind: str, in_channels: int, num_joints: int, backend: str = "auto", **kwargs) -> nn.Module:

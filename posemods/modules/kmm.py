@@ -6,11 +6,11 @@ Shapes use the vocabulary of :mod:`posemods._shapes`.
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from posemods import functional
 from posemods._backend import BACKENDS
+from posemods._resize import resize
 from posemods._shapes import expect_choice, expect_float, expect_positive, expect_same, expect_shape
 
 ACTIVATIONS = {"relu": nn.ReLU, "sigmoid": nn.Sigmoid, "identity": nn.Identity}
@@ -101,11 +101,11 @@ class KinematicsModelingModule(nn.Module):
         value = heatmap_prev.to(query.dtype)
         if self.resolution is not None:
             size = (self.resolution, self.resolution)
-            query, key, value = (_resize(t, size) for t in (query, key, value))
+            query, key, value = (resize(t, size) for t in (query, key, value))
 
         prior, attn = functional.kinematics_attention(query, key, value, backend=self.backend)
         if self.resolution is not None:
-            prior = _resize(prior, out_size)
+            prior = resize(prior, out_size)
         if self.residual:
             prior = prior + heatmap_prev
         return (prior, attn) if return_attention else prior
@@ -116,10 +116,3 @@ class KinematicsModelingModule(nn.Module):
             f"shared_projection={self.shared_projection}, residual={self.residual}, "
             f"resolution={self.resolution}, backend={self.backend!r}"
         )
-
-
-def _resize(x: torch.Tensor, size) -> torch.Tensor:
-    if tuple(x.shape[-2:]) == tuple(size):
-        return x
-    shrinking = x.shape[-2] > size[0] or x.shape[-1] > size[1]
-    return F.interpolate(x, size=size, mode="bilinear", align_corners=False, antialias=shrinking)
