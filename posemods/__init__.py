@@ -11,11 +11,20 @@ import logging
 
 from posemods import functional
 from posemods._backend import use_backend
-from posemods.modules import KinematicsModelingModule
+from posemods.modules import DeformableConvMotion, DeformableCrossAttention, KinematicsModelingModule
 
 KMM = KinematicsModelingModule
+DCA = DeformableCrossAttention
 
-__all__ = ["KMM", "KinematicsModelingModule", "functional", "use_backend"]
+__all__ = [
+    "DCA",
+    "KMM",
+    "DeformableConvMotion",
+    "DeformableCrossAttention",
+    "KinematicsModelingModule",
+    "functional",
+    "use_backend",
+]
 __version__ = "0.1.0"
 
 # A library stays silent unless the application configures logging.

@@ -16,7 +16,7 @@ from posemods._ops import deformable_cross_attention as _dca_op
 from posemods._ops import kinematics_attention as _kmm_op
 from posemods._shapes import expect_float, expect_same, expect_shape
 
-__all__ = ["deformable_cross_attention", "kinematics_attention"]
+__all__ = ["deformable_attention", "deformable_cross_attention", "kinematics_attention"]
 
 
 def _kmm_triton_unsupported(query, key, value) -> str:
@@ -119,3 +119,43 @@ def deformable_cross_attention(
     if select_backend("deformable_cross_attention", backend, tensors, _dca_triton_unsupported) == "triton":
         return _dca_op.deformable_cross_attention(query, key, value, locations, scale)
     return reference.deformable_cross_attention(query, key, value, locations, scale)
+
+
+def _da_triton_unsupported(*tensors) -> str:
+    return "deformable_attention has no fused kernel yet"
+
+
+def deformable_attention(
+    value: torch.Tensor,
+    locations: torch.Tensor,
+    attention: torch.Tensor,
+    backend: str = "auto",
+) -> torch.Tensor:
+    """Plain deformable attention (Deformable DETR's core; VREMD's DA ablation): given point weights.
+
+    Args:
+        value: (B, H, W, G, Dv), the projected map W_v x.
+        locations: (B, Lq, G, N, 2), normalised (x, y) exactly as in :func:`deformable_cross_attention`.
+            Same dtype as the value, or float32.
+        attention: (B, Lq, G, N), each point's weight, e.g. a softmax over N of a linear map of the query.
+        backend: ``"auto"`` or ``"reference"``; there is no fused kernel yet, so ``"auto"`` runs the
+            reference (logged at DEBUG) and ``"triton"`` raises ``RuntimeError`` saying so.
+
+    Returns:
+        (B, Lq, G, Dv): ``sum_n attention[n] * value_n``, sampled as in
+        :func:`deformable_cross_attention` (zero padding, grid_sample's one-sided location gradient).
+    """
+    dims: dict[str, int] = {}
+    expect_shape("value", value, "B H W G Dv", dims)
+    expect_shape("locations", locations, "B Lq G N 2", dims)
+    expect_shape("attention", attention, "B Lq G N", dims)
+    for name, tensor in (("value", value), ("locations", locations), ("attention", attention)):
+        expect_float(name, tensor)
+    expect_same("device", value=value, locations=locations, attention=attention)
+    expect_same("dtype", value=value, attention=attention)
+    if locations.dtype not in (value.dtype, torch.float32):
+        raise TypeError(
+            f"locations: expected dtype {value.dtype} (the value's) or torch.float32, got {locations.dtype}"
+        )
+    select_backend("deformable_attention", backend, (value, locations, attention), _da_triton_unsupported)
+    return reference.deformable_attention(value, locations, attention)

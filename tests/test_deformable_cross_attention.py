@@ -7,7 +7,7 @@ import pytest
 import torch
 import torch.nn.functional as F
 from conftest import requires_triton
-from oracles.deformable_cross_attention import deformable_cross_attention_loop
+from oracles.deformable_cross_attention import deformable_attention_loop, deformable_cross_attention_loop
 
 from posemods import functional, reference
 from posemods.testing import assert_close, outputs_and_grads, parity_errors
@@ -302,3 +302,53 @@ def test_reference_module_is_the_functional_truth():
     inputs = make_small()
     a = functional.deformable_cross_attention(**inputs, backend="reference")
     assert torch.equal(a, reference.deformable_cross_attention(**inputs, scale=8**-0.5))
+
+
+# --- plain deformable attention (the DA ablation's op) ----------------------------------------------
+
+
+def make_da_inputs(dtype=torch.float64, seed=0):
+    inputs = make_inputs(2, 4, 2, 3, 1, 3, (3, 4), dtype=dtype, seed=seed)
+    gen = torch.Generator().manual_seed(seed + 1)
+    attention = torch.randn(2, 4, 2, 3, generator=gen, dtype=torch.float64).softmax(-1).to(dtype)
+    return {"value": inputs["value"], "locations": inputs["locations"], "attention": attention}
+
+
+def test_deformable_attention_matches_loop_oracle_forward_and_grads():
+    inputs = make_da_inputs()
+    out, grads, cot = outputs_and_grads(functional.deformable_attention, inputs)
+    oracle_out, oracle_grads, _ = outputs_and_grads(deformable_attention_loop, inputs, cotangents=cot)
+    assert_close(out[0], oracle_out[0], name="output")
+    for name in grads:
+        assert_close(grads[name], oracle_grads[name], name=f"grad {name}")
+    chunked = reference.deformable_attention(**inputs, chunk=1)
+    assert_close(chunked, out[0], name="chunked")
+
+
+def test_deformable_attention_gradcheck_float64():
+    inputs = make_da_inputs(seed=3)
+    inputs["locations"] = inputs["locations"] + 0.013  # off the exact pixel centres make_inputs plants
+    args = [t.requires_grad_() for t in inputs.values()]
+    assert torch.autograd.gradcheck(lambda *a: reference.deformable_attention(*a, chunk=2), args, fast_mode=True)
+
+
+@requires_triton
+def test_deformable_attention_says_it_has_no_fused_kernel():
+    with pytest.raises(RuntimeError, match="backend='triton' cannot run: deformable_attention has no fused kernel"):
+        functional.deformable_attention(**make_da_inputs(dtype=torch.float32), backend="triton")
+
+
+@pytest.mark.parametrize(
+    "change, error, match",
+    [
+        (lambda i: i.update(attention=i["attention"][..., :2]), ValueError, r"attention: .*N=3.*N=2"),
+        (lambda i: i.update(value=i["value"][:1]), ValueError, r"locations: .*B=1.*B=2"),
+        (lambda i: i.update(attention=i["attention"].float()), TypeError, r"attention has dtype torch.float32"),
+        (lambda i: i.update(locations=i["locations"].long()), TypeError, r"locations: expected a floating-point"),
+    ],
+)
+def test_deformable_attention_bad_inputs(change, error, match):
+    inputs = make_da_inputs()
+    change(inputs)
+    with pytest.raises(error, match=match):
+        functional.deformable_attention(**inputs)

@@ -3,7 +3,7 @@
 Tests and benchmarks import these as the one truth; the fused kernels are checked against them.
 """
 
-from posemods.reference.deformable_cross_attention import deformable_cross_attention
+from posemods.reference.deformable_cross_attention import deformable_attention, deformable_cross_attention
 from posemods.reference.kinematics_attention import kinematics_attention
 
-__all__ = ["deformable_cross_attention", "kinematics_attention"]
+__all__ = ["deformable_attention", "deformable_cross_attention", "kinematics_attention"]

@@ -143,3 +143,54 @@ def deformable_cross_attention(
             pieces.append(_attend_chunk(*args))
     out = torch.cat(pieces[1:], dim=1) if queries else pieces[0]
     return out.view(batch, heads, queries, dim_v).transpose(1, 2).to(query.dtype)
+
+
+def _weigh_chunk(
+    attention: torch.Tensor,
+    value_table: torch.Tensor,
+    locations: torch.Tensor,
+    row_offset: torch.Tensor,
+    height: int,
+    width: int,
+) -> torch.Tensor:
+    """attention (B*G, l, N), locations (B*G, l, N, 2) -> (B*G, l, Dv)."""
+    index, weight = bilinear_corners(locations, height, width)
+    values = _sample(value_table, index + row_offset, weight)  # (B*G, l, N, Dv)
+    return torch.einsum("bln,blnd->bld", attention, values)
+
+
+def deformable_attention(
+    value: torch.Tensor, locations: torch.Tensor, attention: torch.Tensor, chunk: int | None = None
+) -> torch.Tensor:
+    """Plain deformable attention (Deformable DETR's core): given weights, no keys.
+
+    Args:
+        value: (B, H, W, G, Dv), already projected (W_v x).
+        locations: (B, Lq, G, N, 2), normalised (x, y) as in :func:`deformable_cross_attention`.
+        attention: (B, Lq, G, N), the weight of each point (usually a softmax over N).
+        chunk: queries per chunk; default from :func:`chunk_size`.
+
+    Returns:
+        (B, Lq, G, Dv): ``sum_n attention[n] * value_n``, with the same bilinear sampling (and
+        location gradient) as :func:`deformable_cross_attention`.
+
+    Allocates one (B*G*(H*W + 1), Dv) copy of the values and per chunk the gathered corner rows,
+    within :data:`CHUNK_ELEMENTS`; chunks are checkpointed as in :func:`deformable_cross_attention`.
+    """
+    batch, height, width, heads, dim_v = value.shape
+    queries, points = locations.shape[1], locations.shape[3]
+    dtype = torch.promote_types(value.dtype, locations.dtype)
+    value_table = _tables(value, dtype)
+    row_offset = (torch.arange(batch * heads, device=value.device) * (height * width + 1)).view(-1, 1, 1, 1)
+    loc = locations.to(dtype).transpose(1, 2).reshape(batch * heads, queries, points, 2)
+    attn = attention.to(dtype).transpose(1, 2).reshape(batch * heads, queries, points)
+
+    step = chunk or chunk_size(batch, queries, heads, points, dim_v)
+    recompute = step < queries and torch.is_grad_enabled()
+    pieces = [value_table.new_zeros(batch * heads, 0, dim_v)]  # stays the result only when Lq = 0
+    for start in range(0, queries, step):
+        piece = slice(start, start + step)
+        args = (attn[:, piece], value_table, loc[:, piece], row_offset, height, width)
+        pieces.append(checkpoint(_weigh_chunk, *args, use_reentrant=False) if recompute else _weigh_chunk(*args))
+    out = torch.cat(pieces[1:], dim=1) if queries else pieces[0]
+    return out.view(batch, heads, queries, dim_v).transpose(1, 2).to(value.dtype)

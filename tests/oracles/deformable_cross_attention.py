@@ -51,3 +51,18 @@ def deformable_cross_attention_loop(query, key, value, locations, scale=None):
                 out = sum(weights[n] * samples[n] for n in range(points))
                 rows.append(out)
     return torch.stack(rows).view(batch, queries, heads, -1)
+
+
+def deformable_attention_loop(value, locations, attention):
+    """value (B, H, W, G, Dv), locations (B, Lq, G, N, 2), attention (B, Lq, G, N): given weights."""
+    batch, queries, heads, points = attention.shape
+    rows = []
+    for b in range(batch):
+        for q in range(queries):
+            for g in range(heads):
+                out = 0
+                for n in range(points):
+                    x, y = locations[b, q, g, n, 0], locations[b, q, g, n, 1]
+                    out = out + attention[b, q, g, n] * bilinear_sample(value[b, :, :, g], x, y)
+                rows.append(out)
+    return torch.stack(rows).view(batch, queries, heads, -1)
