@@ -52,7 +52,8 @@ def bilinear_corners(locations: torch.Tensor, height: int, width: int) -> tuple[
 def _sample(table: torch.Tensor, rows: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
     """Blend gathered rows: table (R, D), rows and weight (B*G, l, N, 4) -> (B*G, l, N, D)."""
     corners = table.index_select(0, rows.flatten()).view(*rows.shape, table.shape[-1])
-    return (weight.unsqueeze(-1) * corners).sum(dim=-2)
+    # A (1 x 4) @ (4 x D) product per point: no weighted (..., 4, D) temporary, in forward or backward.
+    return (weight.unsqueeze(-2) @ corners).squeeze(-2)
 
 
 def _attend_chunk(
