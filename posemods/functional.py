@@ -12,6 +12,7 @@ import torch
 
 from posemods import reference
 from posemods._backend import select_backend
+from posemods._ops import deformable_attention as _da_op
 from posemods._ops import deformable_cross_attention as _dca_op
 from posemods._ops import kinematics_attention as _kmm_op
 from posemods._shapes import expect_float, expect_same, expect_shape
@@ -121,8 +122,10 @@ def deformable_cross_attention(
     return reference.deformable_cross_attention(query, key, value, locations, scale)
 
 
-def _da_triton_unsupported(*tensors) -> str:
-    return "deformable_attention has no fused kernel yet"
+def _da_triton_unsupported(value, locations, attention) -> str:
+    from posemods.triton.deformable_attention import unsupported_reason
+
+    return unsupported_reason(value, locations, attention)
 
 
 def deformable_attention(
@@ -138,12 +141,15 @@ def deformable_attention(
         locations: (B, Lq, G, N, 2), normalised (x, y) exactly as in :func:`deformable_cross_attention`.
             Same dtype as the value, or float32.
         attention: (B, Lq, G, N), each point's weight, e.g. a softmax over N of a linear map of the query.
-        backend: ``"auto"`` or ``"reference"``; there is no fused kernel yet, so ``"auto"`` runs the
-            reference (logged at DEBUG) and ``"triton"`` raises ``RuntimeError`` saying so.
+        backend: ``"auto"``, ``"reference"`` or ``"triton"``.
 
     Returns:
         (B, Lq, G, Dv): ``sum_n attention[n] * value_n``, sampled as in
         :func:`deformable_cross_attention` (zero padding, grid_sample's one-sided location gradient).
+
+    Gradients flow to all three inputs. As for :func:`deformable_cross_attention`, the fused backward
+    scatters with atomics, so under ``torch.use_deterministic_algorithms(True)`` it runs the
+    reference backward instead.
     """
     dims: dict[str, int] = {}
     expect_shape("value", value, "B H W G Dv", dims)
@@ -157,5 +163,7 @@ def deformable_attention(
         raise TypeError(
             f"locations: expected dtype {value.dtype} (the value's) or torch.float32, got {locations.dtype}"
         )
-    select_backend("deformable_attention", backend, (value, locations, attention), _da_triton_unsupported)
+    tensors = (value, locations, attention)
+    if select_backend("deformable_attention", backend, tensors, _da_triton_unsupported) == "triton":
+        return _da_op.deformable_attention(value, locations, attention)
     return reference.deformable_attention(value, locations, attention)

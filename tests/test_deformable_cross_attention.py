@@ -332,10 +332,47 @@ def test_deformable_attention_gradcheck_float64():
     assert torch.autograd.gradcheck(lambda *a: reference.deformable_attention(*a, chunk=2), args, fast_mode=True)
 
 
+DA_PARITY_SHAPES = [
+    # (B, Lq, G, N, Dv, (H, W))
+    (2, 5, 2, 4, 8, (16, 12)),
+    (1, 7, 3, 9, 24, (7, 5)),
+    (2, 3, 1, 1, 32, (1, 1)),
+    (1, 6, 2, 4, 64, (64, 48)),
+]
+
+
+def make_da_parity_inputs(batch, queries, heads, points, dim_v, hw):
+    inputs = make_inputs(batch, queries, heads, points, 1, dim_v, hw)
+    gen = torch.Generator().manual_seed(5)
+    attention = torch.randn(batch, queries, heads, points, generator=gen).softmax(-1)
+    return {"value": inputs["value"], "locations": inputs["locations"], "attention": attention}
+
+
+da_reference_fn = functools.partial(functional.deformable_attention, backend="reference")
+da_triton_fn = functools.partial(functional.deformable_attention, backend="triton")
+
+
 @requires_triton
-def test_deformable_attention_says_it_has_no_fused_kernel():
-    with pytest.raises(RuntimeError, match="backend='triton' cannot run: deformable_attention has no fused kernel"):
-        functional.deformable_attention(**make_da_inputs(dtype=torch.float32), backend="triton")
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float16, torch.bfloat16], ids=str)
+@pytest.mark.parametrize("shape", DA_PARITY_SHAPES, ids=lambda s: f"B{s[0]}-Lq{s[1]}-G{s[2]}-N{s[3]}-Dv{s[4]}-{s[5]}")
+def test_deformable_attention_triton_matches_reference(shape, dtype):
+    if dtype != torch.float32 and shape[-1] != (16, 12):
+        pytest.skip("half precision on one shape keeps the interpreter time down")
+    parity_errors(da_reference_fn, da_triton_fn, make_da_parity_inputs(*shape), dtype=dtype)
+
+
+@requires_triton
+def test_deformable_attention_deterministic_mode_runs_the_reference_backward():
+    inputs = make_da_parity_inputs(2, 5, 2, 4, 8, (6, 5))
+    _, ref_grads, cot = outputs_and_grads(da_reference_fn, inputs)
+    previous = torch.are_deterministic_algorithms_enabled()
+    torch.use_deterministic_algorithms(True)
+    try:
+        _, det_grads, _ = outputs_and_grads(da_triton_fn, inputs, cotangents=cot)
+    finally:
+        torch.use_deterministic_algorithms(previous)
+    for name in ref_grads:
+        assert torch.equal(det_grads[name], ref_grads[name]), name
 
 
 @pytest.mark.parametrize(
