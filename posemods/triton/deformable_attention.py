@@ -186,8 +186,8 @@ def _aot_specs():
     specs = []
     sizes = {name: "i32" for name in ("Lq", "H", "W", "G", "N")}
     # (value dtype, locations dtype, Dv): the module passes float32 locations with half values.
-    for tname, lname, dim_v in (("fp32", "fp32", 8), ("fp32", "fp32", 32), ("fp32", "fp32", 24),
-                                ("fp32", "fp32", 256), ("bf16", "fp32", 32), ("fp16", "fp32", 128)):  # fmt: skip
+    for tname, lname, dim_v in (("fp32", "fp32", 8), ("fp32", "fp32", 24), ("bf16", "fp32", 32),
+                                ("fp16", "fp32", 256)):  # fmt: skip
         tag = f"{tname} values, {lname} locations, Dv={dim_v}"
         signatures = {
             "forward": pointer_signature(v_ptr=tname, loc_ptr=lname, attn_ptr=tname, out_ptr=tname),
