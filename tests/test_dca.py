@@ -244,6 +244,16 @@ def test_compile_fullgraph_matches_eager(kind, compiler, backend):
     assert_close(g_compiled, g_eager)
 
 
+@pytest.mark.parametrize("kind", KINDS)
+def test_runs_under_autocast(kind):
+    module = deformable_motion(kind, 8, num_heads=2)
+    x, constraint = make_tokens(dim=8, constraint_dim=8, dtype=torch.float32)
+    expected = module(x, constraint, (3, 4))
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out = module(x, constraint, (3, 4))
+    assert_close(out.float(), expected, dtype=torch.bfloat16)
+
+
 def test_half_precision_module_keeps_float32_locations():
     dca = DCA(8, num_heads=2).to(torch.bfloat16)
     x, constraint = make_tokens(dim=8, constraint_dim=8, dtype=torch.bfloat16)

@@ -101,6 +101,7 @@ class DeformableCrossAttention(nn.Module):
             out = functional.deformable_cross_attention(query, key, value, locations, backend=self.backend)
         else:
             attention = self.point_weights(query).view(batch, length, heads, self.num_points).softmax(-1)
+            attention = attention.to(value.dtype)  # CUDA autocast runs softmax in float32
             out = functional.deformable_attention(value, locations, attention, backend=self.backend)
         return self.out_proj(out.reshape(batch, length, self.dim))
 
