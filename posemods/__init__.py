@@ -11,13 +11,30 @@ import logging
 
 from posemods import functional
 from posemods._backend import use_backend
-from posemods.modules import KinematicsModelingModule
-from posemods.modules.hkm import HKM, HKMOutput, HumanKeypointMask
+from posemods.modules import (
+    HKM,
+    DeformableConvMotion,
+    DeformableCrossAttention,
+    HKMOutput,
+    HumanKeypointMask,
+    KinematicsModelingModule,
+)
 
 KMM = KinematicsModelingModule
+DCA = DeformableCrossAttention
 
-__all__ = ["KMM", "KinematicsModelingModule", "functional", "use_backend"]
-__all__ += ["HKM", "HKMOutput", "HumanKeypointMask"]
+__all__ = [
+    "DCA",
+    "HKM",
+    "KMM",
+    "DeformableConvMotion",
+    "DeformableCrossAttention",
+    "HKMOutput",
+    "HumanKeypointMask",
+    "KinematicsModelingModule",
+    "functional",
+    "use_backend",
+]
 __version__ = "0.1.0"
 
 # A library stays silent unless the application configures logging.

@@ -12,12 +12,13 @@ import torch
 
 from posemods import reference
 from posemods._backend import select_backend
+from posemods._ops import deformable_attention as _da_op
+from posemods._ops import deformable_cross_attention as _dca_op
 from posemods._ops import keypoint_mask as _keypoint_mask_op
 from posemods._ops import kinematics_attention as _kmm_op
 from posemods._shapes import expect_float, expect_same, expect_shape
 
-__all__ = ["kinematics_attention"]
-__all__ += ["keypoint_mask"]
+__all__ = ["deformable_attention", "deformable_cross_attention", "keypoint_mask", "kinematics_attention"]
 
 
 def _kmm_triton_unsupported(query, key, value) -> str:
@@ -106,3 +107,109 @@ def keypoint_mask(
     if select_backend("keypoint_mask", backend, (tokens, feats), _keypoint_mask_triton_unsupported) == "triton":
         return _keypoint_mask_op.keypoint_mask(tokens, feats, scale)[0]
     return reference.keypoint_mask(tokens, feats, scale)
+
+
+def _dca_triton_unsupported(query, key, value, locations) -> str:
+    from posemods.triton.deformable_cross_attention import unsupported_reason
+
+    return unsupported_reason(query, key, value, locations)
+
+
+def deformable_cross_attention(
+    query: torch.Tensor,
+    key: torch.Tensor,
+    value: torch.Tensor,
+    locations: torch.Tensor,
+    scale: float | None = None,
+    backend: str = "auto",
+) -> torch.Tensor:
+    """VREMD's deformable cross attention core (eq. 4): each query attends over N sampled points.
+
+    Args:
+        query: (B, Lq, G, D).
+        key: (B, H, W, G, D), the projected map W_k x. Sampling commutes with a per-pixel linear map,
+            so sampling W_k x equals projecting the sampled x (eq. 4); a key bias is simply not added
+            at zero-padded samples outside the map.
+        value: (B, H, W, G, Dv), the projected map W_v x.
+        locations: (B, Lq, G, N, 2), normalised (x, y): 0 is the left/top edge, 1 the right/bottom
+            edge, pixel i's centre is at (i + 0.5) / W (``F.grid_sample(align_corners=False)``). Same
+            dtype as the query, or float32 (recommended with half-precision features).
+        scale: logit multiplier; default ``D ** -0.5``.
+        backend: ``"auto"``, ``"reference"`` or ``"triton"``.
+
+    Returns:
+        (B, Lq, G, Dv): ``sum_n softmax_n(scale * <query, key_n>) * value_n`` where ``key_n`` and
+        ``value_n`` are bilinear samples (zero padding) at pixel ``(x * W - 0.5, y * H - 0.5)``.
+
+    Gradients flow to all four inputs. The location gradient goes through the bilinear weights; at a
+    sample exactly on a pixel centre (integer px or py, the weights' kink) it is grid_sample's
+    one-sided derivative, towards pixel ``floor(px) + 1``. Under
+    ``torch.use_deterministic_algorithms(True)`` the fused backward, which scatters key and value
+    gradients with atomics, runs the reference instead (logged at DEBUG on ``posemods``).
+    """
+    dims: dict[str, int] = {}
+    expect_shape("query", query, "B Lq G D", dims)
+    expect_shape("key", key, "B H W G D", dims)
+    expect_shape("value", value, "B H W G Dv", dims)
+    expect_shape("locations", locations, "B Lq G N 2", dims)
+    for name, tensor in (("query", query), ("key", key), ("value", value), ("locations", locations)):
+        expect_float(name, tensor)
+    expect_same("device", query=query, key=key, value=value, locations=locations)
+    expect_same("dtype", query=query, key=key, value=value)
+    if locations.dtype not in (query.dtype, torch.float32):
+        raise TypeError(
+            f"locations: expected dtype {query.dtype} (the query's) or torch.float32, got {locations.dtype}"
+        )
+    scale = dims["D"] ** -0.5 if scale is None else float(scale)
+
+    tensors = (query, key, value, locations)
+    if select_backend("deformable_cross_attention", backend, tensors, _dca_triton_unsupported) == "triton":
+        return _dca_op.deformable_cross_attention(query, key, value, locations, scale)
+    return reference.deformable_cross_attention(query, key, value, locations, scale)
+
+
+def _da_triton_unsupported(value, locations, attention) -> str:
+    from posemods.triton.deformable_attention import unsupported_reason
+
+    return unsupported_reason(value, locations, attention)
+
+
+def deformable_attention(
+    value: torch.Tensor,
+    locations: torch.Tensor,
+    attention: torch.Tensor,
+    backend: str = "auto",
+) -> torch.Tensor:
+    """Plain deformable attention (Deformable DETR's core; VREMD's DA ablation): given point weights.
+
+    Args:
+        value: (B, H, W, G, Dv), the projected map W_v x.
+        locations: (B, Lq, G, N, 2), normalised (x, y) exactly as in :func:`deformable_cross_attention`.
+            Same dtype as the value, or float32.
+        attention: (B, Lq, G, N), each point's weight, e.g. a softmax over N of a linear map of the query.
+        backend: ``"auto"``, ``"reference"`` or ``"triton"``.
+
+    Returns:
+        (B, Lq, G, Dv): ``sum_n attention[n] * value_n``, sampled as in
+        :func:`deformable_cross_attention` (zero padding, grid_sample's one-sided location gradient).
+
+    Gradients flow to all three inputs. As for :func:`deformable_cross_attention`, the fused backward
+    scatters with atomics, so under ``torch.use_deterministic_algorithms(True)`` it runs the
+    reference backward instead.
+    """
+    dims: dict[str, int] = {}
+    expect_shape("value", value, "B H W G Dv", dims)
+    expect_shape("locations", locations, "B Lq G N 2", dims)
+    expect_shape("attention", attention, "B Lq G N", dims)
+    for name, tensor in (("value", value), ("locations", locations), ("attention", attention)):
+        expect_float(name, tensor)
+    expect_same("device", value=value, locations=locations, attention=attention)
+    expect_same("dtype", value=value, attention=attention)
+    if locations.dtype not in (value.dtype, torch.float32):
+        raise TypeError(
+            f"locations: expected dtype {value.dtype} (the value's) or torch.float32, got {locations.dtype}"
+        )
+    tensors = (value, locations, attention)
+    if select_backend("deformable_attention", backend, tensors, _da_triton_unsupported) == "triton":
+        return _da_op.deformable_attention(value, locations, attention)
+    return reference.deformable_attention(value, locations, attention)

@@ -1,7 +1,17 @@
 """One nn.Module per file, each calling posemods.functional."""
 
+from posemods.modules.dca import DeformableCrossAttention
+from posemods.modules.deformable_conv_motion import DeformableConvMotion
+from posemods.modules.deformable_motion import deformable_motion
 from posemods.modules.hkm import HKM, HKMOutput, HumanKeypointMask
 from posemods.modules.kmm import KinematicsModelingModule
 
-__all__ = ["KinematicsModelingModule"]
-__all__ += ["HKM", "HKMOutput", "HumanKeypointMask"]
+__all__ = [
+    "HKM",
+    "DeformableConvMotion",
+    "DeformableCrossAttention",
+    "HKMOutput",
+    "HumanKeypointMask",
+    "KinematicsModelingModule",
+    "deformable_motion",
+]

@@ -25,7 +25,12 @@ from triton.compiler import ASTSource
 
 # Kernel modules that declare AOT_SPECS; a new op adds its module here. Every @triton.jit function in
 # them is a kernel with at least one spec (device helpers live in _common); a test checks both.
-KERNEL_MODULES = ("posemods.triton.kinematics_attention", "posemods.triton.keypoint_mask")
+KERNEL_MODULES = (
+    "posemods.triton.kinematics_attention",
+    "posemods.triton.keypoint_mask",
+    "posemods.triton.deformable_cross_attention",
+    "posemods.triton.deformable_attention",
+)
 
 # Per-SM limits used for theoretical occupancy (CUDA occupancy calculator rules).
 SM_LIMITS = {

@@ -1,0 +1,1 @@
+"""Alternative implementations of posemods ops that the benchmarks compare against."""

@@ -1,0 +1,96 @@
+"""``posemods::deformable_cross_attention``: the fused kernels as a torch.library custom op.
+
+The op is opaque to torch.compile: ``register_fake`` gives it shapes and ``register_autograd`` routes
+its backward to a second custom op. The kernel module is imported on first use, so
+``import posemods`` never needs triton.
+
+The fused backward scatters key and value gradients with atomics, whose order (and so the rounding)
+changes between runs. Under ``torch.use_deterministic_algorithms(True)`` the backward op recomputes
+the reference instead and differentiates it; the forward stays fused.
+"""
+
+from __future__ import annotations
+
+import logging
+
+import torch
+
+logger = logging.getLogger("posemods")
+
+
+def _kernels():
+    from posemods.triton import deformable_cross_attention
+
+    return deformable_cross_attention
+
+
+@torch.library.custom_op("posemods::deformable_cross_attention", mutates_args=())
+def deformable_cross_attention_forward(
+    query: torch.Tensor, key: torch.Tensor, value: torch.Tensor, locations: torch.Tensor, scale: float
+) -> tuple[torch.Tensor, torch.Tensor]:
+    return _kernels().forward(query, key, value, locations, scale)
+
+
+@deformable_cross_attention_forward.register_fake
+def _(query, key, value, locations, scale):
+    batch, queries, heads, _ = query.shape
+    out = query.new_empty((batch, queries, heads, value.shape[-1]))
+    return out, query.new_empty((batch, queries, heads), dtype=torch.float32)
+
+
+@torch.library.custom_op("posemods::deformable_cross_attention_backward", mutates_args=())
+def deformable_cross_attention_backward(
+    grad_out: torch.Tensor,
+    query: torch.Tensor,
+    key: torch.Tensor,
+    value: torch.Tensor,
+    locations: torch.Tensor,
+    out: torch.Tensor,
+    lse: torch.Tensor,
+    scale: float,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    return _kernels().backward(grad_out, query, key, value, locations, out, lse, scale)
+
+
+@deformable_cross_attention_backward.register_fake
+def _(grad_out, query, key, value, locations, out, lse, scale):
+    return tuple(torch.empty_like(t) for t in (query, key, value, locations))
+
+
+def _setup_context(ctx, inputs, output):
+    query, key, value, locations, scale = inputs
+    out, lse = output
+    ctx.save_for_backward(query, key, value, locations, out, lse)
+    ctx.scale = scale
+
+
+def _reference_backward(grad_out, query, key, value, locations, scale):
+    from posemods.reference import deformable_cross_attention as reference
+
+    inputs = [t.detach().requires_grad_() for t in (query, key, value, locations)]
+    with torch.enable_grad():
+        out = reference(*inputs, scale)
+    return torch.autograd.grad(out, inputs, grad_out)
+
+
+def _backward(ctx, grad_out, grad_lse):
+    # lse is an internal output (functional returns only ``out``), so grad_lse is never used.
+    query, key, value, locations, out, lse = ctx.saved_tensors
+    if torch.are_deterministic_algorithms_enabled():
+        if not torch.compiler.is_compiling():  # dynamo cannot trace logging calls
+            logger.debug(
+                "posemods.deformable_cross_attention: deterministic algorithms are on and the fused "
+                "backward scatters with atomics; running the reference backward"
+            )
+        return *_reference_backward(grad_out, query, key, value, locations, ctx.scale), None
+    return *deformable_cross_attention_backward(grad_out, query, key, value, locations, out, lse, ctx.scale), None
+
+
+deformable_cross_attention_forward.register_autograd(_backward, setup_context=_setup_context)
+
+
+def deformable_cross_attention(
+    query: torch.Tensor, key: torch.Tensor, value: torch.Tensor, locations: torch.Tensor, scale: float
+) -> torch.Tensor:
+    """The fused op's output (B, Lq, G, Dv); the logsumexp it also returns is kept for backward only."""
+    return deformable_cross_attention_forward(query, key, value, locations, scale)[0]

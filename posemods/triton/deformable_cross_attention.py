@@ -1,0 +1,315 @@
+"""Fused Triton kernels for deformable cross attention (VREMD eq. 4).
+
+Forward, one program per (block of BLOCK_Q queries, batch element x head): for each of the N points
+it computes the pixel position, gathers the four neighbouring key and value rows (each a contiguous
+D- or Dv-vector of the (B, H, W, G, D) maps), blends them bilinearly in registers and folds the point
+into an online softmax and the output accumulator. Sampled keys and values never reach memory; the
+only extra output is the logsumexp per (query, head) for the backward.
+
+Backward, same grid, no stored samples: each point's samples are recomputed from the maps.
+  p_n = exp(logit_n - lse),  delta = <dO, O>,  ds_n = p_n * (<dO, v_n> - delta)
+  dQ   = scale * sum_n ds_n * k_n                       (owned by the program: plain stores)
+  dK  += w_c * scale * ds_n * q at each corner c          (scattered: fp32 atomics)
+  dV  += w_c * p_n * dO at each corner c                  (scattered: fp32 atomics)
+  dloc = (W, H) * sum_c dw_c/d(fx, fy) * (scale * ds_n * <q, key_c> + p_n * <dO, value_c>)
+The atomics make dK and dV depend on the order programs run in; under
+``torch.use_deterministic_algorithms(True)`` the op runs the reference backward instead.
+
+Bilinear sampling is grid_sample's (align_corners=False, zero padding): px = x * W - 0.5, corners
+floor(px) and floor(px) + 1 with weights 1 - fx and fx, fx = px - floor(px). At an integer px this
+gives grid_sample's one-sided location gradient (towards floor(px) + 1). No tl.dot: every product is
+a per-query dot product over D, so the kernels are gathers, FMAs and row reductions in fp32.
+"""
+
+from __future__ import annotations
+
+import torch
+import triton
+import triton.language as tl
+
+SUPPORTED_DTYPES = (torch.float32, torch.float16, torch.bfloat16)
+MAX_HEAD_DIM = 256  # a (BLOCK_Q, D) tile of q, dO, dQ and one sample stays in registers up to here
+# (BLOCK_Q * max(BLOCK_D, BLOCK_DV), warps) per kernel, from ptxas sweeps on sm_80 and sm_90 over head
+# dims 8 to 256. Forward, 4 warps: 512 gives 48-72 registers (1024 up to 192; 2048 spills). Backward:
+# at 4 warps, 512 spills 8-16 bytes on sm_80 and 256 still spills for D=48, Dv=24; 8 warps with 512
+# gives 64-105 registers and no spills anywhere.
+TILE = {"forward": (512, 4), "backward": (512, 8)}
+
+
+@triton.jit
+def _forward_kernel(
+    q_ptr, k_ptr, v_ptr, loc_ptr, out_ptr, lse_ptr,
+    Lq, H, W, G, N, scale,
+    D: tl.constexpr, DV: tl.constexpr, BLOCK_Q: tl.constexpr, BLOCK_D: tl.constexpr, BLOCK_DV: tl.constexpr,
+):  # fmt: skip
+    bg = tl.program_id(1)
+    b = (bg // G).to(tl.int64)
+    g = bg % G
+    rows = tl.program_id(0) * BLOCK_Q + tl.arange(0, BLOCK_Q)
+    row_ok = rows < Lq
+    d = tl.arange(0, BLOCK_D)
+    dv = tl.arange(0, BLOCK_DV)
+    qd_mask = row_ok[:, None] & (d < D)[None, :]
+    qv_mask = row_ok[:, None] & (dv < DV)[None, :]
+    head_rows = (b * Lq + rows) * G + g  # index of (b, query, g) in (B, Lq, G)
+
+    q = tl.load(q_ptr + head_rows[:, None] * D + d[None, :], mask=qd_mask, other=0.0).to(tl.float32)
+    k_base = k_ptr + b * H * W * G * D + g * D
+    v_base = v_ptr + b * H * W * G * DV + g * DV
+
+    m_run = tl.full((BLOCK_Q,), float("-inf"), dtype=tl.float32)
+    l_run = tl.zeros((BLOCK_Q,), dtype=tl.float32)
+    acc = tl.zeros((BLOCK_Q, BLOCK_DV), dtype=tl.float32)
+    for n in range(N):
+        loc = loc_ptr + (head_rows * N + n) * 2
+        px = tl.load(loc, mask=row_ok, other=0.0).to(tl.float32) * W - 0.5
+        py = tl.load(loc + 1, mask=row_ok, other=0.0).to(tl.float32) * H - 0.5
+        # Beyond one pixel outside the map every neighbour is padding; clamping there keeps the int
+        # conversion in range without changing the result. Comparisons let NaN through unchanged.
+        px = tl.where(px < -2.0, -2.0, tl.where(px > W + 1.0, W + 1.0, px))
+        py = tl.where(py < -2.0, -2.0, tl.where(py > H + 1.0, H + 1.0, py))
+        x0f = tl.floor(px)
+        y0f = tl.floor(py)
+        fx = px - x0f
+        fy = py - y0f
+        x0 = x0f.to(tl.int32)
+        y0 = y0f.to(tl.int32)
+
+        k_n = tl.zeros((BLOCK_Q, BLOCK_D), dtype=tl.float32)
+        v_n = tl.zeros((BLOCK_Q, BLOCK_DV), dtype=tl.float32)
+        for c in tl.static_range(4):
+            cx = x0 + (c % 2)
+            cy = y0 + (c // 2)
+            wx = fx if c % 2 == 1 else 1.0 - fx
+            wy = fy if c // 2 == 1 else 1.0 - fy
+            weight = wx * wy
+            inside = row_ok & (cx >= 0) & (cx < W) & (cy >= 0) & (cy < H)
+            pixel = (cy * W + cx).to(tl.int64) * G
+            kc = tl.load(k_base + pixel[:, None] * D + d[None, :], mask=inside[:, None] & (d < D)[None, :], other=0.0)
+            vc = tl.load(v_base + pixel[:, None] * DV + dv[None, :], mask=inside[:, None] & (dv < DV)[None, :],
+                         other=0.0)  # fmt: skip
+            k_n += weight[:, None] * kc.to(tl.float32)
+            v_n += weight[:, None] * vc.to(tl.float32)
+
+        logit = tl.sum(q * k_n, axis=1) * scale
+        m_new = tl.maximum(m_run, logit)
+        alpha = tl.exp(m_run - m_new)
+        p = tl.exp(logit - m_new)
+        l_run = l_run * alpha + p
+        acc = acc * alpha[:, None] + p[:, None] * v_n
+        m_run = m_new
+
+    out = acc / l_run[:, None]
+    tl.store(out_ptr + head_rows[:, None] * DV + dv[None, :], out.to(out_ptr.dtype.element_ty), mask=qv_mask)
+    tl.store(lse_ptr + head_rows, m_run + tl.log(l_run), mask=row_ok)
+
+
+@triton.jit
+def _backward_kernel(
+    q_ptr, k_ptr, v_ptr, loc_ptr, out_ptr, grad_out_ptr, lse_ptr,
+    grad_q_ptr, grad_k_ptr, grad_v_ptr, grad_loc_ptr,
+    Lq, H, W, G, N, scale,
+    D: tl.constexpr, DV: tl.constexpr, BLOCK_Q: tl.constexpr, BLOCK_D: tl.constexpr, BLOCK_DV: tl.constexpr,
+):  # fmt: skip
+    bg = tl.program_id(1)
+    b = (bg // G).to(tl.int64)
+    g = bg % G
+    rows = tl.program_id(0) * BLOCK_Q + tl.arange(0, BLOCK_Q)
+    row_ok = rows < Lq
+    d = tl.arange(0, BLOCK_D)
+    dv = tl.arange(0, BLOCK_DV)
+    qd_mask = row_ok[:, None] & (d < D)[None, :]
+    qv_mask = row_ok[:, None] & (dv < DV)[None, :]
+    head_rows = (b * Lq + rows) * G + g
+
+    q = tl.load(q_ptr + head_rows[:, None] * D + d[None, :], mask=qd_mask, other=0.0).to(tl.float32)
+    do = tl.load(grad_out_ptr + head_rows[:, None] * DV + dv[None, :], mask=qv_mask, other=0.0).to(tl.float32)
+    o = tl.load(out_ptr + head_rows[:, None] * DV + dv[None, :], mask=qv_mask, other=0.0).to(tl.float32)
+    lse = tl.load(lse_ptr + head_rows, mask=row_ok, other=0.0)
+    delta = tl.sum(do * o, axis=1)  # = sum_n p_n <dO, v_n>, the softmax backward's row term
+    k_base = k_ptr + b * H * W * G * D + g * D
+    v_base = v_ptr + b * H * W * G * DV + g * DV
+    gk_base = grad_k_ptr + b * H * W * G * D + g * D
+    gv_base = grad_v_ptr + b * H * W * G * DV + g * DV
+
+    dq = tl.zeros((BLOCK_Q, BLOCK_D), dtype=tl.float32)
+    for n in range(N):
+        loc = loc_ptr + (head_rows * N + n) * 2
+        px = tl.load(loc, mask=row_ok, other=0.0).to(tl.float32) * W - 0.5
+        py = tl.load(loc + 1, mask=row_ok, other=0.0).to(tl.float32) * H - 0.5
+        px = tl.where(px < -2.0, -2.0, tl.where(px > W + 1.0, W + 1.0, px))
+        py = tl.where(py < -2.0, -2.0, tl.where(py > H + 1.0, H + 1.0, py))
+        x0f = tl.floor(px)
+        y0f = tl.floor(py)
+        fx = px - x0f
+        fy = py - y0f
+        x0 = x0f.to(tl.int32)
+        y0 = y0f.to(tl.int32)
+
+        # Keys: the blended sample for dQ, and <q, key_c> folded into the logit and its slopes in x, y.
+        k_n = tl.zeros((BLOCK_Q, BLOCK_D), dtype=tl.float32)
+        qk_dx = tl.zeros((BLOCK_Q,), dtype=tl.float32)
+        qk_dy = tl.zeros((BLOCK_Q,), dtype=tl.float32)
+        # Values: <dO, value_c> folded into dP and its slopes.
+        dp = tl.zeros((BLOCK_Q,), dtype=tl.float32)
+        dov_dx = tl.zeros((BLOCK_Q,), dtype=tl.float32)
+        dov_dy = tl.zeros((BLOCK_Q,), dtype=tl.float32)
+        for c in tl.static_range(4):
+            cx = x0 + (c % 2)
+            cy = y0 + (c // 2)
+            wx = fx if c % 2 == 1 else 1.0 - fx
+            wy = fy if c // 2 == 1 else 1.0 - fy
+            sx = 1.0 if c % 2 == 1 else -1.0  # d wx / d fx
+            sy = 1.0 if c // 2 == 1 else -1.0
+            inside = row_ok & (cx >= 0) & (cx < W) & (cy >= 0) & (cy < H)
+            pixel = (cy * W + cx).to(tl.int64) * G
+            kc = tl.load(k_base + pixel[:, None] * D + d[None, :], mask=inside[:, None] & (d < D)[None, :],
+                         other=0.0).to(tl.float32)  # fmt: skip
+            k_n += (wx * wy)[:, None] * kc
+            qk = tl.sum(q * kc, axis=1)
+            qk_dx += sx * wy * qk
+            qk_dy += sy * wx * qk
+            vc = tl.load(v_base + pixel[:, None] * DV + dv[None, :], mask=inside[:, None] & (dv < DV)[None, :],
+                         other=0.0).to(tl.float32)  # fmt: skip
+            dov = tl.sum(do * vc, axis=1)
+            dp += wx * wy * dov
+            dov_dx += sx * wy * dov
+            dov_dy += sy * wx * dov
+
+        logit = tl.sum(q * k_n, axis=1) * scale
+        p = tl.exp(logit - lse)
+        ds = p * (dp - delta) * scale  # d loss / d <q, k_n>
+        dq += ds[:, None] * k_n
+        grad_x = (ds * qk_dx + p * dov_dx) * W
+        grad_y = (ds * qk_dy + p * dov_dy) * H
+        gloc = grad_loc_ptr + (head_rows * N + n) * 2
+        tl.store(gloc, grad_x.to(grad_loc_ptr.dtype.element_ty), mask=row_ok)
+        tl.store(gloc + 1, grad_y.to(grad_loc_ptr.dtype.element_ty), mask=row_ok)
+
+        for c in tl.static_range(4):
+            cx = x0 + (c % 2)
+            cy = y0 + (c // 2)
+            wx = fx if c % 2 == 1 else 1.0 - fx
+            wy = fy if c // 2 == 1 else 1.0 - fy
+            weight = wx * wy
+            inside = row_ok & (cx >= 0) & (cx < W) & (cy >= 0) & (cy < H)
+            pixel = (cy * W + cx).to(tl.int64) * G
+            tl.atomic_add(gk_base + pixel[:, None] * D + d[None, :], (weight * ds)[:, None] * q,
+                          mask=inside[:, None] & (d < D)[None, :], sem="relaxed")  # fmt: skip
+            tl.atomic_add(gv_base + pixel[:, None] * DV + dv[None, :], (weight * p)[:, None] * do,
+                          mask=inside[:, None] & (dv < DV)[None, :], sem="relaxed")  # fmt: skip
+
+    tl.store(grad_q_ptr + head_rows[:, None] * D + d[None, :], dq.to(grad_q_ptr.dtype.element_ty), mask=qd_mask)
+
+
+def unsupported_reason(query: torch.Tensor, key: torch.Tensor, value: torch.Tensor, locations: torch.Tensor) -> str:
+    """``""`` when the kernels handle these inputs, otherwise why not."""
+    if query.dtype not in SUPPORTED_DTYPES:
+        return f"dtype {query.dtype} is not one of the kernels' {SUPPORTED_DTYPES}"
+    if locations.dtype not in SUPPORTED_DTYPES:
+        return f"locations dtype {locations.dtype} is not one of the kernels' {SUPPORTED_DTYPES}"
+    if max(query.shape[-1], value.shape[-1]) > MAX_HEAD_DIM:
+        return f"head dims D={query.shape[-1]}, Dv={value.shape[-1]} exceed the kernels' limit of {MAX_HEAD_DIM}"
+    return ""
+
+
+def launch_config(dim: int, dim_v: int, kernel: str = "forward") -> dict[str, int]:
+    """Tiles and warps of ``kernel`` ("forward" or "backward") for head dims D and Dv: both padded to a
+    power of two (at least 16), and as many queries per program as keep a (BLOCK_Q, max(BLOCK_D,
+    BLOCK_DV)) tile at TILE[kernel] (at least 2 queries)."""
+    elements, warps = TILE[kernel]
+    block_d = max(16, triton.next_power_of_2(dim))
+    block_dv = max(16, triton.next_power_of_2(dim_v))
+    block_q = max(2, min(64, elements // max(block_d, block_dv)))
+    return {"BLOCK_Q": block_q, "BLOCK_D": block_d, "BLOCK_DV": block_dv, "num_warps": warps, "num_stages": 1}
+
+
+def _sizes(query: torch.Tensor, value: torch.Tensor, locations: torch.Tensor) -> tuple[int, ...]:
+    batch, queries, heads, dim = query.shape
+    _, height, width, _, dim_v = value.shape
+    return batch, queries, height, width, heads, locations.shape[3], dim, dim_v
+
+
+def forward(
+    query: torch.Tensor, key: torch.Tensor, value: torch.Tensor, locations: torch.Tensor, scale: float
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Returns the output (B, Lq, G, Dv) and the logsumexp (B, Lq, G) in float32."""
+    batch, queries, height, width, heads, points, dim, dim_v = _sizes(query, value, locations)
+    query, key, value, locations = (t.contiguous() for t in (query, key, value, locations))
+    out = query.new_empty((batch, queries, heads, dim_v))
+    lse = torch.empty((batch, queries, heads), device=query.device, dtype=torch.float32)
+    if out.numel() == 0:
+        return out, lse.fill_(float("-inf"))
+    config = launch_config(dim, dim_v)
+    grid = (triton.cdiv(queries, config["BLOCK_Q"]), batch * heads)
+    _forward_kernel[grid](
+        query, key, value, locations, out, lse,
+        queries, height, width, heads, points, scale, D=dim, DV=dim_v, **config,
+    )  # fmt: skip
+    return out, lse
+
+
+def backward(
+    grad_out: torch.Tensor,
+    query: torch.Tensor,
+    key: torch.Tensor,
+    value: torch.Tensor,
+    locations: torch.Tensor,
+    out: torch.Tensor,
+    lse: torch.Tensor,
+    scale: float,
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Gradients for query, key, value and locations. Key and value gradients accumulate in float32."""
+    batch, queries, height, width, heads, points, dim, dim_v = _sizes(query, value, locations)
+    # Incoming gradients may be expanded (stride 0) views, e.g. from .sum().backward().
+    grad_out, query, key, value, locations, out = (
+        t.contiguous() for t in (grad_out, query, key, value, locations, out)
+    )
+    grad_q, grad_loc = torch.empty_like(query), torch.empty_like(locations)
+    grad_k = torch.zeros(key.shape, device=key.device, dtype=torch.float32)
+    grad_v = torch.zeros(value.shape, device=value.device, dtype=torch.float32)
+    if batch * queries * heads and points:
+        config = launch_config(dim, dim_v, "backward")
+        grid = (triton.cdiv(queries, config["BLOCK_Q"]), batch * heads)
+        _backward_kernel[grid](
+            query, key, value, locations, out, grad_out, lse, grad_q, grad_k, grad_v, grad_loc,
+            queries, height, width, heads, points, scale, D=dim, DV=dim_v, **config,
+        )  # fmt: skip
+    else:
+        grad_q.zero_()
+        grad_loc.zero_()
+    return grad_q, grad_k.to(key.dtype), grad_v.to(value.dtype), grad_loc
+
+
+def _aot_specs():
+    from posemods.triton.report import KernelSpec, pointer_signature
+
+    specs = []
+    sizes = {name: "i32" for name in ("Lq", "H", "W", "G", "N")}
+    # (feature dtype, locations dtype, D, Dv): the module passes float32 locations with half features.
+    # Each head dim gets its own constexpr specialisation; these cover the padding cases (8 -> 16, 48/24),
+    # the largest tile (256) and every dtype pairing while keeping the suite's compile time down.
+    cases = [
+        ("fp32", "fp32", 8, 8), ("fp32", "fp32", 48, 24), ("fp32", "fp32", 256, 256),
+        ("bf16", "fp32", 32, 32), ("fp16", "fp32", 64, 64), ("bf16", "bf16", 128, 128),
+    ]  # fmt: skip
+    for tname, lname, dim, dim_v in cases:
+        tag = f"{tname} features, {lname} locations, D={dim}, Dv={dim_v}"
+        signatures = {
+            "forward": pointer_signature(q_ptr=tname, k_ptr=tname, v_ptr=tname, loc_ptr=lname, out_ptr=tname,
+                                         lse_ptr="fp32"),
+            "backward": pointer_signature(q_ptr=tname, k_ptr=tname, v_ptr=tname, loc_ptr=lname, out_ptr=tname,
+                                          grad_out_ptr=tname, lse_ptr="fp32", grad_q_ptr=tname, grad_k_ptr="fp32",
+                                          grad_v_ptr="fp32", grad_loc_ptr=lname),
+        }  # fmt: skip
+        for kernel, fn in (("forward", _forward_kernel), ("backward", _backward_kernel)):
+            config = launch_config(dim, dim_v, kernel)
+            launch = {"num_warps": config.pop("num_warps"), "num_stages": config.pop("num_stages")}
+            signature = {**signatures[kernel], **sizes, "scale": "fp32"}
+            specs.append(
+                KernelSpec(f"dca_{kernel} ({tag})", fn, signature, {**config, "D": dim, "DV": dim_v}, **launch)
+            )
+    return specs
+
+
+AOT_SPECS = _aot_specs()
