@@ -18,6 +18,7 @@ import torch
 import triton
 import triton.language as tl
 
+from posemods.triton._bilinear import corner, pixel_position
 from posemods.triton.deformable_cross_attention import SUPPORTED_DTYPES
 
 MAX_HEAD_DIM = 256
@@ -45,24 +46,9 @@ def _forward_kernel(
     for n in range(N):
         a = tl.load(attn_ptr + head_rows * N + n, mask=row_ok, other=0.0).to(tl.float32)
         loc = loc_ptr + (head_rows * N + n) * 2
-        px = tl.load(loc, mask=row_ok, other=0.0).to(tl.float32) * W - 0.5
-        py = tl.load(loc + 1, mask=row_ok, other=0.0).to(tl.float32) * H - 0.5
-        # Beyond one pixel outside every neighbour is padding: clamp for a safe int conversion.
-        px = tl.where(px < -2.0, -2.0, tl.where(px > W + 1.0, W + 1.0, px))
-        py = tl.where(py < -2.0, -2.0, tl.where(py > H + 1.0, H + 1.0, py))
-        x0f = tl.floor(px)
-        y0f = tl.floor(py)
-        fx = px - x0f
-        fy = py - y0f
-        x0 = x0f.to(tl.int32)
-        y0 = y0f.to(tl.int32)
+        x0, y0, fx, fy = pixel_position(loc, row_ok, H, W)
         for c in tl.static_range(4):
-            cx = x0 + (c % 2)
-            cy = y0 + (c // 2)
-            wx = fx if c % 2 == 1 else 1.0 - fx
-            wy = fy if c // 2 == 1 else 1.0 - fy
-            inside = row_ok & (cx >= 0) & (cx < W) & (cy >= 0) & (cy < H)
-            pixel = (cy * W + cx).to(tl.int64) * G
+            wx, wy, inside, pixel = corner(c, x0, y0, fx, fy, row_ok, H, W, G)
             vc = tl.load(v_base + pixel[:, None] * DV + dv[None, :], mask=inside[:, None] & (dv < DV)[None, :],
                          other=0.0)  # fmt: skip
             acc += (a * wx * wy)[:, None] * vc.to(tl.float32)
@@ -92,29 +78,16 @@ def _backward_kernel(
     for n in range(N):
         a = tl.load(attn_ptr + head_rows * N + n, mask=row_ok, other=0.0).to(tl.float32)
         loc = loc_ptr + (head_rows * N + n) * 2
-        px = tl.load(loc, mask=row_ok, other=0.0).to(tl.float32) * W - 0.5
-        py = tl.load(loc + 1, mask=row_ok, other=0.0).to(tl.float32) * H - 0.5
-        px = tl.where(px < -2.0, -2.0, tl.where(px > W + 1.0, W + 1.0, px))
-        py = tl.where(py < -2.0, -2.0, tl.where(py > H + 1.0, H + 1.0, py))
-        x0f = tl.floor(px)
-        y0f = tl.floor(py)
-        fx = px - x0f
-        fy = py - y0f
-        x0 = x0f.to(tl.int32)
-        y0 = y0f.to(tl.int32)
+        x0, y0, fx, fy = pixel_position(loc, row_ok, H, W)
         grad_a = tl.zeros((BLOCK_Q,), dtype=tl.float32)
         dov_dx = tl.zeros((BLOCK_Q,), dtype=tl.float32)
         dov_dy = tl.zeros((BLOCK_Q,), dtype=tl.float32)
         for c in tl.static_range(4):
-            cx = x0 + (c % 2)
-            cy = y0 + (c // 2)
-            wx = fx if c % 2 == 1 else 1.0 - fx
-            wy = fy if c // 2 == 1 else 1.0 - fy
+            wx, wy, inside, pixel = corner(c, x0, y0, fx, fy, row_ok, H, W, G)
             sx = 1.0 if c % 2 == 1 else -1.0  # d wx / d fx
             sy = 1.0 if c // 2 == 1 else -1.0
-            inside = row_ok & (cx >= 0) & (cx < W) & (cy >= 0) & (cy < H)
             corner_mask = inside[:, None] & (dv < DV)[None, :]
-            offsets = ((cy * W + cx).to(tl.int64) * G)[:, None] * DV + dv[None, :]
+            offsets = pixel[:, None] * DV + dv[None, :]
             vc = tl.load(v_base + offsets, mask=corner_mask, other=0.0).to(tl.float32)
             dov = tl.sum(do * vc, axis=1)
             grad_a += wx * wy * dov

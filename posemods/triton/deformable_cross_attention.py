@@ -27,6 +27,8 @@ import torch
 import triton
 import triton.language as tl
 
+from posemods.triton._bilinear import corner, pixel_position
+
 SUPPORTED_DTYPES = (torch.float32, torch.float16, torch.bfloat16)
 MAX_HEAD_DIM = 256  # a (BLOCK_Q, D) tile of q, dO, dQ and one sample stays in registers up to here
 # (BLOCK_Q * max(BLOCK_D, BLOCK_DV), warps) per kernel, from ptxas sweeps on sm_80 and sm_90 over head
@@ -62,29 +64,13 @@ def _forward_kernel(
     acc = tl.zeros((BLOCK_Q, BLOCK_DV), dtype=tl.float32)
     for n in range(N):
         loc = loc_ptr + (head_rows * N + n) * 2
-        px = tl.load(loc, mask=row_ok, other=0.0).to(tl.float32) * W - 0.5
-        py = tl.load(loc + 1, mask=row_ok, other=0.0).to(tl.float32) * H - 0.5
-        # Beyond one pixel outside the map every neighbour is padding; clamping there keeps the int
-        # conversion in range without changing the result. Comparisons let NaN through unchanged.
-        px = tl.where(px < -2.0, -2.0, tl.where(px > W + 1.0, W + 1.0, px))
-        py = tl.where(py < -2.0, -2.0, tl.where(py > H + 1.0, H + 1.0, py))
-        x0f = tl.floor(px)
-        y0f = tl.floor(py)
-        fx = px - x0f
-        fy = py - y0f
-        x0 = x0f.to(tl.int32)
-        y0 = y0f.to(tl.int32)
+        x0, y0, fx, fy = pixel_position(loc, row_ok, H, W)
 
         k_n = tl.zeros((BLOCK_Q, BLOCK_D), dtype=tl.float32)
         v_n = tl.zeros((BLOCK_Q, BLOCK_DV), dtype=tl.float32)
         for c in tl.static_range(4):
-            cx = x0 + (c % 2)
-            cy = y0 + (c // 2)
-            wx = fx if c % 2 == 1 else 1.0 - fx
-            wy = fy if c // 2 == 1 else 1.0 - fy
+            wx, wy, inside, pixel = corner(c, x0, y0, fx, fy, row_ok, H, W, G)
             weight = wx * wy
-            inside = row_ok & (cx >= 0) & (cx < W) & (cy >= 0) & (cy < H)
-            pixel = (cy * W + cx).to(tl.int64) * G
             kc = tl.load(k_base + pixel[:, None] * D + d[None, :], mask=inside[:, None] & (d < D)[None, :], other=0.0)
             vc = tl.load(v_base + pixel[:, None] * DV + dv[None, :], mask=inside[:, None] & (dv < DV)[None, :],
                          other=0.0)  # fmt: skip
@@ -135,16 +121,7 @@ def _backward_kernel(
     dq = tl.zeros((BLOCK_Q, BLOCK_D), dtype=tl.float32)
     for n in range(N):
         loc = loc_ptr + (head_rows * N + n) * 2
-        px = tl.load(loc, mask=row_ok, other=0.0).to(tl.float32) * W - 0.5
-        py = tl.load(loc + 1, mask=row_ok, other=0.0).to(tl.float32) * H - 0.5
-        px = tl.where(px < -2.0, -2.0, tl.where(px > W + 1.0, W + 1.0, px))
-        py = tl.where(py < -2.0, -2.0, tl.where(py > H + 1.0, H + 1.0, py))
-        x0f = tl.floor(px)
-        y0f = tl.floor(py)
-        fx = px - x0f
-        fy = py - y0f
-        x0 = x0f.to(tl.int32)
-        y0 = y0f.to(tl.int32)
+        x0, y0, fx, fy = pixel_position(loc, row_ok, H, W)
 
         # Keys: the blended sample for dQ, and <q, key_c> folded into the logit and its slopes in x, y.
         k_n = tl.zeros((BLOCK_Q, BLOCK_D), dtype=tl.float32)
@@ -155,14 +132,9 @@ def _backward_kernel(
         dov_dx = tl.zeros((BLOCK_Q,), dtype=tl.float32)
         dov_dy = tl.zeros((BLOCK_Q,), dtype=tl.float32)
         for c in tl.static_range(4):
-            cx = x0 + (c % 2)
-            cy = y0 + (c // 2)
-            wx = fx if c % 2 == 1 else 1.0 - fx
-            wy = fy if c // 2 == 1 else 1.0 - fy
+            wx, wy, inside, pixel = corner(c, x0, y0, fx, fy, row_ok, H, W, G)
             sx = 1.0 if c % 2 == 1 else -1.0  # d wx / d fx
             sy = 1.0 if c // 2 == 1 else -1.0
-            inside = row_ok & (cx >= 0) & (cx < W) & (cy >= 0) & (cy < H)
-            pixel = (cy * W + cx).to(tl.int64) * G
             kc = tl.load(k_base + pixel[:, None] * D + d[None, :], mask=inside[:, None] & (d < D)[None, :],
                          other=0.0).to(tl.float32)  # fmt: skip
             k_n += (wx * wy)[:, None] * kc
@@ -187,13 +159,8 @@ def _backward_kernel(
         tl.store(gloc + 1, grad_y.to(grad_loc_ptr.dtype.element_ty), mask=row_ok)
 
         for c in tl.static_range(4):
-            cx = x0 + (c % 2)
-            cy = y0 + (c // 2)
-            wx = fx if c % 2 == 1 else 1.0 - fx
-            wy = fy if c // 2 == 1 else 1.0 - fy
+            wx, wy, inside, pixel = corner(c, x0, y0, fx, fy, row_ok, H, W, G)
             weight = wx * wy
-            inside = row_ok & (cx >= 0) & (cx < W) & (cy >= 0) & (cy < H)
-            pixel = (cy * W + cx).to(tl.int64) * G
             tl.atomic_add(gk_base + pixel[:, None] * D + d[None, :], (weight * ds)[:, None] * q,
                           mask=inside[:, None] & (d < D)[None, :], sem="relaxed")  # fmt: skip
             tl.atomic_add(gv_base + pixel[:, None] * DV + dv[None, :], (weight * p)[:, None] * do,

@@ -24,7 +24,7 @@ from triton.backends.compiler import GPUTarget
 from triton.compiler import ASTSource
 
 # Kernel modules that declare AOT_SPECS; a new op adds its module here. Every @triton.jit function in
-# them is a kernel with at least one spec (device helpers live in _common); a test checks both.
+# them is a kernel with at least one spec (device helpers live in private _*.py modules); a test checks both.
 KERNEL_MODULES = (
     "posemods.triton.kinematics_attention",
     "posemods.triton.keypoint_mask",
