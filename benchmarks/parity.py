@@ -4,7 +4,9 @@
 
 Prints, per op, shape and dtype, the largest absolute error of each output and each input gradient of the
 triton backend against the reference (the reference runs in float32 for half-precision rows; see
-posemods.testing). The test-suite asserts these stay within the tolerance table; this reports the values.
+posemods.testing), and in brackets that error over max(1, max |reference|): the scale the tolerance table's
+atol multiplies, which makes large gradients (e.g. of sampling locations) comparable. The test-suite asserts
+these stay within the tolerance table; this reports the values.
 """
 
 from __future__ import annotations
@@ -20,7 +22,7 @@ os.environ.setdefault("TRITON_INTERPRET", "1")  # before any kernel module is im
 import torch
 
 from posemods import functional
-from posemods.testing import parity_errors, tolerance
+from posemods.testing import outputs_and_grads, parity_errors, tolerance
 
 DTYPES = (torch.float32, torch.float16, torch.bfloat16)
 
@@ -40,6 +42,44 @@ def _mask_inputs(batch, tokens, positions, channels, spread=0.5):
         "tokens": spread * torch.randn(batch, tokens, channels, generator=gen),
         "feats": spread * torch.randn(batch, positions, channels, generator=gen),
     }
+
+
+def _deformable_inputs(batch, queries, heads, points, dim, dim_v, hw, seed=0):
+    """Locations in [-0.25, 1.25] (some corners off the map), every fifth on a pixel centre (a kink of
+    the bilinear weights), every seventh far outside."""
+    height, width = hw
+    gen = torch.Generator().manual_seed(seed)
+    locations = torch.rand(batch, queries, heads, points, 2, generator=gen) * 1.5 - 0.25
+    flat = locations.view(-1, 2)
+    flat[0::5, 0] = (torch.randint(0, width, flat[0::5, 0].shape, generator=gen) + 0.5) / width
+    flat[0::5, 1] = (torch.randint(0, height, flat[0::5, 1].shape, generator=gen) + 0.5) / height
+    flat[3::7] = torch.tensor([-3.0, 4.5])
+    return {
+        "query": torch.randn(batch, queries, heads, dim, generator=gen),
+        "key": torch.randn(batch, height, width, heads, dim, generator=gen),
+        "value": torch.randn(batch, height, width, heads, dim_v, generator=gen),
+        "locations": locations,
+    }
+
+
+def _da_inputs(*sizes):
+    inputs = _deformable_inputs(*sizes)
+    gen = torch.Generator().manual_seed(1)
+    weights = torch.randn(inputs["locations"].shape[:-1], generator=gen).softmax(-1)
+    return {"value": inputs["value"], "locations": inputs["locations"], "attention": weights}
+
+
+DEFORMABLE_SHAPES = [  # (B, Lq, G, N, D, Dv, (H, W)): the issue's awkward sizes
+    (2, 5, 2, 4, 8, 8, (16, 12)),
+    (1, 9, 3, 9, 48, 24, (7, 5)),
+    (2, 3, 1, 1, 32, 32, (1, 1)),
+    (1, 6, 2, 4, 64, 64, (64, 48)),
+    (1, 20, 16, 16, 32, 32, (16, 12)),
+]
+
+
+def _label(b, lq, g, n, d, dv, hw):
+    return f"B={b} Lq={lq} G={g} N={n} D={d} Dv={dv} {hw[0]}x{hw[1]}"
 
 
 # op name -> (function taking backend=, output names, [(label, inputs)])
@@ -63,6 +103,16 @@ OPS = {
             ("B=2 J=17 L=100 C=40, peaked softmax", _mask_inputs(2, 17, 100, 40, spread=2.0)),
         ],
     ),
+    "deformable_cross_attention": (
+        functional.deformable_cross_attention,
+        ("out",),
+        [(_label(*shape), _deformable_inputs(*shape)) for shape in DEFORMABLE_SHAPES],
+    ),
+    "deformable_attention": (
+        functional.deformable_attention,
+        ("out",),
+        [(_label(*shape), _da_inputs(*shape)) for shape in DEFORMABLE_SHAPES],
+    ),
 }
 
 
@@ -75,14 +125,21 @@ def table(op: str) -> str:
                 functools.partial(fn, backend="reference"), functools.partial(fn, backend="triton"), inputs,
                 dtype=dtype, check=False, op=op,
             )  # fmt: skip
-            errors = {(outputs[int(k[3:])] if k.startswith("out") else k): v for k, v in errors.items()}
-            rows.append((label, str(dtype).removeprefix("torch."), errors))
+            ref_out, ref_grads, _ = outputs_and_grads(functools.partial(fn, backend="reference"), inputs)
+            scales = {f"out{i}": o for i, o in enumerate(ref_out)} | {f"grad_{k}": g for k, g in ref_grads.items()}
+            cells = {
+                (
+                    outputs[int(k[3:])] if k.startswith("out") else k
+                ): f"{v:.1e} ({v / max(1.0, float(scales[k].abs().max())):.1e})"
+                for k, v in errors.items()
+            }
+            rows.append((label, str(dtype).removeprefix("torch."), cells))
     names = list(rows[0][2])
     lines = [f"### {op}", "", "| shape | dtype | " + " | ".join(names) + " | atol (x scale) |"]
     lines.append("|---|---|" + "---|" * (len(names) + 1))
     for label, dtype, errors in rows:
         tol = tolerance(getattr(torch, dtype), op)
-        lines.append(f"| {label} | {dtype} | " + " | ".join(f"{errors[n]:.1e}" for n in names) + f" | {tol.atol:g} |")
+        lines.append(f"| {label} | {dtype} | " + " | ".join(errors[n] for n in names) + f" | {tol.atol:g} |")
     return "\n".join(lines) + "\n"
 
 
