@@ -115,8 +115,9 @@ class VREMD(nn.Module):
         dim, grid = self.backbone.embed_dim, self.backbone.grid
         self.heatmap_size = (4 * grid[0], 4 * grid[1])
 
-        self.hkm = HKM(dim, num_joints, num_frames, num_heads, backend=backend, **(hkm_kwargs or {})) if hkm else None
-        self.bmd = BMD(dim, num_heads, backend=backend, num_frames=num_frames, **(bmd_kwargs or {})) if bmd else None
+        shared = {"num_heads": num_heads, "backend": backend}  # hkm_kwargs / bmd_kwargs may override them
+        self.hkm = HKM(dim, num_joints, num_frames, **{**shared, **(hkm_kwargs or {})}) if hkm else None
+        self.bmd = BMD(dim, num_frames=num_frames, **{**shared, **(bmd_kwargs or {})}) if bmd else None
         has_tokens = self.hkm is not None and self.hkm.keypoint_mask
         self.keypoint_head = TokenHeatmapHead(dim, self.heatmap_size) if has_tokens else None  # H_k
         self.aggregate = nn.Linear(2 * dim, dim) if (hkm or bmd) else None  # [F_t; M] -> C
