@@ -12,7 +12,10 @@ import logging
 from posemods import functional
 from posemods._backend import use_backend
 from posemods.modules import (
+    BMD,
     HKM,
+    BidirectionalMotionDisentangle,
+    CrossAttention,
     DeformableConvMotion,
     DeformableCrossAttention,
     HKMOutput,
@@ -24,9 +27,12 @@ KMM = KinematicsModelingModule
 DCA = DeformableCrossAttention
 
 __all__ = [
+    "BMD",
     "DCA",
     "HKM",
     "KMM",
+    "BidirectionalMotionDisentangle",
+    "CrossAttention",
     "DeformableConvMotion",
     "DeformableCrossAttention",
     "HKMOutput",

@@ -12,7 +12,7 @@ from posemods.models.checkpoint import load_checkpoint, read_state_dict
 from posemods.models.conv_lstm import ConvLSTMCell
 from posemods.models.correction import PriorCorrection
 from posemods.models.dkd import DKD
-from posemods.models.heads import DeconvHead
+from posemods.models.heads import DeconvHead, TokenHeatmapHead
 from posemods.models.kernel_distillation import JRPSP, PoseKernelDistillator
 from posemods.models.kimnet import KIMNET_TEMPORAL, KIMNet
 from posemods.models.lstmpm import LSTMPM
@@ -22,6 +22,8 @@ from posemods.models.rpstn import RPSTN
 from posemods.models.simple_baseline import SimpleBaseline
 from posemods.models.summary import count_parameters, per_frame_latency, summary
 from posemods.models.temporal import TEMPORAL_MODULES, TemporalModule, build_temporal
+from posemods.models.vit import VIT_PRESETS, ViTBackbone
+from posemods.models.vremd import VREMD, VREMD_TABLE4, VREMDOutput
 
 __all__ = [
     "DKD",
@@ -30,6 +32,9 @@ __all__ = [
     "LSTMPM",
     "RPSTN",
     "TEMPORAL_MODULES",
+    "VIT_PRESETS",
+    "VREMD",
+    "VREMD_TABLE4",
     "Backbone",
     "ConvLSTMCell",
     "DeconvHead",
@@ -40,6 +45,9 @@ __all__ = [
     "RecursivePoseModel",
     "SimpleBaseline",
     "TemporalModule",
+    "TokenHeatmapHead",
+    "VREMDOutput",
+    "ViTBackbone",
     "build_temporal",
     "count_parameters",
     "load_checkpoint",

@@ -73,3 +73,38 @@ class DeconvHead(nn.Module):
         expect_shape("x", x, "B C H W", {"C": self.in_channels})
         x = self.deconv(x)
         return self.final(x) if self.final is not None else x
+
+
+class TokenHeatmapHead(nn.Module):
+    """TokenPose's head (Li et al., ICCV 2021): each keypoint token becomes its joint's heatmap by an MLP.
+
+    ``tokens (B, J, C) -> heatmaps (B, J, H, W)``: per token ``LN -> Linear(C, hidden) -> LN ->
+    Linear(hidden, H * W)``, then a reshape to the H x W grid. The same MLP serves every joint: which
+    joint a heatmap belongs to is carried by its token. TokenPose uses ``hidden = H * W / 8`` (384 for
+    its 64 x 48 heatmaps), the default here.
+
+    Args:
+        dim: C, the token width.
+        heatmap_size: (H, W) of the output heatmaps.
+        hidden_dim: width of the hidden layer; default H * W // 8.
+    """
+
+    def __init__(self, dim: int, heatmap_size: tuple[int, int] = (64, 48), hidden_dim: int | None = None) -> None:
+        super().__init__()
+        expect_positive("dim", dim)
+        height, width = heatmap_size
+        expect_positive("heatmap height", height)
+        expect_positive("heatmap width", width)
+        hidden_dim = max(1, height * width // 8) if hidden_dim is None else hidden_dim
+        expect_positive("hidden_dim", hidden_dim)
+        self.dim, self.heatmap_size = dim, (height, width)
+        self.mlp = nn.Sequential(
+            nn.LayerNorm(dim),
+            nn.Linear(dim, hidden_dim),
+            nn.LayerNorm(hidden_dim),
+            nn.Linear(hidden_dim, height * width),
+        )
+
+    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+        expect_shape("tokens", tokens, "B J C", {"C": self.dim})
+        return self.mlp(tokens).unflatten(-1, self.heatmap_size)

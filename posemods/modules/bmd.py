@@ -1,0 +1,266 @@
+"""BidirectionalMotionDisentangle (BMD), VREMD's motion module, and its Adaptive Deformable Cross (ADC) block.
+
+Shapes use the vocabulary of :mod:`posemods._shapes`.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from posemods._backend import BACKENDS
+from posemods._shapes import expect_choice, expect_float, expect_positive, expect_same, expect_shape
+from posemods.modules.cross_attention import CrossAttention
+from posemods.modules.deformable_motion import DEFORMABLE_MOTION_KINDS, deformable_motion
+
+
+class AdaptiveDeformableCross(nn.Module):
+    """One ADC block: a deformable branch and a cross-attention branch, concatenated, then an MLP.
+
+    For a motion stream x (B, L, C) and the enhanced feature F (B, L, Cz) on an H x W grid::
+
+        h = LN(x),  z = LN_F(F)
+        x + Mlp(concat[deform(h, z), CrossAttention(h, z)])          Mlp: 2C -> mlp_ratio * C -> C
+
+    - ``deform`` is the ``operator`` of :func:`~posemods.modules.deformable_motion.deformable_motion`:
+      DCA (eq. 3-4: query and sampled keys/values from h, offsets constrained by z), DA or DC;
+    - the cross attention takes its queries from h and its keys and values from z
+      (:class:`~posemods.modules.cross_attention.CrossAttention`);
+    - the paper sends the concatenated branch outputs "into an MLP": here timm's ``Mlp`` reads the 2C
+      concatenation and writes C, added to the stream (a pre-norm residual, as in a ViT block).
+
+    Args:
+        dim: C, the stream width.
+        num_heads: G of both branches.
+        num_points: N sampling points per query and head of the deformable branch.
+        mlp_ratio: hidden width of the MLP as a multiple of C.
+        operator: ``"dca"``, ``"da"`` or ``"dc"``.
+        constraint_dim: Cz, the width of F; default C.
+        offset_kernel_size, offset_conv, qkv_bias: passed to the deformable branch (qkv_bias to both).
+        backend: ``"auto"``, ``"reference"`` or ``"triton"`` for the deformable branch.
+    """
+
+    def __init__(
+        self,
+        dim: int,
+        num_heads: int = 8,
+        num_points: int = 4,
+        mlp_ratio: float = 4.0,
+        operator: str = "dca",
+        constraint_dim: int | None = None,
+        offset_kernel_size: int = 3,
+        offset_conv: str = "depthwise",
+        qkv_bias: bool = True,
+        backend: str = "auto",
+    ) -> None:
+        super().__init__()
+        expect_choice("operator", operator, DEFORMABLE_MOTION_KINDS)
+        # timm is imported here, not at module level: it imports torch._dynamo and with it triton,
+        # which `import posemods` must not cost.
+        from timm.layers import Mlp
+
+        self.operator = operator
+        constraint_dim = dim if constraint_dim is None else constraint_dim
+        self.norm = nn.LayerNorm(dim)
+        self.constraint_norm = nn.LayerNorm(constraint_dim)
+        self.deform = deformable_motion(
+            operator, dim, num_heads=num_heads, num_points=num_points, constraint_dim=constraint_dim,
+            offset_kernel_size=offset_kernel_size, offset_conv=offset_conv, qkv_bias=qkv_bias, backend=backend,
+        )  # fmt: skip
+        self.cross = CrossAttention(dim, num_heads, context_dim=constraint_dim, qkv_bias=qkv_bias)
+        self.mlp = Mlp(2 * dim, int(dim * mlp_ratio), dim)
+
+    def forward(
+        self,
+        x: torch.Tensor,
+        constraint: torch.Tensor,
+        hw: tuple[int, int],
+        reference_points: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """x (B, L, C) motion stream, constraint (B, L, Cz) the enhanced F, hw = (H, W) with
+        H * W = L, reference_points (B, L, 2) or None. Returns the updated stream (B, L, C)."""
+        h, z = self.norm(x), self.constraint_norm(constraint)
+        branches = torch.cat([self.deform(h, z, hw, reference_points), self.cross(h, z)], dim=-1)
+        return x + self.mlp(branches)
+
+    def extra_repr(self) -> str:
+        return f"operator={self.operator!r}"
+
+
+class MotionStream(nn.Module):
+    """One direction's stream: an input embedding, ``depth`` ADC blocks, a final LayerNorm.
+
+    The embedding maps the stream's stacked frame differences (B, L, Cin) to C. With one difference
+    per stream (T = 3, bidirectional) Cin = C and the embedding is the identity, without parameters,
+    so the stream sees M_f or M_b itself, as in the paper.
+    """
+
+    def __init__(self, in_dim: int, dim: int, depth: int, **block_kwargs) -> None:
+        super().__init__()
+        self.embed = nn.Identity() if in_dim == dim else nn.Linear(in_dim, dim)
+        self.blocks = nn.ModuleList(AdaptiveDeformableCross(dim, **block_kwargs) for _ in range(depth))
+        self.norm = nn.LayerNorm(dim)  # the final norm of a pre-norm stack
+
+    def forward(self, motion, constraint, hw, reference_points=None) -> torch.Tensor:
+        """motion (B, L, Cin), constraint (B, L, Cz). Returns (B, L, C)."""
+        x = self.embed(motion)
+        for block in self.blocks:
+            x = block(x, constraint, hw, reference_points)
+        return self.norm(x)
+
+
+class BidirectionalMotionDisentangle(nn.Module):
+    """Backbone features of a clip and the enhanced F -> the aggregated motion M (VREMD's BMD).
+
+    Input ``feats`` (B, T, L, C): T = ``num_frames`` (odd, >= 3) frames of L = H * W backbone tokens,
+    the key frame t in the middle (index ``T // 2``). ``enhanced`` (B, L, Cz) is HKM's enhanced F, the
+    constraint of every block. Without HKM (Table 4 row (b)) pass the key frame's own backbone features,
+    ``feats[:, T // 2]``: the paper's ADC then "receives backbone output features instead".
+
+    1. Motion (:meth:`motion`): ``M_f = F_{t+1} - F_t`` and ``M_b = F_{t-1} - F_t``, the neighbour
+       minus the key frame.
+    2. Streams (:meth:`disentangle`). ``bidirectional=True`` (the paper's bidirectional separation,
+       BS): M_f and M_b each go through their own :class:`MotionStream` of ``depth``
+       :class:`AdaptiveDeformableCross` blocks, with separate weights, constrained by the same F.
+       ``bidirectional=False`` (Table 6 "without BS", the practice of earlier methods): the channel
+       concatenation ``[M_f, M_b]`` (B, L, 2C) is embedded by a Linear 2C -> C and processed by one
+       stream, so the two directions mix from the first layer on.
+    3. Fusion (:attr:`fusion`): a Linear over the concatenated final stream outputs,
+       ``M = W [M_f'; M_b'] + b`` (2C -> C), or C -> C for the single stream.
+
+    More frames (T = 2K + 1 > 3): frame t + k enters the forward stream and frame t - k the backward
+    stream, each as its difference from the key frame, ``F_{t+k} - F_t`` and ``F_{t-k} - F_t`` for
+    k = 1..K. A stream's differences are concatenated on the channel axis, nearest frame first,
+    (B, L, K * C), and its embedding (a Linear K * C -> C) makes them one C-wide stream; without BS the
+    2K differences are concatenated forward ones first ([k = 1..K forward, k = 1..K backward]) and
+    embedded from 2K * C. Differences against the key frame or between consecutive frames carry the
+    same information (each is a fixed linear map of the other), and the embedding is linear. T = 3
+    (K = 1) with BS has no embedding at all: the streams start from M_f and M_b exactly.
+
+    ``operator`` swaps the deformable branch of every block (Table 6): ``"dca"`` (c, d),
+    ``"da"`` (b) or ``"dc"`` (a); (c) is ``operator="dca", bidirectional=False``.
+
+    Args:
+        dim: C, the backbone feature width and the width of every stream and of M.
+        num_heads: G of the deformable and cross-attention branches.
+        num_points: N sampling points of the deformable branch.
+        depth: ADC blocks per stream.
+        mlp_ratio: hidden width of each block's MLP, as a multiple of C.
+        operator: ``"dca"``, ``"da"`` or ``"dc"``.
+        bidirectional: separate forward and backward streams (BS); ``False`` for one joint stream.
+        backend: ``"auto"``, ``"reference"`` or ``"triton"`` for the DCA / DA ops (DC always runs
+            torchvision's ``deform_conv2d``).
+        num_frames: T, odd and >= 3; inputs must have exactly this T.
+        constraint_dim: Cz, the width of ``enhanced``; default C.
+        offset_kernel_size, offset_conv, qkv_bias: passed to every block's deformable branch.
+    """
+
+    def __init__(
+        self,
+        dim: int,
+        num_heads: int = 8,
+        num_points: int = 4,
+        depth: int = 2,
+        mlp_ratio: float = 4.0,
+        operator: str = "dca",
+        bidirectional: bool = True,
+        backend: str = "auto",
+        *,
+        num_frames: int = 3,
+        constraint_dim: int | None = None,
+        offset_kernel_size: int = 3,
+        offset_conv: str = "depthwise",
+        qkv_bias: bool = True,
+    ) -> None:
+        super().__init__()
+        for name, value in (("dim", dim), ("num_heads", num_heads), ("depth", depth), ("num_frames", num_frames)):
+            expect_positive(name, value)
+        if num_frames < 3 or num_frames % 2 == 0:
+            raise ValueError(f"num_frames: expected an odd T >= 3 (the key frame in the middle), got {num_frames}")
+        if constraint_dim is not None:
+            expect_positive("constraint_dim", constraint_dim)
+        expect_choice("operator", operator, DEFORMABLE_MOTION_KINDS)
+        expect_choice("backend", backend, BACKENDS)
+        self.dim, self.num_frames, self.key_frame = dim, num_frames, num_frames // 2
+        self.constraint_dim = dim if constraint_dim is None else constraint_dim
+        self.operator, self.bidirectional, self.backend = operator, bidirectional, backend
+
+        block_kwargs = dict(
+            num_heads=num_heads, num_points=num_points, mlp_ratio=mlp_ratio, operator=operator,
+            constraint_dim=self.constraint_dim, offset_kernel_size=offset_kernel_size, offset_conv=offset_conv,
+            qkv_bias=qkv_bias, backend=backend,
+        )  # fmt: skip
+        per_direction = self.key_frame * dim  # K differences of C channels
+        if bidirectional:
+            self.forward_stream = MotionStream(per_direction, dim, depth, **block_kwargs)
+            self.backward_stream = MotionStream(per_direction, dim, depth, **block_kwargs)
+        else:
+            self.stream = MotionStream(2 * per_direction, dim, depth, **block_kwargs)
+        self.fusion = nn.Linear(len(self.streams) * dim, dim)
+
+    @property
+    def streams(self) -> tuple[MotionStream, ...]:
+        """(forward, backward) with BS, else (joint,): in the order :meth:`motion` returns their inputs."""
+        return (self.forward_stream, self.backward_stream) if self.bidirectional else (self.stream,)
+
+    def forward(
+        self,
+        feats: torch.Tensor,
+        enhanced: torch.Tensor,
+        hw: tuple[int, int],
+        reference_points: torch.Tensor | None = None,
+    ) -> torch.Tensor:
+        """feats (B, T, L, C) backbone features, enhanced (B, L, Cz) F, hw = (H, W) with H * W = L,
+        reference_points (B, L, 2) normalised (x, y) or None (each query's own pixel). Returns M (B, L, C)."""
+        return self.fusion(torch.cat(self.disentangle(feats, enhanced, hw, reference_points), dim=-1))
+
+    def disentangle(
+        self,
+        feats: torch.Tensor,
+        enhanced: torch.Tensor,
+        hw: tuple[int, int],
+        reference_points: torch.Tensor | None = None,
+    ) -> tuple[torch.Tensor, ...]:
+        """The streams' outputs before the fusion: (forward (B, L, C), backward (B, L, C)) with BS,
+        else (joint (B, L, C),)."""
+        self._check(feats, enhanced, hw)
+        return tuple(
+            stream(motion, enhanced, hw, reference_points) for stream, motion in zip(self.streams, self.motion(feats))
+        )
+
+    def motion(self, feats: torch.Tensor) -> tuple[torch.Tensor, ...]:
+        """feats (B, T, L, C) -> each stream's input before its embedding.
+
+        With BS: (forward (B, L, K * C), backward (B, L, K * C)), the differences
+        ``F_{t+k} - F_t`` and ``F_{t-k} - F_t`` for k = 1..K stacked on channels; at T = 3 that is
+        (M_f, M_b). Without BS: (the concatenation of both, (B, L, 2K * C),).
+        """
+        batch, _, length, channels = feats.shape
+        key = self.key_frame
+        anchor = feats[:, key : key + 1]
+        future = feats[:, key + 1 :] - anchor  # k = 1..K
+        past = feats[:, :key].flip(1) - anchor  # k = 1..K, nearest first
+        stack = lambda diffs: diffs.transpose(1, 2).reshape(batch, length, key * channels)
+        forward, backward = stack(future), stack(past)
+        return (forward, backward) if self.bidirectional else (torch.cat([forward, backward], dim=-1),)
+
+    def _check(self, feats, enhanced, hw) -> None:
+        dims = {"T": self.num_frames, "C": self.dim, "Cz": self.constraint_dim}
+        expect_shape("feats", feats, "B T L C", dims)
+        expect_shape("enhanced", enhanced, "B L Cz", dims)
+        expect_float("feats", feats)
+        expect_float("enhanced", enhanced)
+        expect_same("device", feats=feats, enhanced=enhanced)
+        if not (isinstance(hw, (tuple, list)) and len(hw) == 2):
+            raise ValueError(f"hw: expected (H, W), got {hw!r}")
+        if int(hw[0]) * int(hw[1]) != dims["L"]:
+            raise ValueError(f"hw: expected (H, W) with H * W = L = {dims['L']}, got {tuple(hw)}")
+
+    def extra_repr(self) -> str:
+        return (
+            f"dim={self.dim}, num_frames={self.num_frames}, operator={self.operator!r}, "
+            f"bidirectional={self.bidirectional}, backend={self.backend!r}"
+        )
+
+
+BMD = BidirectionalMotionDisentangle
