@@ -35,21 +35,25 @@ def summary(model: nn.Module) -> str:
 
 @torch.inference_mode()
 def per_frame_latency(model: nn.Module, video: torch.Tensor, repeats: int = 5, warmup: int = 1) -> dict[str, float]:
-    """Median and min wall time of ``model(video)`` in eval mode, divided by T, in milliseconds.
+    """Median and min wall time of ``model(video)`` per predicted frame, in milliseconds.
 
-    ``video`` is (B, T, 3, H, W). The model is put in eval mode for the measurement and restored after.
+    ``video`` is (B, T, 3, H, W). A model that returns every frame's heatmaps, (B, T, J, h, w), is timed
+    per frame (divided by T); one that returns a key frame's, (B, J, h, w) like VREMD, per clip. Runs in
+    eval mode under ``torch.inference_mode()``, and restores the model's mode after.
     """
-    frames = video.shape[1]
     was_training = model.training
     model.eval()
     try:
-        for _ in range(warmup):
-            model(video)
-        times = []
-        for _ in range(repeats):
-            start = time.perf_counter()
-            model(video)
-            times.append((time.perf_counter() - start) * 1e3 / frames)
+        with torch.inference_mode():
+            for _ in range(warmup):
+                out = model(video)
+            times = []
+            for _ in range(repeats):
+                start = time.perf_counter()
+                out = model(video)
+                times.append((time.perf_counter() - start) * 1e3)
     finally:
         model.train(was_training)
-    return {"median_ms": statistics.median(times), "min_ms": min(times), "repeats": repeats}
+    frames = out.shape[1] if out.dim() == 5 else 1
+    times = [t / frames for t in times]
+    return {"median_ms": statistics.median(times), "min_ms": min(times), "repeats": repeats, "frames": frames}

@@ -28,18 +28,23 @@ def test_counts_by_component_and_tied_weights_once():
     assert text.splitlines()[0] == "Pair" and "temporal" in text and "total" in text
 
 
-def test_latency_is_per_frame_and_restores_the_mode():
+def test_latency_is_per_predicted_frame_and_restores_the_mode():
     calls = []
 
-    class Clip(nn.Module):
+    class EveryFrame(nn.Module):  # (B, T, 3, H, W) -> (B, T, J, h, w), like KIMNet
         def forward(self, video):
-            calls.append(self.training)
-            return video.mean()
+            calls.append((self.training, torch.is_grad_enabled()))
+            return video[:, :, :2]
 
-    model = Clip().train()
+    class KeyFrame(nn.Module):  # (B, T, 3, H, W) -> (B, J, h, w), like VREMD
+        def forward(self, video):
+            return video[:, 1, :2]
+
+    model = EveryFrame().train()
     result = per_frame_latency(model, torch.zeros(1, 4, 3, 8, 8), repeats=3, warmup=1)
-    assert calls == [False] * 4 and model.training
-    assert 0 < result["min_ms"] <= result["median_ms"] and result["repeats"] == 3
+    assert calls == [(False, False)] * 4 and model.training
+    assert 0 < result["min_ms"] <= result["median_ms"] and result["repeats"] == 3 and result["frames"] == 4
+    assert per_frame_latency(KeyFrame(), torch.zeros(1, 3, 3, 8, 8), repeats=1)["frames"] == 1
 
 
 def test_retrofit_example_runs():
