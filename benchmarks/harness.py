@@ -6,8 +6,9 @@ through ``triton.testing.do_bench`` on CUDA.
 Peak memory:
 - CUDA: ``torch.cuda.max_memory_allocated`` over one step, minus what was allocated before it.
 - CPU: a fresh subprocess per case. After setup and one warm-up step, the process resets its RSS
-  high-water mark (Linux ``/proc/self/clear_refs``), runs one step and reads ``VmHWM``. The figure is the
-  peak resident memory the step added on top of its inputs, parameters and the allocator's free pool.
+  high-water mark (Linux ``/proc/self/clear_refs``), runs one step and reads ``VmHWM``. glibc is told to
+  serve blocks over 128 KiB with mmap, so freed tensors leave the resident set at once and the figure
+  tracks live tensors: the peak memory the step added on top of its inputs and parameters.
 """
 
 from __future__ import annotations
@@ -25,8 +26,9 @@ from pathlib import Path
 import torch
 
 ROOT = Path(__file__).resolve().parents[1]
+MALLOC_ENV = {"MALLOC_MMAP_THRESHOLD_": "131072", "MALLOC_TRIM_THRESHOLD_": "131072"}
 MEMORY_METHOD = {
-    "cpu": "peak RSS added by one step, fresh process per case (/proc clear_refs + VmHWM)",
+    "cpu": "peak RSS added by one step, fresh process per case (/proc clear_refs + VmHWM, large blocks mmapped)",
     "cuda": "torch.cuda.max_memory_allocated over one step, minus memory allocated before it",
 }
 
@@ -48,6 +50,8 @@ class Case:
     device: str = "cpu"
     dtype: str = "float32"
     baseline: bool = False  # the provider speedups are computed against, within (module, shape, mode)
+    frames: int = 1  # times are divided by this: the frames one step predicts (per-frame latency)
+    info: dict[str, str] = dataclasses.field(default_factory=dict)  # extra table columns, e.g. parameters
 
     @property
     def key(self) -> str:
@@ -64,18 +68,18 @@ class Result:
 
 
 def time_case(case: Case, min_run_time: float) -> tuple[float, float]:
-    """Median and IQR of one step, in milliseconds."""
+    """Median and IQR of one step, in milliseconds, divided by ``case.frames``."""
     step = case.build()
     step()  # warm-up: lazy initialisation, compilation, allocator growth
     if case.device == "cuda":
         import triton.testing
 
         ms = triton.testing.do_bench(step, quantiles=[0.25, 0.5, 0.75])
-        return ms[1], ms[2] - ms[0]
+        return ms[1] / case.frames, (ms[2] - ms[0]) / case.frames
     from torch.utils.benchmark import Timer
 
     measurement = Timer(stmt="step()", globals={"step": step}).blocked_autorange(min_run_time=min_run_time)
-    return measurement.median * 1e3, measurement.iqr * 1e3
+    return measurement.median * 1e3 / case.frames, measurement.iqr * 1e3 / case.frames
 
 
 def _rss_kb(field: str) -> int:
@@ -114,7 +118,7 @@ def peak_memory_mb(case: Case, cli_args: list[str]) -> float | None:
     proc = subprocess.run(
         [sys.executable, "-m", "benchmarks.run", *cli_args, "--memory-case", case.key],
         cwd=ROOT, capture_output=True, text=True, timeout=1800,
-        env={**os.environ, "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")},
+        env={**os.environ, **MALLOC_ENV, "PYTHONPATH": str(ROOT) + os.pathsep + os.environ.get("PYTHONPATH", "")},
     )  # fmt: skip
     if proc.returncode != 0:
         raise RuntimeError(f"memory subprocess failed for {case.key}:\n{proc.stderr[-2000:]}")
@@ -152,3 +156,23 @@ def environment() -> dict[str, str]:
         "gpu": torch.cuda.get_device_name() if torch.cuda.is_available() else "none",
         "commit": commit,
     }
+
+
+def make_step(call: Callable[[], object], tensors: list[torch.Tensor], backward: bool) -> Callable[[], object]:
+    """A zero-argument step: ``call()``, then (if ``backward``) backward of the sum of its first output and
+    clearing the grads of ``tensors`` (parameters and inputs), so repeated steps do the same work."""
+
+    def step():
+        out = call()
+        if backward:
+            first = out[0] if isinstance(out, tuple) else out
+            first.float().sum().backward()
+            for t in tensors:
+                t.grad = None
+        return out
+
+    return step
+
+
+def dtype_name(dtype: torch.dtype) -> str:
+    return str(dtype).removeprefix("torch.")

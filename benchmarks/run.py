@@ -62,7 +62,9 @@ def run_cases(args, cases) -> list[harness.Result]:
         print(f"[{i}/{len(cases)}] {case.module} | {case.provider} | {case.shape} | {case.mode}", flush=True)
         try:
             median, iqr = harness.time_case(case, min_run_time)
-            peak = None if args.no_memory else harness.peak_memory_mb(case, cli_args_for_subprocess(args))
+            # quick: a compiled provider's fresh process would spend its time compiling, so it is timed only
+            skip_memory = args.no_memory or (args.quick and "torch.compile" in case.provider)
+            peak = None if skip_memory else harness.peak_memory_mb(case, cli_args_for_subprocess(args))
             results.append(harness.Result(case, median, iqr, peak))
         except Exception as exc:  # a provider that cannot run at a shape is a result, not a crash
             results.append(harness.Result(case, math.nan, math.nan, None, error=f"{type(exc).__name__}: {exc}"))
@@ -85,7 +87,7 @@ def speedups(results) -> dict[str, float]:
 
 def write_csv(path: Path, results, env) -> None:
     fields = ["suite", "module", "provider", "shape", "mode", "dtype", "device", "median_ms", "iqr_ms", "peak_mb",
-              "error", *env]  # fmt: skip
+              "frames", "info", "error", *env]  # fmt: skip
     with open(path, "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=fields)
         writer.writeheader()
@@ -94,7 +96,8 @@ def write_csv(path: Path, results, env) -> None:
             writer.writerow({
                 "suite": c.suite, "module": c.module, "provider": c.provider, "shape": c.shape, "mode": c.mode,
                 "dtype": c.dtype, "device": c.device, "median_ms": f"{r.median_ms:.4f}", "iqr_ms": f"{r.iqr_ms:.4f}",
-                "peak_mb": "" if r.peak_mb is None else f"{r.peak_mb:.1f}", "error": r.error, **env,
+                "peak_mb": "" if r.peak_mb is None else f"{r.peak_mb:.1f}", "frames": c.frames,
+                "info": json.dumps(c.info) if c.info else "", "error": r.error, **env,
             })  # fmt: skip
 
 
@@ -110,19 +113,19 @@ def markdown_tables(results) -> str:
     lines = []
     for (suite, module), rows in groups.items():
         baseline = next((r.case.provider for r in rows if r.case.baseline), None)
+        extra = list(dict.fromkeys(k for r in rows for k in r.case.info))
+        per = " per frame" if suite == "models" else ""
         lines += [f"### {module} ({suite})", ""]
-        lines += [f"Speedup = median of *{baseline}* / median of the row, at the same shape and mode.", ""]
-        lines += [
-            "| shape | mode | provider | median ms | IQR ms | peak MB | speedup |",
-            "|---|---|---|---|---|---|---|",
-        ]
+        if baseline:
+            lines += [f"Speedup = median of *{baseline}* / median of the row, at the same shape and mode.", ""]
+        header = ["shape", "mode", "provider", f"median ms{per}", "IQR ms", "peak MB", "speedup", *extra]
+        lines += ["| " + " | ".join(header) + " |", "|---" * len(header) + "|"]
         for r in rows:
             c = r.case
             median = f"failed: {r.error[:60]}" if r.error else _fmt(r.median_ms, ".3f")
-            lines.append(
-                f"| {c.shape} | {c.mode} | {c.provider} | {median} | {_fmt(r.iqr_ms, '.3f')} | "
-                f"{_fmt(r.peak_mb, '.1f')} | {_fmt(speed[c.key], '.2f')}x |"
-            )
+            cells = [c.shape, c.mode, c.provider, median, _fmt(r.iqr_ms, ".3f"), _fmt(r.peak_mb, ".1f"),
+                     f"{_fmt(speed[c.key], '.2f')}x", *(c.info.get(k, "") for k in extra)]  # fmt: skip
+            lines.append("| " + " | ".join(cells) + " |")
         lines.append("")
     return "\n".join(lines)
 
