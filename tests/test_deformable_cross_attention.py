@@ -13,6 +13,19 @@ from posemods import functional, reference
 from posemods.testing import assert_close, outputs_and_grads, parity_errors
 
 reference_fn = functools.partial(functional.deformable_cross_attention, backend="reference")
+SAMPLERS = ["grid_sample", "gather"]
+
+
+def reference_with(sampler):
+    """The reference with a fixed sampler and the contract's default scale."""
+
+    def fn(query, key, value, locations, scale=None, **kwargs):
+        scale = query.shape[-1] ** -0.5 if scale is None else scale
+        return reference.deformable_cross_attention(query, key, value, locations, scale, sampler=sampler, **kwargs)
+
+    return fn
+
+
 triton_fn = functools.partial(functional.deformable_cross_attention, backend="triton")
 
 
@@ -60,20 +73,47 @@ ORACLE_SHAPES = [
 ]
 
 
+@pytest.mark.parametrize("sampler", SAMPLERS)
 @pytest.mark.parametrize("shape", ORACLE_SHAPES, ids=str)
-def test_reference_matches_loop_oracle_forward_and_grads(shape):
+def test_reference_matches_loop_oracle_forward_and_grads(shape, sampler):
     *sizes, hw = shape
-    check_against_oracle(make_inputs(*sizes, hw, dtype=torch.float64), reference_fn)
+    check_against_oracle(make_inputs(*sizes, hw, dtype=torch.float64), reference_with(sampler))
 
 
-def test_reference_matches_oracle_when_chunked_and_with_explicit_scale():
+@pytest.mark.parametrize("sampler", SAMPLERS)
+def test_reference_matches_oracle_when_chunked_and_with_explicit_scale(sampler):
     # chunk=2 splits Lq=5 into three checkpointed chunks; their gradients must still be exact.
     inputs = make_inputs(2, 5, 2, 3, 4, 4, (3, 4), dtype=torch.float64)
-    chunked = functools.partial(reference.deformable_cross_attention, chunk=2)
+    chunked = functools.partial(reference_with(sampler), chunk=2)
     check_against_oracle(inputs, chunked, scale=0.7)
 
 
-def test_location_gradient_at_pixel_centres_is_grid_samples_one_sided_one():
+@pytest.mark.parametrize("shape", [(2, 7, 3, 4, 8, 6, (16, 12)), (1, 9, 2, 9, 16, 16, (7, 5))], ids=str)
+def test_samplers_agree_in_float32_away_from_kinks(shape):
+    *sizes, hw = shape
+    inputs = make_inputs(*sizes, hw, kinks=False)
+    parity_errors(reference_with("gather"), reference_with("grid_sample"), inputs, dtype=torch.float32)
+    da = {"value": inputs["value"], "locations": inputs["locations"], "attention": inputs["query"][..., :4].softmax(-1)}
+    if sizes[3] == 4:  # N = 4 points, so the query's first 4 features serve as weights
+        gather, grid = (functools.partial(reference.deformable_attention, sampler=s) for s in SAMPLERS[::-1])
+        parity_errors(gather, grid, da, dtype=torch.float32)
+
+
+def test_default_sampler_is_grid_sample_except_deterministic_cuda():
+    from posemods.reference.deformable_cross_attention import default_sampler
+
+    assert default_sampler(torch.device("cpu")) == "grid_sample"
+    previous = torch.are_deterministic_algorithms_enabled()
+    torch.use_deterministic_algorithms(True)
+    try:
+        assert default_sampler(torch.device("cpu")) == "grid_sample"
+        assert default_sampler(torch.device("cuda", 0)) == "gather"
+    finally:
+        torch.use_deterministic_algorithms(previous)
+
+
+@pytest.mark.parametrize("sampler", SAMPLERS)
+def test_location_gradient_at_pixel_centres_is_grid_samples_one_sided_one(sampler):
     # 4x4 map, dyadic locations: px = x * 4 - 0.5 is exact, so each point sits exactly on a kink.
     # The gradient must be the difference towards pixel floor(px) + 1, as grid_sample's is.
     value = torch.arange(16.0, dtype=torch.float64).square().view(1, 4, 4, 1, 1)
@@ -81,7 +121,7 @@ def test_location_gradient_at_pixel_centres_is_grid_samples_one_sided_one():
     query = torch.ones(1, 3, 1, 1, dtype=torch.float64)
     locations = torch.tensor([[1.5, 2.5], [0.5, 3.5], [3.5, 0.5]], dtype=torch.float64).div(4).view(1, 3, 1, 1, 2)
     locations.requires_grad_()
-    out = functional.deformable_cross_attention(query, key, value, locations, backend="reference")
+    out = reference_with(sampler)(query, key, value, locations)
     (grad,) = torch.autograd.grad(out.sum(), locations)
     grid = (locations.detach().view(1, 3, 1, 2) * 2 - 1).requires_grad_()
     sampled = F.grid_sample(value.view(1, 1, 4, 4), grid, align_corners=False)
@@ -94,12 +134,13 @@ def test_location_gradient_at_pixel_centres_is_grid_samples_one_sided_one():
     assert grad[0, 0, 0, 0, 1] == 4 * (img[3, 1] - img[2, 1])
 
 
-def test_far_outside_points_sample_zeros():
+@pytest.mark.parametrize("sampler", SAMPLERS)
+def test_far_outside_points_sample_zeros(sampler):
     inputs = make_inputs(1, 2, 1, 2, 4, 3, (5, 4), dtype=torch.float64, kinks=False)
     inputs["locations"][:] = torch.tensor([-40.0, 1e30], dtype=torch.float64)
-    for backend in ("reference",):
+    for fn in (reference_with(sampler),):
         locations = inputs["locations"].clone().requires_grad_()
-        out = functional.deformable_cross_attention(**{**inputs, "locations": locations}, backend=backend)
+        out = fn(**{**inputs, "locations": locations})
         assert torch.equal(out, torch.zeros_like(out))
         (grad,) = torch.autograd.grad(out.sum(), locations)
         assert torch.equal(grad, torch.zeros_like(grad))
@@ -112,22 +153,23 @@ def test_default_scale_is_inverse_sqrt_of_head_dim():
     assert not torch.allclose(default, functional.deformable_cross_attention(**inputs, scale=1.0))
 
 
-def test_reference_chunking_does_not_change_the_result():
+@pytest.mark.parametrize("sampler", SAMPLERS)
+def test_reference_chunking_does_not_change_the_result(sampler):
     inputs = make_inputs(2, 7, 3, 4, 5, 6, (4, 5), dtype=torch.float64)
-    whole = reference.deformable_cross_attention(**inputs, scale=0.5)
+    whole = reference_with(sampler)(**inputs, scale=0.5)
     for chunk in (1, 3):
-        assert_close(
-            reference.deformable_cross_attention(**inputs, scale=0.5, chunk=chunk), whole, name=f"chunk {chunk}"
-        )
+        assert_close(reference_with(sampler)(**inputs, scale=0.5, chunk=chunk), whole, name=f"chunk {chunk}")
 
 
 def test_chunk_size_bounds_the_gathered_rows():
     from posemods.reference.deformable_cross_attention import chunk_size
 
     # The issue's benchmark size: B=8, 64x48 queries, G=8, N=4, D=32.
-    step = chunk_size(8, 64 * 48, 8, 4, 32)
-    assert 8 * step * 8 * 4 * 4 * 32 <= reference.deformable_cross_attention.__globals__["CHUNK_ELEMENTS"]
-    assert step < 64 * 48
+    limit = reference.deformable_cross_attention.__globals__["CHUNK_ELEMENTS"]
+    step = chunk_size(8, 64 * 48, 8, 4, 32, sampler="gather")
+    assert 8 * step * 8 * 4 * 4 * 32 <= limit and step < 64 * 48
+    step = chunk_size(8, 64 * 48, 8, 4, 32 + 32, sampler="grid_sample")  # keys and values sampled together
+    assert 8 * step * 8 * 4 * 64 <= limit and step < 64 * 48
     assert chunk_size(1, 5, 1, 1, 8) == 5
 
 
@@ -140,13 +182,14 @@ def test_float32_locations_keep_their_precision_with_half_features():
     assert_close(out, expected, dtype=torch.bfloat16)
 
 
-def test_reference_gradcheck_float64_near_and_beyond_the_border():
+@pytest.mark.parametrize("sampler", SAMPLERS)
+def test_reference_gradcheck_float64_near_and_beyond_the_border(sampler):
     # No exact kinks (finite differences straddle them); locations span one pixel beyond each edge.
     inputs = make_inputs(1, 2, 2, 3, 2, 2, (3, 4), dtype=torch.float64, kinks=False, seed=1)
     inputs["locations"][0, 0, 0] = torch.tensor([[-0.1, 0.45], [1.07, 0.93], [0.02, -0.15]])
     args = [t.requires_grad_() for t in inputs.values()]
-    assert torch.autograd.gradcheck(lambda *a: reference_fn(*a), args)
-    chunked = lambda *a: reference.deformable_cross_attention(*a, scale=0.6, chunk=1)  # checkpointed chunks
+    assert torch.autograd.gradcheck(lambda *a: reference_with(sampler)(*a), args)
+    chunked = lambda *a: reference_with(sampler)(*a, scale=0.6, chunk=1)  # checkpointed chunks
     assert torch.autograd.gradcheck(chunked, args, fast_mode=True)
 
 
@@ -167,6 +210,13 @@ SLOW_PARITY_SHAPES = [
 ]
 shape_id = lambda s: f"B{s[0]}-Lq{s[1]}-G{s[2]}-N{s[3]}-D{s[4]}-Dv{s[5]}-{s[6][0]}x{s[6][1]}"
 
+# The kernels evaluate px = x * W - 0.5 literally, as the gather sampler does; grid_sample unnormalises
+# with its own rounding. At the points make_inputs plants exactly on pixel centres, float32 rounding can
+# put px on either side of the kink, where the one-sided location gradients differ. So kernel parity is
+# checked against the gather sampler; the two samplers agree with each other away from kinks (below) and
+# with the float64 oracle at them (above).
+parity_reference_fn = reference_with("gather")
+
 
 @requires_triton
 @pytest.mark.parametrize(
@@ -174,7 +224,7 @@ shape_id = lambda s: f"B{s[0]}-Lq{s[1]}-G{s[2]}-N{s[3]}-D{s[4]}-Dv{s[5]}-{s[6][0
 )
 def test_triton_matches_reference_fp32(shape):
     *sizes, hw = shape
-    parity_errors(reference_fn, triton_fn, make_inputs(*sizes, hw), dtype=torch.float32)
+    parity_errors(parity_reference_fn, triton_fn, make_inputs(*sizes, hw), dtype=torch.float32)
 
 
 @requires_triton
@@ -182,7 +232,7 @@ def test_triton_matches_reference_fp32(shape):
 @pytest.mark.parametrize("shape", [(1, 4, 2, 4, 32, 16, (16, 12)), (1, 3, 1, 9, 8, 8, (7, 5))], ids=shape_id)
 def test_triton_matches_reference_half(dtype, shape):
     *sizes, hw = shape
-    parity_errors(reference_fn, triton_fn, make_inputs(*sizes, hw), dtype=dtype)
+    parity_errors(parity_reference_fn, triton_fn, make_inputs(*sizes, hw), dtype=dtype)
 
 
 @requires_triton
@@ -190,7 +240,7 @@ def test_triton_with_float32_locations_and_bf16_features():
     inputs = make_inputs(1, 4, 2, 4, 16, 16, (6, 5))
     half = {k: (v.bfloat16() if k != "locations" else v) for k, v in inputs.items()}
     out, grads, cot = outputs_and_grads(triton_fn, half)
-    ref_out, ref_grads, _ = outputs_and_grads(reference_fn, half, cotangents=cot)
+    ref_out, ref_grads, _ = outputs_and_grads(parity_reference_fn, half, cotangents=cot)
     assert out[0].dtype == torch.bfloat16 and grads["locations"].dtype == torch.float32
     assert_close(out[0], ref_out[0], torch.bfloat16, name="output")
     for name in grads:
@@ -213,7 +263,7 @@ def test_triton_accepts_expanded_incoming_gradient():
     # .sum().backward() hands the op a stride-0 gradient; the kernels must read it correctly.
     inputs = make_inputs(1, 3, 2, 2, 4, 4, (3, 3))
     grads = {}
-    for name, fn in (("reference", reference_fn), ("triton", triton_fn)):
+    for name, fn in (("reference", parity_reference_fn), ("triton", triton_fn)):
         locations = inputs["locations"].clone().requires_grad_()
         fn(**{**inputs, "locations": locations}).sum().backward()
         grads[name] = locations.grad
@@ -314,22 +364,25 @@ def make_da_inputs(dtype=torch.float64, seed=0):
     return {"value": inputs["value"], "locations": inputs["locations"], "attention": attention}
 
 
-def test_deformable_attention_matches_loop_oracle_forward_and_grads():
+@pytest.mark.parametrize("sampler", SAMPLERS)
+def test_deformable_attention_matches_loop_oracle_forward_and_grads(sampler):
     inputs = make_da_inputs()
-    out, grads, cot = outputs_and_grads(functional.deformable_attention, inputs)
+    out, grads, cot = outputs_and_grads(functools.partial(reference.deformable_attention, sampler=sampler), inputs)
     oracle_out, oracle_grads, _ = outputs_and_grads(deformable_attention_loop, inputs, cotangents=cot)
     assert_close(out[0], oracle_out[0], name="output")
     for name in grads:
         assert_close(grads[name], oracle_grads[name], name=f"grad {name}")
-    chunked = reference.deformable_attention(**inputs, chunk=1)
+    chunked = reference.deformable_attention(**inputs, chunk=1, sampler=sampler)
     assert_close(chunked, out[0], name="chunked")
 
 
-def test_deformable_attention_gradcheck_float64():
+@pytest.mark.parametrize("sampler", SAMPLERS)
+def test_deformable_attention_gradcheck_float64(sampler):
     inputs = make_da_inputs(seed=3)
     inputs["locations"] = inputs["locations"] + 0.013  # off the exact pixel centres make_inputs plants
     args = [t.requires_grad_() for t in inputs.values()]
-    assert torch.autograd.gradcheck(lambda *a: reference.deformable_attention(*a, chunk=2), args, fast_mode=True)
+    fn = lambda *a: reference.deformable_attention(*a, chunk=2, sampler=sampler)
+    assert torch.autograd.gradcheck(fn, args, fast_mode=True)
 
 
 DA_PARITY_SHAPES = [
@@ -349,6 +402,7 @@ def make_da_parity_inputs(batch, queries, heads, points, dim_v, hw):
 
 
 da_reference_fn = functools.partial(functional.deformable_attention, backend="reference")
+da_parity_reference_fn = functools.partial(reference.deformable_attention, sampler="gather")  # see above
 da_triton_fn = functools.partial(functional.deformable_attention, backend="triton")
 
 
@@ -363,7 +417,7 @@ DA_PARITY_CASES = [(shape, torch.float32) for shape in DA_PARITY_SHAPES] + [
     "shape, dtype", DA_PARITY_CASES, ids=lambda c: str(c).split(".")[-1] if isinstance(c, torch.dtype) else str(c)
 )
 def test_deformable_attention_triton_matches_reference(shape, dtype):
-    parity_errors(da_reference_fn, da_triton_fn, make_da_parity_inputs(*shape), dtype=dtype)
+    parity_errors(da_parity_reference_fn, da_triton_fn, make_da_parity_inputs(*shape), dtype=dtype)
 
 
 @requires_triton

@@ -8,16 +8,34 @@ i's centre is at (i + 0.5) / W), the four neighbouring pixels are blended biline
 outside the map contributes zero. Where ``px`` or ``py`` is an integer exactly (a sample on a pixel
 centre, where the bilinear weights have a kink), the location gradient is grid_sample's one-sided
 one: the difference towards the next pixel, ``floor(px) + 1``, i.e. the derivative from the right.
+
+Two samplers compute exactly that:
+
+- ``"grid_sample"``: ``F.grid_sample`` on the key and value maps stacked along channels, one fused C++/CUDA
+  kernel forward and backward (the fast one: about twice the gather's speed on CPU, forward and backward,
+  at B=8, 64 x 48, G=8, N=4, D=32);
+- ``"gather"``: the four neighbours' rows gathered with ``index_select`` and blended. Its backward is an
+  ``index_add``, which has a deterministic CUDA implementation where grid_sample's backward has none, so
+  it is what runs on CUDA under ``torch.use_deterministic_algorithms(True)`` (the fused path's
+  deterministic fallback).
 """
 
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch.utils.checkpoint import checkpoint
 
-# Upper bound on the elements of one chunk's gathered corner rows: B * G * chunk * N * 4 * max(D, Dv).
-# 2**22 fp32 elements are 16 MiB; the chunk loop keeps peak extra memory near a few of those.
+# Upper bound on the elements one chunk samples: B * G * chunk * N * (D + Dv) for grid_sample, and the
+# gathered corner rows B * G * chunk * N * 4 * max(D, Dv) for the gather. 2**22 fp32 elements are 16 MiB;
+# the chunk loop keeps peak extra memory near a few of those.
 CHUNK_ELEMENTS = 1 << 22
+SAMPLERS = ("grid_sample", "gather")
+
+
+def default_sampler(device: torch.device) -> str:
+    """grid_sample, except on CUDA under deterministic algorithms, where only the gather's backward is."""
+    return "gather" if device.type == "cuda" and torch.are_deterministic_algorithms_enabled() else "grid_sample"
 
 
 def _tables(features: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
@@ -76,10 +94,47 @@ def _attend_chunk(
     return torch.einsum("bln,blnd->bld", attn, values)
 
 
-def chunk_size(batch: int, queries: int, heads: int, points: int, dim: int, elements: int = CHUNK_ELEMENTS) -> int:
-    """Queries per chunk so that one chunk's gathered corner rows hold at most ``elements`` numbers."""
-    per_query = max(1, batch * heads * points * 4 * dim)
+def _channels_first(maps: torch.Tensor, dtype: torch.dtype) -> torch.Tensor:
+    """(B, H, W, G, C) -> (B * G, C, H, W), grid_sample's layout. One copy of the map."""
+    batch, height, width, heads, channels = maps.shape
+    return maps.to(dtype).permute(0, 3, 4, 1, 2).reshape(batch * heads, channels, height, width)
+
+
+def _grid_sample(maps: torch.Tensor, locations: torch.Tensor) -> torch.Tensor:
+    """maps (B*G, C, H, W), locations (B*G, l, N, 2) in [0, 1] -> samples (B*G, C, l, N)."""
+    grid = locations * 2 - 1  # grid_sample's [-1, 1]
+    return F.grid_sample(maps, grid, mode="bilinear", padding_mode="zeros", align_corners=False)
+
+
+def _attend_chunk_grid(
+    query: torch.Tensor, key_value: torch.Tensor, locations: torch.Tensor, dim: int, scale: float
+) -> torch.Tensor:
+    """query (B*G, l, D), key_value (B*G, D + Dv, H, W) -> (B*G, l, Dv): keys and values in one sampling."""
+    samples = _grid_sample(key_value, locations)  # (B*G, D + Dv, l, N)
+    keys, values = samples[:, :dim], samples[:, dim:]
+    attn = torch.softmax(torch.einsum("bdln,bld->bln", keys, query) * scale, dim=-1)  # over the N points
+    return torch.einsum("bln,bdln->bld", attn, values)
+
+
+def chunk_size(
+    batch: int, queries: int, heads: int, points: int, dim: int, elements: int = CHUNK_ELEMENTS, sampler: str = "gather"
+) -> int:
+    """Queries per chunk so that one chunk samples at most ``elements`` numbers: ``dim`` is max(D, Dv) for
+    the gather (4 corner rows per point) and D + Dv for grid_sample (both maps at once)."""
+    per_point = 4 * dim if sampler == "gather" else dim
+    per_query = max(1, batch * heads * points * per_point)
     return max(1, min(queries, elements // per_query))
+
+
+def _run_chunks(fn, queries: int, step: int, chunk_args, empty: torch.Tensor) -> torch.Tensor:
+    """Concatenate ``fn(*chunk_args(piece))`` over query chunks along dim 1. With several chunks and
+    autograd recording, each is checkpointed so backward keeps O(chunk) alive (at one more forward)."""
+    recompute = step < queries and torch.is_grad_enabled()
+    pieces = [empty]  # stays the result only when Lq = 0
+    for start in range(0, queries, step):
+        args = chunk_args(slice(start, start + step))
+        pieces.append(checkpoint(fn, *args, use_reentrant=False) if recompute else fn(*args))
+    return torch.cat(pieces[1:], dim=1) if queries else pieces[0]
 
 
 def deformable_cross_attention(
@@ -89,6 +144,7 @@ def deformable_cross_attention(
     locations: torch.Tensor,
     scale: float,
     chunk: int | None = None,
+    sampler: str | None = None,
 ) -> torch.Tensor:
     """Each query attends over N bilinear samples of the key and value maps of its own head.
 
@@ -103,46 +159,42 @@ def deformable_cross_attention(
             right/bottom edge.
         scale: multiplies the logits ``<query, key_sampled_n>``.
         chunk: queries per chunk; default from :func:`chunk_size`.
+        sampler: ``"grid_sample"`` or ``"gather"`` (see the module docstring); default
+            :func:`default_sampler`. Both give the same values and gradients.
 
     Returns:
         (B, Lq, G, Dv): ``sum_n softmax_n(scale * <query, key_n>) * value_n``.
 
-    Sampling equals ``F.grid_sample(mode="bilinear", padding_mode="zeros", align_corners=False)`` but
-    is written with ``index_select`` on flattened maps: its backward is an ``index_add``, which has a
-    deterministic CUDA implementation (grid_sample's backward has none), so this reference is also
-    the deterministic fallback of the fused backward.
-
     Computes in ``promote_types(query.dtype, locations.dtype)`` (so float32 locations keep their
     precision with half-precision features) and returns ``query.dtype``.
 
-    Allocates one (B*G*(H*W + 1), D) and one (B*G*(H*W + 1), Dv) copy of the maps, the query in
-    (B*G, Lq, D) layout, the output, and per chunk of queries the gathered corner rows,
-    (B*G, chunk, N, 4, D or Dv), which stay within :data:`CHUNK_ELEMENTS` elements, and the blended
-    samples (a quarter of that). With more than one chunk and autograd recording, each chunk is
-    checkpointed: backward recomputes its samples instead of keeping every chunk's alive, so peak
-    memory stays O(chunk) in backward too, at the cost of a second forward pass.
+    Allocates the query in (B*G, Lq, D) layout, the output, one copy of the maps (channels-first and
+    stacked for grid_sample, or as (B*G*(H*W + 1), ·) row tables with a zero row for the gather), and per
+    chunk of queries its samples, within :data:`CHUNK_ELEMENTS` elements. With more than one chunk and
+    autograd recording, each chunk is checkpointed: backward recomputes its samples instead of keeping
+    every chunk's alive, so peak memory stays O(chunk) in backward too, at the cost of a second forward.
     """
     batch, queries, heads, dim = query.shape
     _, height, width, _, dim_v = value.shape
     points = locations.shape[3]
     dtype = torch.promote_types(query.dtype, locations.dtype)
-    key_table, value_table = _tables(key, dtype), _tables(value, dtype)
-    row_offset = (torch.arange(batch * heads, device=query.device) * (height * width + 1)).view(-1, 1, 1, 1)
+    sampler = sampler or default_sampler(query.device)
     # (B, Lq, G, ...) -> (B*G, Lq, ...): one attention problem per (batch element, head).
     loc = locations.to(dtype).transpose(1, 2).reshape(batch * heads, queries, points, 2)
     q = query.to(dtype).transpose(1, 2).reshape(batch * heads, queries, dim)
-
-    step = chunk or chunk_size(batch, queries, heads, points, max(dim, dim_v))
-    recompute = step < queries and torch.is_grad_enabled()
-    pieces = [q.new_zeros(batch * heads, 0, dim_v)]  # stays the result only when Lq = 0
-    for start in range(0, queries, step):
-        piece = slice(start, start + step)
-        args = (q[:, piece], key_table, value_table, loc[:, piece], row_offset, height, width, scale)
-        if recompute:
-            pieces.append(checkpoint(_attend_chunk, *args, use_reentrant=False))
-        else:
-            pieces.append(_attend_chunk(*args))
-    out = torch.cat(pieces[1:], dim=1) if queries else pieces[0]
+    empty = q.new_zeros(batch * heads, 0, dim_v)
+    if sampler == "grid_sample":
+        key_value = _channels_first(torch.cat([key.to(dtype), value.to(dtype)], dim=-1), dtype)
+        step = chunk or chunk_size(batch, queries, heads, points, dim + dim_v, sampler=sampler)
+        out = _run_chunks(
+            _attend_chunk_grid, queries, step, lambda p: (q[:, p], key_value, loc[:, p], dim, scale), empty
+        )
+    else:
+        key_table, value_table = _tables(key, dtype), _tables(value, dtype)
+        row_offset = (torch.arange(batch * heads, device=query.device) * (height * width + 1)).view(-1, 1, 1, 1)
+        step = chunk or chunk_size(batch, queries, heads, points, max(dim, dim_v), sampler=sampler)
+        args = lambda p: (q[:, p], key_table, value_table, loc[:, p], row_offset, height, width, scale)
+        out = _run_chunks(_attend_chunk, queries, step, args, empty)
     return out.view(batch, heads, queries, dim_v).transpose(1, 2).to(query.dtype)
 
 
@@ -160,8 +212,17 @@ def _weigh_chunk(
     return torch.einsum("bln,blnd->bld", attention, values)
 
 
+def _weigh_chunk_grid(attention: torch.Tensor, value_map: torch.Tensor, locations: torch.Tensor) -> torch.Tensor:
+    """attention (B*G, l, N), value_map (B*G, Dv, H, W), locations (B*G, l, N, 2) -> (B*G, l, Dv)."""
+    return torch.einsum("bln,bdln->bld", attention, _grid_sample(value_map, locations))
+
+
 def deformable_attention(
-    value: torch.Tensor, locations: torch.Tensor, attention: torch.Tensor, chunk: int | None = None
+    value: torch.Tensor,
+    locations: torch.Tensor,
+    attention: torch.Tensor,
+    chunk: int | None = None,
+    sampler: str | None = None,
 ) -> torch.Tensor:
     """Plain deformable attention (Deformable DETR's core): given weights, no keys.
 
@@ -170,28 +231,30 @@ def deformable_attention(
         locations: (B, Lq, G, N, 2), normalised (x, y) as in :func:`deformable_cross_attention`.
         attention: (B, Lq, G, N), the weight of each point (usually a softmax over N).
         chunk: queries per chunk; default from :func:`chunk_size`.
+        sampler: ``"grid_sample"`` or ``"gather"``; default :func:`default_sampler`.
 
     Returns:
         (B, Lq, G, Dv): ``sum_n attention[n] * value_n``, with the same bilinear sampling (and
         location gradient) as :func:`deformable_cross_attention`.
 
-    Allocates one (B*G*(H*W + 1), Dv) copy of the values and per chunk the gathered corner rows,
-    within :data:`CHUNK_ELEMENTS`; chunks are checkpointed as in :func:`deformable_cross_attention`.
+    Allocates one copy of the values and per chunk its samples, within :data:`CHUNK_ELEMENTS`; chunks
+    are checkpointed as in :func:`deformable_cross_attention`.
     """
     batch, height, width, heads, dim_v = value.shape
     queries, points = locations.shape[1], locations.shape[3]
     dtype = torch.promote_types(value.dtype, locations.dtype)
-    value_table = _tables(value, dtype)
-    row_offset = (torch.arange(batch * heads, device=value.device) * (height * width + 1)).view(-1, 1, 1, 1)
+    sampler = sampler or default_sampler(value.device)
     loc = locations.to(dtype).transpose(1, 2).reshape(batch * heads, queries, points, 2)
     attn = attention.to(dtype).transpose(1, 2).reshape(batch * heads, queries, points)
-
-    step = chunk or chunk_size(batch, queries, heads, points, dim_v)
-    recompute = step < queries and torch.is_grad_enabled()
-    pieces = [value_table.new_zeros(batch * heads, 0, dim_v)]  # stays the result only when Lq = 0
-    for start in range(0, queries, step):
-        piece = slice(start, start + step)
-        args = (attn[:, piece], value_table, loc[:, piece], row_offset, height, width)
-        pieces.append(checkpoint(_weigh_chunk, *args, use_reentrant=False) if recompute else _weigh_chunk(*args))
-    out = torch.cat(pieces[1:], dim=1) if queries else pieces[0]
+    empty = loc.new_zeros(batch * heads, 0, dim_v)
+    if sampler == "grid_sample":
+        value_map = _channels_first(value, dtype)
+        step = chunk or chunk_size(batch, queries, heads, points, dim_v, sampler=sampler)
+        out = _run_chunks(_weigh_chunk_grid, queries, step, lambda p: (attn[:, p], value_map, loc[:, p]), empty)
+    else:
+        value_table = _tables(value, dtype)
+        row_offset = (torch.arange(batch * heads, device=value.device) * (height * width + 1)).view(-1, 1, 1, 1)
+        step = chunk or chunk_size(batch, queries, heads, points, dim_v, sampler=sampler)
+        args = lambda p: (attn[:, p], value_table, loc[:, p], row_offset, height, width)
+        out = _run_chunks(_weigh_chunk, queries, step, args, empty)
     return out.view(batch, heads, queries, dim_v).transpose(1, 2).to(value.dtype)
