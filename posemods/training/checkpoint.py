@@ -14,6 +14,7 @@ A checkpoint is one ``torch.save`` of plain data, readable with ``weights_only=T
 ``epoch_step``   optimizer steps done in ``epoch`` (the data order skips them on resume)
 ``epoch_losses`` their losses, so the epoch's logged mean covers the whole epoch
 ``history``      the metrics logged after each finished epoch
+``world_size``   processes that trained it (information only: resuming on another count works)
 ===============  =================================================================================
 
 The data order needs no state of its own: it is a function of ``(seed, epoch)``. Because

@@ -132,6 +132,7 @@ def _fit(config: TrainConfig, context: distributed.Context, datasets, scores) ->
                 epoch_step=at_epoch_step,
                 epoch_losses=losses if at_epoch_step else [],
                 history=history,
+                world_size=context.world_size,
             )
         distributed.barrier(context)
 
