@@ -78,7 +78,8 @@ def main(argv: list[str] | None = None) -> dict[str, PCK]:
     path = args.pop("checkpoint")
     metrics, config = score_checkpoint(path, **args)
     if int(os.environ.get("RANK", "0")) == 0:
-        print(f"{config.model} ({config.variant or 'default'}, {config.preset}) on {config.data}: "
+        variant = config.variant or get_model_spec(config.model).default_variant
+        print(f"{config.model} ({variant}, {config.preset}) on {config.data}: "
               f"PCK@{config.alpha}, normalised by {config.normalize} size")  # fmt: skip
         print(per_joint_table(metrics))
     return metrics

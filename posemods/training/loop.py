@@ -18,7 +18,7 @@ from posemods.training.distributed import Context, all_reduce_sum
 from posemods.training.registry import ModelSpec
 
 #: The clip keys that have a frame axis (after B).
-FRAME_KEYS = tuple(key for key, (spec, _) in CLIP_SPECS.items() if spec.startswith("T "))
+FRAME_KEYS = tuple(key for key, (spec, _) in CLIP_SPECS.items() if spec.split()[:1] == ["T"])
 
 
 class WarmupCosine:
