@@ -46,8 +46,11 @@ def per_joint_table(metrics: dict[str, PCK]) -> str:
     return "\n".join(lines)
 
 
-def score_checkpoint(path: str, **overrides) -> tuple[dict[str, PCK], TrainConfig]:
-    """Evaluate the checkpoint at ``path``; ``overrides`` replace fields of its saved config."""
+def score_checkpoint(path: str, scores: dict | None = None, **overrides) -> tuple[dict[str, PCK], TrainConfig]:
+    """Evaluate the checkpoint at ``path``; ``overrides`` replace fields of its saved config.
+
+    ``scores`` picks what to report (see :func:`posemods.training.loop.evaluate`).
+    """
     state = load_checkpoint(path)
     config = dataclasses.replace(TrainConfig.from_dict(state["config"]), **overrides, resume=None)
     context = distributed.setup(config.device)
@@ -64,7 +67,7 @@ def score_checkpoint(path: str, **overrides) -> tuple[dict[str, PCK], TrainConfi
             from tqdm.auto import tqdm
 
             loader = tqdm(loader, desc="evaluate", leave=False)
-        metrics = evaluate(model, spec, loader, layout, context, config.alpha, config.normalize)
+        metrics = evaluate(model, spec, loader, layout, context, config.alpha, config.normalize, scores)
         return metrics, config
     finally:
         distributed.teardown(context)
