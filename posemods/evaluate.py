@@ -11,16 +11,19 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import os
+from pathlib import Path
 
 import torch
 
 from posemods.metrics import PCK
+from posemods.skeletons import GROUP_NAMES
 from posemods.training import distributed
 from posemods.training.checkpoint import load_checkpoint
 from posemods.training.config import TrainConfig, add_arguments
 from posemods.training.datasets import build_datasets
 from posemods.training.fit import build_model, eval_loader
 from posemods.training.loop import evaluate
+from posemods.training.posetrack_eval import posetrack_map_of, predict_key_frames
 from posemods.training.registry import get_model_spec
 
 # The flags that may override the checkpoint's config.
@@ -46,10 +49,12 @@ def per_joint_table(metrics: dict[str, PCK]) -> str:
     return "\n".join(lines)
 
 
-def score_checkpoint(path: str, scores: dict | None = None, **overrides) -> tuple[dict[str, PCK], TrainConfig]:
+def score_checkpoint(path: str, scores: dict | None = None, **overrides) -> tuple[dict, TrainConfig]:
     """Evaluate the checkpoint at ``path``; ``overrides`` replace fields of its saved config.
 
-    ``scores`` picks what to report (see :func:`posemods.training.loop.evaluate`).
+    Returns ``({name: PCK}, config)``; ``scores`` picks the PCKs (see
+    :func:`posemods.training.loop.evaluate`). On PoseTrack the dict also holds ``"mAP"``: poseval's
+    per-joint APs, groups and mean (see :mod:`posemods.training.posetrack_eval`).
     """
     state = load_checkpoint(path)
     config = dataclasses.replace(TrainConfig.from_dict(state["config"]), **overrides, resume=None)
@@ -68,6 +73,9 @@ def score_checkpoint(path: str, scores: dict | None = None, **overrides) -> tupl
 
             loader = tqdm(loader, desc="evaluate", leave=False)
         metrics = evaluate(model, spec, loader, layout, context, config.alpha, config.normalize, scores)
+        if config.data == "posetrack":
+            predictions = predict_key_frames(model, spec, eval_set, context, per_process)
+            metrics["mAP"] = posetrack_map_of(predictions, config.data_root, Path(config.annotations) / "val")
         return metrics, config
     finally:
         distributed.teardown(context)
@@ -84,7 +92,13 @@ def main(argv: list[str] | None = None) -> dict[str, PCK]:
         variant = config.variant or get_model_spec(config.model).default_variant
         print(f"{config.model} ({variant}, {config.preset}) on {config.data}: "
               f"PCK@{config.alpha}, normalised by {config.normalize} size")  # fmt: skip
+        average_precision = metrics.pop("mAP", None)
         print(per_joint_table(metrics))
+        if average_precision is not None:
+            columns = [*GROUP_NAMES, "Mean"]
+            print("\nPoseTrack mAP (poseval)\n" + " | ".join(f"{c:>5}" for c in columns))
+            print(" | ".join(f"{average_precision[c]:5.1f}" for c in columns))
+            metrics["mAP"] = average_precision
     return metrics
 
 

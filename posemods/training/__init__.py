@@ -5,6 +5,7 @@
 ``config``             :class:`TrainConfig`: a run's settings, saved in every checkpoint
 ``datasets``           the synthetic or real training and evaluation sets of a config
 ``loop``               loss, schedule, one train step, evaluation with PCK
+``posetrack_eval``     PoseTrack mAP of a top-down model
 ``checkpoint``         checkpoints that resume exactly
 ``distributed``        torchrun/DDP setup (NCCL on GPU, gloo on CPU)
 ``fit``                a whole run

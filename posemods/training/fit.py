@@ -14,12 +14,13 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, DistributedSampler, Subset
 
-from posemods.skeletons import Skeleton
+from posemods.skeletons import GROUP_NAMES, Skeleton
 from posemods.training import distributed
 from posemods.training.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from posemods.training.config import TrainConfig
 from posemods.training.datasets import build_datasets
 from posemods.training.loop import WarmupCosine, evaluate, train_step
+from posemods.training.posetrack_eval import posetrack_map_of, predict_key_frames
 from posemods.training.registry import ModelSpec, get_model_spec
 
 
@@ -180,6 +181,10 @@ def _fit(config: TrainConfig, context: distributed.Context, datasets, scores) ->
                 config.alpha, config.normalize, scores,
             )  # fmt: skip
             record.update(summarize(metrics))
+            if config.data == "posetrack":
+                predictions = predict_key_frames(model, spec, eval_set, context, per_process)
+                average_precision = posetrack_map_of(predictions, config.data_root, Path(config.annotations) / "val")
+                record.update({f"mAP/{c}": average_precision[c] for c in (*GROUP_NAMES, "Mean")})
             if context.is_main:
                 for name, metric in metrics.items():
                     print(f"epoch {epoch + 1} PCK@{metric.alpha} ({config.normalize}, {name} joints)\n{metric.table()}")
