@@ -39,6 +39,10 @@ QUICK = {
     "eval-clips": "4", "batch-size": "4", "occluders": "2", "occluder-size": "8", "lr": "1e-3",
     "warmup-steps": "1",
 }  # fmt: skip
+# Settings one model family needs on top of those (a pair is always compared on equal terms). VREMD,
+# once registered, predicts the middle of 3 frames:
+#     "vremd": {"clip-length": "3", "input-size": ["48", "64"]},
+MODEL_SETTINGS: dict[str, dict] = {}
 # What is scored: PCK@0.2 by person size (the protocol), and the stricter torso size and alpha 0.1,
 # on the visible joints and on the occluded ones.
 THRESHOLDS = (("person@0.2", "person", 0.2), ("torso@0.2", "torso", 0.2), ("person@0.1", "person", 0.1))
@@ -53,7 +57,7 @@ def train_run(run: str, settings: dict, out: Path, seed: int) -> float:
     """Train ``MODEL:VARIANT`` in a fresh process; return its wall time in seconds."""
     model, variant = run.split(":", 1)
     args = [sys.executable, "-m", "posemods.train", "--model", model, "--variant", variant]
-    for flag, value in settings.items():
+    for flag, value in {**settings, **MODEL_SETTINGS.get(model, {})}.items():
         args += [f"--{flag}", *(value if isinstance(value, list) else [value])]
     args += ["--seed", str(seed), "--out", str(out), "--threads", "1", "--no-progress", "--no-evaluate-every-epoch"]
     env = {
@@ -105,7 +109,10 @@ def main(argv: list[str] | None = None) -> dict:
             f"| {run} | " + " | ".join(f"{r[c]:.1f}" for c in columns) + f" | {r['train_seconds'] / 60:.1f} min |"
         )
     counted = results[args.runs[0]]["counted"]
-    described = ", ".join(f"{k}={' '.join(v) if isinstance(v, list) else v}" for k, v in settings.items())
+    describe = lambda d: ", ".join(f"{k}={' '.join(v) if isinstance(v, list) else v}" for k, v in d.items())
+    described = describe(settings)
+    models = sorted({run.split(":")[0] for run in args.runs} & set(MODEL_SETTINGS))
+    described += "".join(f"; for {m}: {describe(MODEL_SETTINGS[m])}" for m in models)
     command = " ".join(["PYTHONPATH=. python examples/proof_temporal.py", *(sys.argv[1:] if argv is None else argv)])
     steps = int(settings["train-clips"]) // int(settings["batch-size"]) * int(settings["epochs"])
     text = "\n".join(
