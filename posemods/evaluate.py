@@ -1,4 +1,4 @@
-"""Score a checkpoint and print the per-joint PCK table: ``python -m posemods.evaluate CHECKPOINT``.
+"""Score a checkpoint and print the per-joint PCK table: python -m posemods.evaluate CHECKPOINT.
 
 The model and, by default, the data come from the checkpoint's saved config (for a synthetic run:
 its held-out evaluation clips). Any data or metric flag overrides it, e.g.

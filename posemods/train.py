@@ -1,4 +1,4 @@
-"""Train a pose model: ``python -m posemods.train [options]`` (``--help`` lists them).
+"""Train a pose model on synthetic clips or a dataset folder: python -m posemods.train [options].
 
 Synthetic data by default, so it runs anywhere::
 
