@@ -77,11 +77,19 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--runs", nargs="+", default=["kimnet:none", "kimnet:kmm"], help="MODEL:VARIANT pairs")
     parser.add_argument("--quick", action="store_true", help="tiny settings, seconds: a smoke test")
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument(
+        "--set", nargs="*", default=[], metavar="FLAG=VALUE", help="override a setting, e.g. occluder-size=24"
+    )
     parser.add_argument("--jobs", type=int, default=2, help="runs trained at once, one thread each")
     parser.add_argument("--out", default="runs/proof_temporal", help="folder for the runs' checkpoints")
     parser.add_argument("--table", default=str(ROOT / "examples/results/proof_temporal.md"), help="Markdown output")
     args = parser.parse_args(argv)
-    settings = QUICK if args.quick else DEFAULT
+    settings = dict(QUICK if args.quick else DEFAULT)
+    for item in args.set:
+        flag, value = item.split("=", 1)
+        if flag not in settings:
+            raise SystemExit(f"--set: unknown setting {flag!r}; known: {', '.join(settings)}")
+        settings[flag] = value.split(",") if isinstance(settings[flag], list) else value
     out = Path(args.out)
     load_before = os.getloadavg()[0]
     start = time.perf_counter()
