@@ -31,6 +31,13 @@ def test_resume_in_a_fresh_process_is_bitwise_identical(tmp_path):
     # The weights moved: a run that did nothing would pass the checks above too.
     assert not torch.equal(straight["model"]["correction.conv_d.weight"], half["model"]["correction.conv_d.weight"])
 
+    # Any model's checkpoint= takes a training checkpoint (read_state_dict unwraps its "model").
+    from posemods.models import KIMNet
+
+    model = KIMNet(13, "kmm", "resnet10t", "resnet10t", channels=16, checkpoint=tmp_path / "straight" / "last.pt")
+    for key, value in model.state_dict().items():
+        assert torch.equal(value, straight["model"][key]), key
+
     # The evaluate CLI's numbers are the ones the run logged at its epoch end (same weights then).
     at_epoch_end = train(tmp_path / "epoch", "--epochs", "2", "--max-steps", "3")
     metrics, _ = score_checkpoint(str(tmp_path / "epoch" / "last.pt"), progress=False, threads=1)
@@ -67,12 +74,3 @@ def test_checkpoint_errors(tmp_path):
     torch.save({"weights": torch.zeros(1)}, tmp_path / "other.pt")
     with pytest.raises(ValueError, match="format"):
         load_checkpoint(tmp_path / "other.pt")
-
-
-def test_a_model_loads_a_training_checkpoint_directly(tmp_path):
-    from posemods.models import KIMNet
-
-    state = train(tmp_path / "run", "--epochs", "1", "--max-steps", "1", "--no-evaluate-every-epoch")
-    model = KIMNet(13, "kmm", "resnet10t", "resnet10t", channels=16, checkpoint=tmp_path / "run" / "last.pt")
-    for key, value in model.state_dict().items():
-        assert torch.equal(value, state["model"][key]), key
