@@ -9,9 +9,9 @@ Writes three PNGs into ``--out``:
   occluded) and predicted (orange) skeletons;
 - ``kmm_attention.png``: KMM's J x J joint attention on that clip, averaged over its frames, with
   joint names (like KIMNet's Fig. 4), when the model has a KMM;
-- ``hkm_masks.png``: HKM's human and keypoint masks over the frames. Until VREMD (whose HKM sits on
-  a ViT) is in the registry, these come from a standalone, untrained HKM on an untrained tiny timm
-  ViT's tokens of the clip: they show the picture, not learned masks.
+- ``hkm_masks.png``: HKM's human and keypoint masks over the frames: the model's own for a model
+  with an HKM (VREMD with ``hkm``); otherwise a standalone, untrained HKM on an untrained tiny timm
+  ViT's tokens of the clip, which shows the picture, not learned masks.
 
 Needs matplotlib (``pip install posemods[viz]``); runs headless.
 """
@@ -44,6 +44,28 @@ def hkm_masks(frames: torch.Tensor, num_joints: int, patch: int = 8) -> dict[str
         out = hkm(tokens[None])
     grid = (height // patch, width // patch)
     return {"human mask": out.human_mask[0].reshape(t, *grid), "keypoint mask": out.keypoint_mask[0].reshape(t, *grid)}
+
+
+@torch.no_grad()
+def model_hkm_masks(model: torch.nn.Module, video: torch.Tensor) -> dict[str, torch.Tensor] | None:
+    """The masks (T, h, w) of the HKM inside ``model`` on the first clip of ``video``, or None without one."""
+    from posemods import HKM
+
+    hkms = [m for m in model.modules() if isinstance(m, HKM)]
+    grid = getattr(getattr(model, "backbone", None), "grid", None)
+    if len(hkms) != 1 or grid is None:
+        return None
+    found = []
+    hook = hkms[0].register_forward_hook(lambda m, args, out: found.append(out))
+    try:
+        model(video)
+    finally:
+        hook.remove()
+    t = video.shape[1]
+    return {
+        "human mask": found[0].human_mask[0].reshape(t, *grid),
+        "keypoint mask": found[0].keypoint_mask[0].reshape(t, *grid),
+    }
 
 
 def main(argv: list[str] | None = None) -> list[Path]:
@@ -101,8 +123,13 @@ def main(argv: list[str] | None = None) -> list[Path]:
         visualize.save(fig, out / "kmm_attention.png")
         written.append(out / "kmm_attention.png")
 
-    frames = clips["frames"][0][:3]
-    fig = visualize.plot_token_masks(frames, hkm_masks(frames, layout.num_joints), "HKM masks (untrained HKM and ViT)")
+    masks = model_hkm_masks(model, clips["frames"])
+    if masks is not None:
+        frames, title = clips["frames"][0], f"HKM masks, {name}, {trained}"
+    else:
+        frames, title = clips["frames"][0][:3], "HKM masks (a standalone untrained HKM on an untrained ViT)"
+        masks = hkm_masks(frames, layout.num_joints)
+    fig = visualize.plot_token_masks(frames, masks, title)
     visualize.save(fig, out / "hkm_masks.png")
     written.append(out / "hkm_masks.png")
     for path in written:

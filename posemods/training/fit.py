@@ -35,7 +35,10 @@ def _progress(enabled: bool):
 
 def build_model(config: TrainConfig, num_joints: int) -> tuple[torch.nn.Module, ModelSpec]:
     spec = get_model_spec(config.model)
-    return spec.create(num_joints, config.variant, config.preset, **config.model_kwargs), spec
+    model = spec.create(
+        num_joints, config.variant, config.preset, config.input_size, config.clip_length, **config.model_kwargs
+    )
+    return model, spec
 
 
 def eval_loader(dataset: Dataset, batch_size: int, context: distributed.Context, workers: int = 0) -> DataLoader:

@@ -5,7 +5,8 @@ all: ``"clip"`` models map ``video (B, T, 3, H, W) -> heatmaps (B, T, J, H / s, 
 RPSTN, DKD, LSTMPM), ``"key"`` models map it to the key frame's ``heatmaps (B, J, H / s, W / s)``
 (VREMD), with the key frame at ``T // 2``. Shapes use the vocabulary of :mod:`posemods._shapes`.
 
-Adding a model is one :func:`register_model` call (see the VREMD note at the end of this file).
+Adding a model is one :func:`register_model` call (VREMD's, at the end of this file, is the example
+of a ``"key"`` model built for one frame size and clip length).
 """
 
 from __future__ import annotations
@@ -35,6 +36,8 @@ class ModelSpec:
         extra_maps: trailing output maps that are not joints (LSTMPM's background), dropped.
         clip_length: the paper's T.
         input_size: the paper's (W, H).
+        geometry: ``geometry(input_size, clip_length) -> kwargs`` for models built for one frame size
+            and clip length (VREMD's ``img_size``, ``num_frames``); ``None`` when any size runs.
     """
 
     name: str
@@ -47,6 +50,7 @@ class ModelSpec:
     extra_maps: int = 0
     clip_length: int = 5
     input_size: tuple[int, int] = (256, 256)
+    geometry: Callable[[tuple[int, int], int], dict] | None = None
 
     def __post_init__(self) -> None:
         expect_choice("output", self.output, ("clip", "key"))
@@ -63,12 +67,25 @@ class ModelSpec:
             raise ValueError(f"input_size: expected multiples of the stride {self.stride}, got {tuple(input_size)}")
         return (w // self.stride, h // self.stride)
 
-    def create(self, num_joints: int, variant: str | None = None, preset: str = "small", **overrides) -> nn.Module:
-        """Build the model with random weights (nothing is downloaded)."""
+    def create(
+        self,
+        num_joints: int,
+        variant: str | None = None,
+        preset: str = "small",
+        input_size: tuple[int, int] | None = None,
+        clip_length: int | None = None,
+        **overrides,
+    ) -> nn.Module:
+        """Build the model with random weights (nothing is downloaded) for clips of ``clip_length``
+        frames of ``input_size = (W, H)`` (the paper's when ``None``)."""
         variant = self.default_variant if variant is None else variant
         expect_choice("variant", variant, tuple(self.variants))
         expect_choice("preset", preset, tuple(self.presets))
-        return self.build(num_joints, **{**self.variants[variant], **self.presets[preset], **overrides})
+        kwargs = {**self.variants[variant], **self.presets[preset]}
+        if self.geometry is not None:
+            size = self.input_size if input_size is None else tuple(input_size)
+            kwargs.update(self.geometry(size, self.clip_length if clip_length is None else clip_length))
+        return self.build(num_joints, **{**kwargs, **overrides})
 
 
 MODELS: dict[str, ModelSpec] = {}
@@ -146,15 +163,36 @@ register_model(
     )
 )
 
-# VREMD (posemods.models.vremd) joins with one more call, once it exists:
-#
-#     def _vremd(num_joints, **kwargs):
-#         from posemods.models import VREMD
-#         return VREMD(num_joints, **kwargs)
-#
-#     register_model(ModelSpec(
-#         "vremd", _vremd,
-#         variants={"baseline": {"use_hkm": False, "use_bmd": False}, "hkm+bmd": {"use_hkm": True, "use_bmd": True}},
-#         presets={"tiny": {...}, "small": {...}, "paper": {...}},   # its backbone presets
-#         default_variant="hkm+bmd", output="key", clip_length=3, input_size=(192, 256),
-#     ))
+
+def _vremd(num_joints: int, **kwargs) -> nn.Module:
+    from posemods.models import VREMD
+
+    return VREMD(num_joints, **kwargs)
+
+
+# Table 4's rows. The backbone trains here (the paper freezes a pretrained ViT-L; nothing is
+# pretrained on synthetic data); "paper" keeps the paper's frozen ViT-L for a user's --model-kwargs
+# '{"backbone_checkpoint": ...}'.
+register_model(
+    ModelSpec(
+        "vremd",
+        _vremd,
+        variants={
+            "baseline": {"hkm": False, "bmd": False},
+            "hkm": {"hkm": True, "bmd": False},
+            "bmd": {"hkm": False, "bmd": True},
+            "hkm+bmd": {"hkm": True, "bmd": True},
+        },
+        presets={
+            "tiny": {"backbone": "micro", "freeze_backbone": False, "head_channels": 16},
+            "small": {"backbone": "tiny", "freeze_backbone": False, "head_channels": 64},
+            "paper": {"backbone": "large"},
+        },
+        default_variant="hkm+bmd",
+        output="key",
+        clip_length=3,
+        input_size=(192, 256),
+        # A ViT is built for one crop size (H, W) and VREMD for one odd T; patch 16 gives stride 4.
+        geometry=lambda size, frames: {"img_size": (size[1], size[0]), "num_frames": frames},
+    )
+)

@@ -97,16 +97,19 @@ def test_nan_predictions_score_as_misses():
     assert metrics["visible"].compute()["Mean"] == 0.0
 
 
-@pytest.mark.parametrize("name", ["kimnet", "rpstn", "dkd", "lstmpm"])
-def test_every_registered_model_builds_and_predicts_every_frame(name):
+@pytest.mark.parametrize("name", ["kimnet", "rpstn", "dkd", "lstmpm", "vremd"])
+def test_every_registered_model_builds_and_predicts(name):
+    if name == "vremd":
+        pytest.importorskip("posemods.models.vremd")
     spec = MODELS[name]
-    _, clips = _clips(1, clip_length=2)
+    _, clips = _clips(1, clip_length=3)
     for variant in spec.variants:
-        model = spec.create(13, variant, "tiny").eval()  # BatchNorm cannot train on one clip
+        model = spec.create(13, variant, "tiny", (32, 32), 3).eval()  # BatchNorm cannot train on one clip
         h, w = spec.heatmap_size((32, 32))[::-1]
         clips_at_stride = {**clips, "heatmaps": clips["heatmaps"][..., :h, :w]}
         pred, kept = predict(model, spec, clips_at_stride)
-        assert pred.shape == (1, 2, 13, h, w), (name, variant)
+        frames = 3 if spec.output == "clip" else 1  # a key-frame model predicts the middle frame
+        assert pred.shape == (1, frames, 13, h, w), (name, variant)
         assert kept["heatmaps"].shape == pred.shape
 
 
