@@ -3,7 +3,8 @@
     PYTHONPATH=. python examples/proof_temporal.py            # the default run (~15 min on 2 cores)
     PYTHONPATH=. python examples/proof_temporal.py --quick    # seconds: a smoke test for CI
 
-Each run is ``MODEL:VARIANT`` (default: KIMNet without a temporal module, and with KMM). Every run
+Each run is ``MODEL:VARIANT`` (default: KIMNet without a temporal module and with KMM, then VREMD's
+baseline and HKM+BMD). Every run
 trains with ``python -m posemods.train`` in its own process on the same SyntheticPoseVideos clips
 (occluder boxes, some in one frame, some in frames 2..T), the same seed and the same number of
 steps, then the same held-out clips are scored with PCK on the visible joints (the protocol) and on
@@ -16,6 +17,7 @@ The results table goes to ``--table`` (Markdown) with the settings, wall times a
 from __future__ import annotations
 
 import argparse
+import importlib.util
 import json
 import os
 import subprocess
@@ -39,6 +41,11 @@ QUICK = {
     "eval-clips": "4", "batch-size": "4", "occluders": "2", "occluder-size": "8", "lr": "1e-3",
     "warmup-steps": "1",
 }  # fmt: skip
+# KIMNet without and with KMM; VREMD's baseline (a ViT and ViTPose's head) and HKM+BMD, where
+# posemods.models has VREMD.
+DEFAULT_RUNS = ["kimnet:none", "kimnet:kmm"]
+if importlib.util.find_spec("posemods.models.vremd") is not None:
+    DEFAULT_RUNS += ["vremd:baseline", "vremd:hkm+bmd"]
 # Settings one model family needs on top of those (a pair is always compared on equal terms): VREMD
 # predicts the middle of 3 frames, as in its paper.
 MODEL_SETTINGS: dict[str, dict] = {"vremd": {"clip-length": "3"}}
@@ -73,7 +80,7 @@ def train_run(run: str, settings: dict, out: Path, seed: int) -> float:
 
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--runs", nargs="+", default=["kimnet:none", "kimnet:kmm"], help="MODEL:VARIANT pairs")
+    parser.add_argument("--runs", nargs="+", default=DEFAULT_RUNS, help="MODEL:VARIANT pairs")
     parser.add_argument("--quick", action="store_true", help="tiny settings, seconds: a smoke test")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument(

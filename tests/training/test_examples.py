@@ -25,7 +25,7 @@ def test_demo_trains_and_scores(tmp_path, capsys):
 def test_proof_quick_writes_its_table(tmp_path):
     table = tmp_path / "proof.md"
     results = _example("proof_temporal").main(["--quick", "--out", str(tmp_path / "runs"), "--table", str(table)])
-    assert set(results) == {"kimnet:none", "kimnet:kmm"}
+    assert {"kimnet:none", "kimnet:kmm"} <= set(results)
     text = table.read_text()
     assert "| kimnet:none |" in text and "| kimnet:kmm |" in text and "--quick" in text
     for r in results.values():
