@@ -126,7 +126,7 @@ def main(argv: list[str] | None = None) -> dict:
     describe = lambda d: ", ".join(f"{k}={' '.join(v) if isinstance(v, list) else v}" for k, v in d.items())
     described = describe(settings)
     models = sorted({run.split(":")[0] for run in args.runs} & set(MODEL_SETTINGS))
-    described += "".join(f"; for {m}: {describe(MODEL_SETTINGS[m])}" for m in models)
+    specific = "".join(f"; for {m}: {describe(MODEL_SETTINGS[m])}" for m in models)
     command = " ".join(["PYTHONPATH=. python examples/proof_temporal.py", *(sys.argv[1:] if argv is None else argv)])
     steps = int(settings["train-clips"]) // int(settings["batch-size"]) * int(settings["epochs"])
     text = "\n".join(
@@ -140,7 +140,7 @@ def main(argv: list[str] | None = None) -> dict:
             f"({counted['person@0.2/occluded']} joints).",
             "",
             f"Settings, the same for every run: {described}, seed={args.seed}, {steps} AdamW steps, "
-            f"one thread per run, {args.jobs} runs at a time.",
+            f"one thread per run, {args.jobs} runs at a time{specific}.",
             f"Wall time {total / 60:.1f} min in all; load average {load_before:.1f} before, {load_after:.1f} after "
             f"(on {os.cpu_count()} cores, shared).",
             "",
