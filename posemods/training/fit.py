@@ -57,6 +57,14 @@ def summarize(metrics: dict) -> dict[str, float]:
     return out
 
 
+# Settings that do not change what is computed, so a resumed run may change them freely.
+_RUN_ONLY = ("resume", "max_steps", "save_every", "progress", "threads", "workers", "device", "out")
+
+
+def _changed_settings(saved: dict, current: dict) -> dict:
+    return {k: (saved.get(k), v) for k, v in current.items() if k not in _RUN_ONLY and saved.get(k) != v}
+
+
 def fit(
     config: TrainConfig, datasets: tuple[Dataset, Dataset, Skeleton] | None = None, scores: dict | None = None
 ) -> dict:
@@ -81,6 +89,10 @@ def _fit(config: TrainConfig, context: distributed.Context, datasets, scores) ->
     if resume == "auto":
         resume = str(out / "last.pt") if (out / "last.pt").is_file() else None
     state = load_checkpoint(resume) if resume else None
+    if state is not None and context.is_main:
+        changed = _changed_settings(state["config"], config.to_dict())
+        if changed:
+            print(f"warning: resuming {resume} with changed settings {changed}: not an exact continuation")
 
     spec = get_model_spec(config.model)
     train_set, eval_set, layout = datasets if datasets is not None else build_datasets(config, spec)
