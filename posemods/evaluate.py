@@ -1,0 +1,106 @@
+"""Score a checkpoint and print the per-joint PCK table: python -m posemods.evaluate CHECKPOINT.
+
+The model and, by default, the data come from the checkpoint's saved config (for a synthetic run:
+its held-out evaluation clips). Any data or metric flag overrides it, e.g.
+``--data penn_action --data-root /data/PennAction``, ``--normalize torso``, ``--alpha 0.1``.
+Under ``torchrun`` the clips are shared out and the counts summed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import os
+from pathlib import Path
+
+import torch
+
+from posemods.metrics import PCK
+from posemods.skeletons import GROUP_NAMES
+from posemods.training import distributed
+from posemods.training.checkpoint import load_checkpoint
+from posemods.training.config import TrainConfig, add_arguments
+from posemods.training.datasets import build_datasets
+from posemods.training.fit import build_model, eval_loader
+from posemods.training.loop import evaluate
+from posemods.training.posetrack_eval import posetrack_map_of, predict_key_frames
+from posemods.training.registry import get_model_spec
+
+# The flags that may override the checkpoint's config.
+OVERRIDES = (
+    "data", "data_root", "annotations", "split", "clip_length", "input_size", "sigma", "eval_clips",
+    "occluders", "occluder_size", "distractors", "motion_blur", "seed", "alpha", "normalize", "batch_size",
+    "workers", "threads", "device", "progress",
+)  # fmt: skip
+
+
+def per_joint_table(metrics: dict[str, PCK]) -> str:
+    """Rows: every joint, then the groups and the mean; one column per metric (NaN: nothing counted)."""
+    first = next(iter(metrics.values()))
+    values = {name: metric.compute() for name, metric in metrics.items()}
+    rows = [*first.skeleton.joint_names, *first.skeleton.groups, "Mean"]
+    width = max(len(r) for r in rows)
+    header = f"{'joint':<{width}} | " + " | ".join(f"{name:>9}" for name in metrics)
+    lines = [header, "-" * len(header)]
+    for row in rows:
+        if row in first.skeleton.groups and row == next(iter(first.skeleton.groups)):
+            lines.append("-" * len(header))
+        lines.append(f"{row:<{width}} | " + " | ".join(f"{values[name][row]:9.1f}" for name in metrics))
+    return "\n".join(lines)
+
+
+def score_checkpoint(path: str, scores: dict | None = None, **overrides) -> tuple[dict, TrainConfig]:
+    """Evaluate the checkpoint at ``path``; ``overrides`` replace fields of its saved config.
+
+    Returns ``({name: PCK}, config)``; ``scores`` picks the PCKs (see
+    :func:`posemods.training.loop.evaluate`). On PoseTrack the dict also holds ``"mAP"``: poseval's
+    per-joint APs, groups and mean (see :mod:`posemods.training.posetrack_eval`).
+    """
+    state = load_checkpoint(path)
+    config = dataclasses.replace(TrainConfig.from_dict(state["config"]), **overrides, resume=None)
+    context = distributed.setup(config.device)
+    try:
+        if config.threads:
+            torch.set_num_threads(config.threads)
+        _, eval_set, layout = build_datasets(config, get_model_spec(config.model), train=False)
+        model, spec = build_model(config, layout.num_joints)
+        model.load_state_dict(state["model"])
+        model.to(context.device)
+        per_process = max(config.batch_size // context.world_size, 1)
+        loader = eval_loader(eval_set, per_process, context, config.workers)
+        if config.progress and context.is_main:
+            from tqdm.auto import tqdm
+
+            loader = tqdm(loader, desc="evaluate", leave=False)
+        metrics = evaluate(model, spec, loader, layout, context, config.alpha, config.normalize, scores)
+        if config.data == "posetrack":
+            predictions = predict_key_frames(model, spec, eval_set, context, per_process)
+            metrics["mAP"] = posetrack_map_of(predictions, config.data_root, Path(config.annotations) / "val")
+        return metrics, config
+    finally:
+        distributed.teardown(context)
+
+
+def main(argv: list[str] | None = None) -> dict[str, PCK]:
+    parser = argparse.ArgumentParser(prog="python -m posemods.evaluate", description=__doc__.splitlines()[0])
+    parser.add_argument("checkpoint", help="a checkpoint written by python -m posemods.train (e.g. OUT/last.pt)")
+    add_arguments(parser, OVERRIDES, overrides_only=True)
+    args = vars(parser.parse_args(argv))
+    path = args.pop("checkpoint")
+    metrics, config = score_checkpoint(path, **args)
+    if int(os.environ.get("RANK", "0")) == 0:
+        variant = config.variant or get_model_spec(config.model).default_variant
+        print(f"{config.model} ({variant}, {config.preset}) on {config.data}: "
+              f"PCK@{config.alpha}, normalised by {config.normalize} size")  # fmt: skip
+        average_precision = metrics.pop("mAP", None)
+        print(per_joint_table(metrics))
+        if average_precision is not None:
+            columns = [*GROUP_NAMES, "Mean"]
+            print("\nPoseTrack mAP (poseval)\n" + " | ".join(f"{c:>5}" for c in columns))
+            print(" | ".join(f"{average_precision[c]:5.1f}" for c in columns))
+            metrics["mAP"] = average_precision
+    return metrics
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,175 @@
+"""A training run's settings: one dataclass, saved in every checkpoint, filled from the command line.
+
+``python -m posemods.train --help`` lists every field; :func:`add_arguments` is the one place that
+maps fields to flags, so the train and evaluate CLIs cannot drift apart.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import json
+
+from posemods._shapes import expect_choice, expect_positive
+
+DATASETS = ("synthetic", "penn_action", "jhmdb", "posetrack")
+
+
+@dataclasses.dataclass
+class TrainConfig:
+    """Everything that defines a run. Sizes are (W, H); ``batch_size`` is global (all processes).
+
+    The same config gives the same training on 1 or N processes: each of the N processes takes
+    ``batch_size / N`` clips of every step, and ``accumulate`` splits a process's share further
+    into micro-batches (DDP on N processes equals one process with ``accumulate=N``, see the docs
+    of :func:`posemods.training.loop.train_steps`).
+    """
+
+    # The model.
+    model: str = "kimnet"
+    variant: str | None = None
+    preset: str = "small"
+    model_kwargs: dict = dataclasses.field(default_factory=dict)
+    # The data.
+    data: str = "synthetic"
+    data_root: str | None = None
+    annotations: str | None = None  # PoseTrack: the folder of per-video JSON files
+    split: str | None = None  # Penn Action: train/test; JHMDB: "1", "2" or "3"
+    clip_length: int = 5
+    input_size: tuple[int, int] = (128, 128)
+    sigma: float = 2.0
+    train_clips: int = 2000  # synthetic only
+    eval_clips: int = 200  # synthetic only
+    occluders: int = 2
+    occluder_size: int = 20
+    distractors: int = 0
+    motion_blur: float = 0.0
+    # The optimisation.
+    epochs: int = 5
+    batch_size: int = 8
+    accumulate: int = 1
+    lr: float = 1e-3
+    weight_decay: float = 1e-4
+    warmup_steps: int = 50
+    grad_clip: float = 5.0
+    seed: int = 0
+    max_steps: int | None = None  # stop (and save) after this many optimizer steps in total
+    # Evaluation.
+    alpha: float = 0.2
+    normalize: str = "person"
+    evaluate_every_epoch: bool = True
+    # Running.
+    out: str = "runs/posemods"
+    resume: str | None = None  # a checkpoint path, or "auto": out/last.pt when it exists
+    save_every: int = 0  # also checkpoint every this many steps (0: at epoch ends only)
+    workers: int = 0
+    threads: int | None = None
+    device: str = "auto"
+    progress: bool = True
+
+    def __post_init__(self) -> None:
+        self.input_size = tuple(self.input_size)
+        expect_choice("data", self.data, DATASETS)
+        expect_choice("normalize", self.normalize, ("person", "torso"))
+        expect_choice("device", self.device, ("auto", "cpu", "cuda"))
+        for name in ("clip_length", "epochs", "batch_size", "accumulate", "train_clips", "eval_clips"):
+            expect_positive(name, getattr(self, name))
+        if len(self.input_size) != 2:
+            raise ValueError(f"input_size: expected (W, H), got {self.input_size!r}")
+        if self.data != "synthetic" and self.data_root is None:
+            raise ValueError(f"data_root: expected the {self.data} folder, got None")
+        if self.data == "posetrack" and self.annotations is None:
+            raise ValueError("annotations: PoseTrack needs the folder of per-video JSON files")
+
+    def to_dict(self) -> dict:
+        out = dataclasses.asdict(self)
+        out["input_size"] = list(self.input_size)
+        return out
+
+    @classmethod
+    def from_dict(cls, values: dict) -> TrainConfig:
+        """Build from :meth:`to_dict`'s output; unknown keys (a newer version's) are an error."""
+        names = {f.name for f in dataclasses.fields(cls)}
+        unknown = set(values) - names
+        if unknown:
+            raise ValueError(f"config: unknown fields {sorted(unknown)}")
+        return cls(**values)
+
+
+# Flags with their help; the defaults come from the dataclass.
+_HELP = {
+    "model": "model family (see posemods.training.MODELS)",
+    "variant": "the family's variant, e.g. kimnet: kmm | none | predicted | jrpsp | dkd",
+    "preset": "model size: tiny | small | paper",
+    "model_kwargs": "JSON of extra constructor arguments, e.g. '{\"channels\": 32}'",
+    "data": "synthetic (made on the fly) or a dataset read from --data-root",
+    "data_root": "the dataset's folder (Penn Action, JHMDB, or PoseTrack's image root)",
+    "annotations": "PoseTrack: the folder of per-video JSON annotations",
+    "split": "Penn Action: train/test split name; JHMDB: split 1, 2 or 3",
+    "clip_length": "T, frames per clip",
+    "input_size": "W H of the frames (the crop, for real datasets)",
+    "sigma": "Gaussian sigma of the heatmap targets, in heatmap pixels",
+    "train_clips": "synthetic training clips per epoch",
+    "eval_clips": "synthetic evaluation clips",
+    "occluders": "synthetic occluder boxes per clip",
+    "occluder_size": "synthetic occluder side in pixels",
+    "distractors": "synthetic distractor people per clip (at most)",
+    "motion_blur": "synthetic largest shutter time in frame intervals (0: off)",
+    "epochs": "epochs",
+    "batch_size": "clips per optimizer step, over all processes",
+    "accumulate": "micro-batches per process and step (gradient accumulation)",
+    "lr": "peak learning rate (AdamW)",
+    "weight_decay": "AdamW weight decay",
+    "warmup_steps": "linear warm-up steps before the cosine decay",
+    "grad_clip": "clip the gradient norm to this (0: off)",
+    "seed": "seed of the weights, the data order and the synthetic data",
+    "max_steps": "stop and save after this many steps in total (the schedule still spans all epochs)",
+    "alpha": "PCK threshold",
+    "normalize": "PCK normaliser: person (max bbox side) or torso",
+    "evaluate_every_epoch": "score the evaluation set after every epoch",
+    "out": "folder for checkpoints (last.pt) and metrics.jsonl",
+    "resume": "checkpoint to resume from, or 'auto' for OUT/last.pt if it exists",
+    "save_every": "also checkpoint every N steps (0: at epoch ends only)",
+    "workers": "DataLoader worker processes",
+    "threads": "torch intra-op threads per process (default: torch's choice)",
+    "device": "auto (CUDA when available) | cpu | cuda",
+    "progress": "tqdm progress bars",
+}
+
+
+def add_arguments(
+    parser: argparse.ArgumentParser, fields: tuple[str, ...] | None = None, overrides_only: bool = False
+) -> None:
+    """Add a ``--flag`` for each config field (or the listed ones), defaulting to the dataclass's.
+
+    With ``overrides_only`` a flag not given is left out of the parsed namespace altogether.
+    """
+    defaults = TrainConfig()
+    for field in dataclasses.fields(TrainConfig):
+        if fields is not None and field.name not in fields:
+            continue
+        flag = "--" + field.name.replace("_", "-")
+        default = getattr(defaults, field.name)
+        kwargs: dict = {"default": default, "help": _HELP[field.name], "dest": field.name}
+        if isinstance(default, bool):
+            kwargs["action"] = argparse.BooleanOptionalAction
+        elif field.name == "input_size":
+            kwargs.update(nargs=2, type=int, metavar=("W", "H"))
+        elif field.name == "model_kwargs":
+            kwargs["type"] = json.loads
+        elif field.name in ("variant", "data_root", "annotations", "split", "resume"):
+            kwargs["type"] = str
+        elif field.name in ("max_steps", "threads"):
+            kwargs["type"] = int
+        else:
+            kwargs["type"] = type(default)
+        if field.name == "data":
+            kwargs["choices"] = DATASETS
+        if overrides_only:
+            kwargs["default"] = argparse.SUPPRESS
+        parser.add_argument(flag, **kwargs)
+
+
+def config_from_args(args: argparse.Namespace) -> TrainConfig:
+    names = {f.name for f in dataclasses.fields(TrainConfig)}
+    return TrainConfig(**{k: v for k, v in vars(args).items() if k in names})

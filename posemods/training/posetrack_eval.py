@@ -1,0 +1,88 @@
+"""PoseTrack mAP of a top-down model: per-track clip predictions, regrouped by frame, scored as poseval does.
+
+The PoseTrack evaluation set (:class:`posemods.data.PoseTrack`, ``train=False``) has one clip per
+person track and labelled frame, scoring only that key frame. Each clip's key-frame joints (decoded
+and mapped back to the image) and heatmap peak values (the joint scores) are collected, grouped by
+image, and matched against every person of that frame by :func:`posemods.metrics.posetrack_map`.
+Shapes use the vocabulary of :mod:`posemods._shapes`.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import torch
+import torch.distributed as dist
+from torch.utils.data import DataLoader, Subset
+
+from posemods.data import read_posetrack_frames
+from posemods.metrics import decode_to_image, posetrack_map
+from posemods.training.distributed import Context
+from posemods.training.loop import autocast, predict, to_device
+from posemods.training.registry import ModelSpec
+
+
+@torch.no_grad()
+def predict_key_frames(
+    model, spec: ModelSpec, dataset, context: Context | None = None, batch_size: int = 8
+) -> dict[str, list[tuple[np.ndarray, np.ndarray]]]:
+    """``{image path: [(joints (J, 2), scores (J,)), one per track]}`` over ``dataset``'s items.
+
+    Every process predicts the items ``rank, rank + N, ...``; the results are gathered on all.
+    """
+    context = Context() if context is None else context
+    shard = list(range(context.rank, len(dataset), context.world_size))
+    loader = DataLoader(Subset(dataset, shard), batch_size=batch_size, shuffle=False)
+    found: dict[str, list[tuple[np.ndarray, np.ndarray]]] = {}
+    position = 0
+    was_training = model.training
+    model.eval()
+    try:
+        for clips in loader:
+            clips = to_device(clips, context.device)
+            with autocast(context.device):
+                heatmaps, kept = predict(model, spec, clips)
+            input_size = (kept["frames"].shape[-1], kept["frames"].shape[-2])
+            joints, scores = decode_to_image(heatmaps.float(), kept["affine"], input_size)
+            scored = kept["frame_mask"].argmax(1)  # the key frame, the one frame each item scores
+            for b in range(joints.shape[0]):
+                record, key, _ = dataset.items[shard[position]]
+                position += 1
+                image = str(dataset.records[record].frame_paths[key])
+                t = int(scored[b])
+                found.setdefault(image, []).append((joints[b, t].cpu().numpy(), scores[b, t].cpu().numpy()))
+    finally:
+        model.train(was_training)
+    if context.distributed:
+        parts: list = [None] * context.world_size
+        dist.all_gather_object(parts, found)
+        found = {}
+        for part in parts:
+            for image, people in part.items():
+                found.setdefault(image, []).extend(people)
+    return found
+
+
+def posetrack_map_of(
+    predictions: dict[str, list[tuple[np.ndarray, np.ndarray]]], root: str | Path, annotation_dir: str | Path
+) -> dict[str, float]:
+    """poseval's mAP of ``predictions`` (from :func:`predict_key_frames`) against every video's JSON
+    in ``annotation_dir``; frames without predictions count their ground truth as missed."""
+    files = sorted(Path(annotation_dir).glob("*.json"))
+    if not files:
+        raise FileNotFoundError(f"annotation_dir: no *.json in {annotation_dir}")
+    gt_frames = [frame for path in files for frame in read_posetrack_frames(path, root)]
+    pred_frames = []
+    for frame in gt_frames:
+        # A frame without predictions gets one person with NaN scores ("not predicted"), which the
+        # metric drops: posetrack_map cannot reshape an empty (0, J) score array.
+        people = predictions.get(frame["image"]) or [
+            (np.full((_joints(frame), 2), np.nan), np.full(_joints(frame), np.nan))
+        ]
+        pred_frames.append({"keypoints": np.stack([p[0] for p in people]), "scores": np.stack([p[1] for p in people])})
+    return posetrack_map(gt_frames, pred_frames)
+
+
+def _joints(frame: dict) -> int:
+    return frame["keypoints"].shape[1]

@@ -1,0 +1,198 @@
+"""The model registry: every model the train/evaluate CLIs can build, by name.
+
+A :class:`ModelSpec` says how to build a model and what its output means, so one loop trains them
+all: ``"clip"`` models map ``video (B, T, 3, H, W) -> heatmaps (B, T, J, H / s, W / s)`` (KIMNet,
+RPSTN, DKD, LSTMPM), ``"key"`` models map it to the key frame's ``heatmaps (B, J, H / s, W / s)``
+(VREMD), with the key frame at ``T // 2``. Shapes use the vocabulary of :mod:`posemods._shapes`.
+
+Adding a model is one :func:`register_model` call (VREMD's, at the end of this file, is the example
+of a ``"key"`` model built for one frame size and clip length).
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable
+
+from torch import nn
+
+from posemods._shapes import expect_choice
+
+
+@dataclasses.dataclass(frozen=True)
+class ModelSpec:
+    """How to build one model family and read its output.
+
+    Attributes:
+        name: the CLI name (``--model``).
+        build: ``build(num_joints, **kwargs) -> nn.Module``; kwargs are a variant's, then a preset's,
+            then the user's ``--model-kwargs``, later ones winning.
+        variants: named constructor arguments, e.g. ``{"kmm": {"temporal": "kmm"}, ...}`` (``--variant``).
+        presets: named sizes, e.g. backbones and widths (``--preset``); every spec has ``"tiny"``
+            (tests), ``"small"`` (CPU demos) and ``"paper"``.
+        default_variant: the variant used when none is given.
+        output: ``"clip"`` (every frame's heatmaps) or ``"key"`` (the key frame's only).
+        stride: input pixels per heatmap pixel (4, or 8 for LSTMPM).
+        extra_maps: trailing output maps that are not joints (LSTMPM's background), dropped.
+        clip_length: the paper's T.
+        input_size: the paper's (W, H).
+        geometry: ``geometry(input_size, clip_length) -> kwargs`` for models built for one frame size
+            and clip length (VREMD's ``img_size``, ``num_frames``); ``None`` when any size runs.
+    """
+
+    name: str
+    build: Callable[..., nn.Module]
+    variants: dict[str, dict]
+    presets: dict[str, dict]
+    default_variant: str
+    output: str = "clip"
+    stride: int = 4
+    extra_maps: int = 0
+    clip_length: int = 5
+    input_size: tuple[int, int] = (256, 256)
+    geometry: Callable[[tuple[int, int], int], dict] | None = None
+
+    def __post_init__(self) -> None:
+        expect_choice("output", self.output, ("clip", "key"))
+        expect_choice("default_variant", self.default_variant, tuple(self.variants))
+
+    def key_frame(self, clip_length: int) -> int:
+        """The frame a ``"key"`` model predicts: the middle one."""
+        return clip_length // 2
+
+    def heatmap_size(self, input_size: tuple[int, int]) -> tuple[int, int]:
+        """(w, h) of the output for an input of ``input_size = (W, H)``."""
+        w, h = input_size
+        if w % self.stride or h % self.stride:
+            raise ValueError(f"input_size: expected multiples of the stride {self.stride}, got {tuple(input_size)}")
+        return (w // self.stride, h // self.stride)
+
+    def create(
+        self,
+        num_joints: int,
+        variant: str | None = None,
+        preset: str = "small",
+        input_size: tuple[int, int] | None = None,
+        clip_length: int | None = None,
+        **overrides,
+    ) -> nn.Module:
+        """Build the model with random weights (nothing is downloaded) for clips of ``clip_length``
+        frames of ``input_size = (W, H)`` (the paper's when ``None``)."""
+        variant = self.default_variant if variant is None else variant
+        expect_choice("variant", variant, tuple(self.variants))
+        expect_choice("preset", preset, tuple(self.presets))
+        kwargs = {**self.variants[variant], **self.presets[preset]}
+        if self.geometry is not None:
+            size = self.input_size if input_size is None else tuple(input_size)
+            kwargs.update(self.geometry(size, self.clip_length if clip_length is None else clip_length))
+        return self.build(num_joints, **{**kwargs, **overrides})
+
+
+MODELS: dict[str, ModelSpec] = {}
+
+
+def register_model(spec: ModelSpec) -> ModelSpec:
+    """Add ``spec`` to :data:`MODELS` under ``spec.name`` (a name is registered once)."""
+    if spec.name in MODELS:
+        raise ValueError(f"name: a model named {spec.name!r} is already registered")
+    MODELS[spec.name] = spec
+    return spec
+
+
+def get_model_spec(name: str) -> ModelSpec:
+    expect_choice("model", name, tuple(MODELS))
+    return MODELS[name]
+
+
+# The models are imported when built: posemods.training must not import timm at import time.
+def _kimnet(num_joints: int, **kwargs) -> nn.Module:
+    from posemods.models import KIMNet
+
+    return KIMNet(num_joints, **kwargs)
+
+
+def _rpstn(num_joints: int, **kwargs) -> nn.Module:
+    from posemods.models import RPSTN
+
+    return RPSTN(num_joints, **kwargs)
+
+
+def _dkd(num_joints: int, **kwargs) -> nn.Module:
+    from posemods.models import DKD
+
+    return DKD(num_joints, **kwargs)
+
+
+def _lstmpm(num_joints: int, **kwargs) -> nn.Module:
+    from posemods.models import LSTMPM
+
+    return LSTMPM(num_joints, **kwargs)
+
+
+# Two backbones (initializer, encoder) and the encoder width C. "tiny" is for tests (seconds on a
+# CPU core at 32 x 32), "small" for the CPU demos (64 x 64 to 128 x 128), "paper" for the tables.
+_RECURSIVE_PRESETS = {
+    "tiny": {"initializer_backbone": "resnet10t", "encoder_backbone": "resnet10t", "channels": 16},
+    "small": {"initializer_backbone": "resnet10t", "encoder_backbone": "resnet10t", "channels": 64},
+    "paper": {"initializer_backbone": "resnet101", "encoder_backbone": "resnet50", "channels": 256},
+}
+_RECURSIVE_VARIANTS = {"original": {"temporal": "original"}, "kmm": {"temporal": "kmm"}}
+
+register_model(
+    ModelSpec(
+        "kimnet",
+        _kimnet,
+        variants={mode: {"temporal": mode} for mode in ("kmm", "predicted", "jrpsp", "dkd", "none")},
+        presets=_RECURSIVE_PRESETS,
+        default_variant="kmm",
+    )
+)
+register_model(ModelSpec("rpstn", _rpstn, _RECURSIVE_VARIANTS, _RECURSIVE_PRESETS, "original"))
+register_model(ModelSpec("dkd", _dkd, _RECURSIVE_VARIANTS, _RECURSIVE_PRESETS, "original"))
+register_model(
+    ModelSpec(
+        "lstmpm",
+        _lstmpm,
+        variants=_RECURSIVE_VARIANTS,
+        # LSTMPM's CPM trunk has no backbone choice; only the ConvLSTM width changes.
+        presets={"tiny": {"hidden_channels": 8}, "small": {"hidden_channels": 24}, "paper": {}},
+        default_variant="original",
+        stride=8,
+        extra_maps=1,
+        input_size=(368, 368),
+    )
+)
+
+
+def _vremd(num_joints: int, **kwargs) -> nn.Module:
+    from posemods.models import VREMD
+
+    return VREMD(num_joints, **kwargs)
+
+
+# Table 4's rows. The backbone trains here (the paper freezes a pretrained ViT-L; nothing is
+# pretrained on synthetic data); "paper" keeps the paper's frozen ViT-L for a user's --model-kwargs
+# '{"backbone_checkpoint": ...}'.
+register_model(
+    ModelSpec(
+        "vremd",
+        _vremd,
+        variants={
+            "baseline": {"hkm": False, "bmd": False},
+            "hkm": {"hkm": True, "bmd": False},
+            "bmd": {"hkm": False, "bmd": True},
+            "hkm+bmd": {"hkm": True, "bmd": True},
+        },
+        presets={
+            "tiny": {"backbone": "micro", "freeze_backbone": False, "head_channels": 16},
+            "small": {"backbone": "tiny", "freeze_backbone": False, "head_channels": 64},
+            "paper": {"backbone": "large"},
+        },
+        default_variant="hkm+bmd",
+        output="key",
+        clip_length=3,
+        input_size=(192, 256),
+        # A ViT is built for one crop size (H, W) and VREMD for one odd T; patch 16 gives stride 4.
+        geometry=lambda size, frames: {"img_size": (size[1], size[0]), "num_frames": frames},
+    )
+)

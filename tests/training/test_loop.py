@@ -1,0 +1,134 @@
+"""The loop's pieces in-process: loss, schedule, key-frame models, every registered model, errors."""
+
+import math
+
+import pytest
+import torch
+from torch import nn
+
+from posemods.data import SyntheticPoseVideos
+from posemods.training import MODELS, ModelSpec, TrainConfig, evaluate, fit, heatmap_loss, predict, register_model
+from posemods.training.loop import WarmupCosine, select_frames
+
+
+def test_heatmap_loss_by_hand():
+    pred = torch.zeros(1, 2, 3, 4, 4)
+    target = torch.zeros(1, 2, 3, 4, 4)
+    target[0, 0, 0, 1, 1] = 1.0  # one unit error...
+    target[0, 1, 2, 0, 0] = 2.0  # ...and one of 2 on a joint whose weight is 0
+    weight = torch.ones(1, 2, 3)
+    weight[0, 1, 2] = 0.0
+    assert heatmap_loss(pred, target, weight).item() == pytest.approx(0.5 * 1.0 / pred.numel())
+
+
+def test_warmup_cosine_schedule():
+    f = WarmupCosine(warmup=4, total=12)
+    assert [f(s) for s in range(4)] == [0.25, 0.5, 0.75, 1.0]
+    assert f(4) == 1.0
+    assert f(8) == pytest.approx(0.5)  # half-way through the decay
+    assert f(12) == pytest.approx(0.0, abs=1e-12)
+    assert f(20) == pytest.approx(0.0, abs=1e-12)
+    assert WarmupCosine(0, 10)(0) == 1.0
+
+
+class KeyFrameNet(nn.Module):
+    """A stand-in for VREMD's contract: video (B, T, 3, H, W) -> key-frame heatmaps (B, J, H/4, W/4)."""
+
+    def __init__(self, num_joints: int) -> None:
+        super().__init__()
+        self.conv = nn.Conv2d(3, num_joints, 4, stride=4)
+
+    def forward(self, video: torch.Tensor) -> torch.Tensor:
+        return self.conv(video[:, video.shape[1] // 2])
+
+
+if "test-key" not in MODELS:
+    register_model(
+        ModelSpec("test-key", KeyFrameNet, {"only": {}}, {"tiny": {}, "small": {}, "paper": {}}, "only", "key")
+    )
+
+
+def _clips(num_clips=4, clip_length=3):
+    ds = SyntheticPoseVideos(num_clips, clip_length, (32, 32), (8, 8), occluders=2, occluder_size=10, seed=3)
+    return ds, torch.utils.data.default_collate([ds[i] for i in range(num_clips)])
+
+
+def test_key_frame_models_are_trained_and_scored_on_the_key_frame_only(tmp_path):
+    ds, clips = _clips()
+    spec = MODELS["test-key"]
+    model = KeyFrameNet(13)
+    pred, kept = predict(model, spec, clips)
+    assert pred.shape == (4, 1, 13, 8, 8)
+    assert torch.equal(kept["heatmaps"], clips["heatmaps"][:, 1:2])
+    assert torch.equal(kept["affine"], clips["affine"])  # no frame axis: untouched
+
+    loader = torch.utils.data.DataLoader(ds, batch_size=2)
+    metrics = evaluate(model, spec, loader, ds.skeleton)
+    # Only the key frame's joints are counted: the counts are the key frame's visible/occluded joints.
+    assert torch.equal(metrics["visible"].counted, clips["visibility"][:, 1].double().sum(0))
+    occluded = clips["annotated"][:, 1] * (1 - clips["visibility"][:, 1])
+    assert torch.equal(metrics["occluded"].counted, occluded.double().sum(0))
+
+    # A whole run goes through: fit trains it and logs the evaluation.
+    config = TrainConfig(
+        model="test-key", input_size=(32, 32), clip_length=3, train_clips=8, eval_clips=4, batch_size=4,
+        epochs=1, out=str(tmp_path), progress=False, occluder_size=10,
+    )  # fmt: skip
+    before = [p.detach().clone() for p in KeyFrameNet(13).parameters()]
+    result = fit(config)
+    assert result["step"] == 2 and len(result["history"]) == 1
+    assert math.isfinite(result["history"][0]["visible/Mean"])
+    assert not all(torch.equal(a, b) for a, b in zip(before, result["model"].parameters()))
+
+
+def test_select_frames_keeps_clip_level_keys():
+    _, clips = _clips(2)
+    one = select_frames(clips, slice(2, 3))
+    assert one["frames"].shape[1] == 1 and one["torso_size"].shape == (2, 1)
+    assert one["key_frame"] is clips["key_frame"] and one["affine"] is clips["affine"]
+
+
+def test_nan_predictions_score_as_misses():
+    ds, _ = _clips(2)
+    model = KeyFrameNet(13)
+    nn.init.constant_(model.conv.bias, float("nan"))
+    metrics = evaluate(model, MODELS["test-key"], torch.utils.data.DataLoader(ds, batch_size=2), ds.skeleton)
+    assert metrics["visible"].counted.sum() > 0
+    assert metrics["visible"].compute()["Mean"] == 0.0
+
+
+@pytest.mark.parametrize("name", ["kimnet", "rpstn", "dkd", "lstmpm", "vremd"])
+def test_every_registered_model_builds_and_predicts(name):
+    if name == "vremd":
+        pytest.importorskip("posemods.models.vremd")
+    spec = MODELS[name]
+    _, clips = _clips(1, clip_length=3)
+    for variant in spec.variants:
+        model = spec.create(13, variant, "tiny", (32, 32), 3).eval()  # BatchNorm cannot train on one clip
+        h, w = spec.heatmap_size((32, 32))[::-1]
+        clips_at_stride = {**clips, "heatmaps": clips["heatmaps"][..., :h, :w]}
+        pred, kept = predict(model, spec, clips_at_stride)
+        frames = 3 if spec.output == "clip" else 1  # a key-frame model predicts the middle frame
+        assert pred.shape == (1, frames, 13, h, w), (name, variant)
+        assert kept["heatmaps"].shape == pred.shape
+
+
+def test_configuration_errors(tmp_path):
+    with pytest.raises(ValueError, match="data_root"):
+        TrainConfig(data="penn_action")
+    with pytest.raises(ValueError, match="annotations"):
+        TrainConfig(data="posetrack", data_root=str(tmp_path))
+    with pytest.raises(ValueError, match="normalize"):
+        TrainConfig(normalize="head")
+    with pytest.raises(ValueError, match="batch_size"):
+        TrainConfig(batch_size=0)
+    with pytest.raises(ValueError, match="model"):
+        fit(TrainConfig(model="nope", out=str(tmp_path)))
+    with pytest.raises(ValueError, match="variant"):
+        MODELS["kimnet"].create(13, "lstm")
+    with pytest.raises(ValueError, match="batch_size"):
+        fit(TrainConfig(model="test-key", batch_size=3, accumulate=2, out=str(tmp_path), input_size=(32, 32)))
+    with pytest.raises(ValueError, match="input_size"):
+        MODELS["kimnet"].heatmap_size((30, 32))
+    with pytest.raises(ValueError, match="already registered"):
+        register_model(MODELS["kimnet"])
