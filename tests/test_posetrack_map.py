@@ -54,6 +54,13 @@ def test_perfect_predictions_give_100():
     assert "left_ear" not in out
 
 
+def test_a_frame_without_predictions_counts_its_people_as_missed():
+    a, b = person(0, 1), person(0, 2)
+    out = posetrack_map([gt_frame(a), gt_frame(b)], [pred_frame((a[0], 0.9)), pred_frame()])
+    # Every scored joint: one true positive first, then one ground truth never found -> AP 50.
+    assert all(out[n] == 50.0 for n in scored_names())
+
+
 def test_a_joint_just_outside_half_the_head_size_is_a_miss():
     a = person(0, 1)
     on, off = a[0].copy(), a[0].copy()

@@ -100,10 +100,10 @@ def posetrack_map(
         gt_kp = np.asarray(gt["keypoints"], dtype=np.float64).reshape(-1, skeleton.num_joints, 2)[:, joints]
         if len(gt_kp) == 0:
             continue  # poseval drops frames without ground-truth people, and their predictions
-        has_gt = np.asarray(gt["annotated"], dtype=bool).reshape(len(gt_kp), -1)[:, joints]
+        has_gt = np.asarray(gt["annotated"], dtype=bool).reshape(len(gt_kp), skeleton.num_joints)[:, joints]
         head = np.asarray(gt["head_box"], dtype=np.float64).reshape(-1, 4)
         pr_kp = np.asarray(pr["keypoints"], dtype=np.float64).reshape(-1, skeleton.num_joints, 2)[:, joints]
-        score = np.asarray(pr["scores"], dtype=np.float64).reshape(len(pr_kp), -1)[:, joints]
+        score = np.asarray(pr["scores"], dtype=np.float64).reshape(len(pr_kp), skeleton.num_joints)[:, joints]
         if len(head) != len(gt_kp):
             raise ValueError(f"gt_frames[{f}]: {len(gt_kp)} people but {len(head)} head boxes")
         has_pr = np.isfinite(score)

@@ -75,14 +75,10 @@ def posetrack_map_of(
     gt_frames = [frame for path in files for frame in read_posetrack_frames(path, root)]
     pred_frames = []
     for frame in gt_frames:
-        # A frame without predictions gets one person with NaN scores ("not predicted"), which the
-        # metric drops: posetrack_map cannot reshape an empty (0, J) score array.
-        people = predictions.get(frame["image"]) or [
-            (np.full((_joints(frame), 2), np.nan), np.full(_joints(frame), np.nan))
-        ]
-        pred_frames.append({"keypoints": np.stack([p[0] for p in people]), "scores": np.stack([p[1] for p in people])})
+        people = predictions.get(frame["image"], [])
+        joints = frame["keypoints"].shape[1]
+        pred_frames.append({
+            "keypoints": np.stack([p[0] for p in people]) if people else np.zeros((0, joints, 2)),
+            "scores": np.stack([p[1] for p in people]) if people else np.zeros((0, joints)),
+        })  # fmt: skip
     return posetrack_map(gt_frames, pred_frames)
-
-
-def _joints(frame: dict) -> int:
-    return frame["keypoints"].shape[1]
