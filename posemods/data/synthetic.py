@@ -352,8 +352,9 @@ class SyntheticPoseVideos(torch.utils.data.Dataset):
                 in_frame[rng.integers(0, t_count)] = True  # temporal occlusion: one frame
             first = int(np.flatnonzero(in_frame)[0])
             target = joints[first, int(rng.integers(0, num_joints))].numpy()
-            # Jitter less than half the side, so the chosen joint is covered in its first frame.
-            cx, cy = target + rng.uniform(-0.3, 0.3, size=2) * side
+            # The joint lands anywhere in the box (but inside it, so it is covered in its first frame): a
+            # box centred on its joint would tell the model where the hidden joint is.
+            cx, cy = target + rng.uniform(-0.45, 0.45, size=2) * side
             x0 = int(np.clip(round(cx - side / 2), 0, max(w - side, 0)))
             y0 = int(np.clip(round(cy - side / 2), 0, max(h - side, 0)))
             yield (x0, y0, min(x0 + side, w), min(y0 + side, h)), in_frame
