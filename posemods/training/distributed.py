@@ -68,3 +68,15 @@ def all_reduce_sum(tensor: torch.Tensor, context: Context) -> torch.Tensor:
 def barrier(context: Context) -> None:
     if context.distributed:
         dist.barrier()
+
+
+def broadcast_buffers(model: torch.nn.Module, context: Context) -> None:
+    """Give every process rank 0's buffers (BatchNorm running statistics).
+
+    DDP copies rank 0's buffers at the start of each forward, so after the last training step every
+    process holds statistics updated with its own micro-batch. Evaluating then would score N slightly
+    different models, none of them the checkpoint rank 0 saves.
+    """
+    if context.distributed:
+        for buffer in model.buffers():
+            torch.distributed.broadcast(buffer, src=0)

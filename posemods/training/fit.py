@@ -19,7 +19,7 @@ from posemods.training import distributed
 from posemods.training.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
 from posemods.training.config import TrainConfig
 from posemods.training.datasets import build_datasets
-from posemods.training.loop import WarmupCosine, evaluate, train_step
+from posemods.training.loop import WarmupCosine, evaluate, restore_schedule, train_step
 from posemods.training.posetrack_eval import posetrack_map_of, predict_key_frames
 from posemods.training.registry import ModelSpec, get_model_spec
 
@@ -113,12 +113,13 @@ def _fit(config: TrainConfig, context: distributed.Context, datasets, scores) ->
     model, _ = build_model(config, layout.num_joints)
     model.to(context.device)
     optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
-    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, WarmupCosine(config.warmup_steps, total_steps))
+    schedule = WarmupCosine(config.warmup_steps, total_steps)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)
     epoch, epoch_step, step, history, losses = 0, 0, 0, [], []
     if state is not None:
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
-        scheduler.load_state_dict(state["scheduler"])
+        restore_schedule(optimizer, scheduler, state["scheduler"], config.lr, config.weight_decay, schedule)
         set_rng_state(state["rng"])
         epoch, epoch_step, step, history = state["epoch"], state["epoch_step"], state["step"], state["history"]
         losses = list(state["epoch_losses"])
@@ -191,6 +192,7 @@ def _fit(config: TrainConfig, context: distributed.Context, datasets, scores) ->
         record = {"epoch": epoch + 1, "step": step, "train_loss": float(np.mean(losses)) if losses else float("nan")}
         record["train_seconds"] = time.perf_counter() - start
         if config.evaluate_every_epoch:
+            distributed.broadcast_buffers(model, context)  # score the model rank 0 saves, on every rank
             metrics = evaluate(
                 model, spec, progress(evaluation, desc="evaluate", leave=False), layout, context,
                 config.alpha, config.normalize, scores,

@@ -38,6 +38,30 @@ class WarmupCosine:
         return 0.5 * (1.0 + math.cos(math.pi * progress))
 
 
+def restore_schedule(
+    optimizer: torch.optim.Optimizer,
+    scheduler: torch.optim.lr_scheduler.LambdaLR,
+    state: dict,
+    lr: float,
+    weight_decay: float,
+    schedule: WarmupCosine,
+) -> None:
+    """Load ``scheduler``'s saved state (its step count), then apply *this* run's schedule from that step.
+
+    LambdaLR's state_dict carries the old run's WarmupCosine and base learning rates, and the optimizer's
+    carries its lr and weight decay, so resuming with, say, more epochs would keep decaying to 0 at the old
+    total and then train at lr 0. With unchanged settings this recomputes the same numbers.
+    """
+    scheduler.load_state_dict(state)
+    scheduler.lr_lambdas = [schedule] * len(optimizer.param_groups)
+    scheduler.base_lrs = [lr] * len(optimizer.param_groups)
+    for group in optimizer.param_groups:
+        group["initial_lr"] = lr
+        group["weight_decay"] = weight_decay
+        group["lr"] = lr * schedule(scheduler.last_epoch)
+    scheduler._last_lr = [group["lr"] for group in optimizer.param_groups]
+
+
 def heatmap_loss(pred: torch.Tensor, target: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
     """SimpleBaseline's joint MSE: ``0.5 * mean((weight * (pred - target))**2)``.
 

@@ -8,7 +8,7 @@ from torch import nn
 
 from posemods.data import SyntheticPoseVideos
 from posemods.training import MODELS, ModelSpec, TrainConfig, evaluate, fit, heatmap_loss, predict, register_model
-from posemods.training.loop import WarmupCosine, select_frames
+from posemods.training.loop import WarmupCosine, restore_schedule, select_frames
 
 
 def test_heatmap_loss_by_hand():
@@ -51,6 +51,38 @@ if "test-key" not in MODELS:
 def _clips(num_clips=4, clip_length=3):
     ds = SyntheticPoseVideos(num_clips, clip_length, (32, 32), (8, 8), occluders=2, occluder_size=10, seed=3)
     return ds, torch.utils.data.default_collate([ds[i] for i in range(num_clips)])
+
+
+def _stepped(total, steps, lr=1e-2):
+    param = nn.Parameter(torch.zeros(1))
+    optimizer = torch.optim.AdamW([param], lr=lr)
+    scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, WarmupCosine(2, total))
+    for _ in range(steps):
+        optimizer.step()
+        scheduler.step()
+    return optimizer, scheduler
+
+
+def test_resuming_with_more_steps_continues_the_new_schedule():
+    # A 10-step run saved at its end (lr 0), resumed as a 20-step run: training must go on at the new
+    # schedule's rate from step 10, not at the old schedule's 0.
+    _, old = _stepped(total=10, steps=10)
+    assert old.get_last_lr() == [0.0]
+    optimizer, scheduler = _stepped(total=20, steps=0)
+    schedule = WarmupCosine(2, 20)
+    restore_schedule(optimizer, scheduler, old.state_dict(), lr=1e-2, weight_decay=0.01, schedule=schedule)
+    assert scheduler.last_epoch == 10
+    assert scheduler.get_last_lr() == [1e-2 * schedule(10)] and schedule(10) > 0.4
+    optimizer.step()
+    scheduler.step()
+    assert optimizer.param_groups[0]["lr"] == pytest.approx(1e-2 * schedule(11))
+
+
+def test_resuming_with_the_same_settings_changes_nothing():
+    _, saved = _stepped(total=10, steps=4)
+    optimizer, scheduler = _stepped(total=10, steps=0)
+    restore_schedule(optimizer, scheduler, saved.state_dict(), lr=1e-2, weight_decay=0.01, schedule=WarmupCosine(2, 10))
+    assert scheduler.get_last_lr() == saved.get_last_lr() and scheduler.last_epoch == 4
 
 
 def test_key_frame_models_are_trained_and_scored_on_the_key_frame_only(tmp_path):
