@@ -9,7 +9,8 @@ heatmap grid; coordinates follow :mod:`posemods.data.geometry` (pixel centres at
 ================  ================  ===========================================================
 key               shape / dtype     meaning
 ================  ================  ===========================================================
-frames            (T, 3, H, W) f32  RGB crop, values in [0, 1] (models normalise themselves)
+frames            (T, 3, H, W) f32  RGB crop, values in [0, 1]; each model in posemods.models
+                                    normalises it in its first layer, ``normalize``
 joints            (T, J, 2) f32     joint (x, y) in crop pixels
 visibility        (T, J) f32        1 where the joint is annotated and visible in the frame (not
                                     occluded, inside the original image); PCK counts only these

@@ -12,6 +12,7 @@ import torch
 from torch import nn
 
 from posemods.models.checkpoint import load_checkpoint
+from posemods.models.normalize import ImageNormalize
 
 # Classifier heads of the usual timm/torchvision classification checkpoints; a features-only
 # backbone has no such layers, so their keys are dropped when loading.
@@ -20,6 +21,9 @@ CLASSIFIER_PREFIXES = ("fc.", "head.", "classifier.", "last_linear.", "global_po
 
 class Backbone(nn.Module):
     """A timm CNN cut after its last stage: image (B, 3, H, W) -> features (B, C, H / r, W / r).
+
+    The image is RGB in [0, 1]; it is normalised with ImageNet's statistics first (what timm's
+    classification checkpoints expect), by a ``normalize`` layer with no saved state.
 
     Args:
         name: any timm model that supports ``features_only`` (``"resnet18"`` ... ``"resnet152"``,
@@ -35,6 +39,7 @@ class Backbone(nn.Module):
     def __init__(self, name: str, checkpoint: str | os.PathLike | None = None) -> None:
         super().__init__()
         self.name = name
+        self.normalize = ImageNormalize()
         self.body = timm.create_model(name, pretrained=False, features_only=True, out_indices=(-1,))
         self.out_channels = int(self.body.feature_info.channels()[-1])
         self.reduction = int(self.body.feature_info.reduction()[-1])
@@ -42,7 +47,7 @@ class Backbone(nn.Module):
             load_checkpoint(self.body, checkpoint, ignore_prefixes=CLASSIFIER_PREFIXES)
 
     def forward(self, image: torch.Tensor) -> torch.Tensor:
-        (features,) = self.body(image)
+        (features,) = self.body(self.normalize(image))
         return features
 
     def extra_repr(self) -> str:

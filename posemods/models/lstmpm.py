@@ -16,6 +16,7 @@ from posemods._shapes import expect_choice, expect_float, expect_positive, expec
 from posemods.models.checkpoint import load_checkpoint
 from posemods.models.conv_lstm import ConvLSTMCell
 from posemods.models.correction import PriorCorrection
+from posemods.models.normalize import ImageNormalize
 
 
 def _conv_relu(in_channels: int, out_channels: int, kernel_size: int) -> list[nn.Module]:
@@ -45,7 +46,9 @@ def centre_gaussian(batch: int, size: tuple[int, int], sigma: float, like: torch
 class LSTMPM(nn.Module):
     """``video (B, T, 3, H, W) -> heatmaps (B, T, J + 1, H / 8, W / 8)``, the last map the background.
 
-    The paper's size is 368 x 368 -> 46 x 46.
+    The paper's size is 368 x 368 -> 46 x 46. Frames are RGB in [0, 1] and are centred first
+    (``x - 0.5``, as LSTMPM's code feeds ``pixel / 256 - 0.5``), by a ``normalize`` layer with no
+    saved state.
 
     - ``initializer``: CPM's first stage on frame 1 (the three-pool trunk, 9x9 conv to 512, two 1x1
       convs) -> J + 1 maps.
@@ -93,6 +96,7 @@ class LSTMPM(nn.Module):
         self.mode = temporal
         self.centre_sigma = centre_sigma
         maps = num_joints + 1
+        self.normalize = ImageNormalize(mean=(0.5, 0.5, 0.5), std=(1.0, 1.0, 1.0))
         self.initializer = nn.Sequential(
             *_cpm_trunk(), *_conv_relu(32, 512, 9), *_conv_relu(512, 512, 1), nn.Conv2d(512, maps, 1)
         )
@@ -130,6 +134,7 @@ class LSTMPM(nn.Module):
             centre_map = centre_gaussian(batch, (height, width), sigma, video)
         expect_shape("centre_map", centre_map, "B 1 H W", dims)
 
+        video = self.normalize(video)
         initial = self.initializer(video[:, 0])
         features = self.encoder(video.flatten(0, 1)).unflatten(0, (batch, frames))
         centre = F.adaptive_avg_pool2d(centre_map.to(features.dtype), features.shape[-2:])

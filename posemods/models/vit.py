@@ -15,6 +15,7 @@ from torch import nn
 
 from posemods._shapes import expect_choice, expect_float, expect_shape
 from posemods.models.checkpoint import read_state_dict
+from posemods.models.normalize import ImageNormalize
 
 #: (embed_dim C, depth, num_heads) of each preset. "micro" is for tests; "large" is the paper's ViT-L.
 VIT_PRESETS: dict[str, tuple[int, int, int]] = {
@@ -35,7 +36,8 @@ class ViTBackbone(nn.Module):
 
     A timm ``VisionTransformer`` with ``class_token=False`` and no classifier, so every output token is
     a patch: 256 x 192 crops and patch 16 give the 16 x 12 grid of ViTPose and VREMD. The tokens are
-    those after the final LayerNorm. Weights are random unless ``checkpoint`` is given.
+    those after the final LayerNorm. Weights are random unless ``checkpoint`` is given. The image is
+    RGB in [0, 1], normalised with ImageNet's statistics first (as timm's ViT checkpoints expect).
 
     Args:
         preset: a key of :data:`VIT_PRESETS` (``"micro"`` for tests ... ``"large"``, the paper's ViT-L).
@@ -68,6 +70,7 @@ class ViTBackbone(nn.Module):
         self.img_size = (height, width)
         self.grid = (height // patch_size, width // patch_size)
         self.embed_dim = embed_dim
+        self.normalize = ImageNormalize()
         self.vit = VisionTransformer(
             img_size=(height, width), patch_size=patch_size, embed_dim=embed_dim, depth=depth, num_heads=num_heads,
             class_token=False, global_pool="", num_classes=0, drop_path_rate=drop_path_rate,
@@ -78,7 +81,7 @@ class ViTBackbone(nn.Module):
     def forward(self, image: torch.Tensor) -> torch.Tensor:
         expect_shape("image", image, "B 3 H W", {"H": self.img_size[0], "W": self.img_size[1]})
         expect_float("image", image)
-        return self.vit.forward_features(image)
+        return self.vit.forward_features(self.normalize(image))
 
     def load_pretrained(self, path: str | os.PathLike) -> None:
         """Load a local timm ViT state_dict, trained at any resolution and with or without a class token.
