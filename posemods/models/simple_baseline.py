@@ -22,6 +22,8 @@ from posemods.models.heads import DeconvHead
 class SimpleBaseline(nn.Module):
     """image (B, 3, H, W) -> heatmaps (B, J, H / 4, W / 4), or features (B, C, H / 4, W / 4).
 
+    H and W must be multiples of the backbone's stride (32 for ResNets).
+
     Args:
         backbone: timm model name; the number of deconvolutions is chosen so the output is at 1/4
             of the input (3 for a ResNet's stride 32).
@@ -51,4 +53,11 @@ class SimpleBaseline(nn.Module):
 
     def forward(self, image: torch.Tensor) -> torch.Tensor:
         expect_shape("image", image, "B 3 H W", {})
+        height, width = image.shape[-2:]
+        reduction = self.backbone.reduction
+        if height % reduction or width % reduction:
+            # Otherwise the backbone rounds down and the heatmaps silently stop being H / 4 x W / 4.
+            raise ValueError(
+                f"image: expected H and W to be multiples of the backbone's stride {reduction}, got {height} x {width}"
+            )
         return self.head(self.backbone(image))

@@ -12,6 +12,7 @@ of a ``"key"`` model built for one frame size and clip length).
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Callable
 
 from torch import nn
@@ -33,6 +34,8 @@ class ModelSpec:
         default_variant: the variant used when none is given.
         output: ``"clip"`` (every frame's heatmaps) or ``"key"`` (the key frame's only).
         stride: input pixels per heatmap pixel (4, or 8 for LSTMPM).
+        input_multiple: what the input's W and H must be multiples of: the backbone's total stride
+            (32 for the ResNets), LSTMPM's 8, VREMD's patch 16.
         extra_maps: trailing output maps that are not joints (LSTMPM's background), dropped.
         clip_length: the paper's T.
         input_size: the paper's (W, H).
@@ -47,6 +50,7 @@ class ModelSpec:
     default_variant: str
     output: str = "clip"
     stride: int = 4
+    input_multiple: int = 32
     extra_maps: int = 0
     clip_length: int = 5
     input_size: tuple[int, int] = (256, 256)
@@ -63,8 +67,9 @@ class ModelSpec:
     def heatmap_size(self, input_size: tuple[int, int]) -> tuple[int, int]:
         """(w, h) of the output for an input of ``input_size = (W, H)``."""
         w, h = input_size
-        if w % self.stride or h % self.stride:
-            raise ValueError(f"input_size: expected multiples of the stride {self.stride}, got {tuple(input_size)}")
+        multiple = math.lcm(self.stride, self.input_multiple)
+        if w % multiple or h % multiple:
+            raise ValueError(f"input_size: expected multiples of {multiple} for {self.name}, got {tuple(input_size)}")
         return (w // self.stride, h // self.stride)
 
     def create(
@@ -158,6 +163,7 @@ register_model(
         presets={"tiny": {"hidden_channels": 8}, "small": {"hidden_channels": 24}, "paper": {}},
         default_variant="original",
         stride=8,
+        input_multiple=8,
         extra_maps=1,
         input_size=(368, 368),
     )
@@ -190,6 +196,7 @@ register_model(
         },
         default_variant="hkm+bmd",
         output="key",
+        input_multiple=16,
         clip_length=3,
         input_size=(192, 256),
         # A ViT is built for one crop size (H, W) and VREMD for one odd T; patch 16 gives stride 4.

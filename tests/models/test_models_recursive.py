@@ -176,6 +176,8 @@ def test_single_frame_and_bad_input():
         model(torch.randn(1, 2, 1, 64, 64))
     with pytest.raises(TypeError, match="video: expected a floating-point"):
         model(torch.zeros(1, 2, 3, 64, 64, dtype=torch.uint8))
+    with pytest.raises(ValueError, match="image: expected H and W to be multiples of the backbone's stride 32"):
+        model(torch.randn(1, 2, 3, 48, 64))
     with pytest.raises(ValueError, match="temporal: expected one of"):
         tiny(RPSTN, "lstm")
 

@@ -162,5 +162,8 @@ def test_configuration_errors(tmp_path):
         fit(TrainConfig(model="test-key", batch_size=3, accumulate=2, out=str(tmp_path), input_size=(32, 32)))
     with pytest.raises(ValueError, match="input_size"):
         MODELS["kimnet"].heatmap_size((30, 32))
+    with pytest.raises(ValueError, match=r"multiples of 32 for kimnet, got \(48, 64\)"):
+        MODELS["kimnet"].heatmap_size((48, 64))  # a multiple of the heatmap stride, not of ResNet's
+    assert MODELS["lstmpm"].heatmap_size((48, 48)) == (6, 6)
     with pytest.raises(ValueError, match="already registered"):
         register_model(MODELS["kimnet"])
