@@ -26,6 +26,8 @@ broadcasting can turn them into something cryptic.
 
 from __future__ import annotations
 
+import operator
+
 import torch
 
 FLOAT_DTYPES = (torch.float16, torch.bfloat16, torch.float32, torch.float64)
@@ -91,3 +93,28 @@ def expect_positive(name: str, value: int) -> None:
 def expect_choice(name: str, value: str, choices: tuple[str, ...]) -> None:
     if value not in choices:
         raise ValueError(f"{name}: expected one of {choices}, got {value!r}")
+
+
+def expect_grid(name: str, hw, tokens: int) -> tuple[int, int]:
+    """Return ``hw`` as ``(H, W)`` ints, or raise ``ValueError`` unless it is two positive ints with H * W = L."""
+    try:
+        height, width = (operator.index(v) for v in hw)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name}: expected (H, W), two integers, got {hw!r}") from None
+    if height < 1 or width < 1 or height * width != tokens:
+        raise ValueError(f"{name}: expected (H, W) with H * W = L = {tokens}, got ({height}, {width})")
+    return height, width
+
+
+def expect_module_dtype(name: str, tensor: torch.Tensor, module: torch.nn.Module) -> None:
+    """Raise ``TypeError`` if ``tensor`` and ``module``'s parameters differ in dtype outside autocast.
+
+    Under autocast a mix is expected (autocast casts per op), so it is allowed there.
+    """
+    param = next(module.parameters(), None)
+    if param is None or tensor.dtype == param.dtype or torch.is_autocast_enabled(tensor.device.type):
+        return
+    raise TypeError(
+        f"{name}: dtype {tensor.dtype} but {type(module).__name__}'s parameters are {param.dtype}; convert "
+        f"one to the other (e.g. module.to({tensor.dtype})) or run under torch.autocast"
+    )

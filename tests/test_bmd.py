@@ -329,7 +329,7 @@ def test_runs_under_autocast():
         ((2, 3, LENGTH, DIM), (2, LENGTH - 1, DIM), HW, r"enhanced: .*L=6.*L=5"),
         ((2, 3, LENGTH, DIM), (2, LENGTH, DIM - 1), HW, r"enhanced: .*Cz=8.*Cz=7"),
         ((2, 3, LENGTH, DIM), (2, LENGTH, DIM), (3, 3), r"hw: expected \(H, W\) with H \* W = L = 6, got \(3, 3\)"),
-        ((2, 3, LENGTH, DIM), (2, LENGTH, DIM), 6, r"hw: expected \(H, W\), got 6"),
+        ((2, 3, LENGTH, DIM), (2, LENGTH, DIM), 6, r"hw: expected \(H, W\), two integers, got 6"),
     ],
 )
 def test_shape_errors(feats_shape, enhanced_shape, hw, match):
@@ -343,6 +343,10 @@ def test_dtype_and_config_errors():
         small_bmd()(feats.long(), enhanced, HW)
     with pytest.raises(TypeError, match="enhanced: expected a floating-point"):
         small_bmd()(feats, enhanced.int(), HW)
+    with pytest.raises(TypeError, match=r"feats: dtype torch.float64 but BidirectionalMotionDisentangle's param"):
+        small_bmd()(feats.double(), enhanced, HW)
+    with pytest.raises(TypeError, match=r"enhanced: dtype torch.bfloat16 but BidirectionalMotionDisentangle's"):
+        small_bmd()(feats, enhanced.bfloat16(), HW)
     for frames in (1, 2, 4):
         with pytest.raises(ValueError, match=f"num_frames: expected an odd T >= 3 .*got {frames}"):
             small_bmd(num_frames=frames)

@@ -268,7 +268,7 @@ def test_half_precision_module_keeps_float32_locations():
 @pytest.mark.parametrize(
     "x_shape, c_shape, hw, error, match",
     [
-        ((2, 12, 8), (2, 12, 6), (3, 5), ValueError, r"hw: expected H \* W == L = 12 tokens, got H=3, W=5"),
+        ((2, 12, 8), (2, 12, 6), (3, 5), ValueError, r"hw: expected \(H, W\) with H \* W = L = 12, got \(3, 5\)"),
         ((2, 12, 7), (2, 12, 6), (3, 4), ValueError, r"x: .*C=8.*C=7"),
         ((12, 8), (2, 12, 6), (3, 4), ValueError, r"x: expected a 3-D tensor \(B, L, C\)"),
         ((2, 12, 8), (1, 12, 6), (3, 4), ValueError, r"constraint: .*B=2.*B=1"),
@@ -293,6 +293,12 @@ def test_dtype_and_reference_point_errors(kind):
         module(x, constraint.int(), (3, 4))
     with pytest.raises(ValueError, match=r"reference_points: expected shape \(B, L, 2\) with L=12"):
         module(x, constraint, (3, 4), reference_points=torch.rand(2, 10, 2))
+    with pytest.raises(TypeError, match=r"x: dtype torch.float64 but .*'s parameters are torch.float32"):
+        module(x.double(), constraint, (3, 4))
+    with pytest.raises(TypeError, match=r"constraint: dtype torch.float16 but .*'s parameters are torch.float32"):
+        module(x, constraint.half(), (3, 4))
+    with pytest.raises(ValueError, match=r"hw: expected \(H, W\), two integers, got \(3.0, 4.0\)"):
+        module(x, constraint, (3.0, 4.0))
 
 
 @pytest.mark.parametrize("kind", KINDS)

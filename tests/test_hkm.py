@@ -291,6 +291,8 @@ def test_nan_in_gives_nan_out(backend):
         ((2, 2, 6, DIM), None, ValueError, r"feats: .*T=3.*T=2"),
         ((2, 3, 6, DIM + 1), None, ValueError, r"feats: .*C=8.*C=9"),
         ((2, 3, 6, DIM), (2, 2), ValueError, r"hw: expected \(H, W\) with H \* W = L = 6, got \(2, 2\)"),
+        ((2, 3, 6, DIM), (2, 3, 1), ValueError, r"hw: expected \(H, W\), two integers, got \(2, 3, 1\)"),
+        ((2, 3, 6, DIM), (-2, -3), ValueError, r"hw: expected \(H, W\) with H \* W = L = 6, got \(-2, -3\)"),
     ],
 )
 def test_module_shape_errors(shape, hw, error, match):
@@ -301,6 +303,8 @@ def test_module_shape_errors(shape, hw, error, match):
 def test_module_rejects_integer_input_and_bad_config():
     with pytest.raises(TypeError, match="feats: expected a floating-point"):
         small_hkm()(torch.ones(1, 3, 4, DIM, dtype=torch.long))
+    with pytest.raises(TypeError, match=r"feats: dtype torch.float16 but HumanKeypointMask's parameters are"):
+        small_hkm()(torch.ones(1, 3, 4, DIM, dtype=torch.float16))
     with pytest.raises(ValueError, match="dim: expected a multiple of num_heads=3, got 8"):
         HKM(8, 3, num_heads=3)
     with pytest.raises(ValueError, match="mask_activation: expected one of"):

@@ -116,6 +116,13 @@ class VREMD(nn.Module):
         self.heatmap_size = (4 * grid[0], 4 * grid[1])
 
         shared = {"num_heads": num_heads, "backend": backend}  # hkm_kwargs / bmd_kwargs may override them
+        for name, kwargs, fixed in (
+            ("hkm_kwargs", hkm_kwargs, ("dim", "num_joints", "num_frames")),
+            ("bmd_kwargs", bmd_kwargs, ("dim", "num_frames")),
+        ):
+            clash = sorted(set(kwargs or {}) & set(fixed))
+            if clash:
+                raise ValueError(f"{name}: {clash} are set by VREMD (the backbone's width, num_joints, num_frames)")
         self.hkm = HKM(dim, num_joints, num_frames, **{**shared, **(hkm_kwargs or {})}) if hkm else None
         self.bmd = BMD(dim, num_frames=num_frames, **{**shared, **(bmd_kwargs or {})}) if bmd else None
         has_tokens = self.hkm is not None and self.hkm.keypoint_mask

@@ -9,7 +9,15 @@ import torch
 from torch import nn
 
 from posemods._backend import BACKENDS
-from posemods._shapes import expect_choice, expect_float, expect_positive, expect_same, expect_shape
+from posemods._shapes import (
+    expect_choice,
+    expect_float,
+    expect_grid,
+    expect_module_dtype,
+    expect_positive,
+    expect_same,
+    expect_shape,
+)
 from posemods.modules.cross_attention import CrossAttention
 from posemods.modules.deformable_motion import DEFORMABLE_MOTION_KINDS, deformable_motion
 
@@ -251,10 +259,9 @@ class BidirectionalMotionDisentangle(nn.Module):
         expect_float("feats", feats)
         expect_float("enhanced", enhanced)
         expect_same("device", feats=feats, enhanced=enhanced)
-        if not (isinstance(hw, (tuple, list)) and len(hw) == 2):
-            raise ValueError(f"hw: expected (H, W), got {hw!r}")
-        if int(hw[0]) * int(hw[1]) != dims["L"]:
-            raise ValueError(f"hw: expected (H, W) with H * W = L = {dims['L']}, got {tuple(hw)}")
+        expect_module_dtype("feats", feats, self)
+        expect_module_dtype("enhanced", enhanced, self)
+        expect_grid("hw", hw, dims["L"])
 
     def extra_repr(self) -> str:
         return (

@@ -15,7 +15,15 @@ import torch
 from torch import nn
 
 from posemods._backend import BACKENDS
-from posemods._shapes import expect_choice, expect_float, expect_positive, expect_same, expect_shape
+from posemods._shapes import (
+    expect_choice,
+    expect_float,
+    expect_grid,
+    expect_module_dtype,
+    expect_positive,
+    expect_same,
+    expect_shape,
+)
 
 OFFSET_CONVS = ("depthwise", "full")
 RING_SIZE = 8  # points per ring of the initial pattern; ring r (from 1) has radius r pixels
@@ -121,11 +129,9 @@ def check_motion_inputs(module: nn.Module, x, constraint, hw, reference_points) 
     expect_float("x", x)
     expect_float("constraint", constraint)
     expect_same("device", x=x, constraint=constraint)
-    if not (isinstance(hw, (tuple, list)) and len(hw) == 2):
-        raise ValueError(f"hw: expected (H, W), got {hw!r}")
-    height, width = (int(v) for v in hw)
-    if height * width != dims["L"]:
-        raise ValueError(f"hw: expected H * W == L = {dims['L']} tokens, got H={height}, W={width} ({height * width})")
+    expect_module_dtype("x", x, module)
+    expect_module_dtype("constraint", constraint, module)
+    height, width = expect_grid("hw", hw, dims["L"])
     if reference_points is not None:
         expect_shape("reference_points", reference_points, "B L 2", dims)
         expect_float("reference_points", reference_points)

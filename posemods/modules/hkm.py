@@ -12,7 +12,14 @@ from torch import nn
 
 from posemods import functional
 from posemods._backend import BACKENDS
-from posemods._shapes import expect_choice, expect_float, expect_positive, expect_shape
+from posemods._shapes import (
+    expect_choice,
+    expect_float,
+    expect_grid,
+    expect_module_dtype,
+    expect_positive,
+    expect_shape,
+)
 
 MASK_ACTIVATIONS = ("none", "sigmoid")
 
@@ -207,10 +214,9 @@ class HumanKeypointMask(nn.Module):
         dims = {"T": self.num_frames, "C": self.dim}
         expect_shape("feats", feats, "B T L C", dims)
         expect_float("feats", feats)
+        expect_module_dtype("feats", feats, self)
         if hw is not None:
-            height, width = hw
-            if height * width != dims["L"]:
-                raise ValueError(f"hw: expected (H, W) with H * W = L = {dims['L']}, got {tuple(hw)}")
+            expect_grid("hw", hw, dims["L"])
         return tuple(feats.shape)
 
     def extra_repr(self) -> str:

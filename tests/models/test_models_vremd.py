@@ -91,7 +91,8 @@ def test_a_checkpoint_at_the_model_grid_loads_exactly(tmp_path):
     backbone = ViTBackbone("micro", checkpoint=path)
     assert torch.equal(backbone.vit.pos_embed, source.pos_embed)
     image = torch.rand(1, 3, 256, 192)
-    assert torch.equal(backbone.eval()(image), source.eval().forward_features(image))
+    # The backbone normalises [0, 1] images with ImageNet's statistics before the ViT sees them.
+    assert torch.equal(backbone.eval()(image), source.eval().forward_features(backbone.normalize(image)))
 
 
 def test_checkpoints_that_do_not_fit_are_refused(tmp_path):
@@ -249,6 +250,10 @@ def test_input_errors():
         tiny(num_frames=4)
     with pytest.raises(ValueError, match="preset: expected one of"):
         VREMD(J, "gigantic")
+    with pytest.raises(ValueError, match=r"hkm_kwargs: \['num_frames'\] are set by VREMD"):
+        tiny(hkm_kwargs={"num_frames": 5})
+    with pytest.raises(ValueError, match=r"bmd_kwargs: \['dim'\] are set by VREMD"):
+        tiny(bmd_kwargs={"dim": 16})
 
 
 def test_nan_in_one_clip_stays_in_that_clip():
