@@ -52,6 +52,7 @@ class Case:
     baseline: bool = False  # the provider speedups are computed against, within (module, shape, mode)
     frames: int = 1  # times are divided by this: the frames one step predicts (per-frame latency)
     info: dict[str, str] = dataclasses.field(default_factory=dict)  # extra table columns, e.g. parameters
+    memory: bool = True  # measure peak memory (a fresh process per case: skipped where it costs minutes)
 
     @property
     def key(self) -> str:

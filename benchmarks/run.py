@@ -55,20 +55,25 @@ def cli_args_for_subprocess(args) -> list[str]:
     return out + (["--quick"] if args.quick else [])
 
 
-def run_cases(args, cases) -> list[harness.Result]:
+def run_cases(args, cases, on_result=None) -> list[harness.Result]:
+    """Time (and measure) every case; ``on_result(results so far)`` runs after each one."""
     min_run_time = 0.2 if args.quick else 2.0
     results = []
     for i, case in enumerate(cases, 1):
         print(f"[{i}/{len(cases)}] {case.module} | {case.provider} | {case.shape} | {case.mode}", flush=True)
         try:
             median, iqr = harness.time_case(case, min_run_time)
-            # quick: a compiled provider's fresh process would spend its time compiling, so it is timed only
-            skip_memory = args.no_memory or (args.quick and "torch.compile" in case.provider)
+            # On CPU each measurement is a fresh process: for a compiled provider (minutes of recompiling)
+            # and for cases that opt out (B=8 paper-size models) it would cost more than it tells.
+            costly = case.device == "cpu" and (not case.memory or "torch.compile" in case.provider)
+            skip_memory = args.no_memory or costly
             peak = None if skip_memory else harness.peak_memory_mb(case, cli_args_for_subprocess(args))
             results.append(harness.Result(case, median, iqr, peak))
         except Exception as exc:  # a provider that cannot run at a shape is a result, not a crash
             results.append(harness.Result(case, math.nan, math.nan, None, error=f"{type(exc).__name__}: {exc}"))
             print(f"    failed: {results[-1].error[:200]}", flush=True)
+        if on_result is not None:
+            on_result(results)
     return results
 
 
@@ -207,14 +212,16 @@ def main(argv=None) -> None:
     out.mkdir(parents=True, exist_ok=True)
     env = harness.environment()
     cases = collect_cases(args)
-    results = run_cases(args, cases)
-    write_csv(out / "results.csv", results, env)
+    # The CSV is rewritten after every case, so an interrupted run keeps what it measured.
+    results = run_cases(args, cases, on_result=lambda done: write_csv(out / "results.csv", done, env))
     header = [
         "# posemods benchmarks", "",
         f"`python -m benchmarks {' '.join(sys.argv[1:] if argv is None else argv)}`", "",
         "| " + " | ".join(env) + " |", "|" + "---|" * len(env), "| " + " | ".join(env.values()) + " |", "",
         f"Timing: torch.utils.benchmark blocked_autorange (median, IQR) on CPU; CUDA events on CUDA. "
-        f"Memory: {harness.MEMORY_METHOD[args.device]}. One run; the machine is shared, so compare ratios.", "",
+        f"Memory: {harness.MEMORY_METHOD[args.device]}; '-' where not measured (on CPU: compiled providers and "
+        f"B=8 models, whose fresh processes would take minutes). One run; the machine is shared, so compare "
+        f"ratios.", "",
     ]  # fmt: skip
     body = [markdown_tables(results), targets_section(results), gpu_section(args)]
     (out / "results.md").write_text("\n".join(header + body))

@@ -78,6 +78,7 @@ def cases(device: str, dtype: torch.dtype, quick: bool) -> list[Case]:
                     suite="models", module=name, provider=f"temporal={temporal}" if name != "VREMD" else temporal,
                     shape=f"B={batch} T={frames}", mode="inference", device=device, dtype=dtype_name(dtype),
                     frames=1 if name == "VREMD" else frames, info=info,
+                    memory=batch == 1,  # a fresh process per B=8 paper-size model costs minutes
                     baseline=temporal in ("original", "baseline") or (name == "KIMNet" and temporal == "none"),
                     build=functools.partial(_build, name, temporal, batch, quick, device, dtype),
                 )
