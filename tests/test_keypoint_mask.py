@@ -90,6 +90,19 @@ def test_triton_matches_reference_fp32(shape):
     parity_errors(reference_fn, triton_fn, make_inputs(*shape), dtype=torch.float32)
 
 
+def test_reference_half_logits_neither_round_nor_overflow():
+    # Each logit is 64 * 40 * 40 = 102400, beyond float16's 65504: a float16 matmul gives inf and
+    # then NaN. The reference widens to float32 (as the kernels accumulate), so it matches float32.
+    tokens = torch.full((1, 2, 64), 40.0, dtype=torch.float16)
+    feats = torch.full((1, 5, 64), 40.0, dtype=torch.float16)
+    feats[0, 3] = 39.0  # one position 2560 lower: its softmax weight underflows to 0
+    mask = reference_fn(tokens, feats)
+    expected = reference_fn(tokens.float(), feats.float())
+    assert mask.dtype == torch.float16 and torch.isfinite(mask).all()
+    torch.testing.assert_close(mask.float(), expected, rtol=1e-3, atol=0)
+    assert mask[0, 3] == 0 and mask[0].sum() == 2
+
+
 @requires_triton
 @pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16], ids=str)
 @pytest.mark.parametrize("shape", [(2, 17, 45, 24), (1, 51, 70, 72)], ids=lambda s: "B{}-J{}-L{}-C{}".format(*s))

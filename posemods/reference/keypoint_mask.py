@@ -20,12 +20,10 @@ def keypoint_mask(tokens: torch.Tensor, feats: torch.Tensor, scale: float) -> to
         mask: (B, L), ``mask[b, l] = sum_j softmax_l(scale * <tokens[b, j], feats[b, l]>)``. Each
         token's softmax sums to 1 over the L positions, so ``mask[b].sum() == J``.
 
-    Allocates the (B, J, L) logits and their softmax (in float32 for half-precision inputs) besides
-    the output: the map the fused kernels never write.
+    Allocates the (B, J, L) logits and their softmax besides the output: the map the fused kernels
+    never write. Half-precision inputs are widened to float32 first (copies of ``tokens`` and
+    ``feats``), so the logits neither round to half nor overflow its range, as in the kernels.
     """
-    logits = torch.bmm(tokens, feats.transpose(1, 2))
-    return (
-        torch.softmax(logits * scale, dim=-1, dtype=torch.promote_types(tokens.dtype, torch.float32))
-        .sum(1)
-        .to(tokens.dtype)
-    )
+    compute = torch.promote_types(tokens.dtype, torch.float32)
+    logits = torch.bmm(tokens.to(compute), feats.to(compute).transpose(1, 2))
+    return torch.softmax(logits * scale, dim=-1).sum(1).to(tokens.dtype)
