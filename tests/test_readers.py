@@ -108,6 +108,16 @@ def test_evaluation_items_score_every_frame_exactly_once(penn_root):
     assert ds.transform.augmentation is not None and ev.transform.augmentation is None
 
 
+def test_key_frame_evaluation_keys_a_clip_on_every_frame(penn_root):
+    ev = PennAction(penn_root, "train", train=False, every_frame_as_key=True, **SIZES)
+    record = ev.records[0]
+    assert len(ev) == 5  # one clip per frame
+    for k in range(len(ev)):
+        clip = ev[k]
+        assert clip["frame_mask"].tolist() == [0.0, 1.0, 0.0]  # the middle (key) frame only
+        np.testing.assert_allclose(clip["joints_image"][1].numpy(), record.joints[k], atol=1e-4)
+
+
 @pytest.fixture
 def jhmdb_root(tmp_path):
     """Two classes, one video each; split 1 puts walk in train and jump in test (Sub-JHMDB naming)."""

@@ -84,7 +84,9 @@ class VideoPoseDataset(torch.utils.data.Dataset):
     position each epoch (so an epoch sees every video once, as LSTMPM/KIMNet sample "5 contiguous
     frames per video"), or per labelled key frame when the records list ``key_frames`` (PoseTrack).
     Evaluation: clips that cover every frame of every video exactly once (``frame_mask`` marks the
-    frames a clip scores), or one clip per labelled key frame scoring only that frame.
+    frames a clip scores), or one clip per labelled key frame scoring only that frame. With
+    ``every_frame_as_key``, one clip per frame with that frame as its key frame, scoring only it:
+    for models that predict their key frame alone (VREMD), so every frame is still scored once.
 
     Frames before the start or past the end of a video repeat the first or last frame. Randomness
     comes from ``numpy.random.default_rng((seed, epoch, index))``: call :meth:`set_epoch` each epoch;
@@ -99,6 +101,7 @@ class VideoPoseDataset(torch.utils.data.Dataset):
         augmentation: training augmentation (default :class:`Augmentation()`); ignored for evaluation.
         key_position: where the key frame (whose box fixes the crop) sits in the clip:
             ``"center"`` (default) or ``"last"`` (causal models).
+        every_frame_as_key: evaluation only: one clip per frame, keyed on it (see above).
         seed: the augmentation seed.
     """
 
@@ -114,6 +117,7 @@ class VideoPoseDataset(torch.utils.data.Dataset):
         enlarge: float = 1.25,
         augmentation: Augmentation | None = None,
         key_position: str = "center",
+        every_frame_as_key: bool = False,
         seed: int = 0,
     ) -> None:
         expect_positive("clip_length", clip_length)
@@ -130,6 +134,7 @@ class VideoPoseDataset(torch.utils.data.Dataset):
         self.records = records
         self.clip_length = clip_length
         self.train = train
+        self.every_frame_as_key = every_frame_as_key
         self.key_offset = clip_length // 2 if key_position == "center" else clip_length - 1
         self.transform = TopDownTransform(
             self.skeleton,
@@ -158,6 +163,8 @@ class VideoPoseDataset(torch.utils.data.Dataset):
                 items += [(r_idx, k, None if self.train else np.array([k])) for k in r.key_frames]
             elif self.train:
                 items.append((r_idx, None, None))
+            elif self.every_frame_as_key:
+                items += [(r_idx, k, np.array([k])) for k in range(n)]
             else:
                 covered = 0
                 for start in range(0, n, t):

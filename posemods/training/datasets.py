@@ -47,7 +47,8 @@ def build_datasets(
         train_set = synthetic(config.train_clips, config.seed) if train else None
         return train_set, eval_set, eval_set.skeleton
 
-    common.update(input_size=config.input_size, seed=config.seed)
+    # A key-frame model scores one frame per clip, so it gets one clip per frame to score them all.
+    common.update(input_size=config.input_size, seed=config.seed, every_frame_as_key=spec.output == "key")
     root = Path(config.data_root)
     if config.data == "penn_action":
         from posemods.data import PennAction
