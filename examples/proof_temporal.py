@@ -8,8 +8,9 @@ baseline and HKM+BMD). Every run
 trains with ``python -m posemods.train`` in its own process on the same SyntheticPoseVideos clips
 (occluder boxes, some in one frame, some in frames 2..T), the same seed and the same number of
 steps, then the same held-out clips are scored with PCK on the visible joints (the protocol) and on
-the occluded ones (annotated, under a box). Runs go ``--jobs`` at a time, one thread each: on a
-shared 2-core machine two single-threaded runs finish sooner than one two-threaded run after another.
+the occluded ones (annotated but not visible: under a box, or outside the frame). Runs go ``--jobs``
+at a time, one thread each: on a shared 2-core machine two single-threaded runs finish sooner than one
+two-threaded run after another.
 
 The results table goes to ``--table`` (Markdown) with the settings, wall times and the machine's load.
 """
@@ -136,7 +137,8 @@ def main(argv: list[str] | None = None) -> dict:
             *lines,
             "",
             f"PCK (%) on {settings['eval-clips']} held-out SyntheticPoseVideos clips: 'visible' joints are the "
-            f"protocol's ({counted['person@0.2/visible']} joints), 'occluded' ones are annotated but under a box "
+            f"protocol's ({counted['person@0.2/visible']} joints), 'occluded' ones are annotated but not visible: "
+            f"under a box or outside the frame "
             f"({counted['person@0.2/occluded']} joints).",
             "",
             f"Settings, the same for every run: {described}, seed={args.seed}, {steps} AdamW steps, "

@@ -22,7 +22,7 @@ class TrainConfig:
     The same config gives the same training on 1 or N processes: each of the N processes takes
     ``batch_size / N`` clips of every step, and ``accumulate`` splits a process's share further
     into micro-batches (DDP on N processes equals one process with ``accumulate=N``, see the docs
-    of :func:`posemods.training.loop.train_steps`).
+    of :func:`posemods.training.loop.train_step`).
     """
 
     # The model.
@@ -105,7 +105,7 @@ _HELP = {
     "data": "synthetic (made on the fly) or a dataset read from --data-root",
     "data_root": "the dataset's folder (Penn Action, JHMDB, or PoseTrack's image root)",
     "annotations": "PoseTrack: the folder of per-video JSON annotations",
-    "split": "Penn Action: train/test split name; JHMDB: split 1, 2 or 3",
+    "split": "JHMDB: split 1, 2 or 3 (Penn Action trains on its train flag, PoseTrack on train/)",
     "clip_length": "T, frames per clip",
     "input_size": "W H of the frames (the crop, for real datasets)",
     "sigma": "Gaussian sigma of the heatmap targets, in heatmap pixels",

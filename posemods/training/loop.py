@@ -144,7 +144,8 @@ def train_step(
     return total
 
 
-#: What :func:`evaluate` scores by default: PCK on the visible joints, and on the occluded ones.
+#: What :func:`evaluate` scores by default: PCK on the visible joints, and on the occluded ones, i.e.
+#: annotated but not visible: under an occluder, and also any that fell outside the frame.
 DEFAULT_SCORES = {"visible": {"joints": "visible"}, "occluded": {"joints": "occluded"}}
 
 

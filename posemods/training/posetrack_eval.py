@@ -4,6 +4,10 @@ The PoseTrack evaluation set (:class:`posemods.data.PoseTrack`, ``train=False``)
 person track and labelled frame, scoring only that key frame. Each clip's key-frame joints (decoded
 and mapped back to the image) and heatmap peak values (the joint scores) are collected, grouped by
 image, and matched against every person of that frame by :func:`posemods.metrics.posetrack_map`.
+
+The crops come from the ground-truth boxes of the labelled people, as in top-down evaluations that
+use given boxes: the number measures pose estimation, not person detection. Published PoseTrack
+results crop from a detector's boxes, so they are not directly comparable.
 Shapes use the vocabulary of :mod:`posemods._shapes`.
 """
 
