@@ -7,11 +7,9 @@ reference backward runs instead.
 
 from __future__ import annotations
 
-import logging
-
 import torch
 
-logger = logging.getLogger("posemods")
+from posemods._ops._deterministic import deterministic_fallback, reference_gradients
 
 
 def _kernels():
@@ -47,24 +45,12 @@ def _setup_context(ctx, inputs, output):
     ctx.save_for_backward(*inputs)
 
 
-def _reference_backward(grad_out, value, locations, attention):
-    from posemods.reference import deformable_attention as reference
-
-    inputs = [t.detach().requires_grad_() for t in (value, locations, attention)]
-    with torch.enable_grad():
-        out = reference(*inputs)
-    return torch.autograd.grad(out, inputs, grad_out)
-
-
 def _backward(ctx, grad_out):
     value, locations, attention = ctx.saved_tensors
-    if torch.are_deterministic_algorithms_enabled():
-        if not torch.compiler.is_compiling():  # dynamo cannot trace logging calls
-            logger.debug(
-                "posemods.deformable_attention: deterministic algorithms are on and the fused backward "
-                "scatters with atomics; running the reference backward"
-            )
-        return _reference_backward(grad_out, value, locations, attention)
+    if deterministic_fallback("posemods.deformable_attention"):
+        from posemods.reference import deformable_attention as reference
+
+        return reference_gradients(reference, (value, locations, attention), grad_out)
     return deformable_attention_backward(grad_out, value, locations, attention)
 
 

@@ -11,11 +11,9 @@ the reference instead and differentiates it; the forward stays fused.
 
 from __future__ import annotations
 
-import logging
-
 import torch
 
-logger = logging.getLogger("posemods")
+from posemods._ops._deterministic import deterministic_fallback, reference_gradients
 
 
 def _kernels():
@@ -64,25 +62,13 @@ def _setup_context(ctx, inputs, output):
     ctx.scale = scale
 
 
-def _reference_backward(grad_out, query, key, value, locations, scale):
-    from posemods.reference import deformable_cross_attention as reference
-
-    inputs = [t.detach().requires_grad_() for t in (query, key, value, locations)]
-    with torch.enable_grad():
-        out = reference(*inputs, scale)
-    return torch.autograd.grad(out, inputs, grad_out)
-
-
 def _backward(ctx, grad_out, grad_lse):
     # lse is an internal output (functional returns only ``out``), so grad_lse is never used.
     query, key, value, locations, out, lse = ctx.saved_tensors
-    if torch.are_deterministic_algorithms_enabled():
-        if not torch.compiler.is_compiling():  # dynamo cannot trace logging calls
-            logger.debug(
-                "posemods.deformable_cross_attention: deterministic algorithms are on and the fused "
-                "backward scatters with atomics; running the reference backward"
-            )
-        return *_reference_backward(grad_out, query, key, value, locations, ctx.scale), None
+    if deterministic_fallback("posemods.deformable_cross_attention"):
+        from posemods.reference import deformable_cross_attention as reference
+
+        return *reference_gradients(reference, (query, key, value, locations), grad_out, ctx.scale), None
     return *deformable_cross_attention_backward(grad_out, query, key, value, locations, out, lse, ctx.scale), None
 
 

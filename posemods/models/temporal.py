@@ -30,7 +30,7 @@ import torch
 from torch import nn
 
 from posemods import KMM
-from posemods._shapes import expect_choice, expect_float, expect_same, expect_shape
+from posemods._shapes import expect_choice
 
 TEMPORAL_MODULES = ("kmm", "dkd", "jrpsp")
 
@@ -45,20 +45,6 @@ class TemporalModule(Protocol):
     def __call__(self, feat_prev: torch.Tensor, feat_cur: torch.Tensor, heatmap_prev: torch.Tensor) -> torch.Tensor:
         """Return the prior (B, J, Hh, Wh) for the current frame."""
         ...
-
-
-def check_temporal_inputs(
-    module: TemporalModule, feat_prev: torch.Tensor, feat_cur: torch.Tensor, heatmap_prev: torch.Tensor
-) -> dict[str, int]:
-    """Validate a temporal module's inputs as KMM does, and return the sizes by letter."""
-    dims = {"C": module.in_channels, "J": module.num_joints}
-    expect_shape("feat_prev", feat_prev, "B C H W", dims)
-    expect_shape("feat_cur", feat_cur, "B C H W", dims)
-    expect_shape("heatmap_prev", heatmap_prev, "B J Hh Wh", dims)
-    for name, tensor in (("feat_prev", feat_prev), ("feat_cur", feat_cur), ("heatmap_prev", heatmap_prev)):
-        expect_float(name, tensor)
-    expect_same("device", feat_prev=feat_prev, feat_cur=feat_cur, heatmap_prev=heatmap_prev)
-    return dims
 
 
 def build_temporal(kind: str, in_channels: int, num_joints: int, backend: str = "auto", **kwargs) -> nn.Module:

@@ -16,6 +16,23 @@ from posemods._shapes import expect_choice, expect_float, expect_positive, expec
 ACTIVATIONS = {"relu": nn.ReLU, "sigmoid": nn.Sigmoid, "identity": nn.Identity}
 
 
+def check_temporal_inputs(
+    module: nn.Module, feat_prev: torch.Tensor, feat_cur: torch.Tensor, heatmap_prev: torch.Tensor
+) -> dict[str, int]:
+    """The checks of a temporal module's inputs (KMM's, and the modules it replaces); sizes by letter.
+
+    ``module`` has ``in_channels`` (C) and ``num_joints`` (J).
+    """
+    dims = {"C": module.in_channels, "J": module.num_joints}
+    expect_shape("feat_prev", feat_prev, "B C H W", dims)
+    expect_shape("feat_cur", feat_cur, "B C H W", dims)
+    expect_shape("heatmap_prev", heatmap_prev, "B J Hh Wh", dims)
+    for name, tensor in (("feat_prev", feat_prev), ("feat_cur", feat_cur), ("heatmap_prev", heatmap_prev)):
+        expect_float(name, tensor)
+    expect_same("device", feat_prev=feat_prev, feat_cur=feat_cur, heatmap_prev=heatmap_prev)
+    return dims
+
+
 class KinematicsModelingModule(nn.Module):
     """Predict this frame's heatmaps from the last frame's, by attention between joints.
 
@@ -87,13 +104,7 @@ class KinematicsModelingModule(nn.Module):
         return_attention: bool = False,
     ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
         """Return the prior (B, J, Hh, Wh), and the attention (B, J, J) if ``return_attention``."""
-        dims = {"C": self.in_channels, "J": self.num_joints}
-        expect_shape("feat_prev", feat_prev, "B C H W", dims)
-        expect_shape("feat_cur", feat_cur, "B C H W", dims)
-        expect_shape("heatmap_prev", heatmap_prev, "B J Hh Wh", dims)
-        for name, tensor in (("feat_prev", feat_prev), ("feat_cur", feat_cur), ("heatmap_prev", heatmap_prev)):
-            expect_float(name, tensor)
-        expect_same("device", feat_prev=feat_prev, feat_cur=feat_cur, heatmap_prev=heatmap_prev)
+        check_temporal_inputs(self, feat_prev, feat_cur, heatmap_prev)
         out_size = heatmap_prev.shape[-2:]
 
         key = self.activation(self.proj_prev(feat_prev))

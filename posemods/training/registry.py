@@ -176,9 +176,10 @@ def _vremd(num_joints: int, **kwargs) -> nn.Module:
     return VREMD(num_joints, **kwargs)
 
 
-# Table 4's rows. The backbone trains here (the paper freezes a pretrained ViT-L; nothing is
-# pretrained on synthetic data); "paper" keeps the paper's frozen ViT-L for a user's --model-kwargs
-# '{"backbone_checkpoint": ...}'.
+# Table 4's rows, spelled out as in posemods.models.VREMD_TABLE4 (importing it would import timm for
+# every CLI start; tests/training/test_loop.py checks the two agree). The backbone trains here (the
+# paper freezes a pretrained ViT-L; nothing is pretrained on synthetic data); "paper" keeps the
+# paper's frozen ViT-L for a user's --model-kwargs '{"backbone_checkpoint": ...}'.
 register_model(
     ModelSpec(
         "vremd",

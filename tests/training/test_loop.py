@@ -167,3 +167,9 @@ def test_configuration_errors(tmp_path):
     assert MODELS["lstmpm"].heatmap_size((48, 48)) == (6, 6)
     with pytest.raises(ValueError, match="already registered"):
         register_model(MODELS["kimnet"])
+
+
+def test_vremd_variants_are_table4():
+    from posemods.models import VREMD_TABLE4
+
+    assert MODELS["vremd"].variants == VREMD_TABLE4
