@@ -91,7 +91,7 @@ def requested_backend(backend: str) -> str:
     expect_choice("backend", backend, BACKENDS)
     if backend != "auto":
         return backend
-    if _context_backend is not None and _context_backend != "auto":
+    if _context_backend is not None:  # use_backend("auto") too: it overrides the environment variable
         return _context_backend
     return _env_backend() or "auto"
 

@@ -71,6 +71,8 @@ def test_precedence_argument_over_context_over_env(monkeypatch):
         with posemods.use_backend("triton"):
             assert choose(unsupported=unsupported) == "triton"  # innermost context wins
         assert choose(unsupported=unsupported) == "reference"  # and is restored on exit
+    with posemods.use_backend("auto"):
+        assert choose(unsupported=unsupported) == "reference"  # an "auto" context beats env too: CPU
     monkeypatch.delenv("POSEMODS_BACKEND")
     assert choose(unsupported=unsupported) == "reference"  # plain auto on CPU
 
