@@ -36,6 +36,7 @@ def parse_args(argv=None) -> argparse.Namespace:
     parser.add_argument("--only", default="", help="run only cases whose key contains this text")
     parser.add_argument("--no-memory", action="store_true", help="skip the per-case memory subprocesses")
     parser.add_argument("--memory-case", default="", help=argparse.SUPPRESS)  # internal: one memory measurement
+    parser.add_argument("--replot", action="store_true", help="only redraw OUT/results.png from OUT/results.csv")
     return parser.parse_args(argv)
 
 
@@ -104,6 +105,21 @@ def write_csv(path: Path, results, env) -> None:
                 "peak_mb": "" if r.peak_mb is None else f"{r.peak_mb:.1f}", "frames": c.frames,
                 "info": json.dumps(c.info) if c.info else "", "error": r.error, **env,
             })  # fmt: skip
+
+
+def read_csv(path: Path) -> list[harness.Result]:
+    """The results :func:`write_csv` wrote (cases without their ``build``), e.g. to redraw the plot."""
+    results = []
+    with open(path, newline="") as f:
+        for row in csv.DictReader(f):
+            case = harness.Case(
+                suite=row["suite"], module=row["module"], provider=row["provider"], shape=row["shape"],
+                mode=row["mode"], build=None, device=row["device"], dtype=row["dtype"], frames=int(row["frames"]),
+                info=json.loads(row["info"]) if row["info"] else {},
+            )  # fmt: skip
+            peak = float(row["peak_mb"]) if row["peak_mb"] else None
+            results.append(harness.Result(case, float(row["median_ms"]), float(row["iqr_ms"]), peak, row["error"]))
+    return results
 
 
 def _fmt(x: float | None, spec: str) -> str:
@@ -183,12 +199,17 @@ def plot(path: Path, results) -> str:
         providers = list(dict.fromkeys(r.case.provider for r in rows))
         width = 0.8 / len(providers)
         for i, provider in enumerate(providers):
-            ys = [
-                next((r.median_ms for r in rows if r.case.shape == s and r.case.provider == provider), 0)
-                for s in shapes
+            points = [
+                (x + i * width, r.median_ms)
+                for x, s in enumerate(shapes)
+                for r in rows
+                if r.case.shape == s and r.case.provider == provider
             ]
-            ax.bar([x + i * width for x in range(len(shapes))], ys, width, label=provider)
+            # Markers, not bars: on a log axis a bar's length depends on where the axis happens to start.
+            ax.plot(*zip(*points), marker="o", linestyle="none", label=provider)
         ax.set_xticks([x + 0.4 - width / 2 for x in range(len(shapes))], shapes, fontsize=7)
+        ax.set_xlim(-0.5, len(shapes) - 0.1)
+        ax.grid(axis="y", which="both", alpha=0.3)
         ax.set_ylabel("median ms")
         ax.set_yscale("log")
         ax.set_title(f"{module}, {mode}", fontsize=9)
@@ -209,6 +230,9 @@ def main(argv=None) -> None:
         return
 
     out = args.out or Path(__file__).parent / "results" / args.device
+    if args.replot:
+        print(plot(out / "results.png", read_csv(out / "results.csv")))
+        return
     out.mkdir(parents=True, exist_ok=True)
     env = harness.environment()
     cases = collect_cases(args)
