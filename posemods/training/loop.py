@@ -52,7 +52,8 @@ def restore_schedule(
     carries its lr and weight decay, so resuming with, say, more epochs would keep decaying to 0 at the old
     total and then train at lr 0. With unchanged settings this recomputes the same numbers.
     """
-    scheduler.load_state_dict(state)
+    # Without the saved lambdas: LambdaLR would copy the old run's WarmupCosine fields into ``schedule``.
+    scheduler.load_state_dict({**state, "lr_lambdas": [None] * len(state.get("lr_lambdas", ()))})
     scheduler.lr_lambdas = [schedule] * len(optimizer.param_groups)
     scheduler.base_lrs = [lr] * len(optimizer.param_groups)
     for group in optimizer.param_groups:

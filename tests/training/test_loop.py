@@ -69,8 +69,9 @@ def test_resuming_with_more_steps_continues_the_new_schedule():
     _, old = _stepped(total=10, steps=10)
     assert old.get_last_lr() == [0.0]
     optimizer, scheduler = _stepped(total=20, steps=0)
-    schedule = WarmupCosine(2, 20)
+    schedule = scheduler.lr_lambdas[0]  # the very object the scheduler holds, as fit() passes it
     restore_schedule(optimizer, scheduler, old.state_dict(), lr=1e-2, weight_decay=0.01, schedule=schedule)
+    assert schedule.total == 20  # not overwritten by the saved, 10-step schedule
     assert scheduler.last_epoch == 10
     assert scheduler.get_last_lr() == [1e-2 * schedule(10)] and schedule(10) > 0.4
     optimizer.step()
