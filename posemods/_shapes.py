@@ -107,14 +107,23 @@ def expect_grid(name: str, hw, tokens: int) -> tuple[int, int]:
 
 
 def expect_module_dtype(name: str, tensor: torch.Tensor, module: torch.nn.Module) -> None:
-    """Raise ``TypeError`` if ``tensor`` and ``module``'s parameters differ in dtype outside autocast.
+    """Raise ``TypeError`` if no parameter of ``module`` has ``tensor``'s dtype, outside autocast.
 
-    Under autocast a mix is expected (autocast casts per op), so it is allowed there.
+    Mixed modules (e.g. bf16 weights with fp32 norms) pass as long as one parameter matches; under
+    autocast a mix is expected (autocast casts per op), so it is allowed there.
     """
-    param = next(module.parameters(), None)
-    if param is None or tensor.dtype == param.dtype or torch.is_autocast_enabled(tensor.device.type):
+    dtypes = {p.dtype for p in module.parameters()}
+    if not dtypes or tensor.dtype in dtypes or _autocasting(tensor.device.type):
         return
     raise TypeError(
-        f"{name}: dtype {tensor.dtype} but {type(module).__name__}'s parameters are {param.dtype}; convert "
-        f"one to the other (e.g. module.to({tensor.dtype})) or run under torch.autocast"
+        f"{name}: dtype {tensor.dtype} but {type(module).__name__}'s parameters are "
+        f"{', '.join(sorted(str(d) for d in dtypes))}; convert one to the other (e.g. "
+        f"module.to({tensor.dtype})) or run under torch.autocast"
     )
+
+
+def _autocasting(device_type: str) -> bool:
+    try:
+        return torch.is_autocast_enabled(device_type)
+    except RuntimeError:  # a device type without autocast, e.g. "meta"
+        return False
