@@ -6,16 +6,17 @@ This is the one tolerance table. A comparison passes when, elementwise,
 
 so gradients of large magnitude are judged relative to their own scale, and, over the whole tensor,
 
-    ||actual - expected||_2 <= rnorm * ||expected||_2 + atol * max(1, max|expected|)
+    ||actual - expected||_2 <= rnorm * ||expected||_2 + atol * max(1, max|expected|) * sqrt(numel)
 
 which catches an error spread thinly over many elements (each within the elementwise bound, together
-far from it). Low-precision results are compared against the reference run in float32 on the same
-(already rounded) inputs.
+far from it); its floor lets a near-zero tensor's error be atol in root-mean-square. Low-precision
+results are compared against the reference run in float32 on the same (already rounded) inputs.
 """
 
 from __future__ import annotations
 
 import dataclasses
+import math
 from collections.abc import Callable, Mapping, Sequence
 
 import torch
@@ -83,9 +84,10 @@ def assert_close(
             f"(actual {float(a.flatten()[worst]):.6g}, expected {float(e.flatten()[worst]):.6g}, scale {scale:.3g})"
         )
     error_norm, expected_norm = float(torch.linalg.vector_norm(a - e)), float(torch.linalg.vector_norm(e))
-    if error_norm > tol.rnorm * expected_norm + tol.atol * scale:
+    if error_norm > tol.rnorm * expected_norm + tol.atol * scale * math.sqrt(e.numel()):
+        relative = f"{error_norm / expected_norm:.3e}" if expected_norm > 0 else "inf (expected is all zeros)"
         raise AssertionError(
-            f"{name}: relative L2 error {error_norm / max(expected_norm, 1e-300):.3e} exceeds rnorm={tol.rnorm} "
+            f"{name}: relative L2 error {relative} exceeds rnorm={tol.rnorm} "
             f"(||error|| {error_norm:.3e}, ||expected|| {expected_norm:.3e}, scale {scale:.3g})"
         )
 
