@@ -34,8 +34,8 @@ class ModelSpec:
         default_variant: the variant used when none is given.
         output: ``"clip"`` (every frame's heatmaps) or ``"key"`` (the key frame's only).
         stride: input pixels per heatmap pixel (4, or 8 for LSTMPM).
-        input_multiple: what the input's W and H must be multiples of: the backbone's total stride
-            (32 for the ResNets), LSTMPM's 8, VREMD's patch 16.
+        input_multiple: what the input's W and H must be multiples of (default: ``stride``): the
+            backbone's total stride, 32 for the ResNet models, VREMD's patch 16.
         extra_maps: trailing output maps that are not joints (LSTMPM's background), dropped.
         clip_length: the paper's T.
         input_size: the paper's (W, H).
@@ -50,7 +50,7 @@ class ModelSpec:
     default_variant: str
     output: str = "clip"
     stride: int = 4
-    input_multiple: int = 32
+    input_multiple: int | None = None
     extra_maps: int = 0
     clip_length: int = 5
     input_size: tuple[int, int] = (256, 256)
@@ -67,7 +67,7 @@ class ModelSpec:
     def heatmap_size(self, input_size: tuple[int, int]) -> tuple[int, int]:
         """(w, h) of the output for an input of ``input_size = (W, H)``."""
         w, h = input_size
-        multiple = math.lcm(self.stride, self.input_multiple)
+        multiple = math.lcm(self.stride, self.input_multiple or self.stride)
         if w % multiple or h % multiple:
             raise ValueError(f"input_size: expected multiples of {multiple} for {self.name}, got {tuple(input_size)}")
         return (w // self.stride, h // self.stride)
@@ -150,10 +150,11 @@ register_model(
         variants={mode: {"temporal": mode} for mode in ("kmm", "predicted", "jrpsp", "dkd", "none")},
         presets=_RECURSIVE_PRESETS,
         default_variant="kmm",
+        input_multiple=32,  # ResNet backbones
     )
 )
-register_model(ModelSpec("rpstn", _rpstn, _RECURSIVE_VARIANTS, _RECURSIVE_PRESETS, "original"))
-register_model(ModelSpec("dkd", _dkd, _RECURSIVE_VARIANTS, _RECURSIVE_PRESETS, "original"))
+register_model(ModelSpec("rpstn", _rpstn, _RECURSIVE_VARIANTS, _RECURSIVE_PRESETS, "original", input_multiple=32))
+register_model(ModelSpec("dkd", _dkd, _RECURSIVE_VARIANTS, _RECURSIVE_PRESETS, "original", input_multiple=32))
 register_model(
     ModelSpec(
         "lstmpm",
@@ -163,7 +164,6 @@ register_model(
         presets={"tiny": {"hidden_channels": 8}, "small": {"hidden_channels": 24}, "paper": {}},
         default_variant="original",
         stride=8,
-        input_multiple=8,
         extra_maps=1,
         input_size=(368, 368),
     )
