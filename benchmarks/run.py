@@ -222,6 +222,10 @@ def plot(path: Path, results) -> str:
 
 def main(argv=None) -> None:
     args = parse_args(argv)
+    if args.replot:  # needs no device: it only redraws
+        out = args.out or Path(__file__).parent / "results" / args.device
+        print(plot(out / "results.png", read_csv(out / "results.csv")))
+        return
     if args.device == "cuda" and not torch.cuda.is_available():
         sys.exit("--device cuda: no CUDA device here")
     if args.memory_case:  # internal: measure one case's memory in this fresh process
@@ -230,9 +234,6 @@ def main(argv=None) -> None:
         return
 
     out = args.out or Path(__file__).parent / "results" / args.device
-    if args.replot:
-        print(plot(out / "results.png", read_csv(out / "results.csv")))
-        return
     out.mkdir(parents=True, exist_ok=True)
     env = harness.environment()
     cases = collect_cases(args)
