@@ -101,7 +101,9 @@ class VideoPoseDataset(torch.utils.data.Dataset):
         augmentation: training augmentation (default :class:`Augmentation()`); ignored for evaluation.
         key_position: where the key frame (whose box fixes the crop) sits in the clip:
             ``"center"`` (default) or ``"last"`` (causal models).
-        every_frame_as_key: evaluation only: one clip per frame, keyed on it (see above).
+        every_frame_as_key: evaluation only: one clip per frame, keyed on it (see above). The model
+            must predict the frame at ``key_position`` (the registry's key-frame models predict the
+            middle one, so they use the default ``"center"``).
         seed: the augmentation seed.
     """
 

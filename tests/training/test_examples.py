@@ -1,4 +1,7 @@
-"""The README's demo and the proof's --quick mode run end to end (tiny budgets: this checks plumbing, not results)."""
+"""The README's demo, the KMM-prior ablation and the proof's --quick mode run end to end.
+
+Tiny budgets: this checks plumbing, not results.
+"""
 
 import importlib.util
 import math
@@ -20,6 +23,11 @@ def test_demo_trains_and_scores(tmp_path, capsys):
     assert "left_ankle" in printed and "Mean" in printed
     assert (tmp_path / "last.pt").is_file() and out["result"]["step"] == 1
     assert math.isfinite(out["metrics"]["visible"].compute()["Mean"])
+    # The KMM-prior ablation rescores that checkpoint: as trained it must reproduce the demo's score.
+    ablation = _example("kmm_prior_ablation").main([str(tmp_path / "last.pt")])
+    assert set(ablation) == {"visible", "occluded"}
+    assert ablation["visible"][0] == out["metrics"]["visible"].compute()["Mean"]
+    assert all(math.isfinite(after) for _, after in ablation.values())
 
 
 def test_proof_quick_writes_its_table(tmp_path):
