@@ -31,7 +31,11 @@ from pathlib import Path
 import numpy as np
 import torch
 
-FORMAT = "posemods-train-1"
+#: Format 2: models normalise their [0, 1] frames themselves. Format-1 weights were trained on raw
+#: frames, so loading them into today's models would silently score them on different inputs.
+FORMAT = "posemods-train-2"
+_OUTDATED = {"posemods-train-1": "it was written before models normalised their input frames, so its weights "
+             "expect raw [0, 1] pixels; train it again with this version"}  # fmt: skip
 
 
 def rng_state() -> dict:
@@ -72,6 +76,8 @@ def load_checkpoint(path: str | os.PathLike) -> dict:
     if not os.path.isfile(path):
         raise FileNotFoundError(f"checkpoint: no such file {os.fspath(path)!r}")
     state = torch.load(path, map_location="cpu", weights_only=True)
+    if isinstance(state, dict) and state.get("format") in _OUTDATED:
+        raise ValueError(f"checkpoint {os.fspath(path)!r}: {_OUTDATED[state['format']]}")
     if not isinstance(state, dict) or state.get("format") != FORMAT:
         found = state.get("format") if isinstance(state, dict) else type(state).__name__
         raise ValueError(f"checkpoint {os.fspath(path)!r}: expected format {FORMAT!r}, got {found!r}")

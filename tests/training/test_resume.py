@@ -74,3 +74,6 @@ def test_checkpoint_errors(tmp_path):
     torch.save({"weights": torch.zeros(1)}, tmp_path / "other.pt")
     with pytest.raises(ValueError, match="format"):
         load_checkpoint(tmp_path / "other.pt")
+    torch.save({"format": "posemods-train-1", "model": {}}, tmp_path / "old.pt")
+    with pytest.raises(ValueError, match="before models normalised their input frames"):
+        load_checkpoint(tmp_path / "old.pt")
