@@ -112,9 +112,14 @@ def expect_module_dtype(name: str, tensor: torch.Tensor, module: torch.nn.Module
     Mixed modules (e.g. bf16 weights with fp32 norms) pass as long as one parameter matches; under
     autocast a mix is expected (autocast casts per op), so it is allowed there.
     """
-    dtypes = {p.dtype for p in module.parameters()}
-    if not dtypes or tensor.dtype in dtypes or _autocasting(tensor.device.type):
+    # Runs on every forward: stop at the first matching parameter (usually the first one).
+    params = iter(module.parameters())
+    first = next(params, None)
+    if first is None or first.dtype == tensor.dtype or any(p.dtype == tensor.dtype for p in params):
         return
+    if _autocasting(tensor.device.type):
+        return
+    dtypes = {p.dtype for p in module.parameters()}
     raise TypeError(
         f"{name}: dtype {tensor.dtype} but {type(module).__name__}'s parameters are "
         f"{', '.join(sorted(str(d) for d in dtypes))}; convert one to the other (e.g. "
