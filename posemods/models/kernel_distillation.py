@@ -17,7 +17,7 @@ from torch import nn
 from posemods._resize import resize
 from posemods._shapes import expect_positive
 from posemods.models.relation import JointRelationExtractor
-from posemods.modules.kmm import check_temporal_inputs
+from posemods.modules.temporal import check_temporal_inputs
 
 
 def depthwise_correlate(features: torch.Tensor, kernels: torch.Tensor) -> torch.Tensor:

@@ -11,12 +11,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from posemods import KMM
 from posemods._shapes import expect_choice, expect_float, expect_positive, expect_shape
 from posemods.models.checkpoint import load_checkpoint
 from posemods.models.conv_lstm import ConvLSTMCell
 from posemods.models.correction import PriorCorrection
 from posemods.models.normalize import ImageNormalize
+from posemods.modules.kmm import KinematicsModelingModule as KMM
 
 
 def _conv_relu(in_channels: int, out_channels: int, kernel_size: int) -> list[nn.Module]:
