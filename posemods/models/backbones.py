@@ -38,6 +38,11 @@ class Backbone(nn.Module):
 
     def __init__(self, name: str, checkpoint: str | os.PathLike | None = None) -> None:
         super().__init__()
+        if not isinstance(name, str) or not timm.is_model(name):
+            # Otherwise timm's bare "RuntimeError: Unknown model (resnet_51)" from deep inside a model.
+            close = timm.list_models(f"*{name}*")[:5] if isinstance(name, str) else []
+            hint = f"; close names: {', '.join(close)}" if close else " (see timm.list_models())"
+            raise ValueError(f"backbone: expected the name of a timm model, got {name!r}{hint}")
         self.name = name
         self.normalize = ImageNormalize()
         self.body = timm.create_model(name, pretrained=False, features_only=True, out_indices=(-1,))
