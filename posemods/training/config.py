@@ -51,6 +51,10 @@ class TrainConfig:
     lr: float = 1e-3
     weight_decay: float = 1e-4
     warmup_steps: int = 50
+    optimizer: str = "adamw"
+    lr_schedule: str = "cosine"
+    lr_steps: list = dataclasses.field(default_factory=list)  # epochs after which "step" divides lr by 10
+    recipe: str | None = None  # the --recipe the run started from (a record; the fields hold its values)
     grad_clip: float = 5.0
     seed: int = 0
     max_steps: int | None = None  # stop (and save) after this many optimizer steps in total
@@ -72,6 +76,9 @@ class TrainConfig:
         expect_choice("data", self.data, DATASETS)
         expect_choice("normalize", self.normalize, ("person", "torso"))
         expect_choice("device", self.device, ("auto", "cpu", "cuda"))
+        expect_choice("optimizer", self.optimizer, ("adamw", "adam"))
+        expect_choice("lr_schedule", self.lr_schedule, ("cosine", "constant", "step"))
+        self.lr_steps = [int(e) for e in self.lr_steps]
         for name in ("clip_length", "epochs", "batch_size", "accumulate", "train_clips", "eval_clips"):
             expect_positive(name, getattr(self, name))
         if len(self.input_size) != 2:
@@ -121,6 +128,10 @@ _HELP = {
     "lr": "peak learning rate (AdamW)",
     "weight_decay": "AdamW weight decay",
     "warmup_steps": "linear warm-up steps before the cosine decay",
+    "optimizer": "adamw | adam",
+    "lr_schedule": "cosine (after the warm-up) | constant | step (divide by 10 after each --lr-steps epoch)",
+    "lr_steps": "epochs after which the step schedule divides the learning rate by 10",
+    "recipe": "a paper's recipe, e.g. kimnet-penn (see --help's epilog); other flags override it",
     "grad_clip": "clip the gradient norm to this (0: off)",
     "seed": "seed of the weights, the data order and the synthetic data",
     "max_steps": "stop and save after this many steps in total (the schedule still spans all epochs)",
@@ -157,7 +168,9 @@ def add_arguments(
             kwargs.update(nargs=2, type=int, metavar=("W", "H"))
         elif field.name == "model_kwargs":
             kwargs["type"] = json.loads
-        elif field.name in ("variant", "data_root", "annotations", "split", "resume"):
+        elif field.name == "lr_steps":
+            kwargs.update(nargs="*", type=int, metavar="EPOCH")
+        elif field.name in ("variant", "data_root", "annotations", "split", "resume", "recipe"):
             kwargs["type"] = str
         elif field.name in ("max_steps", "threads"):
             kwargs["type"] = int
