@@ -91,3 +91,19 @@ def test_cli_scores_videos_and_sweeps_occlusion(checkpoint, tmp_path, capsys):
     assert plot.exists() or plot.with_suffix(".csv").exists()
     # More masks, more occluded joints counted: 3 masked joints on each of frames 2..3 of 4 clips.
     assert "\n3 |" in sweep_table(table)
+
+
+def test_lstmpm_videos_drop_the_background_map_as_clips_do():
+    torch.manual_seed(0)
+    spec = MODELS["lstmpm"]
+    model = spec.create(13, "original", "tiny").eval()
+    video = SyntheticPoseVideos(num_clips=2, clip_length=4, frame_size=(32, 32), heatmap_size=(4, 4), seed=2)
+    loader = torch.utils.data.DataLoader(video, batch_size=2)
+    streamed, whole = (
+        evaluate_videos(model, spec, loader, video.skeleton),
+        evaluate(model, spec, loader, video.skeleton),
+    )
+    assert torch.equal(streamed["visible"].counted, whole["visible"].counted)
+    assert torch.equal(streamed["visible"].correct, whole["visible"].correct)
+    with pytest.raises(ValueError, match="eval_mode: 'video' needs a recursive model"):
+        evaluate_videos(torch.nn.Conv2d(3, 13, 1), spec, loader, video.skeleton)
