@@ -61,3 +61,19 @@ def test_replot_redraws_the_committed_results_from_their_csv(tmp_path):
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert (tmp_path / "results.png").stat().st_size > 10_000
+
+
+def test_parity_refuses_cuda_without_a_device_and_keeps_paper_shapes_for_gpus(monkeypatch):
+    import pytest
+
+    from benchmarks import parity
+
+    monkeypatch.setattr(parity.torch.cuda, "is_available", lambda: False)
+    with pytest.raises(SystemExit, match="--device cuda: no CUDA device here"):
+        parity.main(["--op", "keypoint_mask", "--device", "cuda"])
+    from posemods.testing import OP_CASES
+
+    for op, cases in OP_CASES.items():
+        assert any(c.paper for c in cases) and any(not c.paper for c in cases), op
+        labels = [label for label, _ in parity.cases(op, "cpu")]
+        assert labels == [c.label for c in cases if not c.paper]  # the interpreter never runs paper shapes
