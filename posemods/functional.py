@@ -57,7 +57,12 @@ def kinematics_attention(
         expect_float(name, tensor)
     expect_same("device", query=query, key=key, value=value)
     expect_same("dtype", query=query, key=key, value=value)
-    scale = 1.0 / math.sqrt(dims["H"] * dims["W"]) if scale is None else float(scale)
+    if scale is None:
+        area = dims["H"] * dims["W"]
+        # A traced (symbolic) H * W stays symbolic: math.sqrt would specialise it under torch.export.
+        scale = 1.0 / (torch.sym_sqrt(area) if isinstance(area, torch.SymInt) else math.sqrt(area))
+    else:
+        scale = float(scale)
 
     if select_backend("kinematics_attention", backend, (query, key, value), _kmm_triton_unsupported) == "triton":
         return _kmm_op.kinematics_attention(query, key, value, scale)
