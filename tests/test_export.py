@@ -7,6 +7,7 @@ dim to its example value); a wrong size must still be refused by the exported pr
 from __future__ import annotations
 
 import inspect
+from pathlib import Path
 
 import pytest
 import torch
@@ -100,3 +101,11 @@ def test_vremd_exports_with_dynamic_batch():
     program = export(net.eval(), (video,), dynamic_shapes={"video": {0: BATCH}})
     other = torch.randn(3, 3, 3, 32, 32)
     torch.testing.assert_close(program.module()(other), net(other), rtol=1e-4, atol=1e-5)
+
+
+def test_readme_export_example_runs():
+    """The README's export example is run as written (the block after its marker comment)."""
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    after = readme.split("<!-- export-example: tests/test_export.py runs this block -->", 1)[1]
+    code = after.split("```python\n", 1)[1].split("```", 1)[0]
+    exec(compile(code, "README.md", "exec"), {})
