@@ -123,6 +123,21 @@ def expect_positive(name: str, value: int) -> int:
     return number
 
 
+def expect_size(name: str, size) -> tuple[int, int]:
+    """Return ``size`` as ``(H, W)`` ints, or raise ``ValueError`` unless it is two positive integers.
+
+    Every grid size in posemods (frames, crops, heatmaps) is (H, W), torch's order (``tensor.shape[-2:]``).
+    """
+    try:
+        height, width = size
+    except (TypeError, ValueError):
+        raise ValueError(f"{name}: expected (H, W), two positive integers, got {size!r}") from None
+    try:
+        return expect_positive(f"{name} H", height), expect_positive(f"{name} W", width)
+    except ValueError:
+        raise ValueError(f"{name}: expected (H, W), two positive integers, got {size!r}") from None
+
+
 def expect_choice(name: str, value: str, choices: tuple[str, ...]) -> None:
     if value not in choices:
         raise ValueError(f"{name}: expected one of {choices}, got {value!r}")

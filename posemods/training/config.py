@@ -10,14 +10,14 @@ import argparse
 import dataclasses
 import json
 
-from posemods._shapes import expect_choice, expect_positive
+from posemods._shapes import expect_choice, expect_positive, expect_size
 
 DATASETS = ("synthetic", "penn_action", "jhmdb", "posetrack")
 
 
 @dataclasses.dataclass
 class TrainConfig:
-    """Everything that defines a run. Sizes are (W, H); ``batch_size`` is global (all processes).
+    """Everything that defines a run. Sizes are (H, W), torch's order; ``batch_size`` is global (all processes).
 
     The same config gives the same training on 1 or N processes: each of the N processes takes
     ``batch_size / N`` clips of every step, and ``accumulate`` splits a process's share further
@@ -36,7 +36,7 @@ class TrainConfig:
     annotations: str | None = None  # PoseTrack: the folder of per-video JSON files
     split: str | None = None  # Penn Action: train/test; JHMDB: "1", "2" or "3"
     clip_length: int = 5
-    input_size: tuple[int, int] = (128, 128)
+    input_size: tuple[int, int] = (128, 128)  # (H, W)
     sigma: float = 2.0
     train_clips: int = 2000  # synthetic only
     eval_clips: int = 200  # synthetic only
@@ -68,14 +68,12 @@ class TrainConfig:
     progress: bool = True
 
     def __post_init__(self) -> None:
-        self.input_size = tuple(self.input_size)
+        self.input_size = expect_size("input_size", self.input_size)
         expect_choice("data", self.data, DATASETS)
         expect_choice("normalize", self.normalize, ("person", "torso"))
         expect_choice("device", self.device, ("auto", "cpu", "cuda"))
         for name in ("clip_length", "epochs", "batch_size", "accumulate", "train_clips", "eval_clips"):
             expect_positive(name, getattr(self, name))
-        if len(self.input_size) != 2:
-            raise ValueError(f"input_size: expected (W, H), got {self.input_size!r}")
         if self.data != "synthetic" and self.data_root is None:
             raise ValueError(f"data_root: expected the {self.data} folder, got None")
         if self.data == "posetrack" and self.annotations is None:
@@ -107,7 +105,7 @@ _HELP = {
     "annotations": "PoseTrack: the folder of per-video JSON annotations",
     "split": "JHMDB: split 1, 2 or 3 (Penn Action trains on its train flag, PoseTrack on train/)",
     "clip_length": "T, frames per clip",
-    "input_size": "W H of the frames (the crop, for real datasets)",
+    "input_size": "H W of the frames (the crop, for real datasets)",
     "sigma": "Gaussian sigma of the heatmap targets, in heatmap pixels",
     "train_clips": "synthetic training clips per epoch",
     "eval_clips": "synthetic evaluation clips",
@@ -154,7 +152,7 @@ def add_arguments(
         if isinstance(default, bool):
             kwargs["action"] = argparse.BooleanOptionalAction
         elif field.name == "input_size":
-            kwargs.update(nargs=2, type=int, metavar=("W", "H"))
+            kwargs.update(nargs=2, type=int, metavar=("H", "W"))
         elif field.name == "model_kwargs":
             kwargs["type"] = json.loads
         elif field.name in ("variant", "data_root", "annotations", "split", "resume"):

@@ -180,7 +180,7 @@ def evaluate(
             clips = to_device(clips, context.device)
             with autocast(context.device):
                 pred, clips = predict(model, spec, clips)
-            input_size = (clips["frames"].shape[-1], clips["frames"].shape[-2])
+            input_size = tuple(clips["frames"].shape[-2:])  # (H, W)
             joints, _ = decode_to_image(pred.float(), clips["affine"], input_size)
             for name, opt in scores.items():
                 metrics[name].update_clips(

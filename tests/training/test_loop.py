@@ -1,5 +1,7 @@
 """The loop's pieces in-process: loss, schedule, key-frame models, every registered model, errors."""
 
+import argparse
+import dataclasses
 import math
 
 import pytest
@@ -8,6 +10,8 @@ from torch import nn
 
 from posemods.data import SyntheticPoseVideos
 from posemods.training import MODELS, ModelSpec, TrainConfig, evaluate, fit, heatmap_loss, predict, register_model
+from posemods.training.config import add_arguments, config_from_args
+from posemods.training.datasets import build_datasets
 from posemods.training.loop import WarmupCosine, restore_schedule, select_frames
 
 
@@ -138,7 +142,7 @@ def test_every_registered_model_builds_and_predicts(name):
     _, clips = _clips(1, clip_length=3)
     for variant in spec.variants:
         model = spec.create(13, variant, "tiny", (32, 32), 3).eval()  # BatchNorm cannot train on one clip
-        h, w = spec.heatmap_size((32, 32))[::-1]
+        h, w = spec.heatmap_size((32, 32))
         clips_at_stride = {**clips, "heatmaps": clips["heatmaps"][..., :h, :w]}
         pred, kept = predict(model, spec, clips_at_stride)
         frames = 3 if spec.output == "clip" else 1  # a key-frame model predicts the middle frame
@@ -166,6 +170,24 @@ def test_configuration_errors(tmp_path):
     with pytest.raises(ValueError, match=r"multiples of 32 for kimnet, got \(48, 64\)"):
         MODELS["kimnet"].heatmap_size((48, 64))  # a multiple of the heatmap stride, not of ResNet's
     assert MODELS["lstmpm"].heatmap_size((48, 48)) == (6, 6)
+
+
+def test_sizes_are_height_then_width():
+    """(H, W) everywhere, as torch: the config, the CLI, the registry and the data agree."""
+    assert MODELS["lstmpm"].heatmap_size((48, 64)) == (6, 8)
+    with pytest.raises(ValueError, match=r"multiples of 32 for kimnet, got \(64, 48\)"):
+        MODELS["kimnet"].heatmap_size((64, 48))
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    config = config_from_args(parser.parse_args(["--input-size", "64", "32"]))
+    assert config.input_size == (64, 32)
+    with pytest.raises(ValueError, match=r"input_size: expected \(H, W\)"):
+        TrainConfig(input_size=(64,))
+    spec = MODELS["test-key"]
+    train_set, _, _ = build_datasets(dataclasses.replace(config, train_clips=1, eval_clips=1, clip_length=3), spec)
+    clip = train_set[0]
+    assert clip["frames"].shape[-2:] == (64, 32)
+    assert clip["heatmaps"].shape[-2:] == spec.heatmap_size((64, 32)) == (16, 8)
     with pytest.raises(ValueError, match="already registered"):
         register_model(MODELS["kimnet"])
 
