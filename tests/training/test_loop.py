@@ -72,10 +72,12 @@ def test_resuming_with_more_steps_continues_the_new_schedule():
     # schedule's rate from step 10, not at the old schedule's 0.
     _, old = _stepped(total=10, steps=10)
     assert old.get_last_lr() == [0.0]
-    optimizer, scheduler = _stepped(total=20, steps=0)
-    schedule = scheduler.lr_lambdas[0]  # the very object the scheduler holds, as fit() passes it
-    restore_schedule(optimizer, scheduler, old.state_dict(), lr=1e-2, weight_decay=0.01, schedule=schedule)
+    optimizer, _ = _stepped(total=20, steps=0)
+    optimizer.load_state_dict(_stepped(total=10, steps=10)[0].state_dict())  # lr 0, as saved
+    schedule = WarmupCosine(2, 20)
+    scheduler = restore_schedule(optimizer, old.state_dict(), lr=1e-2, weight_decay=0.01, schedule=schedule)
     assert schedule.total == 20  # not overwritten by the saved, 10-step schedule
+    assert optimizer.param_groups[0]["weight_decay"] == 0.01 and optimizer.param_groups[0]["lr"] == 1e-2 * schedule(10)
     assert scheduler.last_epoch == 10
     assert scheduler.get_last_lr() == [1e-2 * schedule(10)] and schedule(10) > 0.4
     optimizer.step()
@@ -85,9 +87,27 @@ def test_resuming_with_more_steps_continues_the_new_schedule():
 
 def test_resuming_with_the_same_settings_changes_nothing():
     _, saved = _stepped(total=10, steps=4)
-    optimizer, scheduler = _stepped(total=10, steps=0)
-    restore_schedule(optimizer, scheduler, saved.state_dict(), lr=1e-2, weight_decay=0.01, schedule=WarmupCosine(2, 10))
+    optimizer, _ = _stepped(total=10, steps=0)
+    scheduler = restore_schedule(
+        optimizer, saved.state_dict(), lr=1e-2, weight_decay=0.01, schedule=WarmupCosine(2, 10)
+    )
     assert scheduler.get_last_lr() == saved.get_last_lr() and scheduler.last_epoch == 4
+    # The same steps from here on as the run that was never interrupted.
+    for _ in range(3):
+        saved.optimizer.step()
+        saved.step()
+        optimizer.step()
+        scheduler.step()
+        assert scheduler.get_last_lr() == saved.get_last_lr()
+
+
+def test_restore_schedule_uses_no_private_scheduler_attributes():
+    """Issue 14: restoring wrote scheduler._last_lr; it now builds the scheduler through the constructor."""
+    import inspect
+
+    source = inspect.getsource(restore_schedule)
+    code = source[source.index('"""', source.index('"""') + 3) + 3 :]  # the body after the docstring
+    assert "._" not in code
 
 
 def test_key_frame_models_are_trained_and_scored_on_the_key_frame_only(tmp_path):
@@ -196,3 +216,34 @@ def test_vremd_variants_are_table4():
     from posemods.models import VREMD_TABLE4
 
     assert MODELS["vremd"].variants == VREMD_TABLE4
+
+
+def test_fit_steps_one_by_one(tmp_path):
+    """fit's pieces alone: resume resolution, build, a partial epoch, save, resume, evaluate."""
+    from posemods.training.distributed import Context
+    from posemods.training.fit import build_run, evaluate_epoch, resolve_resume, save_run, train_epoch
+
+    config = TrainConfig(
+        model="test-key", input_size=(32, 32), clip_length=3, train_clips=8, eval_clips=4, batch_size=4,
+        out=str(tmp_path), progress=False, max_steps=1, warmup_steps=0,
+    )  # fmt: skip
+    context = Context()
+    assert resolve_resume(dataclasses.replace(config, resume="auto")) == (None, None)  # nothing saved yet
+    run = build_run(config, context)
+    assert run.steps_per_epoch == 2 and (run.epoch, run.epoch_step, run.step) == (0, 0, 0)
+    assert train_epoch(run) is False  # stopped by max_steps, mid-epoch
+    assert (run.epoch_step, run.step, len(run.losses)) == (1, 1, 1) and run.reached_max_steps
+    path = save_run(run)
+    assert path == tmp_path / "last.pt" and path.is_file()
+
+    resumed_config = dataclasses.replace(config, resume="auto", max_steps=None)
+    resume, state = resolve_resume(resumed_config)
+    assert resume == str(path) and state["step"] == 1
+    resumed = build_run(resumed_config, context, state=state)
+    assert (resumed.epoch, resumed.epoch_step, resumed.step) == (0, 1, 1)
+    assert resumed.scheduler.last_epoch == 1 and resumed.losses == run.losses
+    for key, value in run.model.state_dict().items():
+        assert torch.equal(value, resumed.model.state_dict()[key]), key
+    assert train_epoch(resumed) is True and resumed.step == 2
+    record = evaluate_epoch(resumed)
+    assert set(record) >= {"visible/Mean", "occluded/Mean"}
