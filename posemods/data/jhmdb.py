@@ -21,6 +21,7 @@ from pathlib import Path
 
 import numpy as np
 
+from posemods._optional import optional_import
 from posemods._shapes import expect_choice
 from posemods.data.video_dataset import VideoPoseDataset, VideoRecord, box_from_joints
 from posemods.skeletons import JHMDB_15
@@ -52,7 +53,7 @@ def read_jhmdb_split(
 
 def read_jhmdb(root: str | Path, split: int = 1, subset: str = "train", sub: bool = True) -> list[VideoRecord]:
     """Read the videos of one split's ``subset``."""
-    from scipy.io import loadmat
+    loadmat = optional_import("scipy.io", "data", "read_jhmdb").loadmat
 
     root = Path(root)
     records = []

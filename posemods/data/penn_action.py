@@ -13,6 +13,7 @@ from pathlib import Path
 
 import numpy as np
 
+from posemods._optional import optional_import
 from posemods._shapes import expect_choice
 from posemods.data.video_dataset import VideoPoseDataset, VideoRecord, box_from_joints
 from posemods.skeletons import PENN_ACTION_13
@@ -30,7 +31,7 @@ def read_penn_action(root: str | Path, split: str = "train") -> list[VideoRecord
     A few of the real label files carry fewer ``bbox`` rows than frames; the missing frames take
     the box around their annotated joints.
     """
-    from scipy.io import loadmat
+    loadmat = optional_import("scipy.io", "data", "read_penn_action").loadmat
 
     expect_choice("split", split, ("train", "test", "all"))
     root = Path(root)

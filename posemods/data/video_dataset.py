@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from posemods._optional import optional_import
 from posemods._shapes import expect_choice, expect_positive
 from posemods.data.transforms import Augmentation, TopDownTransform
 from posemods.skeletons import Skeleton, get_skeleton
@@ -68,7 +69,7 @@ def fill_missing_boxes(bbox: np.ndarray) -> np.ndarray:
 
 def load_frames(paths: list[Path]) -> torch.Tensor:
     """Decode images into uint8 (T, 3, H, W) RGB."""
-    from PIL import Image
+    Image = optional_import("PIL.Image", "data", "load_frames")
 
     def load(path: Path) -> torch.Tensor:
         with Image.open(path) as image:

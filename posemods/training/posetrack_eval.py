@@ -47,7 +47,7 @@ def predict_key_frames(
             clips = to_device(clips, context.device)
             with autocast(context.device):
                 heatmaps, kept = predict(model, spec, clips)
-            input_size = (kept["frames"].shape[-1], kept["frames"].shape[-2])
+            input_size = tuple(kept["frames"].shape[-2:])  # (H, W)
             joints, scores = decode_to_image(heatmaps.float(), kept["affine"], input_size)
             scored = kept["frame_mask"].argmax(1)  # the key frame, the one frame each item scores
             for b in range(joints.shape[0]):
