@@ -5,11 +5,12 @@ They take predictions and ground truth as tensors or arrays, never models. Never
 """
 
 from posemods.metrics.decode import decode_heatmaps, decode_to_image, heatmap_to_image
-from posemods.metrics.pck import PCK, pck, pck_hits
+from posemods.metrics.pck import PCK, check_alpha, pck, pck_hits, torso_normalizer
 from posemods.metrics.posetrack_map import points_in_polygon, posetrack_map, precision_recall, voc_ap
 
 __all__ = [
     "PCK",
+    "check_alpha",
     "decode_heatmaps",
     "decode_to_image",
     "heatmap_to_image",
@@ -18,5 +19,6 @@ __all__ = [
     "points_in_polygon",
     "posetrack_map",
     "precision_recall",
+    "torso_normalizer",
     "voc_ap",
 ]
