@@ -26,14 +26,28 @@ def new_layout(videos, year=2018):
     for vid, frames in videos.items():
         for i, people in frames:
             image_id = int(f"1{vid}{i:04d}")
-            image = {"id": image_id, "file_name": f"images/val/{vid}_mpii_test/{i:06d}.jpg", "frame_id": image_id,
-                     "vid_id": vid, "is_labeled": bool(people), "ignore_regions_x": [], "ignore_regions_y": []}  # fmt: skip
+            image = {
+                "id": image_id,
+                "file_name": f"images/val/{vid}_mpii_test/{i:06d}.jpg",
+                "frame_id": image_id,
+                "vid_id": vid,
+                "is_labeled": bool(people),
+                "ignore_regions_x": [],
+                "ignore_regions_y": [],
+            }
             if year == 2021:
                 image["has_labeled_person"] = bool(people)
             images.append(image)
             for track, kp in people:
-                ann = {"id": len(annotations), "image_id": image_id, "track_id": track, "category_id": 1,
-                       "keypoints": kp.reshape(-1).tolist(), "bbox": [1, 1, 60, 60], "bbox_head": [0, 0, 30, 40]}  # fmt: skip
+                ann = {
+                    "id": len(annotations),
+                    "image_id": image_id,
+                    "track_id": track,
+                    "category_id": 1,
+                    "keypoints": kp.reshape(-1).tolist(),
+                    "bbox": [1, 1, 60, 60],
+                    "bbox_head": [0, 0, 30, 40],
+                }
                 if year == 2021:
                     ann["person_id"] = 1000 + track
                 annotations.append(ann)
