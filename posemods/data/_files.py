@@ -12,6 +12,14 @@ from pathlib import Path
 import numpy as np
 
 
+def require_scipy() -> None:
+    """Fail at once, before any file is looked at, when scipy (needed for .mat files) is missing."""
+    try:
+        import scipy.io  # noqa: F401
+    except ImportError as error:
+        raise ImportError(f"reading .mat files needs scipy: pip install posemods[data] ({error})") from None
+
+
 def load_mat(path: str | Path, keys: tuple[str, ...]) -> dict:
     """``scipy.io.loadmat(path)``, refusing a file it cannot parse or that lacks any of ``keys``."""
     from scipy.io import loadmat

@@ -38,7 +38,7 @@ from pathlib import Path
 import numpy as np
 
 from posemods._shapes import expect_choice
-from posemods.data._files import load_mat, mat_array
+from posemods.data._files import load_mat, mat_array, require_scipy
 from posemods.data.video_dataset import VideoPoseDataset, VideoRecord, box_from_joints
 from posemods.skeletons import JHMDB_15
 
@@ -88,6 +88,7 @@ def get_box(mask: np.ndarray) -> np.ndarray:
 
 def read_jhmdb(root: str | Path, split: int = 1, subset: str = "train", sub: bool = True) -> list[VideoRecord]:
     """Read the videos of one split's ``subset``, in 0-based pixels (see the module docstring)."""
+    require_scipy()
     root = Path(root)
     records = []
     for cls, video in read_jhmdb_split(root, split, subset, sub):

@@ -34,7 +34,7 @@ from pathlib import Path
 import numpy as np
 
 from posemods._shapes import expect_choice
-from posemods.data._files import load_mat, mat_array
+from posemods.data._files import load_mat, mat_array, require_scipy
 from posemods.data.video_dataset import VideoPoseDataset, VideoRecord, box_from_joints, fill_missing_boxes
 from posemods.skeletons import PENN_ACTION_13
 
@@ -79,6 +79,7 @@ def penn_crop_boxes(bbox: np.ndarray, joints: np.ndarray, visible: np.ndarray, i
 def read_penn_action(root: str | Path, split: str = "train") -> list[VideoRecord]:
     """Read the videos of ``split`` (``"train"``, ``"test"`` or ``"all"``) under ``root``."""
     expect_choice("split", split, ("train", "test", "all"))
+    require_scipy()
     root = Path(root)
     labels = sorted((root / "labels").glob("*.mat"))
     if not labels:
