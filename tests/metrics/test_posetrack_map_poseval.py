@@ -183,3 +183,22 @@ def test_keypoints_and_scores_of_the_wrong_shape_are_named():
         posetrack_map([gt], [dict(pr, keypoints=pr["keypoints"].reshape(1, 34))])
     with pytest.raises(ValueError, match=r"gt_frames\[0\]\['annotated'\]"):
         posetrack_map([dict(gt, annotated=np.ones((2, J), dtype=bool))], [pr])
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_points_in_polygon_equals_shapely_contains_on_a_grid(seed):
+    geometry = pytest.importorskip("shapely.geometry")
+    rng = np.random.default_rng(seed)
+    # A star-shaped (so simple) polygon with integer vertices; the grid hits its edges and vertices.
+    angles = np.sort(rng.uniform(0, 2 * np.pi, 7))
+    radii = rng.integers(3, 10, 7)
+    polygon = np.unique(np.round(np.stack((10 + radii * np.cos(angles), 10 + radii * np.sin(angles)), 1)), axis=0)
+    order = np.argsort(np.arctan2(polygon[:, 1] - 10, polygon[:, 0] - 10))
+    polygon = polygon[order]
+    poly = geometry.Polygon(polygon)
+    if not poly.is_valid:
+        pytest.skip("rounding made the polygon self-touching")
+    grid = np.stack(np.meshgrid(np.arange(0, 21, 0.5), np.arange(0, 21, 0.5)), -1).reshape(-1, 2)
+    expected = [poly.contains(geometry.Point(x, y)) for x, y in grid]
+    assert points_in_polygon(grid, polygon).tolist() == expected
+    assert 0 < sum(expected) < len(grid)
