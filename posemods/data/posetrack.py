@@ -63,6 +63,7 @@ class _Frame:
     is_labeled: bool
     people: list[_Person]
     ignore_regions: list[np.ndarray]
+    position: int = 0  # where the file lists it: poseval's frame order, which decides ties in AP
 
 
 @dataclasses.dataclass
@@ -157,7 +158,7 @@ def _read_2017(path: Path, data: dict) -> list[_Video]:
             )  # fmt: skip
         labeled = entry.get("is_labeled", [1 if people else 0])
         labeled = labeled[0] if isinstance(labeled, list) else labeled
-        frames.append(_Frame(name, bool(labeled), people, regions))
+        frames.append(_Frame(name, bool(labeled), people, regions, i))
     if not frames:
         return []
     return [_Video(Path(frames[0].file_name).parent.name, frames)]
@@ -196,6 +197,7 @@ def _read_2018(path: Path, data: dict) -> list[_Video]:
         track = int(ann["track_id"]) if ann.get("track_id") is not None else -1 - a
         people[ann["image_id"]].append(_Person(track, kp[:, :2].copy(), annotated, bbox, head))
     videos: dict[str, list[dict]] = {}
+    position = {id(im): i for i, im in enumerate(images)}
     for im in images:
         key = str(im["vid_id"]) if im.get("vid_id") is not None else Path(im["file_name"]).parent.name
         videos.setdefault(key, []).append(im)
@@ -214,7 +216,9 @@ def _read_2018(path: Path, data: dict) -> list[_Video]:
                 regions.append(
                     np.stack((np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)), -1).reshape(-1, 2)
                 )
-            frames.append(_Frame(im["file_name"], bool(im.get("is_labeled", True)), people[im["id"]], regions))
+            frames.append(
+                _Frame(im["file_name"], bool(im.get("is_labeled", True)), people[im["id"]], regions, position[id(im)])
+            )
         out.append(_Video(name, frames))
     return out
 
@@ -277,12 +281,14 @@ def read_posetrack_frames(path: str | Path, root: str | Path | None = None) -> l
     drops the frames without people): ``{"image": file name, "keypoints": (P, 17, 2), "annotated":
     (P, 17) bool, "head_box": (P, 4) (x1, y1, x2, y2), NaN where the file has none, "ignore_regions":
     [(K, 2) polygons]}``. Every person of the frame is listed, also one without annotated joints:
-    poseval keeps such a frame and counts its predictions as false positives.
+    poseval keeps such a frame and counts its predictions as false positives. Frames come in
+    poseval's order (convert.py ``from_new``: videos as they first appear, each video's frames as the
+    file lists them), which decides how tied scores are ranked.
     """
     _, videos = read_posetrack_videos(path)
     frames = []
     for video in videos:
-        for frame in video.frames:
+        for frame in sorted(video.frames, key=lambda fr: fr.position):
             if not (frame.is_labeled or frame.people):
                 continue
             people = frame.people

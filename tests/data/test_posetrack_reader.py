@@ -163,3 +163,14 @@ def test_bad_files_are_named_with_what_is_wrong(tmp_path):
         ValueError, match=r"000001_mpii_test\.json: annotations\[0\]: expected 51 keypoint values.*got 45"
     ):
         read_posetrack_frames(path)
+
+
+def test_ground_truth_frames_keep_the_files_order_and_tracks_the_time_order(tmp_path):
+    # poseval's from_new walks track_data["images"] as listed; the order of frames decides tied scores.
+    rng = np.random.default_rng(7)
+    data = new_layout({"000001": [(0, [(1, keypoints(rng))]), (1, [(1, keypoints(rng))])]})
+    data["images"] = data["images"][::-1]
+    path = write(tmp_path, data)
+    assert [f["image"][-10:] for f in read_posetrack_frames(path)] == ["000001.jpg", "000000.jpg"]
+    (record,) = read_posetrack(tmp_path, tmp_path / "annotations")
+    assert [p.name for p in record.frame_paths] == ["000000.jpg", "000001.jpg"]
