@@ -72,7 +72,11 @@ def posetrack_map_of(
     predictions: dict[str, list[tuple[np.ndarray, np.ndarray]]], root: str | Path, annotation_dir: str | Path
 ) -> dict[str, float]:
     """poseval's mAP of ``predictions`` (from :func:`predict_key_frames`) against every video's JSON
-    in ``annotation_dir``; frames without predictions count their ground truth as missed."""
+    in ``annotation_dir``; frames without predictions count their ground truth as missed.
+
+    Files are read in name order. poseval reads them in ``glob.glob`` order, which the file system
+    decides; the two can rank equal scores of different videos differently, nothing else.
+    """
     files = sorted(Path(annotation_dir).glob("*.json"))
     if not files:
         raise FileNotFoundError(f"annotation_dir: no *.json in {annotation_dir}")
