@@ -2,8 +2,11 @@
 
 import math
 
+import numpy as np
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from oracles.metrics import pck_loop
 
 from posemods.metrics import PCK, pck
@@ -226,3 +229,32 @@ def test_matches_the_literal_lstmpm_loop(layout, torso_norm):
     assert metric.correct.tolist() == detected
     assert 0 < sum(detected) < sum(obj)
     assert metric.compute()["Mean"] == pytest.approx(100.0 * sum(detected) / sum(obj), abs=1e-12)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    st.integers(1, 6),
+    st.integers(0, 2**31 - 1),
+    st.sampled_from([0.05, 0.1, 0.2, 0.5]),
+    st.sampled_from(["penn_action", "jhmdb"]),
+)
+def test_property_equals_the_lstmpm_loop(frames_count, seed, alpha, layout):
+    """Any small set of whole-pixel frames (ties with the threshold, degenerate boxes, invisible joints):
+    posemods' counts are LSTMPM's."""
+    from oracles.lstmpm import lstmpm_pck
+
+    from posemods.skeletons import get_skeleton
+
+    skeleton = get_skeleton(layout)
+    rng = np.random.default_rng(seed)
+    n, j = frames_count, skeleton.num_joints
+    target = rng.integers(0, 40, (n, j, 2)).astype(float)
+    pred = target + rng.integers(-10, 11, (n, j, 2))
+    vis = (rng.random((n, j)) > 0.3).astype(float)
+    bbox = np.concatenate((target.min(1), target.min(1) + rng.integers(-3, 40, (n, 2))), 1)
+    rows = [([target[f, :, 0], target[f, :, 1], vis[f]], pred[f, :, 0], pred[f, :, 1], bbox[f]) for f in range(n)]
+    detected, obj = lstmpm_pck(rows, 0, (1, 2), layout == "jhmdb", alpha)
+    metric = PCK(layout, alpha)
+    mask = np.ones((n, j)) if layout == "jhmdb" else vis
+    metric.update(pred, target, mask, np.maximum(bbox[:, 2] - bbox[:, 0], bbox[:, 3] - bbox[:, 1]))
+    assert metric.correct.tolist() == detected and metric.counted.tolist() == obj
