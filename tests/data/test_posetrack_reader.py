@@ -174,3 +174,12 @@ def test_ground_truth_frames_keep_the_files_order_and_tracks_the_time_order(tmp_
     assert [f["image"][-10:] for f in read_posetrack_frames(path)] == ["000001.jpg", "000000.jpg"]
     (record,) = read_posetrack(tmp_path, tmp_path / "annotations")
     assert [p.name for p in record.frame_paths] == ["000000.jpg", "000001.jpg"]
+
+
+def test_an_ignore_region_of_two_points_names_the_file_and_frame(tmp_path):
+    data = new_layout({"000001": [(0, [(1, keypoints(np.random.default_rng(8)))])]})
+    data["images"][0]["ignore_regions_x"] = [[1, 5]]
+    data["images"][0]["ignore_regions_y"] = [[1, 5]]
+    path = write(tmp_path, data)
+    with pytest.raises(ValueError, match=r"000001_mpii_test\.json: frame .*000000\.jpg: an ignore region of 2 points"):
+        read_posetrack_frames(path)
