@@ -6,27 +6,28 @@ PCK normaliser, alpha, and which joints are counted.
 
 Each protocol detail and the file that implements it (the docstrings there quote the reference):
 
-======================================================  ==========================================
-LSTMPM PCK (lawy623/LSTM_Pose_Machines 68a9212)
-``hit = error_dist <= bodysize*0.2``, non-positive L       metrics/pck.py ``pck_hits``
-person size max(w, h) of the file's box, kept degenerate   data/penn_action.py, data/video_dataset.py
-torso pair per layout (Penn 3-8, JHMDB 5-6)                skeletons.py ``Skeleton.torso``
-predicted torso where the ground truth's is under 1 px     metrics/pck.py ``torso_normalizer``
-Penn: ``label(3,joints,frame)==1`` only                    data/penn_action.py
-Penn: short bbox arrays repeat the last row                data/penn_action.py ``penn_boxes``
-Penn: crops of degenerate boxes use the joints' extent     data/penn_action.py ``penn_crop_boxes``
-JHMDB: 1-based pos_img and boxes to 0-based pixels         data/jhmdb.py
-JHMDB: getBox.m boxes, its rounding included               data/jhmdb.py ``get_box``
-JHMDB: every joint counted                                 data/jhmdb.py
-poseval evaluateAP (leonid-pishchulin/poseval 4258a15)
-2017 / 2018 / 2021 layouts told apart by content           data/posetrack.py ``posetrack_format``
-annotated unless (x, y, v) == (0, 0, 0) (to_old)           data/posetrack.py
-identities per video                                       data/posetrack.py ``read_posetrack``
-people without joints kept: their frame's FPs count        data/posetrack.py, metrics/posetrack_map.py
-ties ranked by ``argsort()[::-1]``, frames in file order   metrics/posetrack_map.py, data/posetrack.py
-ignore regions: shapely ``contains`` (boundary outside)    metrics/posetrack_map.py ``points_in_polygon``
-poseval crash cases (head box, 1-2 point regions) refused  metrics/posetrack_map.py, data/posetrack.py
-======================================================  ==========================================
+LSTMPM PCK (lawy623/LSTM_Pose_Machines 68a9212):
+
+- ``hit = error_dist <= bodysize*0.2``, non-positive L: metrics/pck.py ``pck_hits``
+- person size max(w, h) of the file's box, kept degenerate: data/penn_action.py, data/video_dataset.py
+- torso pair per layout (Penn 3-8, JHMDB 5-6): skeletons.py ``Skeleton.torso``
+- predicted torso where the ground truth's is under 1 px: metrics/pck.py ``torso_normalizer``
+- Penn: ``label(3,joints,frame)==1`` only: data/penn_action.py
+- Penn: short bbox arrays repeat the last row: data/penn_action.py ``penn_boxes``
+- Penn: crops of degenerate boxes use the joints' extent: data/penn_action.py ``penn_crop_boxes``
+- JHMDB: 1-based pos_img and boxes to 0-based pixels: data/jhmdb.py
+- JHMDB: getBox.m boxes, its rounding included: data/jhmdb.py ``get_box``
+- JHMDB: every joint counted: data/jhmdb.py
+
+poseval evaluateAP (leonid-pishchulin/poseval 4258a15):
+
+- 2017 / 2018 / 2021 layouts told apart by content: data/posetrack.py ``posetrack_format``
+- annotated unless (x, y, v) == (0, 0, 0) (to_old): data/posetrack.py
+- identities per video: data/posetrack.py ``read_posetrack``
+- people without joints kept: their frame's FPs count: data/posetrack.py, metrics/posetrack_map.py
+- ties ranked by ``argsort()[::-1]``, frames in file order: metrics/posetrack_map.py, data/posetrack.py
+- ignore regions: shapely ``contains`` (boundary outside): metrics/posetrack_map.py ``points_in_polygon``
+- poseval crash cases (head box, 1-2 point regions) refused: metrics/posetrack_map.py, data/posetrack.py
 """
 
 from __future__ import annotations
