@@ -137,7 +137,8 @@ def _read_2017(path: Path, data: dict) -> list[_Video]:
                 head = np.array(
                     [_number(path, f"{where}.annorect[{r}].{k}", rect[k]) for k in ("x1", "y1", "x2", "y2")]
                 )
-            track = rect.get("track_id", [-1 - r])
+            # Without a track id each person is its own track (never merged across frames).
+            track = rect.get("track_id", [-1 - sum(len(fr.people) for fr in frames) - r])
             people.append(
                 _Person(
                     int(_number(path, f"{where} track_id", track)),
