@@ -17,7 +17,7 @@ from pathlib import Path
 
 import torch
 
-from posemods.metrics import PCK
+from posemods.metrics import PCK, describe_protocol
 from posemods.skeletons import GROUP_NAMES
 from posemods.training import distributed
 from posemods.training.checkpoint import load_checkpoint
@@ -104,6 +104,8 @@ def main(argv: list[str] | None = None, prog: str = "python -m posemods.evaluate
         variant = config.variant or get_model_spec(config.model).default_variant
         print(f"{config.model} ({variant}, {config.preset}) on {config.data}: "
               f"PCK@{config.alpha}, normalised by {config.normalize} size")  # fmt: skip
+        layout = next(iter(metrics.values())).skeleton
+        print(describe_protocol(config.data, layout, config.normalize, config.alpha))
         average_precision = metrics.pop("mAP", None)
         print(per_joint_table(metrics))
         if average_precision is not None:
