@@ -6,15 +6,16 @@ Synthetic data by default, so it runs anywhere::
 
 A dataset you have: ``--data penn_action --data-root /data/PennAction``. Several processes:
 ``torchrun --nproc_per_node=N -m posemods.train ...`` (DDP; NCCL on GPUs, gloo on CPUs), with the
-same global ``--batch-size``. ``--resume auto`` continues from ``OUT/last.pt`` exactly. The papers'
-settings: ``--recipe kimnet-penn | kimnet-jhmdb | vremd-posetrack`` (see ``--help``).
+same global ``--batch-size``. ``--resume auto`` continues from ``OUT/last.pt`` exactly. Installed,
+``posemods-train`` is the same command. The papers' settings: ``--recipe kimnet-penn | kimnet-jhmdb |
+vremd-posetrack`` (see ``--help``).
 """
 
 from __future__ import annotations
 
 import argparse
 
-from posemods.training.config import TrainConfig, add_arguments, config_from_args
+from posemods.training.config import TrainConfig, add_arguments, check_arguments, config_from_args, setup_logging
 from posemods.training.fit import fit
 from posemods.training.recipes import RECIPES, recipe_config
 
@@ -30,27 +31,45 @@ def _recipes_epilog() -> str:
     return "\n".join(lines)
 
 
-def parse_config(argv: list[str] | None = None) -> TrainConfig:
-    """The run's config: the defaults, then ``--recipe``'s values, then every flag given explicitly."""
+def build_parser(prog: str = "python -m posemods.train") -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m posemods.train",
+        prog=prog,
         description=__doc__.splitlines()[0],
         formatter_class=_Formatter,
         epilog=_recipes_epilog(),
     )
     add_arguments(parser)
+    return parser
+
+
+def parse_config(argv: list[str] | None = None, prog: str = "python -m posemods.train") -> TrainConfig:
+    """The run's config: the defaults, then ``--recipe``'s values, then every flag given explicitly.
+
+    A wrong value exits 2 with the usage line.
+    """
+    parser = build_parser(prog)
     args = parser.parse_args(argv)
-    if args.recipe is None:
-        return config_from_args(args)
-    # Parsed again without defaults: what is left are the flags the user typed, which win.
-    explicit = argparse.ArgumentParser(add_help=False)
-    add_arguments(explicit, overrides_only=True)
-    given = vars(explicit.parse_known_args(argv)[0])
-    return TrainConfig(**{**TrainConfig().to_dict(), **recipe_config(args.recipe), **given})
+    if args.recipe is not None:
+        # Parsed again without defaults: what is left are the flags the user typed, which win.
+        explicit = argparse.ArgumentParser(add_help=False)
+        add_arguments(explicit, overrides_only=True)
+        given = vars(explicit.parse_known_args(argv)[0])
+        args = argparse.Namespace(**{**TrainConfig().to_dict(), **recipe_config(args.recipe), **given})
+    check_arguments(parser, args)
+    return config_from_args(args)
 
 
-def main(argv: list[str] | None = None) -> dict:
-    return fit(parse_config(argv))
+def main(argv: list[str] | None = None, prog: str = "python -m posemods.train") -> dict:
+    """Parse ``argv`` (a wrong value exits 2 with the usage line), log to stderr, train; returns fit's dict."""
+    config = parse_config(argv, prog)
+    setup_logging()
+    return fit(config)
+
+
+def cli() -> int:
+    """The ``posemods-train`` console script."""
+    main(prog="posemods-train")
+    return 0
 
 
 if __name__ == "__main__":

@@ -53,7 +53,7 @@ class OcclusionMasks:
     ) -> None:
         if isinstance(size, bool) or not isinstance(size, (int, float)) or not math.isfinite(size) or size <= 0:
             raise ValueError(f"size: expected a positive number of pixels, got {size!r}")
-        expect_positive("joints", joints)
+        joints = expect_positive("joints", joints)
         expect_choice("mode", mode, OCCLUSION_MODES)
         if isinstance(seed, bool) or not isinstance(seed, int):
             raise TypeError(f"seed: expected an int, got {seed!r}")

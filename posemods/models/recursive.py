@@ -89,8 +89,8 @@ class RecursivePoseModel(nn.Module):
         expect_choice("family", family, tuple(RECURSIVE_VARIANTS))
         temporal = default_variant(family) if temporal is None else temporal
         expect_choice("temporal", temporal, tuple(RECURSIVE_VARIANTS[family]))
-        expect_positive("num_joints", num_joints)
-        expect_positive("channels", channels)
+        num_joints = expect_positive("num_joints", num_joints)
+        channels = expect_positive("channels", channels)
         row = RECURSIVE_VARIANTS[family][temporal]
         self.family, self.mode, self.num_joints, self.channels = family, temporal, num_joints, channels
         self.heatmap_inputs = row["inputs"] == "heatmaps"

@@ -90,7 +90,7 @@ def evaluate_videos(
         for clips in loader:
             clips = to_device(clips, context.device)
             frames = clips["frames"]
-            input_size = (frames.shape[-1], frames.shape[-2])
+            input_size = tuple(frames.shape[-2:])  # (H, W)
             joints = []
             with autocast(context.device):
                 for heatmap in model.stream(frames.unbind(1)):

@@ -4,6 +4,7 @@ import pytest
 import torch
 
 from posemods.train import parse_config
+from posemods.training import TrainConfig
 from posemods.training.recipes import RECIPES, Constant, StepDecay, build_optimizer
 
 
@@ -35,8 +36,9 @@ def test_help_lists_the_recipes(capsys):
         parse_config(["--help"])
     out = capsys.readouterr().out
     assert all(name in out for name in RECIPES)
-    with pytest.raises(ValueError, match="recipe: expected one of"):
+    with pytest.raises(SystemExit) as exit_:  # argparse: exit 2 with the usage line
         parse_config(["--recipe", "kimnet-mpii"])
+    assert exit_.value.code == 2 and "invalid choice: 'kimnet-mpii'" in capsys.readouterr().err
 
 
 def _rates(config, steps_per_epoch, epochs):
@@ -67,8 +69,21 @@ def test_kimnet_adam_at_a_constant_rate():
     assert [StepDecay([2, 4])(s) for s in range(6)] == pytest.approx([1, 1, 0.1, 0.1, 0.01, 0.01])
 
 
-def test_bad_optimizer_or_schedule_is_refused():
+def test_bad_optimizer_or_schedule_is_refused(capsys):
+    for flags in (["--optimizer", "sgd"], ["--lr-schedule", "poly"]):
+        with pytest.raises(SystemExit) as exit_:
+            parse_config(flags)
+        assert exit_.value.code == 2 and "invalid choice" in capsys.readouterr().err
     with pytest.raises(ValueError, match="optimizer: expected one of"):
-        parse_config(["--optimizer", "sgd"])
-    with pytest.raises(ValueError, match="lr_schedule: expected one of"):
-        parse_config(["--lr-schedule", "poly"])
+        TrainConfig(optimizer="sgd")
+
+
+def test_a_recipes_model_is_the_one_its_variant_is_checked_against(capsys):
+    # --variant hkm is VREMD's: valid with the VREMD recipe although --model defaults to kimnet.
+    config = parse_config(
+        ["--recipe", "vremd-posetrack", "--variant", "hkm", "--data-root", "/d", "--annotations", "/a"]
+    )
+    assert (config.model, config.variant) == ("vremd", "hkm")
+    with pytest.raises(SystemExit):
+        parse_config(["--recipe", "kimnet-penn", "--variant", "hkm", "--data-root", "/d"])
+    assert "not a variant of kimnet" in capsys.readouterr().err
