@@ -203,7 +203,8 @@ class RecursivePoseModel(nn.Module):
         prior = None
         if self.temporal is not None:
             if self.heatmap_inputs:
-                prior = self.temporal(heatmap_prev, heatmap_cur, heatmap_prev)
+                # The decoded m_{t-1} and the initializer's raw maps may differ in dtype under autocast.
+                prior = self.temporal(heatmap_prev, heatmap_cur.to(heatmap_prev.dtype), heatmap_prev)
             else:
                 prior = self.temporal(feat_prev, feat_cur, heatmap_prev)
         x = prior

@@ -21,7 +21,7 @@ from typing import Protocol, runtime_checkable
 import torch
 from torch import nn
 
-from posemods._shapes import expect_float, expect_module_dtype, expect_same, expect_shape
+from posemods._shapes import _autocasting, expect_float, expect_module_dtype, expect_same, expect_shape
 
 
 @runtime_checkable
@@ -54,7 +54,8 @@ def check_temporal_inputs(
     for name, tensor in (("feat_prev", feat_prev), ("feat_cur", feat_cur), ("heatmap_prev", heatmap_prev)):
         expect_float(name, tensor)
     expect_same("device", feat_prev=feat_prev, feat_cur=feat_cur, heatmap_prev=heatmap_prev)
-    expect_same("dtype", feat_prev=feat_prev, feat_cur=feat_cur)
+    if not _autocasting(feat_prev.device.type):  # under autocast a mix is expected (casts per op)
+        expect_same("dtype", feat_prev=feat_prev, feat_cur=feat_cur)
     expect_module_device("feat_prev", feat_prev, module)
     expect_module_dtype("feat_prev", feat_prev, module)
     return dims

@@ -305,3 +305,14 @@ def test_variants_are_one_table_read_by_the_models_and_the_cli():
             assert (model.decoder is not None) == row["decoder"]
             assert (model.correction is not None) == bool(row["correction"])
     assert {KIMNet, RPSTN, DKD} == set(RecursivePoseModel.presets.values())
+
+
+@pytest.mark.parametrize("temporal", ["kmm", "heatmap", "dkd"])
+def test_runs_under_autocast_as_training_on_a_gpu_does(temporal):
+    # The module dtype checks must let autocast's per-op mix through (bf16 on CPU stands in for CUDA).
+    model = tiny(KIMNet, temporal).eval()
+    video = torch.rand(1, 3, 3, 32, 32)
+    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
+        clip = model(video)
+        streamed = torch.stack(list(model.stream(video.unbind(1))), dim=1)
+    assert clip.shape == streamed.shape == (1, 3, J, 8, 8)
