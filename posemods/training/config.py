@@ -48,6 +48,7 @@ class TrainConfig:
     occluder_size: int = 20
     distractors: int = 0
     motion_blur: float = 0.0
+    half_body_prob: float = 0.3  # real datasets: chance of a half-body training crop
     # The optimisation.
     epochs: int = 5
     batch_size: int = 8
@@ -83,6 +84,8 @@ class TrainConfig:
         expect_choice("optimizer", self.optimizer, ("adamw", "adam"))  # recipes.OPTIMIZERS
         expect_choice("lr_schedule", self.lr_schedule, ("cosine", "constant", "step"))  # recipes.LR_SCHEDULES
         self.lr_steps = [int(e) for e in self.lr_steps]
+        if not 0.0 <= self.half_body_prob <= 1.0:  # also refuses NaN
+            raise ValueError(f"half_body_prob: expected a probability in [0, 1], got {self.half_body_prob!r}")
         for name in ("clip_length", "epochs", "batch_size", "accumulate", "train_clips", "eval_clips"):
             expect_positive(name, getattr(self, name))
         if self.data != "synthetic" and self.data_root is None:
@@ -124,6 +127,7 @@ _HELP = {
     "occluder_size": "synthetic occluder side in pixels",
     "distractors": "synthetic distractor people per clip (at most)",
     "motion_blur": "synthetic largest shutter time in frame intervals (0: off)",
+    "half_body_prob": "datasets: probability of a half-body training crop (VREMD's truncation; 0 for KIMNet's recipe)",
     "epochs": "epochs",
     "batch_size": "clips per optimizer step, over all processes",
     "accumulate": "micro-batches per process and step (gradient accumulation)",

@@ -13,9 +13,9 @@ any flag given on the command line overrides it. What each paper states:
   with the backbone frozen. We utilize the AdamW optimizer with an initial learning rate of 2e-3,
   which is then reduced by a factor of ten at the 16th epoch."
 
-The augmentation is :class:`posemods.data.Augmentation`'s default for every recipe: rotation up to
-45 degrees, scale 0.65-1.35, half body, flip, which is VREMD's; KIMNet names no half-body
-truncation, which the recipes do not switch off (the data pipeline has no flag for it).
+The augmentation is :class:`posemods.data.Augmentation`'s: rotation up to 45 degrees, scale
+0.65-1.35, flip, and half-body crops with probability ``half_body_prob``: 0.3 for VREMD ("truncation
+(half body)"), 0 for KIMNet, which names only "random scaling, rotation, and flipping".
 """
 
 from __future__ import annotations
@@ -32,18 +32,18 @@ RECIPES: dict[str, dict] = {
     "kimnet-penn": {
         "model": "kimnet", "variant": "kmm", "preset": "paper", "data": "penn_action", "clip_length": 5,
         "input_size": (256, 256), "optimizer": "adam", "lr": 5e-3, "weight_decay": 0.0, "batch_size": 16,
-        "epochs": 100, "lr_schedule": "constant", "warmup_steps": 0,
+        "epochs": 100, "lr_schedule": "constant", "warmup_steps": 0, "half_body_prob": 0.0,
     },
     "kimnet-jhmdb": {
         "model": "kimnet", "variant": "kmm", "preset": "paper", "data": "jhmdb", "clip_length": 5,
         "input_size": (256, 256), "optimizer": "adam", "lr": 1e-3, "weight_decay": 0.0, "batch_size": 8,
-        "epochs": 100, "lr_schedule": "constant", "warmup_steps": 0,
+        "epochs": 100, "lr_schedule": "constant", "warmup_steps": 0, "half_body_prob": 0.0,
     },
     "vremd-posetrack": {
         # The ViT-L backbone stays frozen: VREMD's default (freeze_backbone=True) under the "paper" preset.
         "model": "vremd", "variant": "hkm+bmd", "preset": "paper", "data": "posetrack", "clip_length": 3,
         "optimizer": "adamw", "lr": 2e-3, "epochs": 20, "lr_schedule": "step", "lr_steps": [16],
-        "warmup_steps": 0,
+        "warmup_steps": 0, "half_body_prob": 0.3,
     },
 }  # fmt: skip
 

@@ -87,3 +87,25 @@ def test_a_recipes_model_is_the_one_its_variant_is_checked_against(capsys):
     with pytest.raises(SystemExit):
         parse_config(["--recipe", "kimnet-penn", "--variant", "hkm", "--data-root", "/d"])
     assert "not a variant of kimnet" in capsys.readouterr().err
+
+
+def test_kimnet_recipes_crop_no_half_bodies_and_vremds_do(monkeypatch):
+    # KIMNet names "random scaling, rotation, and flipping"; VREMD adds "truncation (half body)".
+    import posemods.data
+    from posemods.training import build_datasets, get_model_spec
+
+    seen = []
+
+    class Recorder:
+        def __init__(self, root, split, train, **kwargs):
+            seen.append((train, kwargs["augmentation"]))
+
+    monkeypatch.setattr(posemods.data, "PennAction", Recorder)
+    config = parse_config(["--recipe", "kimnet-penn", "--data-root", "/data/PennAction"])
+    build_datasets(config, get_model_spec("kimnet"))
+    assert [train for train, _ in seen] == [True, False]
+    assert seen[0][1].half_body_prob == 0.0 and seen[0][1].max_rotation > 0 and seen[0][1].flip_prob > 0
+    vremd = parse_config(["--recipe", "vremd-posetrack", "--data-root", "/d", "--annotations", "/a"])
+    assert vremd.half_body_prob == 0.3 and vremd.recipe == "vremd-posetrack"
+    with pytest.raises(ValueError, match="half_body_prob: expected a probability"):
+        TrainConfig(half_body_prob=1.5)
