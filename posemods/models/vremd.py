@@ -16,19 +16,14 @@ from posemods.models.checkpoint import load_checkpoint
 from posemods.models.heads import DeconvHead, TokenHeatmapHead
 from posemods.models.vit import ViTBackbone
 from posemods.modules import BMD, HKM
+from posemods.vremd_tables import VREMD_TABLE4, VREMD_TABLE5, VREMD_TABLE6
 
-#: The rows of VREMD's Table 4, as constructor flags.
-VREMD_TABLE4: dict[str, dict[str, bool]] = {
-    "baseline": {"hkm": False, "bmd": False},  # ViT + pose head (ViTPose)
-    "hkm": {"hkm": True, "bmd": False},  # (a)
-    "bmd": {"hkm": False, "bmd": True},  # (b)
-    "hkm+bmd": {"hkm": True, "bmd": True},  # (c), VREMD
-}
+__all__ = ["VREMD", "VREMD_TABLE4", "VREMD_TABLE5", "VREMD_TABLE6", "VREMDOutput"]
 
 
 class VREMDOutput(NamedTuple):
-    """heatmaps (B, J, Hm, Wm) = keypoint_heatmaps + motion_heatmaps; keypoint_heatmaps is H_k or
-    ``None`` without keypoint tokens; motion_heatmaps is H_m."""
+    """heatmaps (B, J, Hm, Wm) = keypoint_heatmaps + motion_heatmaps; keypoint_heatmaps is H_k, or
+    ``None`` without HKM (there are no keypoint tokens then); motion_heatmaps is H_m."""
 
     heatmaps: torch.Tensor
     keypoint_heatmaps: torch.Tensor | None
@@ -63,8 +58,9 @@ class VREMD(nn.Module):
     (c) both             VREMD.
     ===================  ==========================================================================
 
-    With ``hkm_kwargs={"keypoint_mask": False}`` (Table 5 rows (a), (b)) HKM has no keypoint tokens
-    either: there is no H_k and ``H = H_m``.
+    Table 5's rows are ``hkm_kwargs`` (:data:`VREMD_TABLE5`): they switch HKM's masks only, so the
+    keypoint tokens and H_k stay in every row. Table 6's rows are ``bmd_kwargs``
+    (:data:`VREMD_TABLE6`): ``VREMD(bmd_kwargs=VREMD_TABLE6["dc"])`` is row (a).
 
     Args:
         num_joints: J (17 on PoseTrack).
@@ -125,8 +121,8 @@ class VREMD(nn.Module):
                 raise ValueError(f"{name}: {clash} are set by VREMD (the backbone's width, num_joints, num_frames)")
         self.hkm = HKM(dim, num_joints, num_frames, **{**shared, **(hkm_kwargs or {})}) if hkm else None
         self.bmd = BMD(dim, num_frames=num_frames, **{**shared, **(bmd_kwargs or {})}) if bmd else None
-        has_tokens = self.hkm is not None and self.hkm.keypoint_mask
-        self.keypoint_head = TokenHeatmapHead(dim, self.heatmap_size) if has_tokens else None  # H_k
+        # HKM always has keypoint tokens (Table 5 turns masks off, not tokens), so H_k goes with HKM.
+        self.keypoint_head = TokenHeatmapHead(dim, self.heatmap_size) if hkm else None  # H_k
         self.aggregate = nn.Linear(2 * dim, dim) if (hkm or bmd) else None  # [F_t; M] -> C
         self.motion_head = DeconvHead(dim, num_joints, num_layers=2, channels=head_channels)  # H_m
         if checkpoint is not None:

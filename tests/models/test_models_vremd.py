@@ -12,7 +12,16 @@ from timm.models.vision_transformer import VisionTransformer
 from torch import nn
 
 from posemods import BMD, HKM
-from posemods.models import VIT_PRESETS, VREMD, VREMD_TABLE4, TokenHeatmapHead, ViTBackbone, count_parameters
+from posemods.models import (
+    VIT_PRESETS,
+    VREMD,
+    VREMD_TABLE4,
+    VREMD_TABLE5,
+    VREMD_TABLE6,
+    TokenHeatmapHead,
+    ViTBackbone,
+    count_parameters,
+)
 from posemods.testing import assert_close
 
 J = 4
@@ -194,11 +203,46 @@ def test_hkm_without_bmd_feeds_its_enhanced_feature_to_the_motion_head():
     assert_close(out.keypoint_heatmaps, model.keypoint_head(tokens), name="H_k")
 
 
-def test_without_keypoint_tokens_there_is_no_keypoint_head():
-    model = tiny(hkm_kwargs={"keypoint_mask": False})
-    assert model.keypoint_head is None
+@pytest.mark.parametrize("row", list(VREMD_TABLE5))
+def test_table5_rows_keep_the_keypoint_head(row):
+    # Table 5 switches HKM's masks only: H_k, and H = H_k + H_m, stay in every row, and every row
+    # has the same parameters as VREMD itself.
+    torch.manual_seed(0)
+    full = tiny()
+    model = tiny(hkm_kwargs=VREMD_TABLE5[row]).eval()
+    model.load_state_dict(full.state_dict())
+    assert isinstance(model.keypoint_head, TokenHeatmapHead)
+    assert {k: bool(v) for k, v in VREMD_TABLE5[row].items()} == {
+        "human_mask": model.hkm.human_mask,
+        "keypoint_mask": model.hkm.keypoint_mask,
+    }
     out = model.forward_heads(clip())
-    assert out.keypoint_heatmaps is None and torch.equal(out.heatmaps, out.motion_heatmaps)
+    assert out.keypoint_heatmaps is not None
+    assert_close(out.heatmaps, out.keypoint_heatmaps + out.motion_heatmaps)
+
+
+def test_table5_rows_differ_only_in_the_masks():
+    assert set(VREMD_TABLE5) == {"none", "human", "keypoint", "human+keypoint"}
+    assert all(set(flags) == {"human_mask", "keypoint_mask"} for flags in VREMD_TABLE5.values())
+    assert {tuple(flags.values()) for flags in VREMD_TABLE5.values()} == {(a, b) for a in (0, 1) for b in (0, 1)}
+
+
+@pytest.mark.parametrize("row", list(VREMD_TABLE6))
+def test_table6_rows_build_the_paper_operator(row):
+    from posemods.modules import CrossAttention, DeformableConvMotion, DeformableCrossAttention
+
+    model = tiny(bmd_kwargs=VREMD_TABLE6[row]).eval()
+    kinds = {type(block.deform) for stream in model.bmd.streams for block in stream.blocks}
+    assert kinds == {DeformableConvMotion if row == "dc" else DeformableCrossAttention}
+    has_cross = any(isinstance(m, CrossAttention) for m in model.bmd.modules())
+    assert has_cross == row.startswith("dca") and model.bmd.bidirectional == (row == "dca+bs")
+    assert model(clip(batch=1)).shape == (1, J, 16, 12)
+
+
+def test_registry_reads_the_same_vremd_tables():
+    from posemods.training.registry import MODELS
+
+    assert MODELS["vremd"].variants == VREMD_TABLE4
 
 
 def test_module_options_pass_through():
