@@ -64,11 +64,14 @@ class VREMD(nn.Module):
 
     Args:
         num_joints: J (17 on PoseTrack).
-        backbone: a ViT preset of :data:`~posemods.models.vit.VIT_PRESETS`; ``"large"`` is the paper's.
+        backbone: a ViT preset of :data:`~posemods.models.vit.VIT_PRESETS` (``"large"`` is the paper's
+            ViT-L) or any timm ViT name (``"vit_large_patch16_224"``, ``"vit_base_patch16_224"`` ...),
+            built with random weights; its input normalisation comes from its ``pretrained_cfg``
+            (see :class:`~posemods.models.vit.ViTBackbone`).
         hkm, bmd: use HKM and BMD (Table 4).
         num_frames: T, odd (BMD puts the key frame in the middle); 3 in the paper.
         img_size: (H, W) of the crops.
-        patch_size: P of the ViT.
+        patch_size: P of the ViT; default 16 for a preset, the model's own for a timm name.
         freeze_backbone: keep the backbone's weights fixed (and the backbone in eval mode), as the paper
             trains.
         num_heads: G of HKM's and BMD's attention.
@@ -77,6 +80,7 @@ class VREMD(nn.Module):
         hkm_kwargs, bmd_kwargs: further arguments of HKM and BMD (depths, ``operator``, ``bidirectional``,
             ``keypoint_mask`` ...).
         backbone_checkpoint: a local timm ViT state_dict (see :meth:`ViTBackbone.load_pretrained`).
+        backbone_kwargs: further ``timm.create_model`` arguments for a timm name (e.g. ``depth``).
         checkpoint: a local state_dict of the whole VREMD, loaded last.
     """
 
@@ -88,7 +92,7 @@ class VREMD(nn.Module):
         bmd: bool = True,
         num_frames: int = 3,
         img_size: tuple[int, int] = (256, 192),
-        patch_size: int = 16,
+        patch_size: int | None = None,
         freeze_backbone: bool = True,
         num_heads: int = 8,
         head_channels: int = 256,
@@ -97,6 +101,7 @@ class VREMD(nn.Module):
         bmd_kwargs: dict | None = None,
         backbone_checkpoint: str | os.PathLike | None = None,
         checkpoint: str | os.PathLike | None = None,
+        backbone_kwargs: dict | None = None,
     ) -> None:
         super().__init__()
         expect_positive("num_joints", num_joints)
@@ -105,7 +110,9 @@ class VREMD(nn.Module):
             raise ValueError(f"num_frames: expected an odd T (the key frame in the middle), got {num_frames}")
         self.num_joints, self.num_frames, self.key_frame = num_joints, num_frames, num_frames // 2
         self.freeze_backbone = freeze_backbone
-        self.backbone = ViTBackbone(backbone, img_size, patch_size, checkpoint=backbone_checkpoint)
+        self.backbone = ViTBackbone(
+            backbone, img_size, patch_size, checkpoint=backbone_checkpoint, **(backbone_kwargs or {})
+        )
         if freeze_backbone:
             self.backbone.requires_grad_(False)
         dim, grid = self.backbone.embed_dim, self.backbone.grid

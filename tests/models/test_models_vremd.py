@@ -344,3 +344,41 @@ def test_ablation_example_runs():
     totals = [float(r[1]) for r in rows]
     assert totals[0] < totals[1] < totals[3] and totals[0] < totals[2] < totals[3]
     assert all(float(r[-1]) > 0 for r in rows)
+
+
+# --- any timm ViT (issue 14) ------------------------------------------------------------------------
+
+TINY_VIT = {"embed_dim": 32, "depth": 1, "num_heads": 2}
+
+
+def test_backbone_by_timm_name():
+    model = VREMD(J, "vit_tiny_patch16_224", img_size=IMG, num_heads=2, head_channels=8,
+                  bmd_kwargs={"depth": 1, "num_points": 2}, backbone_kwargs=TINY_VIT)  # fmt: skip
+    assert model.backbone.vit.num_prefix_tokens == 1 and model.backbone.grid == (4, 3)
+    assert model.backbone.normalize.mean.flatten().tolist() == [0.5, 0.5, 0.5]  # its pretrained_cfg's
+    assert model(clip(batch=1)).shape == (1, J, 16, 12)
+
+
+def test_a_timm_vit_output_with_prefix_tokens_plugs_into_hkm_and_bmd():
+    # forward_features of a ViT with a cls and 4 register tokens goes in as it is; the prefix comes out
+    # unchanged and the grid tokens get what they get without it.
+    import timm
+
+    vit = timm.create_model("vit_small_patch14_reg4_dinov2", pretrained=False, img_size=(56, 42), **TINY_VIT)
+    prefix = vit.num_prefix_tokens
+    with torch.no_grad():
+        tokens = vit.forward_features(torch.rand(3, 3, 56, 42)).unsqueeze(0)  # (1, T, P + 12, C)
+    torch.manual_seed(0)
+    hkm = HKM(32, J, num_heads=2, num_prefix_tokens=prefix).eval()
+    bmd = BMD(32, num_heads=2, num_points=2, depth=1, num_prefix_tokens=prefix).eval()
+    plain_hkm, plain_bmd = HKM(32, J, num_heads=2).eval(), BMD(32, num_heads=2, num_points=2, depth=1).eval()
+    plain_hkm.load_state_dict(hkm.state_dict())
+    plain_bmd.load_state_dict(bmd.state_dict())
+    enhanced = hkm(tokens, hw=(4, 3)).features
+    motion = bmd(tokens, enhanced, (4, 3))
+    assert enhanced.shape == motion.shape == (1, prefix + 12, 32)
+    assert torch.equal(motion[:, :prefix], tokens[:, 1, :prefix])
+    grid = tokens[:, :, prefix:]
+    expected = plain_hkm(grid).features
+    assert_close(enhanced[:, prefix:], expected)
+    assert_close(motion[:, prefix:], plain_bmd(grid, expected, (4, 3)))
