@@ -6,16 +6,17 @@ Shapes use the vocabulary of :mod:`posemods._shapes`.
 from __future__ import annotations
 
 import os
-from typing import NamedTuple
+from typing import Literal, NamedTuple
 
 import torch
 from torch import nn
 
-from posemods._shapes import expect_float, expect_positive, expect_shape
+from posemods._shapes import expect_float, expect_module_dtype, expect_positive, expect_shape
 from posemods.models.checkpoint import load_checkpoint
 from posemods.models.heads import DeconvHead, TokenHeatmapHead
 from posemods.models.vit import ViTBackbone
 from posemods.modules import BMD, HKM
+from posemods.modules.deformable_sampling import expect_module_device
 from posemods.vremd_tables import VREMD_TABLE4, VREMD_TABLE5, VREMD_TABLE6
 
 __all__ = ["VREMD", "VREMD_TABLE4", "VREMD_TABLE5", "VREMD_TABLE6", "VREMDOutput"]
@@ -96,7 +97,7 @@ class VREMD(nn.Module):
         freeze_backbone: bool = True,
         num_heads: int = 8,
         head_channels: int = 256,
-        backend: str = "auto",
+        backend: Literal["auto", "reference", "triton"] = "auto",
         hkm_kwargs: dict | None = None,
         bmd_kwargs: dict | None = None,
         backbone_checkpoint: str | os.PathLike | None = None,
@@ -144,6 +145,10 @@ class VREMD(nn.Module):
         height, width = self.backbone.img_size
         expect_shape("video", video, "B T 3 H W", {"T": self.num_frames, "H": height, "W": width})
         expect_float("video", video)
+        # Checked here, before the patch embedding fails with "Input type (double) and bias type
+        # (float) should be the same" or a device error that names neither.
+        expect_module_device("video", video, self)
+        expect_module_dtype("video", video, self.backbone)
         batch, grid = video.shape[0], self.backbone.grid
         if self.hkm is None and self.bmd is None:
             feats, key_feats = None, self.backbone(video[:, self.key_frame])  # the other frames are unused

@@ -300,6 +300,14 @@ def test_input_errors():
         tiny(bmd_kwargs={"dim": 16})
 
 
+def test_video_dtype_and_device_are_checked_against_the_model():
+    model = tiny(widen=False)
+    with pytest.raises(TypeError, match=r"video: dtype torch.float64 but ViTBackbone's parameters are torch.float32"):
+        model(clip(batch=1).double())
+    with pytest.raises(ValueError, match=r"video: on device cpu but VREMD's parameters are on meta"):
+        model.to("meta")(clip(batch=1))
+
+
 def test_nan_in_one_clip_stays_in_that_clip():
     model = tiny().eval()
     video = clip()
