@@ -186,7 +186,7 @@ register_model(
     ModelSpec(
         "vremd",
         _vremd,
-        variants={row: dict(flags) for row, flags in VREMD_TABLE4.items()},
+        variants=VREMD_TABLE4,  # the same object the models export (create() copies a row before use)
         presets={
             "tiny": {"backbone": "micro", "freeze_backbone": False, "head_channels": 16},
             "small": {"backbone": "tiny", "freeze_backbone": False, "head_channels": 64},
