@@ -188,6 +188,7 @@ def plot_sweep(table: dict[str, dict[int, dict[str, float]]], path: str) -> str:
     ax = fig.add_subplot()
     for p, ks in table.items():
         ax.plot(list(ks), [v["all"] for v in ks.values()], marker="o", label=Path(p).parent.name or p)
+    ax.set_xticks(sorted({k for ks in table.values() for k in ks}))  # counts are whole joints
     ax.set_xlabel("occluded joints")
     ax.set_ylabel("PCK (%)")
     ax.legend()
