@@ -237,3 +237,13 @@ def test_features_on_another_device_than_the_module_name_the_argument(kind):
 def test_features_of_two_dtypes_are_refused():
     with pytest.raises(TypeError, match=r"feat_cur has dtype torch.float64 but feat_prev has dtype torch.float32"):
         KMM(4, 3)(torch.rand(1, 4, 6, 6), torch.rand(1, 4, 6, 6).double(), torch.rand(1, 3, 6, 6))
+
+
+@pytest.mark.parametrize("kind", ["dkd", "jrpsp"])
+def test_an_empty_batch_gives_an_empty_prior_and_leaves_batchnorm_alone(kind):
+    # Before: "non-positive groups is not supported" from the grouped correlation.
+    module = build_temporal(kind, 8, 5)
+    stats = {k: v.clone() for k, v in module.state_dict().items()}
+    prior = module(torch.rand(0, 8, 6, 6), torch.rand(0, 8, 6, 6), torch.rand(0, 5, 12, 12))
+    assert prior.shape == (0, 5, 12, 12)
+    assert all(torch.equal(stats[k], v) for k, v in module.state_dict().items())
