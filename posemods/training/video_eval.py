@@ -31,11 +31,14 @@ def default_eval_mode(model: nn.Module) -> str:
 
 
 class WholeVideos(Dataset):
-    """One clip per video of a reader's evaluation set (a :class:`~posemods.data.VideoPoseDataset`).
+    """One item per video of a reader's evaluation set (a :class:`~posemods.data.VideoPoseDataset`).
 
-    Every frame of the video is in the clip and scored (``frame_mask`` all ones). The crop is one
-    for the whole video, from its middle frame's box, as each evaluation clip's crop comes from its
-    key frame; a synthetic set's clips already are whole videos and pass through unchanged.
+    An item is the list of the video's frames, each a one-frame clip cropped around its own box, as
+    LSTM Pose Machines' test code does (``testing/src/run_benchmark_GPU_PENN.m``: every frame ``n``
+    goes through ``transform_test(test.sequence{j},n,...)``, which crops around
+    ``bbox = sequence.frame{seqID}.bbox``, and the previous frame's heatmaps are fed on as they are).
+    Each frame is scored once, with its own crop's affine. A synthetic set's clips already are whole
+    videos with one (identity) affine and pass through unchanged.
     """
 
     def __init__(self, dataset: Dataset) -> None:
@@ -45,21 +48,24 @@ class WholeVideos(Dataset):
     def __len__(self) -> int:
         return len(self.dataset) if self.records is None else len(self.records)
 
-    def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
+    def __getitem__(self, index: int) -> dict[str, torch.Tensor] | list[dict[str, torch.Tensor]]:
         if self.records is None:
             return self.dataset[index]
         from posemods.data.video_dataset import load_frames
 
         record = self.records[index]
-        n = len(record.frame_paths)
-        return self.dataset.transform(
-            load_frames(list(record.frame_paths)),
-            torch.from_numpy(np.asarray(record.joints)).double(),
-            torch.from_numpy(np.asarray(record.visibility)).float(),
-            torch.from_numpy(np.asarray(record.annotated)).float(),
-            torch.from_numpy(np.asarray(record.bbox)).double(),
-            key_frame=n // 2,
-        )
+        one = lambda array, t: torch.from_numpy(np.asarray(array[t : t + 1]))
+        return [
+            self.dataset.transform(
+                load_frames([record.frame_paths[t]]),
+                one(record.joints, t).double(),
+                one(record.visibility, t).float(),
+                one(record.annotated, t).float(),
+                one(record.bbox, t).double(),
+                key_frame=0,
+            )
+            for t in range(len(record.frame_paths))
+        ]
 
 
 @torch.no_grad()
@@ -87,24 +93,29 @@ def evaluate_videos(
     was_training = model.training
     model.eval()
     try:
-        for clips in loader:
-            clips = to_device(clips, context.device)
-            frames = clips["frames"]
-            input_size = tuple(frames.shape[-2:])  # (H, W)
-            joints = []
+        for video in loader:
+            # A whole clip (one crop for every frame), or a list of one-frame clips, each its own crop.
+            per_frame = [video] if isinstance(video, dict) else video
+            per_frame = [to_device(clip, context.device) for clip in per_frame]
+            frames = [f for clip in per_frame for f in clip["frames"].unbind(1)]
+            owner = [i for i, clip in enumerate(per_frame) for _ in range(clip["frames"].shape[1])]
+            decoded: list[list[torch.Tensor]] = [[] for _ in per_frame]
             with autocast(context.device):
-                for heatmap in model.stream(frames.unbind(1)):
+                for i, heatmap in zip(owner, model.stream(frames)):
                     if spec.extra_maps:
                         heatmap = heatmap[:, : heatmap.shape[1] - spec.extra_maps]
-                    joints.append(decode_to_image(heatmap[:, None].float(), clips["affine"], input_size)[0])
-            joints = torch.cat(joints, dim=1)
-            for name, opt in scores.items():
-                metrics[name].update_clips(
-                    joints.cpu(),
-                    {k: v.cpu() for k, v in clips.items()},
-                    normalize=opt.get("normalize", normalize),
-                    joints=opt.get("joints", "visible"),
-                )
+                    clip = per_frame[i]
+                    input_size = tuple(clip["frames"].shape[-2:])  # (H, W)
+                    # Decoded at once into original-image pixels with this frame's own crop.
+                    decoded[i].append(decode_to_image(heatmap[:, None].float(), clip["affine"], input_size)[0])
+            for clip, joints in zip(per_frame, decoded):
+                for name, opt in scores.items():
+                    metrics[name].update_clips(
+                        torch.cat(joints, dim=1).cpu(),
+                        {k: v.cpu() for k, v in clip.items()},
+                        normalize=opt.get("normalize", normalize),
+                        joints=opt.get("joints", "visible"),
+                    )
     finally:
         model.train(was_training)
     for metric in metrics.values():

@@ -5,7 +5,7 @@ import pytest
 import torch
 from PIL import Image
 
-from posemods.data import SyntheticPoseVideos, VideoPoseDataset, VideoRecord
+from posemods.data import SyntheticPoseVideos, VideoPoseDataset, VideoRecord, check_clip
 from posemods.evaluate import main, parse_counts, score_checkpoint, sweep_table
 from posemods.training import MODELS, TrainConfig, evaluate, fit
 from posemods.training.video_eval import WholeVideos, default_eval_mode, evaluate_videos
@@ -35,27 +35,50 @@ def test_a_video_runs_the_initializer_once_and_scores_every_frame():
     assert streamed["visible"].counted.sum() == video[0]["visibility"].sum() + video[1]["visibility"].sum()
 
 
-def test_whole_videos_are_one_item_per_video(tmp_path):
+def _records(tmp_path, lengths=(7, 4)):
+    """Videos whose person box moves right by 10 px a frame; frame t's pixels are 10 * t."""
     records = []
-    for v, n in enumerate((7, 4)):
+    for v, n in enumerate(lengths):
         paths = []
         for t in range(n):
             path = tmp_path / f"v{v}_{t}.png"
-            Image.fromarray(np.full((40, 40, 3), 10 * t, dtype=np.uint8)).save(path)
+            Image.fromarray(np.full((60, 120, 3), 10 * t, dtype=np.uint8)).save(path)
             paths.append(path)
-        joints = np.tile(np.linspace(5, 35, 13)[:, None], (n, 1, 2))
+        boxes = np.array([[5.0 + 10 * t, 10, 45 + 10 * t, 50] for t in range(n)])
+        joints = np.stack([np.stack([np.linspace(b[0], b[2], 13), np.linspace(b[1], b[3], 13)], -1) for b in boxes])
         ones = np.ones((n, 13))
-        records.append(VideoRecord(f"v{v}", paths, joints, ones, ones, np.tile([2.0, 2, 38, 38], (n, 1))))
-    clips = VideoPoseDataset(records, "penn_action", clip_length=3, train=False, input_size=(32, 32),
+        records.append(VideoRecord(f"v{v}", paths, joints, ones, ones, boxes))
+    return records
+
+
+def test_whole_videos_crop_each_frame_around_its_own_box(tmp_path):
+    clips = VideoPoseDataset(_records(tmp_path), "penn_action", clip_length=3, train=False, input_size=(32, 32),
                              heatmap_size=(8, 8))  # fmt: skip
     assert len(clips) == 3 + 2  # 7 frames in 3 clips, 4 in 2
     videos = WholeVideos(clips)
     assert len(videos) == 2
     first = videos[0]
-    assert first["frames"].shape == (7, 3, 32, 32) and first["frame_mask"].sum() == 7
-    assert videos[1]["frames"].shape[0] == 4
-    # Frame t of the video is frame t of the clip (the files' grey levels rise with t).
-    assert (first["frames"][:, :, 16, 16].mean(1) * 255 / 10).round().tolist() == list(range(7))
+    assert len(first) == 7 and len(videos[1]) == 4
+    for t, clip in enumerate(first):
+        check_clip(clip)
+        assert clip["frames"].shape == (1, 3, 32, 32) and clip["frame_mask"].tolist() == [1.0]
+        # Frame t is the file of frame t (grey level 10 t), cropped around box t: the box centre
+        # (25 + 10 t, 30) lands on the crop centre (15.5, 15.5) (pixel centres at integers).
+        assert round(float(clip["frames"][0, :, 16, 16].mean()) * 255 / 10) == t
+        centre = clip["affine"].double() @ torch.tensor([25.0 + 10 * t, 30.0, 1.0], dtype=torch.float64)
+        assert torch.allclose(centre, torch.tensor([15.5, 15.5], dtype=torch.float64), atol=1e-6)
+
+
+def test_per_frame_crops_are_streamed_and_scored_once(tmp_path):
+    clips = VideoPoseDataset(_records(tmp_path), "penn_action", clip_length=3, train=False, input_size=(32, 32),
+                             heatmap_size=(8, 8))  # fmt: skip
+    model = _model()
+    calls = []
+    model.initializer.register_forward_hook(lambda m, args, out: calls.append(1))
+    loader = torch.utils.data.DataLoader(WholeVideos(clips), batch_size=1)
+    metrics = evaluate_videos(model, SPEC, loader, clips.skeleton)
+    assert len(calls) == 2  # frame 1 of each video
+    assert metrics["visible"].counted.sum() == (7 + 4) * 13
 
 
 def test_default_mode_and_counts():
