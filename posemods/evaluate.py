@@ -242,6 +242,9 @@ def _score_and_print(path: str, eval_mode: str, args: dict) -> dict[str, PCK]:
               f"PCK@{config.alpha}, normalised by {config.normalize} size")  # fmt: skip
         layout = next(iter(metrics.values())).skeleton
         print(describe_protocol(config.data, layout, config.normalize, config.alpha))
+        if eval_mode == "auto":  # the registry's clip models are the recursive ones
+            eval_mode = "video" if get_model_spec(config.model).output == "clip" else "clips"
+        print(f"  evaluation: {eval_mode} (video: each test video streamed whole from frame 1)")
         average_precision = metrics.pop("mAP", None)
         print(per_joint_table(metrics))
         if average_precision is not None:
