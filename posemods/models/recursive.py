@@ -119,7 +119,7 @@ class RecursivePoseModel(nn.Module):
 
     def _empty(self, batch_shape: tuple[int, ...], height: int, width: int, like: torch.Tensor) -> torch.Tensor:
         """The output for B = 0: no frame to run, but the same size checks as a real input."""
-        reduction = self.encoder.backbone.reduction
+        reduction = max(self.encoder.backbone.input_multiple, self.initializer.backbone.input_multiple)
         if height % reduction or width % reduction:
             raise ValueError(
                 f"image: expected H and W to be multiples of the backbone's stride {reduction}, got {height} x {width}"
