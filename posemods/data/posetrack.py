@@ -292,7 +292,8 @@ def read_posetrack_frames(path: str | Path, root: str | Path | None = None) -> l
         for frame in sorted(video.frames, key=lambda fr: fr.position):
             if not (frame.is_labeled or frame.people):
                 continue
-            for region in frame.ignore_regions:
+            # poseval builds shapely polygons only for the frames cleanupData keeps (with people).
+            for region in frame.ignore_regions if frame.people else ():
                 if 0 < len(region) < 3:
                     raise ValueError(
                         f"{path}: frame {frame.file_name}: an ignore region of {len(region)} points; poseval's "

@@ -183,3 +183,13 @@ def test_an_ignore_region_of_two_points_names_the_file_and_frame(tmp_path):
     path = write(tmp_path, data)
     with pytest.raises(ValueError, match=r"000001_mpii_test\.json: frame .*000000\.jpg: an ignore region of 2 points"):
         read_posetrack_frames(path)
+
+
+def test_an_ignore_region_of_two_points_in_a_frame_without_people_is_read(tmp_path):
+    # poseval's cleanupData drops the labelled frame without people before any shapely.Polygon is built.
+    data = new_layout({"000001": [(0, [(1, keypoints(np.random.default_rng(9)))]), (1, [])]})
+    data["images"][1]["is_labeled"] = True
+    data["images"][1]["ignore_regions_x"] = [[1, 5]]
+    data["images"][1]["ignore_regions_y"] = [[1, 5]]
+    frames = read_posetrack_frames(write(tmp_path, data))
+    assert [len(f["keypoints"]) for f in frames] == [1, 0]
