@@ -130,6 +130,8 @@ def _read_2017(path: Path, data: dict) -> list[_Video]:
                 if not 0 <= j < len(POSEVAL_JOINT_NAMES):
                     raise ValueError(f"{path}: {where}.annorect[{r}]: joint id {j} outside poseval's 0..14")
                 k = _FROM_POSEVAL[j]
+                if annotated[k]:
+                    continue  # eval_helpers.getPointGTbyID takes the first point of an id (``break``)
                 joints[k] = (_number(path, f"{where} x", point.get("x")), _number(path, f"{where} y", point.get("y")))
                 annotated[k] = True
             head = np.full(4, np.nan)

@@ -193,3 +193,16 @@ def test_an_ignore_region_of_two_points_in_a_frame_without_people_is_read(tmp_pa
     data["images"][1]["ignore_regions_y"] = [[1, 5]]
     frames = read_posetrack_frames(write(tmp_path, data))
     assert [len(f["keypoints"]) for f in frames] == [1, 0]
+
+
+def test_a_2017_joint_listed_twice_keeps_its_first_point(tmp_path):
+    # eval_helpers.getPointGTbyID: the first point whose id matches (``break``) is the joint.
+    first = {"id": [13], "x": [10], "y": [11], "is_visible": [1]}
+    second = {"id": [13], "x": [50], "y": [51], "is_visible": [1]}
+    annolist = {"annolist": [
+        {"image": [{"name": "images/bonn/000001_bonn/00000001.jpg"}], "is_labeled": [1],
+         "annorect": [{"track_id": [0], "x1": [0], "y1": [0], "x2": [30], "y2": [40],
+                       "annopoints": [{"point": [first, second]}]}]},
+    ]}  # fmt: skip
+    (frame,) = read_posetrack_frames(write(tmp_path, annolist))
+    assert frame["keypoints"][0, POSETRACK_17.index("nose")].tolist() == [10, 11]
