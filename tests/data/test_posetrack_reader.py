@@ -206,3 +206,12 @@ def test_a_2017_joint_listed_twice_keeps_its_first_point(tmp_path):
     ]}  # fmt: skip
     (frame,) = read_posetrack_frames(write(tmp_path, annolist))
     assert frame["keypoints"][0, POSETRACK_17.index("nose")].tolist() == [10, 11]
+
+
+def test_a_file_of_several_videos_gives_all_of_them_and_says_poseval_would_not(tmp_path, caplog):
+    rng = np.random.default_rng(10)
+    data = new_layout({"000010": [(0, [(0, keypoints(rng))])], "000020": [(0, [(0, keypoints(rng))])]})
+    with caplog.at_level("WARNING", logger="posemods.data.posetrack"):
+        frames = read_posetrack_frames(write(tmp_path, data))
+    assert [f["image"].split("/")[2] for f in frames] == ["000010_mpii_test", "000020_mpii_test"]
+    assert "holds 2 videos" in caplog.text and "only the first (000010)" in caplog.text
