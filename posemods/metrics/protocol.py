@@ -52,6 +52,12 @@ _JOINTS = {
     "synthetic": "visible joints (annotated, not occluded)",
 }
 
+_BOXES = {
+    "penn_action": "the label file's bbox (a missing last row repeats the previous one, PENN_PreData.m)",
+    "jhmdb": "the puppet mask's box (getBox.m)",
+    "posetrack": "the annotation's bbox",
+}
+
 
 def describe_protocol(data: str, layout: str | Skeleton, normalize: str, alpha: float) -> str:
     """Lines naming the protocol: e.g. ``describe_protocol("penn_action", "penn_action", "person", 0.2)``."""
@@ -61,7 +67,8 @@ def describe_protocol(data: str, layout: str | Skeleton, normalize: str, alpha: 
         a, b = skeleton.torso
         normaliser = f"torso |{a} - {b}| (the predicted torso where the ground truth's is under 1 px or unknown)"
     elif normalize == "person":
-        normaliser = "person size max(w, h) of the dataset's box (zero or negative boxes count as misses)"
+        box = _BOXES.get(data, "the dataset's box")
+        normaliser = f"person size max(w, h) of {box} (zero or negative boxes count as misses)"
     else:
         raise ValueError(f"normalize: expected 'person' or 'torso', got {normalize!r}")
     reference = {
