@@ -35,6 +35,13 @@ an ignore region of 1 or 2 points in a frame with ground-truth people (shapely: 
 have at least 3 coordinate tuples"); an ignore region of 0 points is empty, as shapely's empty
 polygon. Documented rule where poseval would also crash: a person without annotated joints needs no
 head box (poseval computes one for every ground-truth person of a frame with predictions).
+
+PoseTrack 2021 files are scored with poseval's semantics too. PoseTrack21's own evaluator
+(github:anDoer/PoseTrack21 ``eval/posetrack21/posetrack21/trackeval/metrics/map.py``, commit 7dbddbf,
+``PosemAP``) is not poseval: it counts a joint as annotated or predicted where ``(gt_kpts[:, :, 0] > 0)
+& (gt_kpts[:,  :,  1] > 0)`` (so also a (x, y, 0) joint, but never one at x or y = 0) and takes
+``recall[s_idx] = npos / max(total_pos, 1)`` (AP 0, not NaN, for a joint without ground truth). A
+PoseTrack21 figure must say which of the two produced it.
 """
 
 from __future__ import annotations
