@@ -95,6 +95,8 @@ class OcclusionMasks:
         height, width = frames.shape[-2:]
         for t, j in torch.nonzero(masked).tolist():
             x, y = clip["joints"][t, j].tolist()
+            if not (math.isfinite(x) and math.isfinite(y)):  # a label without a position: nothing to cover
+                continue
             # Pixel centres at integers: the square [x - half, x + half) covers centres ceil(x - half)...
             x0, x1 = max(math.ceil(x - half), 0), min(math.ceil(x + half), width)
             y0, y1 = max(math.ceil(y - half), 0), min(math.ceil(y + half), height)

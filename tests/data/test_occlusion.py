@@ -108,3 +108,10 @@ def test_apply_wraps_a_dataset():
 def test_bad_arguments(kwargs, error, match):
     with pytest.raises(error, match=match):
         OcclusionMasks(**kwargs)
+
+
+def test_a_joint_without_a_position_is_left_alone():
+    clip = white_clip()
+    clip["joints"][:, :] = float("nan")
+    out = OcclusionMasks(size=8, joints=2, mode="spatial")(clip)  # before: math.ceil(nan) raised
+    assert torch.equal(out["frames"], clip["frames"])
