@@ -137,3 +137,23 @@ def test_no_frames_and_float64_video_are_clear_errors():
         model(torch.rand(1, 0, 3, 32, 32))
     with pytest.raises(TypeError, match=r"video: dtype torch.float64 but LSTMPM's parameters are torch.float32"):
         model(torch.rand(1, 2, 3, 32, 32, dtype=torch.float64))
+
+
+def test_stream_keeps_no_earlier_frame_alive():
+    import gc
+    import weakref
+
+    model = LSTMPM(J, "original", hidden_channels=8).eval()
+    refs = []
+
+    def frames():
+        for _ in range(4):
+            frame = torch.rand(1, 3, 32, 32)
+            refs.append(weakref.ref(frame))
+            yield frame
+            del frame
+
+    with torch.no_grad():
+        for t, _ in enumerate(model.stream(frames())):
+            gc.collect()
+            assert [r() is not None for r in refs] == [False] * t + [True]
