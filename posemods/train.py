@@ -33,8 +33,12 @@ def main(argv: list[str] | None = None, prog: str = "python -m posemods.train") 
     parser = build_parser(prog)
     args = parser.parse_args(argv)
     check_arguments(parser, args)
+    try:
+        config = config_from_args(args)
+    except ValueError as error:  # a value argparse could not check alone, e.g. --input-size 0 64
+        parser.error(str(error))
     setup_logging()
-    return fit(config_from_args(args))
+    return fit(config)
 
 
 def cli() -> int:
