@@ -4,6 +4,8 @@ The expected row names and what each row must contain are written from the paper
 (/work/shared/papers/kimnet.txt, vremd.txt), not read from :mod:`posemods.variants`.
 """
 
+from pathlib import Path
+
 import pytest
 import torch
 
@@ -59,6 +61,14 @@ def test_every_paper_row_is_a_cli_variant_of_its_model():
     # The bare names of old stay: scripts and checkpoints name them.
     assert {"kmm", "none", "predicted", "jrpsp", "dkd", "heatmap"} <= set(MODELS["kimnet"].variants)
     assert set(VREMD_TABLE4) <= set(MODELS["vremd"].variants) and MODELS["vremd"].default_variant == "hkm+bmd"
+
+
+def test_the_readme_lists_every_row_with_its_model():
+    readme = (Path(__file__).parents[2] / "README.md").read_text()
+    section = readme.split("### The papers' tables")[1].split("\n## ")[0]
+    lines = [line for line in section.splitlines() if line.startswith("| `")]
+    for model, variant in CLI_ROWS:
+        assert any(line.startswith(f"| `{model}` ") and f"`{variant}`" in line for line in lines), (model, variant)
 
 
 @pytest.mark.parametrize("model, variant", CLI_ROWS)
