@@ -227,3 +227,15 @@ def test_rows_are_fresh_copies_so_a_model_cannot_edit_the_table():
         assert KIMNET_TABLE5["share-hc"]["temporal_kwargs"]["shared_projection"] is True
     finally:
         spec.variants["table5:share-hc"]["temporal_kwargs"]["shared_projection"] = True
+
+
+def test_kimnet_table4_baseline_frames_are_independent():
+    # "We first remove the temporal modeling module": a later frame's heatmaps come from that frame alone
+    # (no gradient path to earlier frames), while KIMNet's carry the earlier frames through m_{t-1}.
+    torch.manual_seed(0)
+    for variant, independent in (("table4:baseline", True), ("table4:kimnet", False)):
+        model = MODELS["kimnet"].create(J, variant, "tiny").eval()
+        video = torch.rand(1, 3, 3, 32, 32, requires_grad=True)
+        model(video)[:, 2].sum().backward()
+        earlier = video.grad[:, :2].abs().sum().item()
+        assert (earlier == 0.0) == independent and video.grad[:, 2].abs().sum() > 0, variant
