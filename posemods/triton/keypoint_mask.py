@@ -33,51 +33,15 @@ import triton
 import triton.language as tl
 
 from posemods._ops.keypoint_mask import backward_outputs, forward_outputs
-from posemods.triton._common import SUPPORTED_DTYPES, dot, dot_config, launch
-
-
-@triton.jit
-def _unfold2(N, BLOCK: tl.constexpr):
-    """(batch element, block of N) of this program. Every program sits on grid axis 0 (CUDA allows
-    2**31 - 1 there, 65,535 on axes 1 and 2), one batch element's blocks adjacent."""
-    pid = tl.program_id(0)
-    blocks = tl.cdiv(N, BLOCK)
-    return (pid // blocks).to(tl.int64), pid % blocks
-
-
-@triton.jit
-def _unfold3(N, BLOCK: tl.constexpr, C, BLOCK_CO: tl.constexpr):
-    """(batch element, block of N, block of channels) of this program, all on grid axis 0."""
-    pid = tl.program_id(0)
-    blocks = tl.cdiv(N, BLOCK)
-    channel_blocks = tl.cdiv(C, BLOCK_CO)
-    rest = pid // blocks
-    return (rest // channel_blocks).to(tl.int64), pid % blocks, rest % channel_blocks
-
-
-@triton.jit
-def _logit_tile(
-    tok_blk, row_ok, feat_blk, pos_ok, C,
-    BLOCK_J: tl.constexpr, BLOCK_L: tl.constexpr, BLOCK_C: tl.constexpr,
-    DOT_PRECISION: tl.constexpr, UPCAST: tl.constexpr,
-):  # fmt: skip
-    """The (BLOCK_J, BLOCK_L) tile ``tokens @ feats^T`` (unscaled), reducing over C in BLOCK_C chunks.
-
-    ``tok_blk`` and ``feat_blk`` point at the tile's first token and position: the caller forms those
-    block offsets in int64 (``pos * C`` passes 2**31 on large maps), while the in-tile offsets, below
-    ``BLOCK * C``, stay in int32 registers. Every kernel computes its logits here, in one order, so the
-    backward's recomputed tiles are bitwise the forward's.
-    """
-    r = tl.arange(0, BLOCK_J)
-    p = tl.arange(0, BLOCK_L)
-    logits = tl.zeros((BLOCK_J, BLOCK_L), dtype=tl.float32)
-    for c0 in range(0, C, BLOCK_C):
-        ch = c0 + tl.arange(0, BLOCK_C)
-        ch_ok = ch < C
-        t = tl.load(tok_blk + r[:, None] * C + ch[None, :], mask=row_ok[:, None] & ch_ok[None, :], other=0.0)
-        f = tl.load(feat_blk + p[:, None] * C + ch[None, :], mask=pos_ok[:, None] & ch_ok[None, :], other=0.0)
-        logits = dot(t, tl.trans(f), logits, DOT_PRECISION, UPCAST)
-    return logits
+from posemods.triton._common import (
+    SUPPORTED_DTYPES,
+    dot,
+    dot_config,
+    launch,
+    logit_tile,
+    program_blocks,
+    program_blocks3,
+)
 
 
 @triton.jit
@@ -87,7 +51,7 @@ def _token_logsumexp_kernel(
     BLOCK_J: tl.constexpr, BLOCK_L: tl.constexpr, BLOCK_C: tl.constexpr,
     DOT_PRECISION: tl.constexpr, UPCAST: tl.constexpr,
 ):  # fmt: skip
-    b, block = _unfold2(J, BLOCK_J)
+    b, block = program_blocks(J, BLOCK_J)
     rows = block * BLOCK_J + tl.arange(0, BLOCK_J)
     row_ok = rows < J
     tok_blk = tok_ptr + (b * J + block * BLOCK_J) * C
@@ -97,7 +61,7 @@ def _token_logsumexp_kernel(
     run_sum = tl.zeros((BLOCK_J,), dtype=tl.float32)
     for l0 in range(0, L, BLOCK_L):
         pos_ok = l0 + tl.arange(0, BLOCK_L) < L
-        logits = _logit_tile(tok_blk, row_ok, feat_base + l0 * C.to(tl.int64), pos_ok, C,
+        logits = logit_tile(tok_blk, row_ok, feat_base + l0 * C.to(tl.int64), pos_ok, C,
                              BLOCK_J, BLOCK_L, BLOCK_C, DOT_PRECISION, UPCAST)  # fmt: skip
         logits = tl.where(pos_ok[None, :], logits * scale, float("-inf"))
         new_max = tl.maximum(run_max, tl.max(logits, axis=1))
@@ -113,7 +77,7 @@ def _position_sum_kernel(
     BLOCK_J: tl.constexpr, BLOCK_L: tl.constexpr, BLOCK_C: tl.constexpr,
     DOT_PRECISION: tl.constexpr, UPCAST: tl.constexpr,
 ):  # fmt: skip
-    b, block = _unfold2(L, BLOCK_L)
+    b, block = program_blocks(L, BLOCK_L)
     pos = block * BLOCK_L + tl.arange(0, BLOCK_L)
     pos_ok = pos < L
     tok_base = tok_ptr + b * J * C
@@ -123,7 +87,7 @@ def _position_sum_kernel(
     for j0 in range(0, J, BLOCK_J):
         rows = j0 + tl.arange(0, BLOCK_J)
         row_ok = rows < J
-        logits = _logit_tile(tok_base + j0 * C.to(tl.int64), row_ok, feat_blk, pos_ok, C,
+        logits = logit_tile(tok_base + j0 * C.to(tl.int64), row_ok, feat_blk, pos_ok, C,
                              BLOCK_J, BLOCK_L, BLOCK_C, DOT_PRECISION, UPCAST)  # fmt: skip
         lse = tl.load(lse_ptr + b * J + rows, mask=row_ok, other=0.0)
         prob = tl.where(row_ok[:, None], tl.exp(logits * scale - lse[:, None]), 0.0)
@@ -138,7 +102,7 @@ def _token_delta_kernel(
     BLOCK_J: tl.constexpr, BLOCK_L: tl.constexpr, BLOCK_C: tl.constexpr,
     DOT_PRECISION: tl.constexpr, UPCAST: tl.constexpr,
 ):  # fmt: skip
-    b, block = _unfold2(J, BLOCK_J)
+    b, block = program_blocks(J, BLOCK_J)
     rows = block * BLOCK_J + tl.arange(0, BLOCK_J)
     row_ok = rows < J
     tok_blk = tok_ptr + (b * J + block * BLOCK_J) * C
@@ -149,7 +113,7 @@ def _token_delta_kernel(
     for l0 in range(0, L, BLOCK_L):
         pos = l0 + tl.arange(0, BLOCK_L)
         pos_ok = pos < L
-        logits = _logit_tile(tok_blk, row_ok, feat_base + l0 * C.to(tl.int64), pos_ok, C,
+        logits = logit_tile(tok_blk, row_ok, feat_base + l0 * C.to(tl.int64), pos_ok, C,
                              BLOCK_J, BLOCK_L, BLOCK_C, DOT_PRECISION, UPCAST)  # fmt: skip
         g = tl.load(grad_mask_ptr + b * L + pos, mask=pos_ok, other=0.0).to(tl.float32)
         prob = tl.where(pos_ok[None, :], tl.exp(logits * scale - lse[:, None]), 0.0)
@@ -165,7 +129,7 @@ def _token_grad_kernel(
     DOT_PRECISION: tl.constexpr, UPCAST: tl.constexpr,
 ):  # fmt: skip
     # This program owns dtokens[rows, out_ch] and reduces over every position.
-    b, block, ch_block = _unfold3(J, BLOCK_J, C, BLOCK_CO)
+    b, block, ch_block = program_blocks3(J, BLOCK_J, C, BLOCK_CO)
     r = tl.arange(0, BLOCK_J)
     rows = block * BLOCK_J + r
     out_ch = ch_block * BLOCK_CO + tl.arange(0, BLOCK_CO)
@@ -182,7 +146,7 @@ def _token_grad_kernel(
         pos = l0 + p
         pos_ok = pos < L
         feat_blk = feat_base + l0 * C.to(tl.int64)
-        logits = _logit_tile(tok_ptr + tok_offset, row_ok, feat_blk, pos_ok, C,
+        logits = logit_tile(tok_ptr + tok_offset, row_ok, feat_blk, pos_ok, C,
                              BLOCK_J, BLOCK_L, BLOCK_C, DOT_PRECISION, UPCAST)  # fmt: skip
         g = tl.load(grad_mask_ptr + b * L + pos, mask=pos_ok, other=0.0).to(tl.float32)
         prob = tl.where(pos_ok[None, :], tl.exp(logits * scale - lse[:, None]), 0.0)
@@ -201,7 +165,7 @@ def _feature_grad_kernel(
     DOT_PRECISION: tl.constexpr, UPCAST: tl.constexpr,
 ):  # fmt: skip
     # This program owns dfeats[pos, out_ch] and reduces over every token.
-    b, block, ch_block = _unfold3(L, BLOCK_L, C, BLOCK_CO)
+    b, block, ch_block = program_blocks3(L, BLOCK_L, C, BLOCK_CO)
     p = tl.arange(0, BLOCK_L)
     pos = block * BLOCK_L + p
     out_ch = ch_block * BLOCK_CO + tl.arange(0, BLOCK_CO)
@@ -217,7 +181,7 @@ def _feature_grad_kernel(
         rows = j0 + r
         row_ok = rows < J
         tok_blk = tok_base + j0 * C.to(tl.int64)
-        logits = _logit_tile(tok_blk, row_ok, feat_ptr + feat_offset, pos_ok, C,
+        logits = logit_tile(tok_blk, row_ok, feat_ptr + feat_offset, pos_ok, C,
                              BLOCK_J, BLOCK_L, BLOCK_C, DOT_PRECISION, UPCAST)  # fmt: skip
         lse = tl.load(lse_ptr + b * J + rows, mask=row_ok, other=0.0)
         delta = tl.load(delta_ptr + b * J + rows, mask=row_ok, other=0.0)
@@ -307,7 +271,10 @@ def _aot_specs():
     sizes = {"J": "i32", "L": "i32", "C": "i32", "scale": "fp32"}
     specs = []
     # fp32 "ieee" is what runs by default (torch's matmul uses TF32 only when asked), "tf32" once allowed.
-    for tname, precision in (("fp32", "ieee"), ("fp32", "tf32"), ("bf16", "ieee"), ("fp16", "ieee")):
+    # The last two: Triton's integer specialisation at VREMD's sizes (L = 576, C = 1,024, divisible by 16).
+    variants = [("fp32", "ieee", ()), ("fp32", "tf32", ()), ("bf16", "ieee", ()), ("fp16", "ieee", ())]
+    variants += [("fp32", "ieee", ("L", "C")), ("bf16", "ieee", ("L", "C"))]
+    for tname, precision, divisible in variants:
         dots = {"DOT_PRECISION": precision, "UPCAST": False}
         pointers = {
             _token_logsumexp_kernel: dict(tok_ptr=tname, feat_ptr=tname, lse_ptr="fp32"),
@@ -330,11 +297,12 @@ def _aot_specs():
             launch = {"num_warps": config.pop("num_warps"), "num_stages": config.pop("num_stages")}
             specs.append(
                 KernelSpec(
-                    f"keypoint_mask {name} ({tname} {precision})",
+                    f"keypoint_mask {name} ({tname} {precision}{', L%16=C%16=0' if divisible else ''})",
                     kernel,
                     {**pointer_signature(**ptrs), **sizes},
                     {**config, **dots},
                     **launch,
+                    divisible=divisible,
                 )
             )
     return specs

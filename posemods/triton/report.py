@@ -49,6 +49,9 @@ class KernelSpec:
     constexprs: dict[str, Any]
     num_warps: int = 4
     num_stages: int = 2
+    # Integer arguments Triton's launcher sees divisible by 16 (at the papers' shapes, e.g. P = 64 * 48):
+    # it then compiles a specialisation with that hint, which is the variant that actually runs there.
+    divisible: tuple[str, ...] = ()
 
 
 @dataclasses.dataclass
@@ -92,7 +95,11 @@ def compile_spec(spec: KernelSpec, arch: int) -> KernelReport:
     # Every pointer gets a divisibility hint, as the runtime launcher gives aligned torch tensors;
     # without it gathers compile to scalar loads.
     names = list(spec.signature)
-    attrs = {(i,): [["tt.divisibility", 16]] for i, n in enumerate(names) if spec.signature[n].startswith("*")}
+    attrs = {
+        (i,): [["tt.divisibility", 16]]
+        for i, n in enumerate(names)
+        if spec.signature[n].startswith("*") or n in spec.divisible
+    }
     signature = dict(spec.signature)
     for name in spec.constexprs:
         signature[name] = "constexpr"
