@@ -83,17 +83,21 @@ def kinematics_attention(
     expect_same("device", query=query, key=key, value=value)
     expect_same("dtype", query=query, key=key, value=value)
     expect_choice("normalization", normalization, NORMALIZATIONS)
-    scale = 1.0 / math.sqrt(dims["H"] * dims["W"]) if scale is None else _expect_scale(scale)
-    if normalization == "sum":
-        if not scale > 0:
+    if scale is None:
+        area = dims["H"] * dims["W"]
+        # A traced (symbolic) H * W stays symbolic: math.sqrt would specialise it under torch.export.
+        scale = 1.0 / (torch.sym_sqrt(area) if isinstance(area, torch.SymInt) else math.sqrt(area))
+    else:
+        scale = _expect_scale(scale)
+        if normalization == "sum" and not scale > 0:
             raise ValueError(f"scale: normalization='sum' needs a positive scale (non-negative logits), got {scale}")
-        if not torch.compiler.is_compiling():  # a data-dependent check; compiled graphs skip it
-            for name, tensor in (("query", query), ("key", key)):
-                if tensor.numel() and bool((tensor < 0).any()):
-                    raise ValueError(
-                        f"{name}: normalization='sum' needs non-negative maps (eq. 10 divides by the sum of "
-                        f"the logits), got a minimum of {tensor.min().item()}"
-                    )
+    if normalization == "sum" and not torch.compiler.is_compiling():  # data-dependent; compiled graphs skip it
+        for name, tensor in (("query", query), ("key", key)):
+            if tensor.numel() and bool((tensor < 0).any()):
+                raise ValueError(
+                    f"{name}: normalization='sum' needs non-negative maps (eq. 10 divides by the sum of "
+                    f"the logits), got a minimum of {tensor.min().item()}"
+                )
 
     if select_backend("kinematics_attention", backend, (query, key, value), _kmm_triton_unsupported) == "triton":
         pred, attn, _ = _kmm_op.kinematics_attention(query, key, value, scale, normalization)
