@@ -141,24 +141,26 @@ def unsupported_reason(query: torch.Tensor, key: torch.Tensor, value: torch.Tens
     return ""
 
 
-def launch_config(joints: int, fp32_ieee: bool = False) -> dict[str, int]:
+def launch_config(joints: int, fp32_ieee: bool = False, kernel: str = "forward") -> dict[str, int]:
     """Tiles and warps for J joints. BLOCK_K spans every joint, and the map chunks shrink as it grows,
     so a (BLOCK_K, BLOCK_P) tile stays near 1024 elements. Chosen from ptxas sweeps on sm_90: at
-    J=17 this gives about 64 registers; at J=133 (BLOCK_K=256) 8 warps keep it spill-free, except fp32
-    with "ieee" dots (FMA, not tensor cores), whose rows backward spills 48 bytes on sm_80 at 8 warps
-    (255 registers) and none at 16 (96 registers)."""
+    J=17 this gives about 64 registers; at J=133 (BLOCK_K=256) 8 warps keep it spill-free, except the
+    ``"rows"`` backward in fp32 with "ieee" dots (FMA, not tensor cores): 48 spill bytes on sm_80 at 8
+    warps (255 registers), none at 16 (96). The forward goes the other way (16 warps spill 16 bytes on
+    sm_80, 8 none), so only that kernel gets 16."""
     block_k = max(16, triton.next_power_of_2(joints))
     block_p = max(16, min(64, 1024 // block_k))
+    warps = 4 if block_k <= 64 else (16 if fp32_ieee and kernel == "rows" and block_k > 128 else 8)
     return {
         "BLOCK_J": BLOCK_J, "BLOCK_K": block_k, "BLOCK_P": block_p, "BLOCK_PV": block_p,
-        "num_warps": 4 if block_k <= 64 else (16 if fp32_ieee and block_k > 128 else 8), "num_stages": 2,
+        "num_warps": warps, "num_stages": 2,
     }  # fmt: skip
 
 
-def _config(joints: int, dtype: torch.dtype) -> dict[str, object]:
+def _config(joints: int, dtype: torch.dtype, kernel: str = "forward") -> dict[str, object]:
     dots = dot_config(dtype)
     fp32_ieee = dtype == torch.float32 and dots["DOT_PRECISION"] == "ieee"
-    return {**launch_config(joints, fp32_ieee), **dots}
+    return {**launch_config(joints, fp32_ieee, kernel), **dots}
 
 
 def forward(
@@ -202,17 +204,17 @@ def backward(
     if batch == 0:
         return grad_q, grad_k, grad_v
     dlogits = torch.empty((batch, joints, joints), device=query.device, dtype=torch.float32)
-    config = {**_config(joints, query.dtype), "SUM_NORM": normalization == "sum"}
     grid = (batch * triton.cdiv(joints, BLOCK_J),)
     launch(
         _backward_rows_kernel, grid, query,
         grad_pred, grad_attn if grad_attn is not None else attn, key, value, attn, norm, dlogits, grad_q,
-        joints, positions, value_positions, scale, HAS_GRAD_ATTN=grad_attn is not None, **config,
+        joints, positions, value_positions, scale, HAS_GRAD_ATTN=grad_attn is not None,
+        SUM_NORM=normalization == "sum", **_config(joints, query.dtype, "rows"),
     )  # fmt: skip
-    config.pop("SUM_NORM")
     launch(
         _backward_cols_kernel, grid, query,
-        grad_pred, query, attn, dlogits, grad_k, grad_v, joints, positions, value_positions, **config,
+        grad_pred, query, attn, dlogits, grad_k, grad_v, joints, positions, value_positions,
+        **_config(joints, query.dtype, "cols"),
     )  # fmt: skip
     return grad_q, grad_k, grad_v
 
@@ -232,8 +234,10 @@ def _aot_specs():
     variants += [(t, "ieee", 17, False, ("P", "PV")) for t in ("fp32", "bf16")]
     for tname, precision, joints, sum_norm, *divisible in variants:
         divisible = tuple(divisible[0]) if divisible else ()
-        config = launch_config(joints, tname == "fp32" and precision == "ieee")
+        fp32_ieee = tname == "fp32" and precision == "ieee"
+        config = launch_config(joints, fp32_ieee)
         launch_opts = {"num_warps": config.pop("num_warps"), "num_stages": config.pop("num_stages")}
+        rows_opts = {**launch_opts, "num_warps": launch_config(joints, fp32_ieee, "rows")["num_warps"]}
         blocks = {**config, "DOT_PRECISION": precision, "UPCAST": False}
         sizes = {"J": "i32", "P": "i32", "PV": "i32"}
         tag = f"{tname} {precision}, J={joints}" + (", sum" if sum_norm else "") + (", P%16=0" if divisible else "")
@@ -250,7 +254,7 @@ def _aot_specs():
                 {**pointer_signature(grad_pred_ptr=tname, grad_attn_ptr="fp32", k_ptr=tname, v_ptr=tname,
                                      attn_ptr="fp32", norm_ptr="fp32", dlogits_ptr="fp32", grad_q_ptr=tname),
                  **sizes, "scale": "fp32"},
-                {**blocks, "HAS_GRAD_ATTN": True, "SUM_NORM": sum_norm}, **launch_opts, divisible=divisible,
+                {**blocks, "HAS_GRAD_ATTN": True, "SUM_NORM": sum_norm}, **rows_opts, divisible=divisible,
             ),
         ]  # fmt: skip
         if not sum_norm:  # the columns kernel does not depend on the normalisation
