@@ -6,8 +6,8 @@ Needs only the package and a GPU; about 3-8 minutes on an H100/H200. Sections:
    and input gradient of the compiled kernels against the reference, within posemods.testing's tolerances;
 2. determinism: two backward runs give equal bits (the deformable ops under
    ``torch.use_deterministic_algorithms(True)``, as their atomics promise nothing otherwise);
-3. compile: ``torch.compile(fullgraph=True)`` of every op against eager, and every module's compiled
-   benchmark provider (benchmarks.suites) built and stepped;
+3. compile: ``torch.compile(fullgraph=True)`` of every op and every module (KMM, DCA, DA, HKM, BMD on
+   the fused path) against eager, outputs and an input gradient;
 4. timings at the papers' shapes: fused vs reference medians from CUDA events, forward and
    forward+backward, the speedup beside its target (>= 3x forward+backward) and the forward's achieved
    bandwidth (compulsory bytes / time) against a device-to-device copy measured here (target >= 50 % for
@@ -222,21 +222,57 @@ def compile_rows(ops: Iterable[str], device: str = "cuda") -> list[dict]:
                 assert_close(grads[name], eager_grads[name], name=f"grad {name}")
 
         rows.append(_check("compile", op, case.label, "float32", "torch.compile(fullgraph) vs eager", check))
-    from benchmarks.suites import modules
+    return rows + module_compile_rows(device)
 
-    for suite in modules.MODULES:
-        for case in suite.cases(device, torch.float32, True):
-            if "compile" not in case.provider:
-                continue
 
-            def check(case=case):
-                torch._dynamo.reset()
-                step = case.build()
-                step()
-                step()
-                torch.cuda.synchronize()
+def module_cases(
+    device: str, hw: tuple[int, int] = (16, 12), backend: str = "triton"
+) -> list[tuple[str, Callable[[], torch.nn.Module], Callable[[], tuple], dict]]:
+    """(name, build, inputs, kwargs) for every posemods module on ``backend``, on an H x W grid."""
+    import posemods
 
-            rows.append(_check("compile", case.module, case.shape, case.dtype, f"{case.provider}, {case.mode}", check))
+    def randn(*shape, positive=False):
+        t = torch.randn(*shape, generator=torch.Generator().manual_seed(len(shape))).to(device)
+        return t.abs() if positive else t
+
+    length = hw[0] * hw[1]
+    return [
+        ("KMM", lambda: posemods.KMM(32, 13, backend=backend),
+         lambda: (randn(2, 32, *hw), randn(2, 32, *hw), randn(2, 13, *hw, positive=True)), {}),
+        ("DCA", lambda: posemods.DCA(64, num_heads=4, num_points=4, backend=backend),
+         lambda: (randn(2, length, 64), randn(2, length, 64), hw), {}),
+        ("DCA weights='predicted' (DA)", lambda: posemods.DCA(64, num_heads=4, num_points=4, weights="predicted",
+                                                              backend=backend),
+         lambda: (randn(2, length, 64), randn(2, length, 64), hw), {}),
+        ("HKM", lambda: posemods.HKM(64, 5, num_heads=4, backend=backend), lambda: (randn(2, 3, length, 64),),
+         {"hw": hw}),
+        ("BMD", lambda: posemods.BMD(64, num_heads=4, num_points=4, depth=1, backend=backend),
+         lambda: (randn(2, 3, length, 64), randn(2, length, 64), hw), {}),
+    ]  # fmt: skip
+
+
+def module_compile_rows(device: str = "cuda") -> list[dict]:
+    """``torch.compile(module, fullgraph=True)`` of every module against eager, output and input gradient."""
+    rows = []
+    for name, build, make_inputs, kwargs in module_cases(device):
+
+        def check(build=build, make_inputs=make_inputs, kwargs=kwargs):
+            torch._dynamo.reset()
+            module = build().to(device)
+            inputs = make_inputs()
+            first = inputs[0].requires_grad_()
+            eager = [t for t in _outputs(module(*inputs, **kwargs)) if isinstance(t, torch.Tensor)]
+            compiled = [
+                t for t in _outputs(torch.compile(module, fullgraph=True)(*inputs, **kwargs))
+                if isinstance(t, torch.Tensor)
+            ]  # fmt: skip
+            for a, e in zip(compiled, eager, strict=True):
+                assert_close(a, e, name="output")
+            (g_eager,) = torch.autograd.grad(eager[0].square().sum(), first)
+            (g_compiled,) = torch.autograd.grad(compiled[0].square().sum(), first)
+            assert_close(g_compiled, g_eager, name="grad of the first input")
+
+        rows.append(_check("compile", name, "small", "float32", "torch.compile(module, fullgraph) vs eager", check))
     return rows
 
 

@@ -6,6 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import torch
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -131,3 +133,16 @@ def test_gpu_check_timings_and_result_files_with_a_fake_timer(tmp_path):
     assert (tmp_path / "gpu_check.png").stat().st_size > 5_000
     assert gpu_spec("NVIDIA H200").bandwidth == 4.8e12 and gpu_spec("NVIDIA H100 80GB HBM3").name == "H100 SXM5"
     assert gpu_spec("Tesla T4") is None
+
+
+def test_gpu_check_builds_and_runs_every_module():
+    # The compile section's modules and inputs, run once eagerly (reference backend): a signature drift
+    # in a module shows up here rather than as a FAIL row on someone's GPU.
+    from benchmarks import gpu_check
+
+    names = []
+    for name, build, make_inputs, kwargs in gpu_check.module_cases("cpu", (3, 2), "reference"):
+        out = build()(*make_inputs(), **kwargs)
+        assert all(t.isfinite().all() for t in gpu_check._outputs(out) if isinstance(t, torch.Tensor)), name
+        names.append(name.split()[0])
+    assert set(names) == {"KMM", "DCA", "HKM", "BMD"}
