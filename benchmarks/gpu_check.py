@@ -22,6 +22,7 @@ from __future__ import annotations
 import argparse
 import csv
 import functools
+import os
 import re
 import statistics
 import sys
@@ -336,6 +337,9 @@ def main(argv=None) -> int:
     reason = refusal()
     if reason:
         sys.exit(reason)
+    # Determinism runs the deformable ops' reference backward, whose cuBLAS matmuls are deterministic
+    # (and allowed by torch under deterministic mode) only with a fixed workspace, set before first use.
+    os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
     name = torch.cuda.get_device_name()
     out = args.out or Path(__file__).parent / "results" / gpu_slug(name)
     started = time.perf_counter()

@@ -6,6 +6,7 @@ layouts, the launch limits the interpreter ignores (grid axes, 32-bit offsets) a
 """
 
 import functools
+import os
 
 import pytest
 import torch
@@ -21,6 +22,9 @@ pytestmark = [
     pytest.mark.skipif(HAS_CUDA and interpreting(), reason="TRITON_INTERPRET is set: run `pytest -m cuda`"),
 ]
 DTYPES = [torch.float32, torch.float16, torch.bfloat16]
+# The deformable ops' deterministic backward is the reference's, whose matmuls cuBLAS runs
+# deterministically only with a fixed workspace (torch refuses them otherwise under deterministic mode).
+os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
 CASES = [(op, case) for op, cases in OP_CASES.items() for case in cases]
 
 
