@@ -260,8 +260,11 @@ def _aot_specs():
         ("fp32", "fp32", 8, 8), ("fp32", "fp32", 48, 24), ("fp32", "fp32", 256, 256),
         ("bf16", "fp32", 32, 32), ("fp16", "fp32", 64, 64), ("bf16", "bf16", 128, 128),
     ]  # fmt: skip
-    for tname, lname, dim, dim_v in cases:
-        tag = f"{tname} features, {lname} locations, D={dim}, Dv={dim_v}"
+    # VREMD's sizes (Lq = 64 * 48, H = 64, W = 48: Triton's divisible-by-16 integer specialisation).
+    cases += [("fp32", "fp32", 32, 32, ("Lq", "H", "W")), ("bf16", "fp32", 32, 32, ("Lq", "H", "W"))]
+    for tname, lname, dim, dim_v, *divisible in cases:
+        divisible = tuple(divisible[0]) if divisible else ()
+        tag = f"{tname} features, {lname} locations, D={dim}, Dv={dim_v}" + (", Lq%16=H%16=W%16=0" if divisible else "")
         signatures = {
             "forward": pointer_signature(q_ptr=tname, k_ptr=tname, v_ptr=tname, loc_ptr=lname, out_ptr=tname,
                                          lse_ptr="fp32"),
@@ -274,7 +277,14 @@ def _aot_specs():
             launch = {"num_warps": config.pop("num_warps"), "num_stages": config.pop("num_stages")}
             signature = {**signatures[kernel], **sizes, "scale": "fp32"}
             specs.append(
-                KernelSpec(f"dca_{kernel} ({tag})", fn, signature, {**config, "D": dim, "DV": dim_v}, **launch)
+                KernelSpec(
+                    f"dca_{kernel} ({tag})",
+                    fn,
+                    signature,
+                    {**config, "D": dim, "DV": dim_v},
+                    **launch,
+                    divisible=divisible,
+                )
             )
     return specs
 
