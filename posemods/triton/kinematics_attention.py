@@ -1,16 +1,18 @@
 """Fused Triton kernels for kinematics attention (KIMNet eq. 8-11).
 
-Forward, one program per (block of BLOCK_J query joints, batch element):
+Forward, one program per (block of BLOCK_J query joints, batch element), all on grid axis 0:
   1. reduce over the H*W positions in BLOCK_P chunks into a (BLOCK_J, BLOCK_K) logit tile held in
      registers (BLOCK_K covers every key joint);
-  2. softmax over the key joints in registers, and store the (B, J, J) attention (an output);
+  2. normalise over the key joints in registers (eq. 10: a softmax, or with SUM_NORM the printed
+     ``o / sum_l o``), and store the (B, J, J) attention in fp32 and each row's normaliser (B, J);
   3. stream the value maps in BLOCK_PV chunks and store attn @ value.
 No (B, J, H*W)-sized intermediate is written; only the outputs are.
 
 Backward, two kernels and no atomics, so results are bitwise reproducible:
-  rows    (per query block): dA = dPred @ V^T (+ dAttn), dS = A * (dA - rowsum(A * dA)), store dS,
-          dQ = scale * dS @ K;
-  columns (per key block):   dK = scale * dS^T @ Q, dV = A^T @ dPred.
+  rows    (per query block): dA = dPred @ V^T (+ dAttn), then dS = scale * A * (dA - rowsum(A * dA))
+          (softmax) or dS = scale * (dA - rowsum(A * dA)) / s (sum; 0 where s = 0), store dS,
+          dQ = dS @ K;
+  columns (per key block):   dK = dS^T @ Q, dV = A^T @ dPred.
 The J x J tiles are tiny; every pass streams the maps once.
 
 Dots go through :func:`posemods.triton._common.dot`: TF32 for fp32 only when torch's matmul would
