@@ -1,4 +1,7 @@
-"""A GPU we cannot run: H100 SXM5 peaks for roofline lower bounds, and the static kernel report.
+"""GPU peaks for roofline lower bounds: the H100 SXM5 (the static report's model) and the H200.
+
+``gpu_spec(torch.cuda.get_device_name())`` finds the spec of the GPU a run is on; benchmarks.gpu_check
+measures the achievable bandwidth there (a device-to-device copy) rather than trusting the datasheet.
 
 A kernel's time is at least max(compulsory bytes / bandwidth, FLOPs / peak). "Compulsory" bytes are each
 input read once and each output written once; anything a kernel re-reads or spills comes on top.
@@ -20,6 +23,30 @@ H100_PEAK = {
     ("fma", torch.bfloat16): 66.9e12,  # accumulation is fp32 either way
     ("fma", torch.float16): 66.9e12,
 }
+
+
+@dataclasses.dataclass(frozen=True)
+class GPUSpec:
+    """Datasheet figures: HBM bandwidth (bytes/s) and dense peaks (FLOP/s) by (unit, dtype)."""
+
+    name: str
+    bandwidth: float
+    peak: dict
+
+
+# The H200 is the H100's GH100 die with 141 GB of HBM3e at 4.8 TB/s; its compute peaks are the H100 SXM's.
+GPUS = {
+    "H100": GPUSpec("H100 SXM5", H100_BANDWIDTH, H100_PEAK),
+    "H200": GPUSpec("H200 SXM", 4.8e12, H100_PEAK),
+}
+
+
+def gpu_spec(device_name: str) -> GPUSpec | None:
+    """The spec whose key appears in ``device_name`` (e.g. "NVIDIA H200"), or None for an unknown GPU."""
+    for key, spec in GPUS.items():
+        if key in device_name.upper():
+            return spec
+    return None
 
 
 @dataclasses.dataclass(frozen=True)

@@ -13,7 +13,6 @@ import csv
 import importlib
 import json
 import math
-import os
 import sys
 from collections import defaultdict
 from pathlib import Path
@@ -164,7 +163,9 @@ def gpu_section(args) -> str:
         from posemods.triton import report
     except ImportError as exc:
         return "\n".join([*lines, f"triton is not available: {exc}", ""])
-    if os.environ.get("TRITON_INTERPRET") == "1":
+    from posemods._backend import interpreting
+
+    if interpreting():
         return "\n".join([*lines, "skipped: TRITON_INTERPRET=1 (kernels cannot be compiled)", ""])
     reports = [r for r in report.compile_all((90,))]
     lines += [report.format_table(reports), ""]

@@ -6,6 +6,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import torch
+
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -77,3 +79,70 @@ def test_parity_refuses_cuda_without_a_device_and_keeps_paper_shapes_for_gpus(mo
         assert any(c.paper for c in cases) and any(not c.paper for c in cases), op
         labels = [label for label, _ in parity.cases(op, "cpu")]
         assert labels == [c.label for c in cases if not c.paper]  # the interpreter never runs paper shapes
+
+
+# --- benchmarks.gpu_check: the parts a CPU can run ------------------------------------------------------
+
+
+def test_gpu_check_arguments_and_refusal_without_cuda(monkeypatch):
+    import pytest
+
+    from benchmarks import gpu_check
+
+    args = gpu_check.parse_args([])
+    assert args.reps == 50 and args.out is None and args.skip == [] and set(args.op) == set(gpu_check.OP_CASES)
+    with pytest.raises(SystemExit):
+        gpu_check.parse_args(["--reps", "0"])
+    monkeypatch.setattr(gpu_check.torch.cuda, "is_available", lambda: False)
+    with pytest.raises(SystemExit, match="needs a CUDA GPU"):
+        gpu_check.main([])
+    assert gpu_check.gpu_slug("NVIDIA H200") == "nvidia-h200"
+
+
+def test_gpu_check_timings_and_result_files_with_a_fake_timer(tmp_path):
+    import itertools
+
+    import torch
+
+    from benchmarks import gpu_check
+    from benchmarks.gpu_model import gpu_spec
+    from posemods.testing import OpCase, kinematics_attention_inputs
+
+    # Per dtype the check times: reference forward, reference forward+backward, fused forward, fused fwd+bwd.
+    assert gpu_check.copy_bandwidth(lambda fn: 4.0, device="cpu", nbytes=1000) == 2 * 1000 / 4e-3
+    medians = itertools.cycle([4.0, 9.0, 1.0, 2.0])
+    timer = lambda fn: next(medians)  # never runs fn: no interpreter needed, no wall clock
+
+    case = OpCase("B=2 J=3 4x5", lambda: kinematics_attention_inputs(2, 3, (4, 5)))
+    rows = gpu_check.timing_rows([("kinematics_attention", case)], [torch.float32], timer, 1e9, device="cpu")
+    by_metric = {r["metric"]: r for r in rows}
+    assert by_metric["speedup forward"]["value"] == "4.00" and by_metric["speedup forward"]["target"] == ""
+    fwd_bwd = by_metric["speedup forward+backward"]
+    assert fwd_bwd["value"] == "4.50" and fwd_bwd["target"] == 3.0 and fwd_bwd["ok"]
+    # compulsory bytes: q, k, v and pred (2*3*4*5 floats each) plus attn (2*3*3), 4 bytes each, in 1 ms
+    moved = 4 * (4 * 2 * 3 * 4 * 5 + 2 * 3 * 3)
+    bandwidth = by_metric["forward bandwidth / copy"]
+    assert bandwidth["value"] == f"{moved / 1e-3 / 1e9:.3f}" and bandwidth["target"] == 0.5
+
+    rows.append(gpu_check.row("parity", "kinematics_attention", "B=2", "float32", "vs reference", "FAIL", ok=False))
+    gpu_check.write_results(tmp_path, rows, ["# header"])
+    with open(tmp_path / "gpu_check.csv") as f:
+        assert len(list(csv.DictReader(f))) == len(rows)
+    text = (tmp_path / "gpu_check.md").read_text()
+    assert "## timing (6/7 ok)" in text and "## parity (0/1 ok)" in text and "| >= 3.0 |" in text
+    assert (tmp_path / "gpu_check.png").stat().st_size > 5_000
+    assert gpu_spec("NVIDIA H200").bandwidth == 4.8e12 and gpu_spec("NVIDIA H100 80GB HBM3").name == "H100 SXM5"
+    assert gpu_spec("Tesla T4") is None
+
+
+def test_gpu_check_builds_and_runs_every_module():
+    # The compile section's modules and inputs, run once eagerly (reference backend): a signature drift
+    # in a module shows up here rather than as a FAIL row on someone's GPU.
+    from benchmarks import gpu_check
+
+    names = []
+    for name, build, make_inputs, kwargs in gpu_check.module_cases("cpu", (3, 2), "reference"):
+        out = build()(*make_inputs(), **kwargs)
+        assert all(t.isfinite().all() for t in gpu_check._outputs(out) if isinstance(t, torch.Tensor)), name
+        names.append(name.split()[0])
+    assert set(names) == {"KMM", "DCA", "HKM", "BMD"}

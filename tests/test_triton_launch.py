@@ -89,10 +89,17 @@ OPS = {
 
 @pytest.fixture
 def restore_precision():
-    yield
-    # Back to "inherit" on both levels (torch's defaults): no API mix remains for later tests.
-    torch.backends.cuda.matmul.fp32_precision = "none"
-    torch.backends.fp32_precision = "none"
+    """Undo a precision setting with the API family that made it, so no legacy/new mix outlives the test
+    (reading the legacy flag after a mix raises, which would break any later test in this process)."""
+    used = []
+    yield used
+    if "legacy" in used:
+        torch.backends.cuda.matmul.allow_tf32 = False
+        torch.set_float32_matmul_precision("highest")
+    else:
+        torch.backends.cuda.matmul.fp32_precision = "none"
+        torch.backends.fp32_precision = "none"
+    assert torch.backends.cuda.matmul.allow_tf32 is False  # reading it raises if an API mix were left behind
 
 
 def _set_matmul_api(setting):
@@ -108,6 +115,7 @@ def _set_matmul_api(setting):
 
 @pytest.mark.parametrize("setting", ["matmul-new-api", "global-new-api", "legacy-api", "matmul-precision-high"])
 def test_fp32_fused_ops_run_whichever_api_allowed_tf32(setting, restore_precision):
+    restore_precision.append("legacy" if setting in ("legacy-api", "matmul-precision-high") else "new")
     _set_matmul_api(setting)
     assert _common.matmul_allows_tf32()
     assert _common.dot_config(torch.float32)["DOT_PRECISION"] == "tf32"
@@ -123,6 +131,7 @@ def test_fp32_fused_ops_run_whichever_api_allowed_tf32(setting, restore_precisio
 
 
 def test_fp32_dots_stay_ieee_by_default_and_after_the_new_api_says_ieee(restore_precision):
+    restore_precision.append("new")
     assert not _common.matmul_allows_tf32()
     torch.backends.cuda.matmul.fp32_precision = "ieee"
     torch.backends.fp32_precision = "tf32"  # the matmul-level setting wins over the global one

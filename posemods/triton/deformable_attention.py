@@ -154,28 +154,3 @@ def backward(
             queries, height, width, heads, points, DV=dim_v, **config,
         )  # fmt: skip
     return grad_v.to(value.dtype), grad_loc, grad_attn
-
-
-def _aot_specs():
-    from posemods.triton.report import KernelSpec, pointer_signature
-
-    specs = []
-    sizes = {name: "i32" for name in ("Lq", "H", "W", "G", "N")}
-    # (value dtype, locations dtype, Dv): the module passes float32 locations with half values.
-    for tname, lname, dim_v in (("fp32", "fp32", 8), ("fp32", "fp32", 24), ("bf16", "fp32", 32),
-                                ("fp16", "fp32", 256)):  # fmt: skip
-        tag = f"{tname} values, {lname} locations, Dv={dim_v}"
-        signatures = {
-            "forward": pointer_signature(v_ptr=tname, loc_ptr=lname, attn_ptr=tname, out_ptr=tname),
-            "backward": pointer_signature(v_ptr=tname, loc_ptr=lname, attn_ptr=tname, grad_out_ptr=tname,
-                                          grad_v_ptr="fp32", grad_loc_ptr=lname, grad_attn_ptr=tname),
-        }  # fmt: skip
-        for kernel, fn in (("forward", _forward_kernel), ("backward", _backward_kernel)):
-            config = launch_config(dim_v, kernel)
-            launch = {"num_warps": config.pop("num_warps"), "num_stages": config.pop("num_stages")}
-            signature = {**signatures[kernel], **sizes}
-            specs.append(KernelSpec(f"da_{kernel} ({tag})", fn, signature, {**config, "DV": dim_v}, **launch))
-    return specs
-
-
-AOT_SPECS = _aot_specs()

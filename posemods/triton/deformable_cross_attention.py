@@ -246,37 +246,3 @@ def backward(
         grad_q.zero_()
         grad_loc.zero_()
     return grad_q, grad_k.to(key.dtype), grad_v.to(value.dtype), grad_loc
-
-
-def _aot_specs():
-    from posemods.triton.report import KernelSpec, pointer_signature
-
-    specs = []
-    sizes = {name: "i32" for name in ("Lq", "H", "W", "G", "N")}
-    # (feature dtype, locations dtype, D, Dv): the module passes float32 locations with half features.
-    # Each head dim gets its own constexpr specialisation; these cover the padding cases (8 -> 16, 48/24),
-    # the largest tile (256) and every dtype pairing while keeping the suite's compile time down.
-    cases = [
-        ("fp32", "fp32", 8, 8), ("fp32", "fp32", 48, 24), ("fp32", "fp32", 256, 256),
-        ("bf16", "fp32", 32, 32), ("fp16", "fp32", 64, 64), ("bf16", "bf16", 128, 128),
-    ]  # fmt: skip
-    for tname, lname, dim, dim_v in cases:
-        tag = f"{tname} features, {lname} locations, D={dim}, Dv={dim_v}"
-        signatures = {
-            "forward": pointer_signature(q_ptr=tname, k_ptr=tname, v_ptr=tname, loc_ptr=lname, out_ptr=tname,
-                                         lse_ptr="fp32"),
-            "backward": pointer_signature(q_ptr=tname, k_ptr=tname, v_ptr=tname, loc_ptr=lname, out_ptr=tname,
-                                          grad_out_ptr=tname, lse_ptr="fp32", grad_q_ptr=tname, grad_k_ptr="fp32",
-                                          grad_v_ptr="fp32", grad_loc_ptr=lname),
-        }  # fmt: skip
-        for kernel, fn in (("forward", _forward_kernel), ("backward", _backward_kernel)):
-            config = launch_config(dim, dim_v, kernel)
-            launch = {"num_warps": config.pop("num_warps"), "num_stages": config.pop("num_stages")}
-            signature = {**signatures[kernel], **sizes, "scale": "fp32"}
-            specs.append(
-                KernelSpec(f"dca_{kernel} ({tag})", fn, signature, {**config, "D": dim, "DV": dim_v}, **launch)
-            )
-    return specs
-
-
-AOT_SPECS = _aot_specs()

@@ -33,26 +33,15 @@ import triton
 import triton.language as tl
 
 from posemods._ops.keypoint_mask import backward_outputs, forward_outputs
-from posemods.triton._common import SUPPORTED_DTYPES, dot, dot_config, launch
-
-
-@triton.jit
-def _unfold2(N, BLOCK: tl.constexpr):
-    """(batch element, block of N) of this program. Every program sits on grid axis 0 (CUDA allows
-    2**31 - 1 there, 65,535 on axes 1 and 2), one batch element's blocks adjacent."""
-    pid = tl.program_id(0)
-    blocks = tl.cdiv(N, BLOCK)
-    return (pid // blocks).to(tl.int64), pid % blocks
-
-
-@triton.jit
-def _unfold3(N, BLOCK: tl.constexpr, C, BLOCK_CO: tl.constexpr):
-    """(batch element, block of N, block of channels) of this program, all on grid axis 0."""
-    pid = tl.program_id(0)
-    blocks = tl.cdiv(N, BLOCK)
-    channel_blocks = tl.cdiv(C, BLOCK_CO)
-    rest = pid // blocks
-    return (rest // channel_blocks).to(tl.int64), pid % blocks, rest % channel_blocks
+from posemods.triton._common import (
+    SUPPORTED_DTYPES,
+    dot,
+    dot_config,
+    launch,
+    logit_tile,
+    program_blocks,
+    program_blocks3,
+)
 
 
 @triton.jit
@@ -62,32 +51,18 @@ def _token_logsumexp_kernel(
     BLOCK_J: tl.constexpr, BLOCK_L: tl.constexpr, BLOCK_C: tl.constexpr,
     DOT_PRECISION: tl.constexpr, UPCAST: tl.constexpr,
 ):  # fmt: skip
-    b, block = _unfold2(J, BLOCK_J)
-    rows = (block * BLOCK_J + tl.arange(0, BLOCK_J)).to(tl.int64)  # int64: `rows * C` passes 2**31 at large maps
+    b, block = program_blocks(J, BLOCK_J)
+    rows = block * BLOCK_J + tl.arange(0, BLOCK_J)
     row_ok = rows < J
-    tok_base = tok_ptr + b * J * C
+    tok_blk = tok_ptr + (b * J + block * BLOCK_J) * C
     feat_base = feat_ptr + b * L * C
 
     run_max = tl.full((BLOCK_J,), float("-inf"), dtype=tl.float32)
     run_sum = tl.zeros((BLOCK_J,), dtype=tl.float32)
     for l0 in range(0, L, BLOCK_L):
-        pos = (l0 + tl.arange(0, BLOCK_L)).to(tl.int64)  # int64: `pos * C` passes 2**31 at large maps
-        pos_ok = pos < L
-        logits = tl.zeros((BLOCK_J, BLOCK_L), dtype=tl.float32)
-        for c0 in range(0, C, BLOCK_C):
-            ch = c0 + tl.arange(0, BLOCK_C)
-            ch_ok = ch < C
-            t = tl.load(
-                tok_base + rows[:, None] * C + ch[None, :],
-                mask=row_ok[:, None] & ch_ok[None, :],
-                other=0.0,
-            )
-            f = tl.load(
-                feat_base + pos[:, None] * C + ch[None, :],
-                mask=pos_ok[:, None] & ch_ok[None, :],
-                other=0.0,
-            )
-            logits = dot(t, tl.trans(f), logits, DOT_PRECISION, UPCAST)
+        pos_ok = l0 + tl.arange(0, BLOCK_L) < L
+        logits = logit_tile(tok_blk, row_ok, feat_base + l0 * C.to(tl.int64), pos_ok, C,
+                             BLOCK_J, BLOCK_L, BLOCK_C, DOT_PRECISION, UPCAST)  # fmt: skip
         logits = tl.where(pos_ok[None, :], logits * scale, float("-inf"))
         new_max = tl.maximum(run_max, tl.max(logits, axis=1))
         run_sum = run_sum * tl.exp(run_max - new_max) + tl.sum(tl.exp(logits - new_max[:, None]), axis=1)
@@ -102,31 +77,18 @@ def _position_sum_kernel(
     BLOCK_J: tl.constexpr, BLOCK_L: tl.constexpr, BLOCK_C: tl.constexpr,
     DOT_PRECISION: tl.constexpr, UPCAST: tl.constexpr,
 ):  # fmt: skip
-    b, block = _unfold2(L, BLOCK_L)
-    pos = (block * BLOCK_L + tl.arange(0, BLOCK_L)).to(tl.int64)  # int64: `pos * C` passes 2**31 at large maps
+    b, block = program_blocks(L, BLOCK_L)
+    pos = block * BLOCK_L + tl.arange(0, BLOCK_L)
     pos_ok = pos < L
     tok_base = tok_ptr + b * J * C
-    feat_base = feat_ptr + b * L * C
+    feat_blk = feat_ptr + (b * L + block * BLOCK_L) * C
 
     total = tl.zeros((BLOCK_L,), dtype=tl.float32)
     for j0 in range(0, J, BLOCK_J):
-        rows = (j0 + tl.arange(0, BLOCK_J)).to(tl.int64)  # int64: `rows * C` passes 2**31 at large maps
+        rows = j0 + tl.arange(0, BLOCK_J)
         row_ok = rows < J
-        logits = tl.zeros((BLOCK_J, BLOCK_L), dtype=tl.float32)
-        for c0 in range(0, C, BLOCK_C):
-            ch = c0 + tl.arange(0, BLOCK_C)
-            ch_ok = ch < C
-            t = tl.load(
-                tok_base + rows[:, None] * C + ch[None, :],
-                mask=row_ok[:, None] & ch_ok[None, :],
-                other=0.0,
-            )
-            f = tl.load(
-                feat_base + pos[:, None] * C + ch[None, :],
-                mask=pos_ok[:, None] & ch_ok[None, :],
-                other=0.0,
-            )
-            logits = dot(t, tl.trans(f), logits, DOT_PRECISION, UPCAST)
+        logits = logit_tile(tok_base + j0 * C.to(tl.int64), row_ok, feat_blk, pos_ok, C,
+                             BLOCK_J, BLOCK_L, BLOCK_C, DOT_PRECISION, UPCAST)  # fmt: skip
         lse = tl.load(lse_ptr + b * J + rows, mask=row_ok, other=0.0)
         prob = tl.where(row_ok[:, None], tl.exp(logits * scale - lse[:, None]), 0.0)
         total += tl.sum(prob, axis=0)
@@ -140,32 +102,19 @@ def _token_delta_kernel(
     BLOCK_J: tl.constexpr, BLOCK_L: tl.constexpr, BLOCK_C: tl.constexpr,
     DOT_PRECISION: tl.constexpr, UPCAST: tl.constexpr,
 ):  # fmt: skip
-    b, block = _unfold2(J, BLOCK_J)
-    rows = (block * BLOCK_J + tl.arange(0, BLOCK_J)).to(tl.int64)  # int64: `rows * C` passes 2**31 at large maps
+    b, block = program_blocks(J, BLOCK_J)
+    rows = block * BLOCK_J + tl.arange(0, BLOCK_J)
     row_ok = rows < J
-    tok_base = tok_ptr + b * J * C
+    tok_blk = tok_ptr + (b * J + block * BLOCK_J) * C
     feat_base = feat_ptr + b * L * C
     lse = tl.load(lse_ptr + b * J + rows, mask=row_ok, other=0.0)
 
     delta = tl.zeros((BLOCK_J,), dtype=tl.float32)
     for l0 in range(0, L, BLOCK_L):
-        pos = (l0 + tl.arange(0, BLOCK_L)).to(tl.int64)  # int64: `pos * C` passes 2**31 at large maps
+        pos = l0 + tl.arange(0, BLOCK_L)
         pos_ok = pos < L
-        logits = tl.zeros((BLOCK_J, BLOCK_L), dtype=tl.float32)
-        for c0 in range(0, C, BLOCK_C):
-            ch = c0 + tl.arange(0, BLOCK_C)
-            ch_ok = ch < C
-            t = tl.load(
-                tok_base + rows[:, None] * C + ch[None, :],
-                mask=row_ok[:, None] & ch_ok[None, :],
-                other=0.0,
-            )
-            f = tl.load(
-                feat_base + pos[:, None] * C + ch[None, :],
-                mask=pos_ok[:, None] & ch_ok[None, :],
-                other=0.0,
-            )
-            logits = dot(t, tl.trans(f), logits, DOT_PRECISION, UPCAST)
+        logits = logit_tile(tok_blk, row_ok, feat_base + l0 * C.to(tl.int64), pos_ok, C,
+                             BLOCK_J, BLOCK_L, BLOCK_C, DOT_PRECISION, UPCAST)  # fmt: skip
         g = tl.load(grad_mask_ptr + b * L + pos, mask=pos_ok, other=0.0).to(tl.float32)
         prob = tl.where(pos_ok[None, :], tl.exp(logits * scale - lse[:, None]), 0.0)
         delta += tl.sum(prob * g[None, :], axis=1)
@@ -180,45 +129,31 @@ def _token_grad_kernel(
     DOT_PRECISION: tl.constexpr, UPCAST: tl.constexpr,
 ):  # fmt: skip
     # This program owns dtokens[rows, out_ch] and reduces over every position.
-    b, block, ch_block = _unfold3(J, BLOCK_J, C, BLOCK_CO)
-    rows = (block * BLOCK_J + tl.arange(0, BLOCK_J)).to(tl.int64)  # int64: `rows * C` passes 2**31 at large maps
+    b, block, ch_block = program_blocks3(J, BLOCK_J, C, BLOCK_CO)
+    r = tl.arange(0, BLOCK_J)
+    rows = block * BLOCK_J + r
     out_ch = ch_block * BLOCK_CO + tl.arange(0, BLOCK_CO)
     row_ok = rows < J
     out_ok = out_ch < C
-    tok_base = tok_ptr + b * J * C
+    tok_offset = (b * J + block * BLOCK_J) * C  # int64: this block's first token
     feat_base = feat_ptr + b * L * C
     lse = tl.load(lse_ptr + b * J + rows, mask=row_ok, other=0.0)
     delta = tl.load(delta_ptr + b * J + rows, mask=row_ok, other=0.0)
 
     acc = tl.zeros((BLOCK_J, BLOCK_CO), dtype=tl.float32)
     for l0 in range(0, L, BLOCK_L):
-        pos = (l0 + tl.arange(0, BLOCK_L)).to(tl.int64)  # int64: `pos * C` passes 2**31 at large maps
+        p = tl.arange(0, BLOCK_L)
+        pos = l0 + p
         pos_ok = pos < L
-        logits = tl.zeros((BLOCK_J, BLOCK_L), dtype=tl.float32)
-        for c0 in range(0, C, BLOCK_C):
-            ch = c0 + tl.arange(0, BLOCK_C)
-            ch_ok = ch < C
-            t = tl.load(
-                tok_base + rows[:, None] * C + ch[None, :],
-                mask=row_ok[:, None] & ch_ok[None, :],
-                other=0.0,
-            )
-            f = tl.load(
-                feat_base + pos[:, None] * C + ch[None, :],
-                mask=pos_ok[:, None] & ch_ok[None, :],
-                other=0.0,
-            )
-            logits = dot(t, tl.trans(f), logits, DOT_PRECISION, UPCAST)
+        feat_blk = feat_base + l0 * C.to(tl.int64)
+        logits = logit_tile(tok_ptr + tok_offset, row_ok, feat_blk, pos_ok, C,
+                             BLOCK_J, BLOCK_L, BLOCK_C, DOT_PRECISION, UPCAST)  # fmt: skip
         g = tl.load(grad_mask_ptr + b * L + pos, mask=pos_ok, other=0.0).to(tl.float32)
         prob = tl.where(pos_ok[None, :], tl.exp(logits * scale - lse[:, None]), 0.0)
         dlogits = (prob * (g[None, :] - delta[:, None]) * scale).to(feat_ptr.dtype.element_ty)
-        f_out = tl.load(
-            feat_base + pos[:, None] * C + out_ch[None, :],
-            mask=pos_ok[:, None] & out_ok[None, :],
-            other=0.0,
-        )
+        f_out = tl.load(feat_blk + p[:, None] * C + out_ch[None, :], mask=pos_ok[:, None] & out_ok[None, :], other=0.0)
         acc = dot(dlogits, f_out, acc, DOT_PRECISION, UPCAST)
-    tl.store(grad_tok_ptr + b * J * C + rows[:, None] * C + out_ch[None, :], acc.to(grad_tok_ptr.dtype.element_ty),
+    tl.store(grad_tok_ptr + tok_offset + r[:, None] * C + out_ch[None, :], acc.to(grad_tok_ptr.dtype.element_ty),
              mask=row_ok[:, None] & out_ok[None, :])  # fmt: skip
 
 
@@ -230,45 +165,31 @@ def _feature_grad_kernel(
     DOT_PRECISION: tl.constexpr, UPCAST: tl.constexpr,
 ):  # fmt: skip
     # This program owns dfeats[pos, out_ch] and reduces over every token.
-    b, block, ch_block = _unfold3(L, BLOCK_L, C, BLOCK_CO)
-    pos = (block * BLOCK_L + tl.arange(0, BLOCK_L)).to(tl.int64)  # int64: `pos * C` passes 2**31 at large maps
+    b, block, ch_block = program_blocks3(L, BLOCK_L, C, BLOCK_CO)
+    p = tl.arange(0, BLOCK_L)
+    pos = block * BLOCK_L + p
     out_ch = ch_block * BLOCK_CO + tl.arange(0, BLOCK_CO)
     pos_ok = pos < L
     out_ok = out_ch < C
     tok_base = tok_ptr + b * J * C
-    feat_base = feat_ptr + b * L * C
+    feat_offset = (b * L + block * BLOCK_L) * C  # int64: this block's first position
     g = tl.load(grad_mask_ptr + b * L + pos, mask=pos_ok, other=0.0).to(tl.float32)
 
     acc = tl.zeros((BLOCK_L, BLOCK_CO), dtype=tl.float32)
     for j0 in range(0, J, BLOCK_J):
-        rows = (j0 + tl.arange(0, BLOCK_J)).to(tl.int64)  # int64: `rows * C` passes 2**31 at large maps
+        r = tl.arange(0, BLOCK_J)
+        rows = j0 + r
         row_ok = rows < J
-        logits = tl.zeros((BLOCK_J, BLOCK_L), dtype=tl.float32)
-        for c0 in range(0, C, BLOCK_C):
-            ch = c0 + tl.arange(0, BLOCK_C)
-            ch_ok = ch < C
-            t = tl.load(
-                tok_base + rows[:, None] * C + ch[None, :],
-                mask=row_ok[:, None] & ch_ok[None, :],
-                other=0.0,
-            )
-            f = tl.load(
-                feat_base + pos[:, None] * C + ch[None, :],
-                mask=pos_ok[:, None] & ch_ok[None, :],
-                other=0.0,
-            )
-            logits = dot(t, tl.trans(f), logits, DOT_PRECISION, UPCAST)
+        tok_blk = tok_base + j0 * C.to(tl.int64)
+        logits = logit_tile(tok_blk, row_ok, feat_ptr + feat_offset, pos_ok, C,
+                             BLOCK_J, BLOCK_L, BLOCK_C, DOT_PRECISION, UPCAST)  # fmt: skip
         lse = tl.load(lse_ptr + b * J + rows, mask=row_ok, other=0.0)
         delta = tl.load(delta_ptr + b * J + rows, mask=row_ok, other=0.0)
         prob = tl.where(row_ok[:, None], tl.exp(logits * scale - lse[:, None]), 0.0)
         dlogits = (prob * (g[None, :] - delta[:, None]) * scale).to(tok_ptr.dtype.element_ty)
-        t_out = tl.load(
-            tok_base + rows[:, None] * C + out_ch[None, :],
-            mask=row_ok[:, None] & out_ok[None, :],
-            other=0.0,
-        )
+        t_out = tl.load(tok_blk + r[:, None] * C + out_ch[None, :], mask=row_ok[:, None] & out_ok[None, :], other=0.0)
         acc = dot(tl.trans(dlogits), t_out, acc, DOT_PRECISION, UPCAST)
-    tl.store(grad_feat_ptr + b * L * C + pos[:, None] * C + out_ch[None, :], acc.to(grad_feat_ptr.dtype.element_ty),
+    tl.store(grad_feat_ptr + feat_offset + p[:, None] * C + out_ch[None, :], acc.to(grad_feat_ptr.dtype.element_ty),
              mask=pos_ok[:, None] & out_ok[None, :])  # fmt: skip
 
 
@@ -342,45 +263,3 @@ def backward(
         tokens, feats, lse, delta, grad_mask, grad_feats, *sizes, **grad,
     )  # fmt: skip
     return grad_tokens, grad_feats
-
-
-def _aot_specs():
-    from posemods.triton.report import KernelSpec, pointer_signature
-
-    sizes = {"J": "i32", "L": "i32", "C": "i32", "scale": "fp32"}
-    specs = []
-    # fp32 "ieee" is what runs by default (torch's matmul uses TF32 only when asked), "tf32" once allowed.
-    for tname, precision in (("fp32", "ieee"), ("fp32", "tf32"), ("bf16", "ieee"), ("fp16", "ieee")):
-        dots = {"DOT_PRECISION": precision, "UPCAST": False}
-        pointers = {
-            _token_logsumexp_kernel: dict(tok_ptr=tname, feat_ptr=tname, lse_ptr="fp32"),
-            _position_sum_kernel: dict(tok_ptr=tname, feat_ptr=tname, lse_ptr="fp32", mask_ptr=tname),
-            _token_delta_kernel: dict(
-                tok_ptr=tname, feat_ptr=tname, lse_ptr="fp32", grad_mask_ptr=tname, delta_ptr="fp32"
-            ),
-            _token_grad_kernel: dict(
-                tok_ptr=tname, feat_ptr=tname, lse_ptr="fp32", delta_ptr="fp32", grad_mask_ptr=tname,
-                grad_tok_ptr=tname,
-            ),
-            _feature_grad_kernel: dict(
-                tok_ptr=tname, feat_ptr=tname, lse_ptr="fp32", delta_ptr="fp32", grad_mask_ptr=tname,
-                grad_feat_ptr=tname,
-            ),
-        }  # fmt: skip
-        for kernel, ptrs in pointers.items():
-            name = kernel.fn.__name__.strip("_").removesuffix("_kernel")
-            config = launch_config("grad" if name.endswith("grad") else "scan")
-            launch = {"num_warps": config.pop("num_warps"), "num_stages": config.pop("num_stages")}
-            specs.append(
-                KernelSpec(
-                    f"keypoint_mask {name} ({tname} {precision})",
-                    kernel,
-                    {**pointer_signature(**ptrs), **sizes},
-                    {**config, **dots},
-                    **launch,
-                )
-            )
-    return specs
-
-
-AOT_SPECS = _aot_specs()

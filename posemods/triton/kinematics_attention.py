@@ -1,16 +1,18 @@
 """Fused Triton kernels for kinematics attention (KIMNet eq. 8-11).
 
-Forward, one program per (block of BLOCK_J query joints, batch element):
+Forward, one program per (block of BLOCK_J query joints, batch element), all on grid axis 0:
   1. reduce over the H*W positions in BLOCK_P chunks into a (BLOCK_J, BLOCK_K) logit tile held in
      registers (BLOCK_K covers every key joint);
-  2. softmax over the key joints in registers, and store the (B, J, J) attention (an output);
+  2. normalise over the key joints in registers (eq. 10: a softmax, or with SUM_NORM the printed
+     ``o / sum_l o``), and store the (B, J, J) attention in fp32 and each row's normaliser (B, J);
   3. stream the value maps in BLOCK_PV chunks and store attn @ value.
 No (B, J, H*W)-sized intermediate is written; only the outputs are.
 
 Backward, two kernels and no atomics, so results are bitwise reproducible:
-  rows    (per query block): dA = dPred @ V^T (+ dAttn), dS = A * (dA - rowsum(A * dA)), store dS,
-          dQ = scale * dS @ K;
-  columns (per key block):   dK = scale * dS^T @ Q, dV = A^T @ dPred.
+  rows    (per query block): dA = dPred @ V^T (+ dAttn), then dS = scale * A * (dA - rowsum(A * dA))
+          (softmax) or dS = scale * (dA - rowsum(A * dA)) / s (sum; 0 where s = 0), store dS,
+          dQ = dS @ K;
+  columns (per key block):   dK = dS^T @ Q, dV = A^T @ dPred.
 The J x J tiles are tiny; every pass streams the maps once.
 
 Dots go through :func:`posemods.triton._common.dot`: TF32 for fp32 only when torch's matmul would
@@ -24,41 +26,19 @@ import triton
 import triton.language as tl
 
 from posemods._ops.kinematics_attention import backward_outputs, forward_outputs
-from posemods.triton._common import SUPPORTED_DTYPES, dot_config, gram_accumulate, launch, matmul_rows_store
+from posemods.triton._common import (
+    SUPPORTED_DTYPES,
+    dot_config,
+    gram_accumulate,
+    kmm_normalize,
+    launch,
+    matmul_rows_store,
+    program_blocks,
+)
 
 MAX_JOINTS = 256  # BLOCK_K covers all joints in registers; beyond this it would spill
 BLOCK_J = 16  # the smallest M that tl.dot accepts
 NORMALIZATIONS = ("softmax", "sum")  # KIMNet eq. 10: the text's softmax, or the printed o / sum_l o
-
-
-@triton.jit
-def _batch_and_block(J, BLOCK_J: tl.constexpr):
-    """(batch element, joint block) of this program: all programs sit on grid axis 0 (CUDA allows
-    2**31 - 1 there but 65,535 on axes 1 and 2), the joint blocks of one batch element adjacent."""
-    pid = tl.program_id(0)
-    blocks = tl.cdiv(J, BLOCK_J)
-    return (pid // blocks).to(tl.int64), pid % blocks
-
-
-@triton.jit
-def _normalize(logits, col_ok, J, SUM_NORM: tl.constexpr):
-    """Eq. 10 on a (BLOCK_J, BLOCK_K) tile of scaled logits: the softmax over the valid key joints, or
-    with ``SUM_NORM`` the printed ``o / sum_l o``, a row summing to exactly 0 giving 1 / J to every
-    joint. Returns the attention (padded columns 0) and each row's normaliser (sum of exp, or sum)."""
-    if SUM_NORM:
-        o = tl.where(col_ok[None, :], logits, 0.0)
-        total = tl.sum(o, axis=1)
-        # ``total == 0`` rather than ``> 0``: a NaN total must stay NaN (NaN in, NaN out).
-        safe = tl.where(total == 0.0, 1.0, total)
-        attn = tl.where(total[:, None] == 0.0, 1.0 / J, o / safe[:, None])
-        attn = tl.where(col_ok[None, :], attn, 0.0)
-    else:
-        logits = tl.where(col_ok[None, :], logits, float("-inf"))
-        row_max = tl.max(logits, axis=1)
-        expd = tl.exp(logits - row_max[:, None])
-        total = tl.sum(expd, axis=1)
-        attn = expd / total[:, None]
-    return attn, total
 
 
 @triton.jit
@@ -69,7 +49,7 @@ def _forward_kernel(
     BLOCK_J: tl.constexpr, BLOCK_K: tl.constexpr, BLOCK_P: tl.constexpr, BLOCK_PV: tl.constexpr,
     DOT_PRECISION: tl.constexpr, UPCAST: tl.constexpr,
 ):  # fmt: skip
-    b, block = _batch_and_block(J, BLOCK_J)
+    b, block = program_blocks(J, BLOCK_J)
     rows = block * BLOCK_J + tl.arange(0, BLOCK_J)  # this block's query joints
     cols = tl.arange(0, BLOCK_K)  # every key joint
     row_ok = rows < J
@@ -78,7 +58,7 @@ def _forward_kernel(
     logits = tl.zeros((BLOCK_J, BLOCK_K), dtype=tl.float32)
     logits = gram_accumulate(logits, q_ptr + b * J * P, rows, row_ok, k_ptr + b * J * P, cols, col_ok, P,
                              BLOCK_P, DOT_PRECISION, UPCAST)  # fmt: skip
-    attn, total = _normalize(logits * scale, col_ok, J, SUM_NORM)
+    attn, total = kmm_normalize(logits * scale, col_ok, J, SUM_NORM)
     # The attention is stored, and saved for backward, in fp32 whatever the inputs' dtype: the backward
     # then differentiates the attention the forward computed, not an 8-bit (bf16) rounding of it.
     tl.store(attn_ptr + b * J * J + rows[:, None] * J + cols[None, :], attn, mask=row_ok[:, None] & col_ok[None, :])
@@ -96,7 +76,7 @@ def _backward_rows_kernel(
     BLOCK_J: tl.constexpr, BLOCK_K: tl.constexpr, BLOCK_P: tl.constexpr, BLOCK_PV: tl.constexpr,
     DOT_PRECISION: tl.constexpr, UPCAST: tl.constexpr,
 ):  # fmt: skip
-    b, block = _batch_and_block(J, BLOCK_J)
+    b, block = program_blocks(J, BLOCK_J)
     rows = block * BLOCK_J + tl.arange(0, BLOCK_J)
     cols = tl.arange(0, BLOCK_K)
     row_ok = rows < J
@@ -136,7 +116,7 @@ def _backward_cols_kernel(
     DOT_PRECISION: tl.constexpr, UPCAST: tl.constexpr,
 ):  # fmt: skip
     # This program owns key joints `keys` and reduces over every query joint `rows`.
-    b, block = _batch_and_block(J, BLOCK_J)
+    b, block = program_blocks(J, BLOCK_J)
     keys = block * BLOCK_J + tl.arange(0, BLOCK_J)
     rows = tl.arange(0, BLOCK_K)
     key_ok = keys < J
@@ -163,16 +143,26 @@ def unsupported_reason(query: torch.Tensor, key: torch.Tensor, value: torch.Tens
     return ""
 
 
-def launch_config(joints: int) -> dict[str, int]:
+def launch_config(joints: int, fp32_ieee: bool = False, kernel: str = "forward") -> dict[str, int]:
     """Tiles and warps for J joints. BLOCK_K spans every joint, and the map chunks shrink as it grows,
     so a (BLOCK_K, BLOCK_P) tile stays near 1024 elements. Chosen from ptxas sweeps on sm_90: at
-    J=17 this gives about 64 registers; at J=133 (BLOCK_K=256) 8 warps keep it spill-free."""
+    J=17 this gives about 64 registers; at J=133 (BLOCK_K=256) 8 warps keep it spill-free, except the
+    ``"rows"`` backward in fp32 with "ieee" dots (FMA, not tensor cores): 48 spill bytes on sm_80 at 8
+    warps (255 registers), none at 16 (96). The forward goes the other way (16 warps spill 16 bytes on
+    sm_80, 8 none), so only that kernel gets 16."""
     block_k = max(16, triton.next_power_of_2(joints))
     block_p = max(16, min(64, 1024 // block_k))
+    warps = 4 if block_k <= 64 else (16 if fp32_ieee and kernel == "rows" and block_k > 128 else 8)
     return {
         "BLOCK_J": BLOCK_J, "BLOCK_K": block_k, "BLOCK_P": block_p, "BLOCK_PV": block_p,
-        "num_warps": 4 if block_k <= 64 else 8, "num_stages": 2,
+        "num_warps": warps, "num_stages": 2,
     }  # fmt: skip
+
+
+def _config(joints: int, dtype: torch.dtype, kernel: str = "forward") -> dict[str, object]:
+    dots = dot_config(dtype)
+    fp32_ieee = dtype == torch.float32 and dots["DOT_PRECISION"] == "ieee"
+    return {**launch_config(joints, fp32_ieee, kernel), **dots}
 
 
 def forward(
@@ -189,7 +179,7 @@ def forward(
         _forward_kernel, (batch * triton.cdiv(joints, BLOCK_J),), query,
         query, key, value, pred, attn, norm,
         joints, height * width, value.shape[2] * value.shape[3], scale,
-        SUM_NORM=normalization == "sum", **launch_config(joints), **dot_config(query.dtype),
+        SUM_NORM=normalization == "sum", **_config(joints, query.dtype),
     )  # fmt: skip
     return pred, attn, norm
 
@@ -216,64 +206,16 @@ def backward(
     if batch == 0:
         return grad_q, grad_k, grad_v
     dlogits = torch.empty((batch, joints, joints), device=query.device, dtype=torch.float32)
-    config = {**launch_config(joints), **dot_config(query.dtype), "SUM_NORM": normalization == "sum"}
     grid = (batch * triton.cdiv(joints, BLOCK_J),)
     launch(
         _backward_rows_kernel, grid, query,
         grad_pred, grad_attn if grad_attn is not None else attn, key, value, attn, norm, dlogits, grad_q,
-        joints, positions, value_positions, scale, HAS_GRAD_ATTN=grad_attn is not None, **config,
+        joints, positions, value_positions, scale, HAS_GRAD_ATTN=grad_attn is not None,
+        SUM_NORM=normalization == "sum", **_config(joints, query.dtype, "rows"),
     )  # fmt: skip
-    config.pop("SUM_NORM")
     launch(
         _backward_cols_kernel, grid, query,
-        grad_pred, query, attn, dlogits, grad_k, grad_v, joints, positions, value_positions, **config,
+        grad_pred, query, attn, dlogits, grad_k, grad_v, joints, positions, value_positions,
+        **_config(joints, query.dtype, "cols"),
     )  # fmt: skip
     return grad_q, grad_k, grad_v
-
-
-def _aot_specs():
-    from posemods.triton.report import KernelSpec, pointer_signature
-
-    specs = []
-    # fp32 with "ieee" dots is what runs by default (torch's matmul does not use TF32 unless asked);
-    # "tf32" runs once a user allows it. Eq. 10's "sum" reading is compiled at the papers' J=17.
-    variants = [
-        ("fp32", "ieee", 17, False), ("fp32", "tf32", 17, False), ("fp32", "ieee", 133, False),
-        ("fp32", "ieee", 17, True), ("bf16", "ieee", 17, False), ("bf16", "ieee", 133, False),
-        ("fp16", "ieee", 17, False), ("fp16", "ieee", 133, True),
-    ]  # fmt: skip
-    for tname, precision, joints, sum_norm in variants:
-        config = launch_config(joints)
-        launch_opts = {"num_warps": config.pop("num_warps"), "num_stages": config.pop("num_stages")}
-        blocks = {**config, "DOT_PRECISION": precision, "UPCAST": False}
-        sizes = {"J": "i32", "P": "i32", "PV": "i32"}
-        tag = f"{tname} {precision}, J={joints}" + (", sum" if sum_norm else "")
-        specs += [
-            KernelSpec(
-                f"kmm_forward ({tag})", _forward_kernel,
-                {**pointer_signature(q_ptr=tname, k_ptr=tname, v_ptr=tname, pred_ptr=tname, attn_ptr="fp32",
-                                     norm_ptr="fp32"),
-                 **sizes, "scale": "fp32"},
-                {**blocks, "SUM_NORM": sum_norm}, **launch_opts,
-            ),
-            KernelSpec(
-                f"kmm_backward_rows ({tag})", _backward_rows_kernel,
-                {**pointer_signature(grad_pred_ptr=tname, grad_attn_ptr="fp32", k_ptr=tname, v_ptr=tname,
-                                     attn_ptr="fp32", norm_ptr="fp32", dlogits_ptr="fp32", grad_q_ptr=tname),
-                 **sizes, "scale": "fp32"},
-                {**blocks, "HAS_GRAD_ATTN": True, "SUM_NORM": sum_norm}, **launch_opts,
-            ),
-        ]  # fmt: skip
-        if not sum_norm:  # the columns kernel does not depend on the normalisation
-            specs.append(
-                KernelSpec(
-                    f"kmm_backward_cols ({tag})", _backward_cols_kernel,
-                    {**pointer_signature(grad_pred_ptr=tname, q_ptr=tname, attn_ptr="fp32", dlogits_ptr="fp32",
-                                         grad_k_ptr=tname, grad_v_ptr=tname), **sizes},
-                    blocks, **launch_opts,
-                )
-            )  # fmt: skip
-    return specs
-
-
-AOT_SPECS = _aot_specs()

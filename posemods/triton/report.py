@@ -1,7 +1,7 @@
 """Ahead-of-time compile every posemods Triton kernel for real GPUs, with no GPU present.
 
 ``python -m posemods.triton.report [--arch 80 90] [--json]`` compiles each kernel configuration that
-the ops register (``AOT_SPECS`` in each kernel module) to PTX and a cubin, runs Triton's own ``ptxas -v``
+the ops register (:mod:`posemods.triton.aot`) to PTX and a cubin, runs Triton's own ``ptxas -v``
 on the PTX, and prints registers per thread, spill bytes, shared memory and the theoretical occupancy
 that follows on the target. The test-suite asserts zero spills from the same data.
 
@@ -23,15 +23,6 @@ import triton
 from triton.backends.compiler import GPUTarget
 from triton.compiler import ASTSource
 
-# Kernel modules that declare AOT_SPECS; a new op adds its module here. Every @triton.jit function in
-# them is a kernel with at least one spec (device helpers live in private _*.py modules); a test checks both.
-KERNEL_MODULES = (
-    "posemods.triton.kinematics_attention",
-    "posemods.triton.keypoint_mask",
-    "posemods.triton.deformable_cross_attention",
-    "posemods.triton.deformable_attention",
-)
-
 # Per-SM limits used for theoretical occupancy (CUDA occupancy calculator rules).
 SM_LIMITS = {
     80: {"regs": 65536, "max_warps": 64, "max_blocks": 32, "smem": 164 * 1024},
@@ -49,6 +40,9 @@ class KernelSpec:
     constexprs: dict[str, Any]
     num_warps: int = 4
     num_stages: int = 2
+    # Integer arguments Triton's launcher sees divisible by 16 (at the papers' shapes, e.g. P = 64 * 48):
+    # it then compiles a specialisation with that hint, which is the variant that actually runs there.
+    divisible: tuple[str, ...] = ()
 
 
 @dataclasses.dataclass
@@ -70,7 +64,7 @@ class KernelReport:
 
 
 def pointer_signature(**dtypes: str) -> dict[str, str]:
-    """``{"x_ptr": "*fp32"}`` from ``x_ptr="fp32"``: a small helper for AOT_SPECS."""
+    """``{"x_ptr": "*fp32"}`` from ``x_ptr="fp32"``: a small helper for posemods.triton.aot."""
     return {name: f"*{dtype}" for name, dtype in dtypes.items()}
 
 
@@ -92,7 +86,11 @@ def compile_spec(spec: KernelSpec, arch: int) -> KernelReport:
     # Every pointer gets a divisibility hint, as the runtime launcher gives aligned torch tensors;
     # without it gathers compile to scalar loads.
     names = list(spec.signature)
-    attrs = {(i,): [["tt.divisibility", 16]] for i, n in enumerate(names) if spec.signature[n].startswith("*")}
+    attrs = {
+        (i,): [["tt.divisibility", 16]]
+        for i, n in enumerate(names)
+        if spec.signature[n].startswith("*") or n in spec.divisible
+    }
     signature = dict(spec.signature)
     for name in spec.constexprs:
         signature[name] = "constexpr"
@@ -130,12 +128,9 @@ def compile_spec(spec: KernelSpec, arch: int) -> KernelReport:
 
 
 def all_specs() -> list[KernelSpec]:
-    import importlib
+    from posemods.triton import aot  # aot imports this module for KernelSpec
 
-    specs: list[KernelSpec] = []
-    for module in KERNEL_MODULES:
-        specs.extend(importlib.import_module(module).AOT_SPECS)
-    return specs
+    return aot.all_specs()
 
 
 def compile_all(archs: tuple[int, ...] = (80, 90)) -> list[KernelReport]:

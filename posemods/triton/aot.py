@@ -1,0 +1,182 @@
+"""The kernel configurations compiled ahead of time (``python -m posemods.triton.report``, and the test
+that demands zero spills): per op, every dtype pairing, the default fp32 "ieee" dots and TF32, head dims
+that pad, the largest tiles, and Triton's divisible-by-16 integer specialisation at the papers' sizes.
+
+Kept out of the kernel modules, so importing a kernel never imports the compiler machinery.
+"""
+
+from __future__ import annotations
+
+from posemods.triton import deformable_attention as da
+from posemods.triton import deformable_cross_attention as dca
+from posemods.triton import keypoint_mask as kpm
+from posemods.triton import kinematics_attention as kmm
+from posemods.triton.report import KernelSpec, pointer_signature
+
+# Every @triton.jit function in the kernel modules needs at least one spec here (device helpers live in
+# private _*.py modules); tests/test_triton_aot.py finds the kernels from the source and checks it.
+
+
+def kinematics_attention_specs() -> list[KernelSpec]:
+    specs = []
+    # fp32 with "ieee" dots is what runs by default (torch's matmul does not use TF32 unless asked);
+    # "tf32" runs once a user allows it. Eq. 10's "sum" reading is compiled at the papers' J=17.
+    variants = [
+        ("fp32", "ieee", 17, False), ("fp32", "tf32", 17, False), ("fp32", "ieee", 133, False),
+        ("fp32", "ieee", 17, True), ("bf16", "ieee", 17, False), ("bf16", "ieee", 133, False),
+        ("fp16", "ieee", 17, False), ("fp16", "ieee", 133, True),
+    ]  # fmt: skip
+    # Triton's integer specialisation at the papers' maps (P = PV = 64 * 48, divisible by 16).
+    variants += [(t, "ieee", 17, False, ("P", "PV")) for t in ("fp32", "bf16")]
+    for tname, precision, joints, sum_norm, *divisible in variants:
+        divisible = tuple(divisible[0]) if divisible else ()
+        fp32_ieee = tname == "fp32" and precision == "ieee"
+        config = kmm.launch_config(joints, fp32_ieee)
+        launch_opts = {"num_warps": config.pop("num_warps"), "num_stages": config.pop("num_stages")}
+        rows_opts = {**launch_opts, "num_warps": kmm.launch_config(joints, fp32_ieee, "rows")["num_warps"]}
+        blocks = {**config, "DOT_PRECISION": precision, "UPCAST": False}
+        sizes = {"J": "i32", "P": "i32", "PV": "i32"}
+        tag = f"{tname} {precision}, J={joints}" + (", sum" if sum_norm else "") + (", P%16=0" if divisible else "")
+        specs += [
+            KernelSpec(
+                f"kmm_forward ({tag})", kmm._forward_kernel,
+                {**pointer_signature(q_ptr=tname, k_ptr=tname, v_ptr=tname, pred_ptr=tname, attn_ptr="fp32",
+                                     norm_ptr="fp32"),
+                 **sizes, "scale": "fp32"},
+                {**blocks, "SUM_NORM": sum_norm}, **launch_opts, divisible=divisible,
+            ),
+            KernelSpec(
+                f"kmm_backward_rows ({tag})", kmm._backward_rows_kernel,
+                {**pointer_signature(grad_pred_ptr=tname, grad_attn_ptr="fp32", k_ptr=tname, v_ptr=tname,
+                                     attn_ptr="fp32", norm_ptr="fp32", dlogits_ptr="fp32", grad_q_ptr=tname),
+                 **sizes, "scale": "fp32"},
+                {**blocks, "HAS_GRAD_ATTN": True, "SUM_NORM": sum_norm}, **rows_opts, divisible=divisible,
+            ),
+        ]  # fmt: skip
+        if not sum_norm:  # the columns kernel does not depend on the normalisation
+            specs.append(
+                KernelSpec(
+                    f"kmm_backward_cols ({tag})", kmm._backward_cols_kernel,
+                    {**pointer_signature(grad_pred_ptr=tname, q_ptr=tname, attn_ptr="fp32", dlogits_ptr="fp32",
+                                         grad_k_ptr=tname, grad_v_ptr=tname), **sizes},
+                    blocks, **launch_opts, divisible=divisible,
+                )
+            )  # fmt: skip
+    return specs
+
+
+def keypoint_mask_specs() -> list[KernelSpec]:
+    sizes = {"J": "i32", "L": "i32", "C": "i32", "scale": "fp32"}
+    specs = []
+    # fp32 "ieee" is what runs by default (torch's matmul uses TF32 only when asked), "tf32" once allowed.
+    # The last two: Triton's integer specialisation at VREMD's sizes (L = 576, C = 1,024, divisible by 16).
+    variants = [("fp32", "ieee", ()), ("fp32", "tf32", ()), ("bf16", "ieee", ()), ("fp16", "ieee", ())]
+    variants += [("fp32", "ieee", ("L", "C")), ("bf16", "ieee", ("L", "C"))]
+    for tname, precision, divisible in variants:
+        dots = {"DOT_PRECISION": precision, "UPCAST": False}
+        pointers = {
+            kpm._token_logsumexp_kernel: dict(tok_ptr=tname, feat_ptr=tname, lse_ptr="fp32"),
+            kpm._position_sum_kernel: dict(tok_ptr=tname, feat_ptr=tname, lse_ptr="fp32", mask_ptr=tname),
+            kpm._token_delta_kernel: dict(
+                tok_ptr=tname, feat_ptr=tname, lse_ptr="fp32", grad_mask_ptr=tname, delta_ptr="fp32"
+            ),
+            kpm._token_grad_kernel: dict(
+                tok_ptr=tname, feat_ptr=tname, lse_ptr="fp32", delta_ptr="fp32", grad_mask_ptr=tname,
+                grad_tok_ptr=tname,
+            ),
+            kpm._feature_grad_kernel: dict(
+                tok_ptr=tname, feat_ptr=tname, lse_ptr="fp32", delta_ptr="fp32", grad_mask_ptr=tname,
+                grad_feat_ptr=tname,
+            ),
+        }  # fmt: skip
+        for kernel, ptrs in pointers.items():
+            name = kernel.fn.__name__.strip("_").removesuffix("_kernel")
+            config = kpm.launch_config("grad" if name.endswith("grad") else "scan")
+            launch = {"num_warps": config.pop("num_warps"), "num_stages": config.pop("num_stages")}
+            specs.append(
+                KernelSpec(
+                    f"keypoint_mask {name} ({tname} {precision}{', L%16=C%16=0' if divisible else ''})",
+                    kernel,
+                    {**pointer_signature(**ptrs), **sizes},
+                    {**config, **dots},
+                    **launch,
+                    divisible=divisible,
+                )
+            )
+    return specs
+
+
+def deformable_cross_attention_specs() -> list[KernelSpec]:
+    specs = []
+    sizes = {name: "i32" for name in ("Lq", "H", "W", "G", "N")}
+    # (feature dtype, locations dtype, D, Dv): the module passes float32 locations with half features.
+    # Each head dim gets its own constexpr specialisation; these cover the padding cases (8 -> 16, 48/24),
+    # the largest tile (256) and every dtype pairing while keeping the suite's compile time down.
+    cases = [
+        ("fp32", "fp32", 8, 8), ("fp32", "fp32", 48, 24), ("fp32", "fp32", 256, 256),
+        ("bf16", "fp32", 32, 32), ("fp16", "fp32", 64, 64), ("bf16", "bf16", 128, 128),
+    ]  # fmt: skip
+    # VREMD's sizes (Lq = 64 * 48, H = 64, W = 48: Triton's divisible-by-16 integer specialisation).
+    cases += [("fp32", "fp32", 32, 32, ("Lq", "H", "W")), ("bf16", "fp32", 32, 32, ("Lq", "H", "W"))]
+    for tname, lname, dim, dim_v, *divisible in cases:
+        divisible = tuple(divisible[0]) if divisible else ()
+        tag = f"{tname} features, {lname} locations, D={dim}, Dv={dim_v}" + (", Lq%16=H%16=W%16=0" if divisible else "")
+        signatures = {
+            "forward": pointer_signature(q_ptr=tname, k_ptr=tname, v_ptr=tname, loc_ptr=lname, out_ptr=tname,
+                                         lse_ptr="fp32"),
+            "backward": pointer_signature(q_ptr=tname, k_ptr=tname, v_ptr=tname, loc_ptr=lname, out_ptr=tname,
+                                          grad_out_ptr=tname, lse_ptr="fp32", grad_q_ptr=tname, grad_k_ptr="fp32",
+                                          grad_v_ptr="fp32", grad_loc_ptr=lname),
+        }  # fmt: skip
+        for kernel, fn in (("forward", dca._forward_kernel), ("backward", dca._backward_kernel)):
+            config = dca.launch_config(dim, dim_v, kernel)
+            launch = {"num_warps": config.pop("num_warps"), "num_stages": config.pop("num_stages")}
+            signature = {**signatures[kernel], **sizes, "scale": "fp32"}
+            specs.append(
+                KernelSpec(
+                    f"dca_{kernel} ({tag})",
+                    fn,
+                    signature,
+                    {**config, "D": dim, "DV": dim_v},
+                    **launch,
+                    divisible=divisible,
+                )
+            )
+    return specs
+
+
+def deformable_attention_specs() -> list[KernelSpec]:
+    specs = []
+    sizes = {name: "i32" for name in ("Lq", "H", "W", "G", "N")}
+    # (value dtype, locations dtype, Dv): the module passes float32 locations with half values.
+    # The last: VREMD's sizes (Lq = 64 * 48, H = 64, W = 48: Triton's divisible-by-16 specialisation).
+    cases = [
+        ("fp32", "fp32", 8, ()), ("fp32", "fp32", 24, ()), ("bf16", "fp32", 32, ()), ("fp16", "fp32", 256, ()),
+        ("bf16", "fp32", 32, ("Lq", "H", "W")),
+    ]  # fmt: skip
+    for tname, lname, dim_v, divisible in cases:
+        tag = f"{tname} values, {lname} locations, Dv={dim_v}" + (", Lq%16=H%16=W%16=0" if divisible else "")
+        signatures = {
+            "forward": pointer_signature(v_ptr=tname, loc_ptr=lname, attn_ptr=tname, out_ptr=tname),
+            "backward": pointer_signature(v_ptr=tname, loc_ptr=lname, attn_ptr=tname, grad_out_ptr=tname,
+                                          grad_v_ptr="fp32", grad_loc_ptr=lname, grad_attn_ptr=tname),
+        }  # fmt: skip
+        for kernel, fn in (("forward", da._forward_kernel), ("backward", da._backward_kernel)):
+            config = da.launch_config(dim_v, kernel)
+            launch = {"num_warps": config.pop("num_warps"), "num_stages": config.pop("num_stages")}
+            signature = {**signatures[kernel], **sizes}
+            specs.append(
+                KernelSpec(
+                    f"da_{kernel} ({tag})", fn, signature, {**config, "DV": dim_v}, **launch, divisible=divisible
+                )
+            )
+    return specs
+
+
+def all_specs() -> list[KernelSpec]:
+    return [
+        *kinematics_attention_specs(),
+        *keypoint_mask_specs(),
+        *deformable_cross_attention_specs(),
+        *deformable_attention_specs(),
+    ]
