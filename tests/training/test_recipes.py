@@ -143,3 +143,19 @@ def test_vremd_recipe_augments_and_freezes_as_the_paper_states(monkeypatch):
     frozen = captured.get("freeze_backbone", inspect.signature(VREMD).parameters["freeze_backbone"].default)
     assert captured["backbone"] == "large" and frozen is True
     assert (captured["hkm"], captured["bmd"], captured["num_frames"]) == (True, True, 3)
+
+
+def test_recipes_build_the_papers_networks_and_sizes():
+    # VREMD: "The input image size is fixed at 256x192". KIMNet 4.1: "SimpleBaseline [15] takes ResNet-101 as
+    # the backbone and is used as the pose initializer. SimpleBaseline [15] that takes ResNet-50 as the
+    # backbone is chosen as the feature encoder" (the paper states no input size; 256 x 256 is ours).
+    from posemods.training import get_model_spec
+
+    vremd = parse_config(["--recipe", "vremd-posetrack", "--data-root", "/d", "--annotations", "/a"])
+    assert tuple(vremd.input_size) == (256, 192)
+    for recipe in ("kimnet-penn", "kimnet-jhmdb"):
+        config = parse_config(["--recipe", recipe, "--data-root", "/d"])
+        spec = dataclasses.replace(get_model_spec(config.model), build=lambda joints, **kw: kw)
+        captured = spec.create(13, config.variant, config.preset, config.input_size, config.clip_length)
+        assert (captured["initializer_backbone"], captured["encoder_backbone"]) == ("resnet101", "resnet50")
+        assert captured["temporal"] == "kmm" and config.clip_length == 5
