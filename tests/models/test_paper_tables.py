@@ -239,3 +239,10 @@ def test_kimnet_table4_baseline_frames_are_independent():
         model(video)[:, 2].sum().backward()
         earlier = video.grad[:, :2].abs().sum().item()
         assert (earlier == 0.0) == independent and video.grad[:, 2].abs().sum() > 0, variant
+
+
+def test_cli_variants_names_a_wrong_model():
+    from posemods.variants import cli_variants
+
+    with pytest.raises(ValueError, match=r"model: expected one of kimnet, rpstn, dkd, lstmpm, vremd, got 'hrnet'"):
+        cli_variants("hrnet")
