@@ -18,7 +18,7 @@ import torch
 from posemods.metrics import PCK
 from posemods.skeletons import GROUP_NAMES
 from posemods.training import distributed
-from posemods.training.checkpoint import load_checkpoint
+from posemods.training.checkpoint import load_checkpoint, load_model_state
 from posemods.training.config import TrainConfig, add_arguments
 from posemods.training.datasets import build_datasets
 from posemods.training.fit import build_model, eval_loader
@@ -56,15 +56,19 @@ def score_checkpoint(path: str, scores: dict | None = None, **overrides) -> tupl
     :func:`posemods.training.loop.evaluate`). On PoseTrack the dict also holds ``"mAP"``: poseval's
     per-joint APs, groups and mean (see :mod:`posemods.training.posetrack_eval`).
     """
-    state = load_checkpoint(path)
-    config = dataclasses.replace(TrainConfig.from_dict(state["config"]), **overrides, resume=None)
+    state = load_checkpoint(path, require=("config", "model"))
+    try:
+        saved = TrainConfig.from_dict(state["config"])
+    except (TypeError, ValueError) as error:
+        raise ValueError(f"checkpoint {os.fspath(path)!r}: its saved config cannot be read ({error})") from None
+    config = dataclasses.replace(saved, **overrides, resume=None)
     context = distributed.setup(config.device)
     try:
         if config.threads:
             torch.set_num_threads(config.threads)
         _, eval_set, layout = build_datasets(config, get_model_spec(config.model), train=False)
         model, spec = build_model(config, layout.num_joints)
-        model.load_state_dict(state["model"])
+        load_model_state(model, state, path, config.to_dict())
         model.to(context.device)
         per_process = max(config.batch_size // context.world_size, 1)
         loader = eval_loader(eval_set, per_process, context, config.workers)

@@ -16,7 +16,14 @@ from torch.utils.data import DataLoader, Dataset, DistributedSampler, Subset
 
 from posemods.skeletons import GROUP_NAMES, Skeleton
 from posemods.training import distributed
-from posemods.training.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
+from posemods.training.checkpoint import (
+    load_checkpoint,
+    load_model_state,
+    remove_stale_temporary,
+    rng_state,
+    save_checkpoint,
+    set_rng_state,
+)
 from posemods.training.config import TrainConfig
 from posemods.training.datasets import build_datasets
 from posemods.training.loop import WarmupCosine, evaluate, restore_schedule, train_step
@@ -61,6 +68,11 @@ def summarize(metrics: dict) -> dict[str, float]:
 _RUN_ONLY = ("resume", "max_steps", "save_every", "progress", "threads", "workers", "device", "out")
 
 
+# What resuming reads from a checkpoint.
+RESUME_FIELDS = ("config", "model", "optimizer", "scheduler", "rng", "epoch", "step", "epoch_step", "epoch_losses",
+                 "history")  # fmt: skip
+
+
 def _changed_settings(saved: dict, current: dict) -> dict:
     return {k: (saved.get(k), v) for k, v in current.items() if k not in _RUN_ONLY and saved.get(k) != v}
 
@@ -88,7 +100,9 @@ def _fit(config: TrainConfig, context: distributed.Context, datasets, scores) ->
     resume = config.resume
     if resume == "auto":
         resume = str(out / "last.pt") if (out / "last.pt").is_file() else None
-    state = load_checkpoint(resume) if resume else None
+    if context.is_main and remove_stale_temporary(out / "last.pt"):
+        print(f"removed {out / 'last.pt.tmp'}: a save interrupted by a killed run")
+    state = load_checkpoint(resume, require=RESUME_FIELDS) if resume else None
     if state is not None and context.is_main:
         changed = _changed_settings(state["config"], config.to_dict())
         if changed:
@@ -117,7 +131,7 @@ def _fit(config: TrainConfig, context: distributed.Context, datasets, scores) ->
     scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)
     epoch, epoch_step, step, history, losses = 0, 0, 0, [], []
     if state is not None:
-        model.load_state_dict(state["model"])
+        load_model_state(model, state, resume, config.to_dict())
         optimizer.load_state_dict(state["optimizer"])
         restore_schedule(optimizer, scheduler, state["scheduler"], config.lr, config.weight_decay, schedule)
         set_rng_state(state["rng"])
