@@ -7,6 +7,7 @@ deterministic function of ``(seed, index)``. Shapes use the vocabulary of :mod:`
 from __future__ import annotations
 
 import math
+import operator
 
 import numpy as np
 import torch
@@ -14,7 +15,7 @@ import torch.nn.functional as F
 
 from posemods._shapes import expect_positive
 from posemods.data.clip import make_clip
-from posemods.data.heatmaps import gaussian_heatmaps
+from posemods.data.heatmaps import expect_sigma, gaussian_heatmaps
 from posemods.skeletons import Skeleton, get_skeleton
 
 # Body proportions in units of L (about 1.12 x the person's height): pelvis-to-neck torso, limbs,
@@ -193,6 +194,17 @@ def _texture(rng: np.random.Generator, size: tuple[int, int]) -> torch.Tensor:
     return img.clamp(0, 1)
 
 
+def _expect_size(name: str, size) -> tuple[int, int]:
+    """``(W, H)`` as two positive ints; a zero side would otherwise fail deep inside ``interpolate``."""
+    try:
+        width, height = (operator.index(v) for v in size)
+    except (TypeError, ValueError):
+        raise ValueError(f"{name}: expected (W, H), two positive integers, got {size!r}") from None
+    if width < 1 or height < 1:
+        raise ValueError(f"{name}: expected (W, H), two positive integers, got ({width}, {height})")
+    return width, height
+
+
 class SyntheticPoseVideos(torch.utils.data.Dataset):
     """Deterministic synthetic pose clips, generated on the fly on CPU.
 
@@ -239,6 +251,9 @@ class SyntheticPoseVideos(torch.utils.data.Dataset):
         for name, value in (("distractors", distractors), ("occluders", occluders)):
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:
                 raise ValueError(f"{name}: expected a non-negative integer, got {value!r}")
+        frame_size = _expect_size("frame_size", frame_size)
+        heatmap_size = _expect_size("heatmap_size", heatmap_size)
+        sigma = expect_sigma(sigma)
         if not motion_blur >= 0:
             raise ValueError(f"motion_blur: expected a non-negative shutter time, got {motion_blur!r}")
         self.num_clips = num_clips

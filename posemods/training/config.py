@@ -9,10 +9,13 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import math
+import numbers
 
 from posemods._shapes import expect_choice, expect_positive
 
 DATASETS = ("synthetic", "penn_action", "jhmdb", "posetrack")
+JHMDB_SPLITS = ("1", "2", "3")
 
 
 @dataclasses.dataclass
@@ -34,7 +37,7 @@ class TrainConfig:
     data: str = "synthetic"
     data_root: str | None = None
     annotations: str | None = None  # PoseTrack: the folder of per-video JSON files
-    split: str | None = None  # Penn Action: train/test; JHMDB: "1", "2" or "3"
+    split: str | None = None  # JHMDB: "1", "2" or "3" (the other datasets have fixed train/test sets)
     clip_length: int = 5
     input_size: tuple[int, int] = (128, 128)
     sigma: float = 2.0
@@ -74,6 +77,23 @@ class TrainConfig:
         expect_choice("device", self.device, ("auto", "cpu", "cuda"))
         for name in ("clip_length", "epochs", "batch_size", "accumulate", "train_clips", "eval_clips"):
             expect_positive(name, getattr(self, name))
+        # sigma 0 renders all-zero targets and training runs on, learning nothing; refuse it here, before
+        # any data is read, so the CLI fails at once (the same check as the data's).
+        from posemods.data.heatmaps import expect_sigma
+
+        expect_sigma(self.sigma)
+        if isinstance(self.alpha, bool) or not isinstance(self.alpha, numbers.Real):
+            raise TypeError(f"alpha: expected a positive number, got {type(self.alpha).__name__} {self.alpha!r}")
+        if not (math.isfinite(self.alpha) and self.alpha > 0):
+            raise ValueError(f"alpha: expected a positive, finite PCK threshold, got {self.alpha!r}")
+        if self.split is not None:
+            if self.data != "jhmdb":
+                raise ValueError(
+                    f"split: only JHMDB has numbered splits (Penn Action trains on its train flag, PoseTrack on "
+                    f"train/), got split {self.split!r} for data {self.data!r}"
+                )
+            if str(self.split) not in JHMDB_SPLITS:
+                raise ValueError(f"split: expected one of JHMDB's splits {JHMDB_SPLITS}, got {self.split!r}")
         if len(self.input_size) != 2:
             raise ValueError(f"input_size: expected (W, H), got {self.input_size!r}")
         if self.data != "synthetic" and self.data_root is None:
