@@ -76,7 +76,7 @@ def main(argv: list[str] | None = None) -> list[Path]:
     parser.add_argument("--out", default="pictures", help="folder for the PNGs")
     parser.add_argument("--clip", type=int, default=0, help="which held-out clip to draw")
     parser.add_argument("--preset", default="tiny", help="model size without a checkpoint")
-    parser.add_argument("--input-size", type=int, nargs=2, default=(64, 64), metavar=("W", "H"))
+    parser.add_argument("--input-size", type=int, nargs=2, default=(64, 64), metavar=("H", "W"))
     args = parser.parse_args(argv)
 
     if args.checkpoint:
@@ -96,7 +96,7 @@ def main(argv: list[str] | None = None) -> list[Path]:
 
     with torch.no_grad():
         heatmaps, scored = predict(model, spec, clips)
-    input_size = (clips["frames"].shape[-1], clips["frames"].shape[-2])
+    input_size = tuple(clips["frames"].shape[-2:])  # (H, W)
     joints, _ = decode_to_image(heatmaps.float(), clips["affine"], input_size)
     # Draw in crop pixels: the frames are the crop (for synthetic clips crop and image coincide).
     affine = scored["affine"][0].float()

@@ -63,8 +63,11 @@ def _env_backend() -> str:
     return value
 
 
-def _interpreting() -> bool:
-    return os.environ.get("TRITON_INTERPRET", "0").lower() in ("1", "true", "on", "yes")
+def interpreting() -> bool:
+    """Whether Triton runs kernels in its CPU interpreter: the one rule for ``TRITON_INTERPRET`` in
+    posemods (Triton's own truthy strings, "1", "true", "on", "yes"), used by dispatch, the launchers and
+    the benchmarks."""
+    return os.environ.get("TRITON_INTERPRET", "0").strip().lower() in ("1", "true", "on", "yes")
 
 
 # Whether triton is installed is cheap to know; importing it (about a second) waits for first use.
@@ -116,7 +119,7 @@ def select_backend(
     if device.type != "cuda":
         if choice == "auto":  # checked first, so CPU users never pay for importing triton
             reason = f"tensors are on {device.type}; auto only picks triton for CUDA tensors"
-        elif not _interpreting():
+        elif not interpreting():
             reason = (
                 f"tensors are on {device.type}; triton kernels need CUDA tensors, or "
                 "TRITON_INTERPRET=1 set before first use to run them in Triton's CPU interpreter"

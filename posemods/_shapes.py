@@ -26,6 +26,7 @@ broadcasting can turn them into something cryptic.
 
 from __future__ import annotations
 
+import contextlib
 import operator
 
 import torch
@@ -51,7 +52,8 @@ def expect_shape(name: str, tensor: torch.Tensor, spec: str, known: dict[str, in
             f"{name}: expected a {len(dims)}-D tensor {_fmt(dims)}, got {tensor.dim()}-D shape {tuple(tensor.shape)}"
         )
     for axis, (letter, size) in enumerate(zip(dims, tensor.shape)):
-        size = int(size)
+        # No int(size): under torch.export / torch.compile a size is a SymInt, and int() would
+        # specialise it to the example's value (a batch exported as dynamic would become fixed).
         if letter.isdigit():
             expected = int(letter)
         elif letter in known:
@@ -59,11 +61,32 @@ def expect_shape(name: str, tensor: torch.Tensor, spec: str, known: dict[str, in
         else:
             known[letter] = size
             continue
-        if size != expected:
-            raise ValueError(
-                f"{name}: expected shape {_fmt(dims)} with {letter}={expected}, got "
-                f"{tuple(tensor.shape)} ({letter}={size} at dim {axis})"
-            )
+        _check_size(name, dims, tensor, letter, axis, size, expected)
+
+
+def _is_symbolic(value) -> bool:
+    return isinstance(value, torch.SymInt)
+
+
+def _check_size(name, dims, tensor, letter, axis, size, expected) -> None:
+    """Raise ``ValueError`` when ``size != expected``, without specialising a symbolic size.
+
+    Plain ints (eager mode, static dims) compare in Python. When either side is symbolic (traced by
+    torch.export or torch.compile with dynamic shapes), ``torch._check`` records the equality as a
+    runtime assertion of the graph instead of a guard that would fix the size ("Use torch._check*()
+    to ... tell the compiler about properties of unbacked/dynamic values", torch.export's docs).
+    """
+
+    def message() -> str:
+        return (
+            f"{name}: expected shape {_fmt(dims)} with {letter}={expected}, got "
+            f"{tuple(tensor.shape)} ({letter}={size} at dim {axis})"
+        )
+
+    if _is_symbolic(size) or _is_symbolic(expected):
+        torch._check(size == expected, message)
+    elif size != expected:
+        raise ValueError(message())
 
 
 def expect_float(name: str, tensor: torch.Tensor) -> None:
@@ -85,9 +108,34 @@ def expect_same(what: str, **tensors: torch.Tensor) -> None:
             raise error(f"{name} has {what} {b} but {first_name} has {what} {a}; they must match")
 
 
-def expect_positive(name: str, value: int) -> None:
-    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
-        raise ValueError(f"{name}: expected a positive integer, got {value!r}")
+def expect_positive(name: str, value: int) -> int:
+    """Return ``value`` as a Python ``int``, or raise ``ValueError`` unless it is an integer >= 1.
+
+    Any integer type counts (``operator.index``: Python and numpy integers); bools (``True == 1``
+    would pass silently) and floats (``4.0``, ``np.float64(4)``) do not.
+    """
+    number = None
+    if not isinstance(value, bool):
+        with contextlib.suppress(TypeError):
+            number = operator.index(value)
+    if number is None or number < 1:
+        raise ValueError(f"{name}: expected a positive integer, got {value!r} ({type(value).__name__})")
+    return number
+
+
+def expect_size(name: str, size) -> tuple[int, int]:
+    """Return ``size`` as ``(H, W)`` ints, or raise ``ValueError`` unless it is two positive integers.
+
+    Every grid size in posemods (frames, crops, heatmaps) is (H, W), torch's order (``tensor.shape[-2:]``).
+    """
+    try:
+        height, width = size
+    except (TypeError, ValueError):
+        raise ValueError(f"{name}: expected (H, W), two positive integers, got {size!r}") from None
+    try:
+        return expect_positive(f"{name} H", height), expect_positive(f"{name} W", width)
+    except ValueError:
+        raise ValueError(f"{name}: expected (H, W), two positive integers, got {size!r}") from None
 
 
 def expect_choice(name: str, value: str, choices: tuple[str, ...]) -> None:

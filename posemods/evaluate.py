@@ -3,28 +3,32 @@
 The model and, by default, the data come from the checkpoint's saved config (for a synthetic run:
 its held-out evaluation clips). Any data or metric flag overrides it, e.g.
 ``--data penn_action --data-root /data/PennAction``, ``--normalize torso``, ``--alpha 0.1``.
-Under ``torchrun`` the clips are shared out and the counts summed.
+Under ``torchrun`` the clips are shared out and the counts summed. The table goes to stdout, the
+progress and messages to stderr (:mod:`logging`). Installed, ``posemods-evaluate`` is the same command.
 """
 
 from __future__ import annotations
 
 import argparse
 import dataclasses
+import logging
 import os
 from pathlib import Path
 
 import torch
 
-from posemods.metrics import PCK
+from posemods.metrics import PCK, describe_protocol
 from posemods.skeletons import GROUP_NAMES
 from posemods.training import distributed
 from posemods.training.checkpoint import load_checkpoint, load_model_state
-from posemods.training.config import TrainConfig, add_arguments
+from posemods.training.config import TrainConfig, add_arguments, setup_logging
 from posemods.training.datasets import build_datasets
 from posemods.training.fit import build_model, eval_loader
 from posemods.training.loop import evaluate
 from posemods.training.posetrack_eval import posetrack_map_of, predict_key_frames
 from posemods.training.registry import get_model_spec
+
+logger = logging.getLogger(__name__)
 
 # The flags that may override the checkpoint's config.
 OVERRIDES = (
@@ -70,6 +74,13 @@ def score_checkpoint(path: str, scores: dict | None = None, **overrides) -> tupl
         model, spec = build_model(config, layout.num_joints)
         load_model_state(model, state, path, config.to_dict())
         model.to(context.device)
+        if context.is_main:
+            variant = config.variant or spec.default_variant
+            logger.info(
+                "posemods.evaluate: %s (%s, %s) from %s; data %s, %d clips at %d x %d (H x W); device %s",
+                config.model, variant, config.preset, path, config.data, len(eval_set), *config.input_size,
+                context.device,
+            )  # fmt: skip
         per_process = max(config.batch_size // context.world_size, 1)
         loader = eval_loader(eval_set, per_process, context, config.workers)
         if config.progress and context.is_main:
@@ -85,17 +96,20 @@ def score_checkpoint(path: str, scores: dict | None = None, **overrides) -> tupl
         distributed.teardown(context)
 
 
-def main(argv: list[str] | None = None) -> dict[str, PCK]:
-    parser = argparse.ArgumentParser(prog="python -m posemods.evaluate", description=__doc__.splitlines()[0])
+def main(argv: list[str] | None = None, prog: str = "python -m posemods.evaluate") -> dict[str, PCK]:
+    parser = argparse.ArgumentParser(prog=prog, description=__doc__.splitlines()[0])
     parser.add_argument("checkpoint", help="a checkpoint written by python -m posemods.train (e.g. OUT/last.pt)")
     add_arguments(parser, OVERRIDES, overrides_only=True)
     args = vars(parser.parse_args(argv))
+    setup_logging()
     path = args.pop("checkpoint")
     metrics, config = score_checkpoint(path, **args)
     if int(os.environ.get("RANK", "0")) == 0:
         variant = config.variant or get_model_spec(config.model).default_variant
         print(f"{config.model} ({variant}, {config.preset}) on {config.data}: "
               f"PCK@{config.alpha}, normalised by {config.normalize} size")  # fmt: skip
+        layout = next(iter(metrics.values())).skeleton
+        print(describe_protocol(config.data, layout, config.normalize, config.alpha))
         average_precision = metrics.pop("mAP", None)
         print(per_joint_table(metrics))
         if average_precision is not None:
@@ -104,6 +118,12 @@ def main(argv: list[str] | None = None) -> dict[str, PCK]:
             print(" | ".join(f"{average_precision[c]:5.1f}" for c in columns))
             metrics["mAP"] = average_precision
     return metrics
+
+
+def cli() -> int:
+    """The ``posemods-evaluate`` console script."""
+    main(prog="posemods-evaluate")
+    return 0
 
 
 if __name__ == "__main__":

@@ -7,6 +7,7 @@ Shapes use the vocabulary of :mod:`posemods._shapes`.
 from __future__ import annotations
 
 import math
+import numbers
 
 import torch
 
@@ -16,7 +17,7 @@ from posemods._ops import deformable_attention as _da_op
 from posemods._ops import deformable_cross_attention as _dca_op
 from posemods._ops import keypoint_mask as _keypoint_mask_op
 from posemods._ops import kinematics_attention as _kmm_op
-from posemods._shapes import expect_float, expect_same, expect_shape
+from posemods._shapes import expect_choice, expect_float, expect_same, expect_shape
 
 __all__ = ["deformable_attention", "deformable_cross_attention", "keypoint_mask", "kinematics_attention"]
 
@@ -27,12 +28,28 @@ def _kmm_triton_unsupported(query, key, value) -> str:
     return unsupported_reason(query, key, value)
 
 
+def _expect_scale(scale: object) -> float:
+    """``scale`` as a finite-or-not real float; strings, complex numbers, None and tensors of more than
+    one element are refused naming ``scale`` (``float('2')`` would silently accept a string)."""
+    if isinstance(scale, torch.Tensor):
+        if scale.numel() != 1 or scale.is_complex():
+            raise TypeError(f"scale: expected a real number, got a tensor of shape {tuple(scale.shape)}")
+        return float(scale.item())
+    if isinstance(scale, bool) or not isinstance(scale, numbers.Real):
+        raise TypeError(f"scale: expected a real number, got {type(scale).__name__} {scale!r}")
+    return float(scale)
+
+
+NORMALIZATIONS = ("softmax", "sum")
+
+
 def kinematics_attention(
     query: torch.Tensor,
     key: torch.Tensor,
     value: torch.Tensor,
     scale: float | None = None,
     backend: str = "auto",
+    normalization: str = "softmax",
 ) -> tuple[torch.Tensor, torch.Tensor]:
     """KIMNet's joint-to-joint temporal attention (eq. 8-11).
 
@@ -42,12 +59,20 @@ def kinematics_attention(
         value: (B, J, Hv, Wv), the previous frame's heatmaps m_t, at any resolution.
         scale: logit multiplier; default ``1 / sqrt(H * W)`` (eq. 9, d = h * w).
         backend: ``"auto"``, ``"reference"`` or ``"triton"``.
+        normalization: eq. 10, whose text and formula disagree. ``"softmax"`` (default) follows the
+            text, "the attention weights ... normalized by a softmax function"; ``"sum"`` the printed
+            formula ``w_{j,i} = o_{j,i} / sum_l o_{j,l}`` with ``o = scale * <query, key>``. ``"sum"``
+            needs non-negative logits, so query and key must be non-negative (KMM's ReLU sigma gives
+            that; checked in eager mode, negative entries raise ValueError). A row whose logits sum to
+            exactly 0 gives ``1 / J`` to every joint, never NaN, and passes no gradient.
 
     Returns:
         pred: (B, J, Hv, Wv), ``pred[b, j] = sum_i attn[b, j, i] * value[b, i]``.
-        attn: (B, J, J), ``attn[b, j] = softmax_i(scale * <query[b, j], key[b, i]>)``.
+        attn: (B, J, J), ``attn[b, j] = softmax_i(scale * <query[b, j], key[b, i]>)`` (or the "sum"
+        normalisation). B = 0 gives empty results.
 
-    Gradients flow to query, key and value on both backends.
+    Gradients flow to query, key and value on both backends. The fused path keeps the attention in
+    fp32 for its backward whatever the inputs' dtype; the returned ``attn`` is in the inputs' dtype.
     """
     dims: dict[str, int] = {}
     expect_shape("query", query, "B J H W", dims)
@@ -57,11 +82,27 @@ def kinematics_attention(
         expect_float(name, tensor)
     expect_same("device", query=query, key=key, value=value)
     expect_same("dtype", query=query, key=key, value=value)
-    scale = 1.0 / math.sqrt(dims["H"] * dims["W"]) if scale is None else float(scale)
+    expect_choice("normalization", normalization, NORMALIZATIONS)
+    if scale is None:
+        area = dims["H"] * dims["W"]
+        # A traced (symbolic) H * W stays symbolic: math.sqrt would specialise it under torch.export.
+        scale = 1.0 / (torch.sym_sqrt(area) if isinstance(area, torch.SymInt) else math.sqrt(area))
+    else:
+        scale = _expect_scale(scale)
+        if normalization == "sum" and not scale > 0:
+            raise ValueError(f"scale: normalization='sum' needs a positive scale (non-negative logits), got {scale}")
+    if normalization == "sum" and not torch.compiler.is_compiling():  # data-dependent; compiled graphs skip it
+        for name, tensor in (("query", query), ("key", key)):
+            if tensor.numel() and bool((tensor < 0).any()):
+                raise ValueError(
+                    f"{name}: normalization='sum' needs non-negative maps (eq. 10 divides by the sum of "
+                    f"the logits), got a minimum of {tensor.min().item()}"
+                )
 
     if select_backend("kinematics_attention", backend, (query, key, value), _kmm_triton_unsupported) == "triton":
-        return _kmm_op.kinematics_attention(query, key, value, scale)
-    return reference.kinematics_attention(query, key, value, scale)
+        pred, attn, _ = _kmm_op.kinematics_attention(query, key, value, scale, normalization)
+        return pred, attn.to(query.dtype)
+    return reference.kinematics_attention(query, key, value, scale, normalization)
 
 
 def _keypoint_mask_triton_unsupported(tokens, feats) -> str:
@@ -102,7 +143,7 @@ def keypoint_mask(
     expect_float("feats", feats)
     expect_same("device", tokens=tokens, feats=feats)
     expect_same("dtype", tokens=tokens, feats=feats)
-    scale = float(scale)
+    scale = _expect_scale(scale)
 
     if select_backend("keypoint_mask", backend, (tokens, feats), _keypoint_mask_triton_unsupported) == "triton":
         return _keypoint_mask_op.keypoint_mask(tokens, feats, scale)[0]
@@ -160,7 +201,7 @@ def deformable_cross_attention(
         raise TypeError(
             f"locations: expected dtype {query.dtype} (the query's) or torch.float32, got {locations.dtype}"
         )
-    scale = dims["D"] ** -0.5 if scale is None else float(scale)
+    scale = dims["D"] ** -0.5 if scale is None else _expect_scale(scale)
 
     tensors = (query, key, value, locations)
     if select_backend("deformable_cross_attention", backend, tensors, _dca_triton_unsupported) == "triton":

@@ -61,7 +61,9 @@ class Skeleton:
         joint_names: the J names in file and heatmap-channel order.
         edges: limbs as (from, to) name pairs, for drawing.
         head_joints: the joints of the "Head" column (for PoseTrack also poseval's head joints).
-        torso: the (shoulder, opposite hip) pair whose distance is the torso size for PCK.
+        torso: the (shoulder, opposite hip) pair whose distance is the torso size for PCK, as the
+            layout's reference evaluation defines it (each layout states its own; see the
+            ``torso=`` of each built-in layout for the line it follows).
         scored_joints: joints a metric scores (PoseTrack drops the never-annotated ears).
     """
 
@@ -69,7 +71,7 @@ class Skeleton:
     joint_names: tuple[str, ...]
     edges: tuple[tuple[str, str], ...]
     head_joints: tuple[str, ...]
-    torso: tuple[str, str] = ("left_shoulder", "right_hip")
+    torso: tuple[str, str]
     scored_joints: tuple[str, ...] | None = None
 
     def __post_init__(self) -> None:
@@ -142,6 +144,10 @@ PENN_ACTION_13 = Skeleton(
     joint_names=("head", *_LIMBS),
     edges=(("head", "left_shoulder"), ("head", "right_shoulder"), *_BODY_EDGES),
     head_joints=("head",),
+    # LSTMPM testing/src/run_benchmark_GPU_PENN.m:
+    # "bodysize = norm([label(1,3,frame),label(2,3,frame)] - [label(1,8,frame),label(2,8,frame)]);"
+    # Penn joints 3 and 8 (1-based, the README's list) are the right shoulder and the left hip.
+    torso=("right_shoulder", "left_hip"),
 )
 
 JHMDB_15 = Skeleton(
@@ -167,6 +173,10 @@ JHMDB_15 = Skeleton(
     ),
     # JHMDB has no "head" joint: the face and the neck (the head's bottom) make the Head column.
     head_joints=("face", "neck"),
+    # LSTMPM testing/src/run_benchmark_GPU_JHMDB.m:
+    # "bodysize = norm([label(1,5,frame),label(2,5,frame)] - [label(1,6,frame),label(2,6,frame)]);"
+    # pos_img joints 5 and 6 (1-based) are the left shoulder and the right hip.
+    torso=("left_shoulder", "right_hip"),
 )
 
 _COCO_HEAD = ("nose", "left_eye", "right_eye", "left_ear", "right_ear")
@@ -183,6 +193,8 @@ COCO_17 = Skeleton(
         *_BODY_EDGES,
     ),
     head_joints=_COCO_HEAD,
+    # No reference evaluation defines a torso PCK for COCO; the JHMDB pair is kept.
+    torso=("left_shoulder", "right_hip"),
 )
 
 POSETRACK_17 = Skeleton(
@@ -198,6 +210,8 @@ POSETRACK_17 = Skeleton(
     # poseval's Head column: head_top, head_bottom (its "neck") and nose.
     head_joints=("nose", "head_bottom", "head_top"),
     scored_joints=("nose", "head_bottom", "head_top", *_LIMBS),
+    # poseval scores PCKh (head size), never a torso; the JHMDB pair is kept for torso PCK.
+    torso=("left_shoulder", "right_hip"),
 )
 
 SKELETONS: dict[str, Skeleton] = {s.name: s for s in (PENN_ACTION_13, JHMDB_15, COCO_17, POSETRACK_17)}

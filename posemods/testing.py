@@ -151,3 +151,149 @@ def parity_errors(
             assert_close(test_grads[name], ref_grads[name], dtype, name=f"grad of {name}", op=op)
         errors[f"grad_{name}"] = max_error(test_grads[name], ref_grads[name])
     return errors
+
+
+# --- one source of inputs and shapes per op: the tests, benchmarks.parity and benchmarks.gpu_check ------
+
+
+def kinematics_attention_inputs(batch, joints, hw, value_hw=None, seed=0) -> dict[str, torch.Tensor]:
+    """KMM's maps: query and key non-negative (sigma is a ReLU), value heatmaps in [0, 1)."""
+    gen = torch.Generator().manual_seed(seed)
+    return {
+        "query": torch.randn(batch, joints, *hw, generator=gen).relu(),
+        "key": torch.randn(batch, joints, *hw, generator=gen).relu(),
+        "value": torch.rand(batch, joints, *(value_hw or hw), generator=gen),
+    }
+
+
+def keypoint_mask_inputs(batch, tokens, positions, channels, spread=0.5, seed=0) -> dict[str, torch.Tensor]:
+    gen = torch.Generator().manual_seed(seed)
+    return {
+        "tokens": spread * torch.randn(batch, tokens, channels, generator=gen),
+        "feats": spread * torch.randn(batch, positions, channels, generator=gen),
+    }
+
+
+def deformable_cross_attention_inputs(batch, queries, heads, points, dim, dim_v, hw, seed=0) -> dict[str, torch.Tensor]:
+    """Locations in [-0.25, 1.25] (some corners off the map), every fifth on a pixel centre (a kink of
+    the bilinear weights), every seventh far outside."""
+    height, width = hw
+    gen = torch.Generator().manual_seed(seed)
+    locations = torch.rand(batch, queries, heads, points, 2, generator=gen) * 1.5 - 0.25
+    flat = locations.view(-1, 2)
+    flat[0::5, 0] = (torch.randint(0, width, flat[0::5, 0].shape, generator=gen) + 0.5) / width
+    flat[0::5, 1] = (torch.randint(0, height, flat[0::5, 1].shape, generator=gen) + 0.5) / height
+    flat[3::7] = torch.tensor([-3.0, 4.5])
+    return {
+        "query": torch.randn(batch, queries, heads, dim, generator=gen),
+        "key": torch.randn(batch, height, width, heads, dim, generator=gen),
+        "value": torch.randn(batch, height, width, heads, dim_v, generator=gen),
+        "locations": locations,
+    }
+
+
+def deformable_attention_inputs(*sizes, seed=0) -> dict[str, torch.Tensor]:
+    inputs = deformable_cross_attention_inputs(*sizes, seed=seed)
+    gen = torch.Generator().manual_seed(seed + 1)
+    weights = torch.randn(inputs["locations"].shape[:-1], generator=gen).softmax(-1)
+    return {"value": inputs["value"], "locations": inputs["locations"], "attention": weights}
+
+
+DEFORMABLE_SHAPES = [  # (B, Lq, G, N, D, Dv, (H, W)): awkward sizes (padding, 1 x 1 maps, many heads)
+    (2, 5, 2, 4, 8, 8, (16, 12)),
+    (1, 9, 3, 9, 48, 24, (7, 5)),
+    (2, 3, 1, 1, 32, 32, (1, 1)),
+    (1, 6, 2, 4, 64, 64, (64, 48)),
+    (1, 20, 16, 16, 32, 32, (16, 12)),
+]
+
+
+def _deformable_label(b, lq, g, n, d, dv, hw):
+    return f"B={b} Lq={lq} G={g} N={n} D={d} Dv={dv} {hw[0]}x{hw[1]}"
+
+
+@dataclasses.dataclass(frozen=True)
+class OpCase:
+    """One op at one shape: ``make()`` builds its inputs (CPU, float32, seeded)."""
+
+    label: str
+    make: Callable[[], dict[str, torch.Tensor]]
+    paper: bool = False  # one of the papers' shapes (large: for GPUs, not the interpreter)
+
+
+def _case(label, maker, *args, paper=False, **kwargs) -> OpCase:
+    return OpCase(label, lambda: maker(*args, **kwargs), paper)
+
+
+# op -> output names and cases. Paper shapes: KIMNet's B=8 J=17 64x48 maps (KMM on 256-channel features),
+# VREMD's 51 tokens x 576 positions x C=1,024 keypoint mask and B=8 C=256 G=8 N=4 64x48 DCA.
+OP_OUTPUTS = {
+    "kinematics_attention": ("pred", "attn"),
+    "keypoint_mask": ("mask",),
+    "deformable_cross_attention": ("out",),
+    "deformable_attention": ("out",),
+}
+OP_CASES: dict[str, list[OpCase]] = {
+    "kinematics_attention": [
+        _case("B=2 J=13 7x5", kinematics_attention_inputs, 2, 13, (7, 5)),
+        _case("B=1 J=17 64x48, value 32x24", kinematics_attention_inputs, 1, 17, (64, 48), (32, 24)),
+        _case("B=2 J=15 46x46", kinematics_attention_inputs, 2, 15, (46, 46)),
+        _case("B=1 J=133 7x5, value 9x3", kinematics_attention_inputs, 1, 133, (7, 5), (9, 3)),
+        _case("B=8 J=17 64x48 (KIMNet)", kinematics_attention_inputs, 8, 17, (64, 48), paper=True),
+    ],
+    "keypoint_mask": [
+        _case("B=2 T*J=51 T*L=192 C=64", keypoint_mask_inputs, 2, 51, 192, 64),
+        _case("B=1 T*J=51 T*L=576 C=96 (VREMD 16x12, T=3)", keypoint_mask_inputs, 1, 51, 576, 96),
+        _case("B=2 J=17 L=100 C=40, peaked softmax", keypoint_mask_inputs, 2, 17, 100, 40, spread=2.0),
+        _case("B=8 T*J=51 T*L=576 C=1024 (VREMD)", keypoint_mask_inputs, 8, 51, 576, 1024, spread=0.05, paper=True),
+    ],
+    "deformable_cross_attention": [
+        *(_case(_deformable_label(*s), deformable_cross_attention_inputs, *s) for s in DEFORMABLE_SHAPES),
+        _case(
+            "B=8 Lq=3072 G=8 N=4 D=32 Dv=32 64x48 (VREMD)",
+            deformable_cross_attention_inputs,
+            8,
+            3072,
+            8,
+            4,
+            32,
+            32,
+            (64, 48),
+            paper=True,
+        ),
+    ],
+    "deformable_attention": [
+        *(_case(_deformable_label(*s), deformable_attention_inputs, *s) for s in DEFORMABLE_SHAPES),
+        _case(
+            "B=8 Lq=3072 G=8 N=4 Dv=32 64x48 (VREMD)",
+            deformable_attention_inputs,
+            8,
+            3072,
+            8,
+            4,
+            32,
+            32,
+            (64, 48),
+            paper=True,
+        ),
+    ],
+}
+
+
+def op_function(op: str) -> Callable[..., torch.Tensor | Sequence[torch.Tensor]]:
+    """``fn(backend=..., **inputs)`` for ``op``. The deformable ops' reference uses the gather sampler,
+    whose ``px = x * W - 0.5`` arithmetic the kernels share exactly (grid_sample computes the position
+    its own way, and may round to the other side of a kink at points planted on pixel centres)."""
+    from posemods import functional, reference
+
+    if op in ("kinematics_attention", "keypoint_mask"):
+        return getattr(functional, op)
+
+    def fn(backend="auto", **inputs):
+        if backend != "reference":
+            return getattr(functional, op)(**inputs, backend=backend)
+        if op == "deformable_attention":
+            return reference.deformable_attention(**inputs, sampler="gather")
+        return reference.deformable_cross_attention(**inputs, scale=inputs["query"].shape[-1] ** -0.5, sampler="gather")
+
+    return fn

@@ -6,25 +6,41 @@ Synthetic data by default, so it runs anywhere::
 
 A dataset you have: ``--data penn_action --data-root /data/PennAction``. Several processes:
 ``torchrun --nproc_per_node=N -m posemods.train ...`` (DDP; NCCL on GPUs, gloo on CPUs), with the
-same global ``--batch-size``. ``--resume auto`` continues from ``OUT/last.pt`` exactly.
+same global ``--batch-size``. ``--resume auto`` continues from ``OUT/last.pt`` exactly. Installed,
+``posemods-train`` is the same command.
 """
 
 from __future__ import annotations
 
 import argparse
 
-from posemods.training.config import add_arguments, config_from_args
+from posemods.training.config import add_arguments, check_arguments, config_from_args, setup_logging
 from posemods.training.fit import fit
 
 
-def main(argv: list[str] | None = None) -> dict:
+def build_parser(prog: str = "python -m posemods.train") -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
-        prog="python -m posemods.train",
+        prog=prog,
         description=__doc__.splitlines()[0],
         formatter_class=argparse.ArgumentDefaultsHelpFormatter,
     )
     add_arguments(parser)
-    return fit(config_from_args(parser.parse_args(argv)))
+    return parser
+
+
+def main(argv: list[str] | None = None, prog: str = "python -m posemods.train") -> dict:
+    """Parse ``argv`` (a wrong value exits 2 with the usage line), log to stderr, train; returns fit's dict."""
+    parser = build_parser(prog)
+    args = parser.parse_args(argv)
+    check_arguments(parser, args)
+    setup_logging()
+    return fit(config_from_args(args))
+
+
+def cli() -> int:
+    """The ``posemods-train`` console script."""
+    main(prog="posemods-train")
+    return 0
 
 
 if __name__ == "__main__":

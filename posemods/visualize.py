@@ -2,29 +2,27 @@
 
 Every drawing function takes plain tensors (and a joint layout), never a model, so it draws the
 output of any model: KIMNet's KMM attention today, VREMD's HKM masks as they are. Needs matplotlib
-(``pip install posemods[viz]``), imported when a function is called. Shapes use the vocabulary of
+(``pip install "posemods[viz]"``), imported when a function is called. Shapes use the vocabulary of
 :mod:`posemods._shapes`.
+
+The figures are :class:`matplotlib.figure.Figure` objects made without pyplot (matplotlib's
+object-oriented API, as its "Embedding in a web application server" example does), so drawing
+changes no global state: not the caller's backend (a notebook keeps its inline figures), and no
+figure is left registered with pyplot. Show one in a notebook by returning it, or save it.
 """
 
 from __future__ import annotations
 
-import contextlib
-
 import torch
 from torch import nn
 
+from posemods._optional import optional_import
 from posemods.skeletons import Skeleton, get_skeleton
 
 
-def _pyplot():
-    import matplotlib
-
-    if matplotlib.get_backend().lower() not in ("agg", "pdf", "svg", "cairo"):
-        with contextlib.suppress(Exception):
-            matplotlib.use("Agg")  # headless: files only
-    import matplotlib.pyplot as plt
-
-    return plt
+def _figure(**kwargs):
+    """A new :class:`matplotlib.figure.Figure`, not managed by pyplot."""
+    return optional_import("matplotlib.figure", "viz", "posemods.visualize").Figure(**kwargs)
 
 
 def _image(frame: torch.Tensor):
@@ -34,8 +32,7 @@ def _image(frame: torch.Tensor):
 
 def draw_skeleton(ax, joints: torch.Tensor, skeleton: Skeleton, color, visible: torch.Tensor | None = None, **kw):
     """Draw limbs and joints (J, 2) on a matplotlib axis; joints with ``visible == 0`` get hollow markers."""
-    from matplotlib import patheffects
-
+    patheffects = optional_import("matplotlib.patheffects", "viz", "posemods.visualize")
     pts = joints.detach().float().cpu()
     outline = [patheffects.withStroke(linewidth=kw.get("linewidth", 1.5) + 1.5, foreground="black")]
     for a, b in skeleton.edge_index:
@@ -62,19 +59,20 @@ def plot_skeletons(
     Ground truth is green, the prediction orange; ground-truth joints with ``visibility`` (T, J) 0
     (occluded) are hollow circles. Returns the matplotlib figure.
     """
-    plt = _pyplot()
     skeleton = get_skeleton(layout)
     t = frames.shape[0]
-    fig, axes = plt.subplots(1, t, figsize=(2.6 * t, 2.9), squeeze=False)
+    fig = _figure(figsize=(2.6 * t, 2.9))
+    axes = fig.subplots(1, t, squeeze=False)
     for i, ax in enumerate(axes[0]):
         ax.imshow(_image(frames[i]), interpolation="nearest")
         draw_skeleton(ax, truth[i], skeleton, "#00e676", None if visibility is None else visibility[i])
         draw_skeleton(ax, prediction[i], skeleton, "#ff9100", linewidth=1.2)
         ax.set_title(f"frame {i + 1}", fontsize=9)
         ax.set_axis_off()
+    Line2D = optional_import("matplotlib.lines", "viz", "posemods.visualize").Line2D
     fig.legend(
-        handles=[plt.Line2D([], [], color="#00e676", label="ground truth (hollow: occluded)"),
-                 plt.Line2D([], [], color="#ff9100", label="prediction")],
+        handles=[Line2D([], [], color="#00e676", label="ground truth (hollow: occluded)"),
+                 Line2D([], [], color="#ff9100", label="prediction")],
         loc="lower center", ncol=2, fontsize=8, frameon=False,
     )  # fmt: skip
     if title:
@@ -89,11 +87,11 @@ def plot_joint_attention(attention: torch.Tensor, layout: str | Skeleton, title:
     Like KIMNet's Fig. 4: ``attention`` (J, J) is KMM's ``A`` for one clip (average over frames or
     batches before calling, if wanted). Returns the matplotlib figure.
     """
-    plt = _pyplot()
     skeleton = get_skeleton(layout)
     names = [n.replace("left_", "l_").replace("right_", "r_") for n in skeleton.joint_names]
     j = len(names)
-    fig, ax = plt.subplots(figsize=(0.42 * j + 2.2, 0.42 * j + 1.2))
+    fig = _figure(figsize=(0.42 * j + 2.2, 0.42 * j + 1.2))
+    ax = fig.subplots()
     image = ax.imshow(attention.detach().float().cpu().numpy(), cmap="viridis")
     ax.set_xticks(range(j), names, rotation=90, fontsize=8)
     ax.set_yticks(range(j), names, fontsize=8)
@@ -113,9 +111,9 @@ def plot_token_masks(frames: torch.Tensor, masks: dict[str, torch.Tensor], title
     ``keypoint_mask`` (B, T, L) of one clip, reshaped to the backbone's h x w patch grid). Each mask
     is upsampled to H x W and drawn over the frame, normalised per frame to [0, 1].
     """
-    plt = _pyplot()
     t, _, height, width = frames.shape
-    fig, axes = plt.subplots(len(masks), t, figsize=(2.4 * t, 2.5 * len(masks)), squeeze=False)
+    fig = _figure(figsize=(2.4 * t, 2.5 * len(masks)))
+    axes = fig.subplots(len(masks), t, squeeze=False)
     for row, (name, mask) in enumerate(masks.items()):
         m = mask.detach().float().cpu()
         lo, hi = m.flatten(1).min(1).values, m.flatten(1).max(1).values
@@ -160,7 +158,5 @@ def kmm_attention(model: nn.Module, video: torch.Tensor) -> torch.Tensor:
 
 
 def save(fig, path) -> None:
-    """Write the figure as a PNG and close it."""
-    plt = _pyplot()
+    """Write the figure as a PNG (through Agg, whatever the session's backend)."""
     fig.savefig(path, dpi=110)
-    plt.close(fig)

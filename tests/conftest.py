@@ -1,20 +1,39 @@
 """Test-suite setup.
 
-Triton decides at decoration time whether a kernel is interpreted, so TRITON_INTERPRET=1 is set here,
-before any posemods kernel module is imported. "auto" still never picks triton for CPU tensors;
-tests opt in with backend="triton".
+Triton decides at decoration time whether a kernel is interpreted, so TRITON_INTERPRET is settled in
+``pytest_configure``, before any test module (and with it any posemods kernel module) is imported:
+
+- by default it is set to 1, and the op tests run the kernels in Triton's CPU interpreter;
+- ``pytest -m cuda`` on a machine with a CUDA GPU leaves it unset, so the ``cuda``-marked tests
+  (tests/test_triton_cuda.py) run the compiled kernels; without a GPU they skip.
+
+"auto" still never picks triton for CPU tensors; tests opt in with backend="triton".
 """
 
-import os
-
-os.environ.setdefault("TRITON_INTERPRET", "1")
-
 import importlib.util
+import itertools
+import os
 
 import pytest
 import torch
 
 HAS_TRITON = importlib.util.find_spec("triton") is not None
+HAS_CUDA = torch.cuda.is_available()
+
+
+def cuda_run(markexpr: str) -> bool:
+    """Whether ``-m markexpr`` asks for the CUDA tests (and not their negation)."""
+    words = markexpr.replace("(", " ").replace(")", " ").split()
+    return "cuda" in words and not any(a == "not" and b == "cuda" for a, b in itertools.pairwise(words))
+
+
+def pytest_configure(config):
+    config.addinivalue_line("markers", "cuda: runs compiled kernels on a CUDA GPU (pytest -m cuda); skips without one")
+    if not (HAS_CUDA and cuda_run(config.getoption("markexpr", "") or "")):
+        os.environ.setdefault("TRITON_INTERPRET", "1")
+
+
+requires_cuda = pytest.mark.skipif(not HAS_CUDA, reason="no CUDA device")
 requires_triton = pytest.mark.skipif(not HAS_TRITON, reason="triton is not installed")
 
 BACKENDS = ["reference", pytest.param("triton", marks=requires_triton)]

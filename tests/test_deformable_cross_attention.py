@@ -448,3 +448,10 @@ def test_deformable_attention_bad_inputs(change, error, match):
     change(inputs)
     with pytest.raises(error, match=match):
         functional.deformable_attention(**inputs)
+
+
+@pytest.mark.parametrize("scale", ["0.5", 1j, [1.0], True], ids=repr)
+def test_scale_must_be_a_real_number(scale):
+    # None keeps its documented meaning (D ** -0.5); anything but a real number names `scale`.
+    with pytest.raises(TypeError, match=r"scale: expected a real number"):
+        functional.deformable_cross_attention(**make_small(), scale=scale)

@@ -25,7 +25,7 @@ def test_box_is_fixed_to_the_aspect_ratio_then_enlarged():
 
 def test_crop_affine_maps_the_box_onto_the_crop():
     center, size = torch.tensor([50.0, 40.0]), torch.tensor([20.0, 10.0])
-    a = crop_affine(center, size, (64, 32))
+    a = crop_affine(center, size, (32, 64))  # output_size = (H, W)
     # The region's corners land on the crop's outer pixel edges, its centre on the crop's centre.
     pts = torch.tensor([[40.0, 35.0], [60.0, 45.0], [50.0, 40.0]], dtype=torch.float64)
     assert apply_affine(pts, a).tolist() == [[-0.5, -0.5], [63.5, 31.5], [31.5, 15.5]]
@@ -48,7 +48,7 @@ def test_rotation_turns_the_picture_counter_clockwise():
     st.lists(st.tuples(coord, coord), min_size=1, max_size=5),
 )
 def test_invert_affine_undoes_apply_affine(cx, cy, s, rot, flip, points):
-    a = crop_affine(torch.tensor([cx, cy]), torch.tensor([s, 1.3 * s]), (48, 64), rot, flip)
+    a = crop_affine(torch.tensor([cx, cy]), torch.tensor([s, 1.3 * s]), (64, 48), rot, flip)
     p = torch.tensor(points, dtype=torch.float64)
     back = apply_affine(apply_affine(p, a), invert_affine(a))
     assert torch.allclose(back, p, atol=1e-8)
@@ -67,8 +67,9 @@ def test_a_flip_twice_is_the_identity(points, width):
 def test_warp_frames_moves_a_pixel_where_apply_affine_moves_its_centre():
     frames = torch.zeros(2, 3, 40, 50)
     frames[:, :, 12, 30] = 1.0  # pixel centre (x=30, y=12)
-    a = crop_affine(torch.tensor([25.0, 20.0]), torch.tensor([25.0, 20.0]), (50, 40), flip=True)  # 2x zoom + mirror
-    out = warp_frames(frames, a, (50, 40))
+    a = crop_affine(torch.tensor([25.0, 20.0]), torch.tensor([25.0, 20.0]), (40, 50), flip=True)  # 2x zoom + mirror
+    out = warp_frames(frames, a, (40, 50))
+    assert out.shape == (2, 3, 40, 50)
     x, y = apply_affine(torch.tensor([30.0, 12.0], dtype=torch.float64), a).tolist()
     # The bright pixel becomes a 2x2 block centred on (x, y); the brightest samples are next to it.
     ys, xs = torch.nonzero(out[0, 0] >= out[0, 0].max() - 1e-6, as_tuple=True)
@@ -84,6 +85,14 @@ def test_heatmap_peak_and_sigma():
     assert w.tolist() == [[1.0]]
 
 
+def test_heatmap_sizes_are_height_then_width():
+    """(H, W) as torch: a 16 x 32 crop (H x W) with 4 x 8 heatmaps (stride 4 on both axes)."""
+    hm, w = gaussian_heatmaps(torch.tensor([[[29.5, 13.5]]]), torch.ones(1, 1), (4, 8), (16, 32), sigma=1.0)
+    assert hm.shape == (1, 1, 4, 8)
+    # Crop (x, y) = (29.5, 13.5) is heatmap (30 / 4 - 0.5, 14 / 4 - 0.5) = (7, 3): column 7, row 3.
+    assert hm[0, 0, 3, 7].item() == pytest.approx(1.0) and w.tolist() == [[1.0]]
+
+
 def test_joints_outside_the_heatmap_or_unannotated_get_no_target():
     joints = torch.tensor([[[-10.0, 5.0], [5.0, 5.0], [float("nan"), 1.0]]])
     hm, w = gaussian_heatmaps(joints, torch.tensor([[1.0, 0.0, 1.0]]), (8, 8), (32, 32))
@@ -94,8 +103,8 @@ def test_joints_outside_the_heatmap_or_unannotated_get_no_target():
 @settings(max_examples=60, deadline=None)
 @given(st.floats(1.0, 14.0), st.floats(1.0, 10.0), st.sampled_from([1.0, 2.0, 3.0]))
 def test_decoding_a_rendered_gaussian_returns_its_centre_within_a_quarter_pixel(mx, my, sigma):
-    # Heatmap (16 x 12) at stride 1: crop and heatmap coordinates coincide.
-    hm, _ = gaussian_heatmaps(torch.tensor([[[mx, my]]]), torch.ones(1, 1), (16, 12), (16, 12), sigma)
+    # Heatmap (H, W) = (12, 16) at stride 1: crop and heatmap coordinates coincide.
+    hm, _ = gaussian_heatmaps(torch.tensor([[[mx, my]]]), torch.ones(1, 1), (12, 16), (12, 16), sigma)
     coords, maxval = decode_heatmaps(hm)
     assert abs(coords[0, 0, 0].item() - mx) <= 0.25 + 1e-5
     assert abs(coords[0, 0, 1].item() - my) <= 0.25 + 1e-5

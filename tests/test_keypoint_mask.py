@@ -195,3 +195,10 @@ def test_reference_module_is_the_functional_truth():
     assert torch.equal(
         functional.keypoint_mask(**inputs, backend="reference"), reference.keypoint_mask(**inputs, scale=1.0)
     )
+
+
+@pytest.mark.parametrize("scale", ["0.5", 1j, None, [1.0], True], ids=repr)
+def test_scale_must_be_a_real_number(scale):
+    # float("0.5") would have accepted a string; None and complex gave Python's own cryptic errors.
+    with pytest.raises(TypeError, match=r"scale: expected a real number"):
+        functional.keypoint_mask(**make_inputs(1, 2, 3, 4), scale=scale)

@@ -182,3 +182,107 @@ def test_reference_module_is_the_functional_truth():
     a = functional.kinematics_attention(**inputs, backend="reference")
     b = reference.kinematics_attention(**inputs, scale=1 / 3)
     assert all(torch.equal(x, y) for x, y in zip(a, b))
+
+
+# --- eq. 10 as printed: normalization="sum" ---------------------------------------------------------
+
+
+@pytest.mark.parametrize("shape", [(2, 3, (3, 2), (2, 4)), (1, 1, (2, 2), None), (2, 4, (1, 3), (3, 1))])
+def test_sum_normalization_matches_loop_oracle_forward_and_grads(shape):
+    batch, joints, hw, value_hw = shape
+    inputs = make_inputs(batch, joints, hw, value_hw, dtype=torch.float64)
+    ref_fn = functools.partial(functional.kinematics_attention, backend="reference", normalization="sum")
+    oracle = functools.partial(kinematics_attention_loop, normalization="sum")
+    out, grads, cot = outputs_and_grads(ref_fn, inputs)
+    oracle_out, oracle_grads, _ = outputs_and_grads(oracle, inputs, cotangents=cot)
+    for a, e, name in zip(out, oracle_out, ("pred", "attn")):
+        assert_close(a, e, name=name)
+    for name in grads:
+        assert_close(grads[name], oracle_grads[name], name=f"grad {name}")
+
+
+def test_sum_normalization_is_the_printed_ratio_by_hand():
+    # Two joints on a 1 x 2 map: o = scale * <q_j, k_i>, w = o / sum_l o (eq. 10 as printed).
+    query = torch.tensor([[[[1.0, 0.0]], [[1.0, 1.0]]]], dtype=torch.float64)
+    key = torch.tensor([[[[3.0, 0.0]], [[1.0, 2.0]]]], dtype=torch.float64)
+    value = torch.tensor([[[[1.0]], [[0.0]]]], dtype=torch.float64)
+    _, attn = functional.kinematics_attention(query, key, value, scale=0.5, normalization="sum")
+    # row 0: o = (1.5, 0.5) -> (3/4, 1/4); row 1: o = (1.5, 1.5) -> (1/2, 1/2)
+    assert torch.equal(attn, torch.tensor([[[0.75, 0.25], [0.5, 0.5]]], dtype=torch.float64))
+
+
+def test_sum_normalization_gradcheck_float64():
+    inputs = make_inputs(2, 3, (3, 2), (2, 3), dtype=torch.float64)
+    args = [(t + 0.1).requires_grad_() for t in inputs.values()]  # sums away from 0, where w has a kink
+    fn = lambda q, k, v: functional.kinematics_attention(q, k, v, backend="reference", normalization="sum")
+    assert torch.autograd.gradcheck(fn, args)
+    assert torch.autograd.gradgradcheck(fn, args)
+
+
+def test_sum_normalization_zero_row_is_uniform_never_nan(backend):
+    inputs = make_inputs(1, 4, (3, 3))
+    inputs["query"][0, 2] = 0.0  # joint 2's logits are all exactly 0
+    q, k, v = (t.clone().requires_grad_() for t in inputs.values())
+    pred, attn = functional.kinematics_attention(q, k, v, backend=backend, normalization="sum")
+    assert torch.equal(attn[0, 2], torch.full((4,), 0.25))
+    assert_close(pred[0, 2], inputs["value"][0].mean(0), name="pred of the zero row")
+    (pred.sum() + attn.sum()).backward()
+    for t in (q, k, v):
+        assert t.grad.isfinite().all()
+    assert torch.equal(q.grad[0, 2], torch.zeros(3, 3))  # the constant row passes no gradient
+
+
+def test_sum_normalization_keeps_nan_in_nan_out(backend):
+    inputs = make_inputs(1, 3, (2, 3))
+    inputs["query"][0, 1, 0, 0] = float("nan")
+    _, attn = functional.kinematics_attention(**inputs, backend=backend, normalization="sum")
+    assert attn[0, 1].isnan().all() and not attn[0, 0].isnan().any()
+
+
+@requires_triton
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float16, torch.bfloat16], ids=str)
+@pytest.mark.parametrize("shape", [(2, 13, (7, 5), None), (1, 17, (8, 6), (16, 12)), (1, 33, (3, 5), (2, 2))])
+def test_triton_sum_normalization_matches_reference(dtype, shape):
+    batch, joints, hw, value_hw = shape
+    inputs = make_inputs(batch, joints, hw, value_hw)
+    ref_fn = functools.partial(functional.kinematics_attention, backend="reference", normalization="sum")
+    tri_fn = functools.partial(functional.kinematics_attention, backend="triton", normalization="sum")
+    parity_errors(ref_fn, tri_fn, inputs, dtype=dtype)
+
+
+@pytest.mark.parametrize(
+    "kwargs, error, match",
+    [
+        ({"normalization": "l1"}, ValueError, r"normalization: expected one of \('softmax', 'sum'\), got 'l1'"),
+        ({"normalization": "sum", "scale": -1.0}, ValueError, r"scale: normalization='sum' needs a positive"),
+    ],
+)
+def test_normalization_arguments_are_checked(kwargs, error, match):
+    with pytest.raises(error, match=match):
+        functional.kinematics_attention(**make_inputs(1, 2, (2, 2)), **kwargs)
+
+
+def test_sum_normalization_refuses_negative_maps():
+    inputs = make_inputs(1, 2, (2, 2))
+    inputs["key"][0, 1, 0, 0] = -0.5
+    with pytest.raises(ValueError, match=r"key: normalization='sum' needs non-negative maps.*-0.5"):
+        functional.kinematics_attention(**inputs, normalization="sum")
+
+
+# --- issue 15: scale and empty batches --------------------------------------------------------------
+
+
+@pytest.mark.parametrize("scale", ["0.5", 1j, [1.0], True], ids=repr)
+def test_scale_must_be_a_real_number(scale):
+    with pytest.raises(TypeError, match=r"scale: expected a real number"):
+        functional.kinematics_attention(**make_inputs(1, 2, (2, 2)), scale=scale)
+
+
+@pytest.mark.parametrize("normalization", ["softmax", "sum"])
+def test_empty_batch_gives_empty_results(backend, normalization):
+    inputs = make_inputs(0, 3, (2, 4), (5, 1))
+    q, k, v = (t.clone().requires_grad_() for t in inputs.values())
+    pred, attn = functional.kinematics_attention(q, k, v, backend=backend, normalization=normalization)
+    assert pred.shape == (0, 3, 5, 1) and attn.shape == (0, 3, 3)
+    (pred.sum() + attn.sum()).backward()
+    assert q.grad.shape == q.shape and v.grad.shape == v.shape

@@ -3,6 +3,7 @@
 import pytest
 import torch
 import torch.nn.functional as F
+from conftest import requires_triton
 from oracles.kinematics_attention import kinematics_attention_loop
 
 from posemods import KMM, KinematicsModelingModule
@@ -148,3 +149,52 @@ def test_module_rejects_integer_heatmaps_and_bad_config():
         KMM(2, 0)
     with pytest.raises(ValueError, match="backend: expected one of"):
         KMM(2, 2, backend="cuda")
+
+
+# --- eq. 10's two readings (issue 12) ---------------------------------------------------------------
+
+
+def test_sum_normalization_is_eq_10_as_printed(backend):
+    torch.manual_seed(4)
+    kmm = KMM(6, 4, activation="sigmoid", normalization="sum", backend=backend)  # no all-zero map
+    feat_prev, feat_cur, heatmap = torch.rand(2, 6, 5, 3), torch.rand(2, 6, 5, 3), torch.rand(2, 4, 5, 3)
+    _, attn = kmm(feat_prev, feat_cur, heatmap, return_attention=True)
+    key = kmm.activation(kmm.proj_prev(feat_prev)).flatten(2)
+    query = kmm.activation(kmm.proj_cur(feat_cur)).flatten(2)
+    o = query @ key.transpose(1, 2) / 15**0.5
+    assert_close(attn, o / o.sum(-1, keepdim=True))
+    assert "normalization='sum'" in repr(kmm)
+
+
+def test_normalization_is_checked_at_construction():
+    with pytest.raises(ValueError, match=r"normalization: expected one of \('softmax', 'sum'\), got 'max'"):
+        KMM(4, 3, normalization="max")
+    with pytest.raises(ValueError, match=r"normalization: 'sum' .* activation='identity'"):
+        KMM(4, 3, activation="identity", normalization="sum")
+
+
+@pytest.mark.parametrize("normalization", ["softmax", "sum"])
+def test_empty_batch_gives_an_empty_prior(backend, normalization):
+    kmm = KMM(4, 3, backend=backend, normalization=normalization)
+    prior = kmm(torch.rand(0, 4, 2, 2), torch.rand(0, 4, 2, 2), torch.rand(0, 3, 4, 4))
+    assert prior.shape == (0, 3, 4, 4)
+
+
+@pytest.mark.slow
+@requires_triton
+def test_compile_fullgraph_channels_last_training_on_the_fused_path():
+    # Issue 13: fakes that followed the inputs' layout made inductor's stride assertions fail for
+    # channels_last features, the common layout of a mixed-precision model.
+    torch._dynamo.reset()
+    kmm = KMM(8, 5, backend="triton").to(memory_format=torch.channels_last)
+    args = [
+        torch.rand(2, 8, 6, 4).contiguous(memory_format=torch.channels_last).requires_grad_(),
+        torch.rand(2, 8, 6, 4).contiguous(memory_format=torch.channels_last),
+        torch.rand(2, 5, 6, 4).contiguous(memory_format=torch.channels_last),
+    ]
+    eager = kmm(*args)
+    compiled = torch.compile(kmm, fullgraph=True)(*args)
+    assert_close(compiled, eager)
+    (g_eager,) = torch.autograd.grad(eager.square().sum(), args[0])
+    (g_compiled,) = torch.autograd.grad(compiled.square().sum(), args[0])
+    assert_close(g_compiled, g_eager)

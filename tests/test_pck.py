@@ -2,8 +2,11 @@
 
 import math
 
+import numpy as np
 import pytest
 import torch
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from oracles.metrics import pck_loop
 
 from posemods.metrics import PCK, pck
@@ -45,13 +48,47 @@ def test_invisible_joints_are_ignored():
     assert math.isnan(out["Head"]) and out["Mean"] == 100.0
 
 
-def test_normaliser_scales_the_threshold_and_bad_frames_are_skipped():
-    pred, target, mask, norm = frames(3)
+def test_normaliser_scales_the_threshold_and_degenerate_boxes_count_as_misses():
+    pred, target, mask, norm = frames(5)
     pred += 15.0 / math.sqrt(2)  # every joint 15 px off
-    norm[:] = torch.tensor([100.0, 50.0, 0.0])  # 15/100 <= 0.2 hit; 15/50 > 0.2 miss; L=0 skipped
+    pred[4] = target[4]  # exact, on a zero-size box: LSTMPM's 0 <= 0.2 * 0 is a hit
+    # 15 <= 0.2*100 hit; 15 > 0.2*50 miss; L=0 and L=-10: counted, misses (hit = error_dist <= bodysize*0.2);
+    # L=NaN: not counted.
+    norm = torch.tensor([100.0, 50.0, 0.0, -10.0, 0.0], dtype=torch.float64)
     out = pck(pred, target, mask, norm, "penn_action")
-    assert out["Mean"] == 50.0
-    assert pck(pred, target, mask, norm, "penn_action", alpha=0.5)["Mean"] == 100.0
+    assert out["Mean"] == 40.0
+    norm[4] = float("nan")
+    assert pck(pred, target, mask, norm, "penn_action")["Mean"] == 25.0
+    assert pck(pred, target, mask, norm, "penn_action", alpha=0.5)["Mean"] == 50.0
+
+
+def test_numpy_arrays_are_accepted():
+    pred, target, mask, norm = frames()
+    pred[0, 3, 0] += 30.0
+    expected = pck(pred, target, mask, norm, "penn_action")
+    got = pck(pred.numpy(), target.numpy(), mask.numpy(), norm.numpy(), "penn_action")
+    assert got == expected and got["Mean"] < 100
+
+
+@pytest.mark.parametrize("alpha", [float("nan"), -0.1, 0.0, float("inf")])
+def test_bad_alpha_is_refused(alpha):
+    pred, target, mask, norm = frames()
+    with pytest.raises(ValueError, match="alpha"):
+        pck(pred, target, mask, norm, "penn_action", alpha=alpha)
+    with pytest.raises(ValueError, match="alpha"):
+        PCK("penn_action", alpha=alpha)
+
+
+@pytest.mark.parametrize("alpha", ["0.2", True, None])
+def test_alpha_of_the_wrong_type_is_refused(alpha):
+    with pytest.raises(TypeError, match="alpha"):
+        PCK("penn_action", alpha=alpha)
+
+
+def test_non_numeric_arrays_are_refused_with_the_argument_name():
+    _, target, mask, norm = frames()
+    with pytest.raises(TypeError, match="pred"):
+        pck("abc", target, mask, norm, "penn_action")
 
 
 def test_nan_prediction_is_a_miss_not_a_crash():
@@ -97,6 +134,16 @@ def test_update_clips_uses_the_clip_keys():
     torso = PCK("penn_action")
     torso.update_clips(pred, clips, normalize="torso")
     assert torso.compute()["Mean"] == 0.0
+    # A ground-truth torso under 1 px (or unknown) takes the predicted torso, as LSTMPM's
+    # `if(bodysize<1) bodysize = norm(pred(3) - pred(8))`: here the prediction's torso.
+    clips["torso_size"][1, 0] = 0.5
+    clips["torso_size"][1, 1] = float("nan")
+    pred[1, :2] = target[1, :2] + 20.0  # 28.3 px off: a hit only against a torso of at least 141 px
+    pred[1, :2, 2] = torch.tensor([0.0, 0.0])  # right shoulder (Penn joint 3)
+    pred[1, :2, 7] = torch.tensor([200.0, 0.0])  # left hip (Penn joint 8): torso 200 px
+    fallback = PCK("penn_action")
+    fallback.update_clips(pred, clips, normalize="torso")
+    assert fallback.correct.sum() == 2 * (J - 2)  # 28.3 px <= 0.2 x 200, in both frames
     occluded = PCK("penn_action")
     occluded.update_clips(pred, clips, joints="occluded")
     assert occluded.counted.sum() == 4
@@ -132,3 +179,82 @@ def test_synthetic_targets_score_100_end_to_end():
     shifted = PCK("penn_action", alpha=0.05)
     shifted.update_clips(joints + 0.3 * batch["person_size"][..., None, None], batch)
     assert shifted.compute()["Mean"] == 0.0
+
+
+@pytest.mark.parametrize("torso_norm", [0, 1])
+@pytest.mark.parametrize("layout", ["penn_action", "jhmdb"])
+def test_matches_the_literal_lstmpm_loop(layout, torso_norm):
+    """posemods.metrics against tests/oracles/lstmpm.py, a line-by-line restatement of LSTMPM's MATLAB, on
+    random frames with invisible joints, degenerate boxes (zero and negative sizes) and tiny torsos."""
+    from oracles.lstmpm import lstmpm_pck
+
+    from posemods.skeletons import get_skeleton
+
+    skeleton = get_skeleton(layout)
+    n, j = 40, skeleton.num_joints
+    gen = torch.Generator().manual_seed(1)
+    # Whole pixels, so distances equal to a threshold happen and are decided the same way.
+    target = torch.randint(0, 60, (n, j, 2), generator=gen).double()
+    pred = target + torch.randint(-12, 13, (n, j, 2), generator=gen).double()
+    visibility = (torch.rand(n, j, generator=gen) > 0.25).double()
+    xy = torch.randint(0, 60, (n, 2), generator=gen).double()
+    size = torch.randint(-5, 60, (n, 2), generator=gen).double()
+    size[::7] = 0.0  # zero-size boxes
+    bbox = torch.cat((xy, xy + size), 1)
+    s, h = skeleton.index(skeleton.torso[0]), skeleton.index(skeleton.torso[1])
+    target[::5, h] = target[::5, s] + 0.5  # ground-truth torso under 1 px: LSTMPM takes the predicted one
+    count_every_joint = layout == "jhmdb"  # LSTMPM's JHMDB loop has no visibility test
+    mask = torch.ones(n, j) if count_every_joint else visibility
+    frames_ = [
+        (
+            [target[f, :, 0].tolist(), target[f, :, 1].tolist(), visibility[f].tolist()],
+            pred[f, :, 0].tolist(),
+            pred[f, :, 1].tolist(),
+            bbox[f].tolist(),
+        )
+        for f in range(n)
+    ]
+    detected, obj = lstmpm_pck(frames_, torso_norm, (s + 1, h + 1), count_every_joint)
+    clips = {
+        "joints_image": target,
+        "visibility": mask,
+        "annotated": torch.ones(n, j),
+        "frame_mask": torch.ones(n),
+        "person_size": torch.maximum(bbox[:, 2] - bbox[:, 0], bbox[:, 3] - bbox[:, 1]),
+        "torso_size": (target[:, s] - target[:, h]).norm(dim=-1),
+    }
+    metric = PCK(layout)
+    metric.update_clips(pred, clips, normalize="torso" if torso_norm else "person")
+    assert metric.counted.tolist() == obj
+    assert metric.correct.tolist() == detected
+    assert 0 < sum(detected) < sum(obj)
+    assert metric.compute()["Mean"] == pytest.approx(100.0 * sum(detected) / sum(obj), abs=1e-12)
+
+
+@settings(max_examples=40, deadline=None)
+@given(
+    st.integers(1, 6),
+    st.integers(0, 2**31 - 1),
+    st.sampled_from([0.05, 0.1, 0.2, 0.5]),
+    st.sampled_from(["penn_action", "jhmdb"]),
+)
+def test_property_equals_the_lstmpm_loop(frames_count, seed, alpha, layout):
+    """Any small set of whole-pixel frames (ties with the threshold, degenerate boxes, invisible joints):
+    posemods' counts are LSTMPM's."""
+    from oracles.lstmpm import lstmpm_pck
+
+    from posemods.skeletons import get_skeleton
+
+    skeleton = get_skeleton(layout)
+    rng = np.random.default_rng(seed)
+    n, j = frames_count, skeleton.num_joints
+    target = rng.integers(0, 40, (n, j, 2)).astype(float)
+    pred = target + rng.integers(-10, 11, (n, j, 2))
+    vis = (rng.random((n, j)) > 0.3).astype(float)
+    bbox = np.concatenate((target.min(1), target.min(1) + rng.integers(-3, 40, (n, 2))), 1)
+    rows = [([target[f, :, 0], target[f, :, 1], vis[f]], pred[f, :, 0], pred[f, :, 1], bbox[f]) for f in range(n)]
+    detected, obj = lstmpm_pck(rows, 0, (1, 2), layout == "jhmdb", alpha)
+    metric = PCK(layout, alpha)
+    mask = np.ones((n, j)) if layout == "jhmdb" else vis
+    metric.update(pred, target, mask, np.maximum(bbox[:, 2] - bbox[:, 0], bbox[:, 3] - bbox[:, 1]))
+    assert metric.correct.tolist() == detected and metric.counted.tolist() == obj

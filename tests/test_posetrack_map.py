@@ -68,11 +68,23 @@ def test_a_joint_just_outside_half_the_head_size_is_a_miss():
     on[wrist, 0] += 15.0  # dist / head size = 0.5 exactly: a match
     off[wrist, 1] += 15.001  # just outside
     off[ankle] += [9.0, 12.0]  # 15 px away: a match
-    out = posetrack_map([gt_frame(a), gt_frame(a)], [pred_frame((on, 1.0)), pred_frame((off, 1.0))])
-    # left wrist: ranked TP, FP (equal scores, stable order) of 2 -> precision 1, 1/2; recall 1/2, 1/2.
+    out = posetrack_map([gt_frame(a), gt_frame(a)], [pred_frame((on, 1.0)), pred_frame((off, 0.9))])
+    # left wrist: ranked TP, FP of 2 -> precision 1, 1/2; recall 1/2, 1/2.
     assert out["left_wrist"] == pytest.approx(50.0)
     assert out["left_ankle"] == 100.0 and out["Wri."] == 75.0
     assert out["Mean"] == pytest.approx((14 * 100 + 50) / 15)
+
+
+def test_tied_scores_are_ranked_as_poseval_argsort_reversed():
+    # computeRPC: idxsSort = np.array(scores).argsort()[::-1]. For two equal scores numpy's argsort keeps
+    # them in order, so the reversal ranks the *later* prediction first: here the false positive.
+    a = person(0, 1)
+    on, off = a[0].copy(), a[0] + 100.0
+    out = posetrack_map([gt_frame(a), gt_frame(a)], [pred_frame((on, 1.0)), pred_frame((off, 1.0))])
+    # FP then TP: precision 0, 1/2 at recall 0, 1/2 -> envelope 1/2 over recall 0..1/2 -> AP 25.
+    assert out["Mean"] == pytest.approx(25.0)
+    swapped = posetrack_map([gt_frame(a), gt_frame(a)], [pred_frame((off, 1.0)), pred_frame((on, 1.0))])
+    assert swapped["Mean"] == pytest.approx(50.0)
 
 
 def test_a_higher_scored_duplicate_is_a_false_positive_ranked_first():

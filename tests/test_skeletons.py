@@ -53,3 +53,12 @@ def test_unknown_layout_and_joint_raise():
         get_skeleton("mpii")
     with pytest.raises(ValueError, match="no joint 'tail'"):
         PENN_ACTION_13.index("tail")
+
+
+def test_torso_pairs_are_the_reference_evaluations_joints():
+    # LSTMPM's Penn code: norm(label(:,3) - label(:,8)), 1-based Penn joints 3 and 8; its JHMDB code:
+    # norm(label(:,5) - label(:,6)), 1-based pos_img joints 5 and 6.
+    assert PENN_ACTION_13.index(PENN_ACTION_13.torso[0]) == 3 - 1
+    assert PENN_ACTION_13.index(PENN_ACTION_13.torso[1]) == 8 - 1
+    assert JHMDB_15.index(JHMDB_15.torso[0]) == 5 - 1
+    assert JHMDB_15.index(JHMDB_15.torso[1]) == 6 - 1

@@ -9,6 +9,21 @@ from posemods.metrics import decode_heatmaps
 SMALL = dict(num_clips=6, clip_length=3, frame_size=(64, 64), heatmap_size=(16, 16), sigma=1.0, occluder_size=12)
 
 
+def test_sizes_are_height_then_width():
+    """frame_size and heatmap_size are (H, W), torch's order: a 48 x 64 (H x W) clip, 12 x 16 targets."""
+    ds = SyntheticPoseVideos(**{**SMALL, "frame_size": (48, 64), "heatmap_size": (12, 16)})
+    clip = ds[0]
+    assert ds.input_size == (48, 64)
+    assert check_clip(clip) == {"T": 3, "J": 13, "H": 48, "W": 64, "h": 12, "w": 16}
+    coords, _ = decode_heatmaps(clip["heatmaps"])
+    inside = clip["target_weight"] > 0
+    # Stride 4 on both axes: heatmap (x, y) is ((x + 0.5) / 4 - 0.5, (y + 0.5) / 4 - 0.5).
+    expected = (clip["joints"] + 0.5) / 4 - 0.5
+    assert (coords - expected.float()).abs()[inside].max() <= 0.3
+    with pytest.raises(ValueError, match=r"frame_size: expected \(H, W\)"):
+        SyntheticPoseVideos(**{**SMALL, "frame_size": (64, 0)})
+
+
 def test_deterministic_per_seed_and_index():
     a, b = SyntheticPoseVideos(seed=4, **SMALL), SyntheticPoseVideos(seed=4, **SMALL)
     for key, value in a[2].items():

@@ -34,3 +34,10 @@ def test_an_error_spread_thinly_over_every_element_fails_the_norm_criterion():
 def test_the_norm_criterion_has_an_absolute_floor_for_near_zero_tensors():
     expected = torch.zeros(10_000)
     assert_close(expected + 1e-6, expected, torch.float32, name="x")  # RMS error 1e-6 < atol
+
+
+def test_cuda_marker_expression_is_read_like_pytest_reads_it():
+    from conftest import cuda_run
+
+    assert cuda_run("cuda") and cuda_run("cuda and not slow") and cuda_run("(cuda)")
+    assert not cuda_run("not cuda") and not cuda_run("not slow") and not cuda_run("")

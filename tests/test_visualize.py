@@ -1,6 +1,9 @@
 """examples/visualize.py runs headless on a tiny model and writes real pictures; the drawing functions take tensors."""
 
 import importlib.util
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -68,3 +71,44 @@ def test_drawing_functions_take_plain_tensors(tmp_path):
     fig = visualize.plot_skeletons(frames, joints, joints.flip(0), "penn_action", torch.ones(2, 13))
     visualize.save(fig, tmp_path / "s.png")
     assert (tmp_path / "m.png").stat().st_size > 1000 and (tmp_path / "s.png").stat().st_size > 1000
+
+
+def _run(code: str) -> subprocess.CompletedProcess:
+    env = {**os.environ, "PYTHONPATH": str(ROOT)}
+    return subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, timeout=300)
+
+
+def test_drawing_leaves_the_matplotlib_backend_and_pyplot_alone(tmp_path):
+    """It used to switch the whole process to Agg (in Jupyter: no more inline figures)."""
+    proc = _run(
+        "import matplotlib, torch\n"
+        "matplotlib.use('module://matplotlib.backends.backend_template')\n"
+        "import matplotlib.pyplot as plt\n"
+        "from posemods import visualize\n"
+        "fig = visualize.plot_joint_attention(torch.rand(13, 13), 'penn_action')\n"
+        f"visualize.save(fig, {str(tmp_path / 'a.png')!r})\n"
+        "print(matplotlib.get_backend(), plt.get_fignums())\n"
+    )
+    assert proc.returncode == 0, proc.stderr
+    assert proc.stdout.split() == ["module://matplotlib.backends.backend_template", "[]"]
+    assert (tmp_path / "a.png").read_bytes()[:4] == b"\x89PNG"
+
+
+@pytest.mark.parametrize(
+    ("blocked", "call", "extra"),
+    [
+        (
+            "matplotlib",
+            "from posemods import visualize; visualize.plot_joint_attention(torch.rand(2, 2), 'coco')",
+            "viz",
+        ),
+        ("scipy", "from posemods.data import read_penn_action; read_penn_action('.')", "data"),
+        ("PIL", "from posemods.data.video_dataset import load_frames; load_frames([])", "data"),
+    ],
+)
+def test_a_missing_optional_dependency_names_the_extra(blocked, call, extra):
+    proc = _run(f"import sys, torch\nsys.modules[{blocked!r}] = None\n{call}\n")
+    assert proc.returncode != 0
+    last = proc.stderr.strip().splitlines()[-1]
+    assert last.startswith("ModuleNotFoundError:") and f'pip install "posemods[{extra}]"' in last, last
+    assert f"needs {blocked}" in last

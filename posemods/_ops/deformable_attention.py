@@ -18,6 +18,23 @@ def _kernels():
     return deformable_attention
 
 
+def forward_outputs(value: torch.Tensor, locations: torch.Tensor, attention: torch.Tensor) -> torch.Tensor:
+    """Uninitialised, contiguous output (B, Lq, G, Dv): the launcher's allocation and the fake's."""
+    batch, queries, heads, _ = attention.shape
+    return value.new_empty((batch, queries, heads, value.shape[-1]))
+
+
+def backward_outputs(
+    value: torch.Tensor, locations: torch.Tensor, attention: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Uninitialised, contiguous gradients; value's in fp32 (the atomics' accumulator, cast on return)."""
+    return (
+        value.new_empty(value.shape, dtype=torch.float32),
+        locations.new_empty(locations.shape),
+        attention.new_empty(attention.shape),
+    )
+
+
 @torch.library.custom_op("posemods::deformable_attention", mutates_args=())
 def deformable_attention(value: torch.Tensor, locations: torch.Tensor, attention: torch.Tensor) -> torch.Tensor:
     return _kernels().forward(value, locations, attention)
@@ -25,8 +42,7 @@ def deformable_attention(value: torch.Tensor, locations: torch.Tensor, attention
 
 @deformable_attention.register_fake
 def _(value, locations, attention):
-    batch, queries, heads, _ = attention.shape
-    return value.new_empty((batch, queries, heads, value.shape[-1]))
+    return forward_outputs(value, locations, attention)
 
 
 @torch.library.custom_op("posemods::deformable_attention_backward", mutates_args=())
@@ -38,7 +54,8 @@ def deformable_attention_backward(
 
 @deformable_attention_backward.register_fake
 def _(grad_out, value, locations, attention):
-    return torch.empty_like(value), torch.empty_like(locations), torch.empty_like(attention)
+    grad_v, grad_loc, grad_attn = backward_outputs(value, locations, attention)
+    return grad_v.to(value.dtype), grad_loc, grad_attn
 
 
 def _setup_context(ctx, inputs, output):

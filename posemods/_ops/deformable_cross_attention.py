@@ -22,6 +22,29 @@ def _kernels():
     return deformable_cross_attention
 
 
+def forward_outputs(
+    query: torch.Tensor, key: torch.Tensor, value: torch.Tensor, locations: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """Uninitialised, contiguous output (B, Lq, G, Dv) and logsumexp (B, Lq, G) fp32: what the forward
+    kernel writes, and what the fake promises (new_empty, never empty_like's preserved layout)."""
+    batch, queries, heads, _ = query.shape
+    out = query.new_empty((batch, queries, heads, value.shape[-1]))
+    return out, query.new_empty((batch, queries, heads), dtype=torch.float32)
+
+
+def backward_outputs(
+    query: torch.Tensor, key: torch.Tensor, value: torch.Tensor, locations: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Uninitialised, contiguous gradients: query's and locations' in their dtypes, key's and value's in
+    fp32 (the atomics' accumulators; the op returns them cast to the maps' dtypes)."""
+    return (
+        query.new_empty(query.shape),
+        key.new_empty(key.shape, dtype=torch.float32),
+        value.new_empty(value.shape, dtype=torch.float32),
+        locations.new_empty(locations.shape),
+    )
+
+
 @torch.library.custom_op("posemods::deformable_cross_attention", mutates_args=())
 def deformable_cross_attention_forward(
     query: torch.Tensor, key: torch.Tensor, value: torch.Tensor, locations: torch.Tensor, scale: float
@@ -31,9 +54,7 @@ def deformable_cross_attention_forward(
 
 @deformable_cross_attention_forward.register_fake
 def _(query, key, value, locations, scale):
-    batch, queries, heads, _ = query.shape
-    out = query.new_empty((batch, queries, heads, value.shape[-1]))
-    return out, query.new_empty((batch, queries, heads), dtype=torch.float32)
+    return forward_outputs(query, key, value, locations)
 
 
 @torch.library.custom_op("posemods::deformable_cross_attention_backward", mutates_args=())
@@ -52,7 +73,8 @@ def deformable_cross_attention_backward(
 
 @deformable_cross_attention_backward.register_fake
 def _(grad_out, query, key, value, locations, out, lse, scale):
-    return tuple(torch.empty_like(t) for t in (query, key, value, locations))
+    grad_q, grad_k, grad_v, grad_loc = backward_outputs(query, key, value, locations)
+    return grad_q, grad_k.to(key.dtype), grad_v.to(value.dtype), grad_loc
 
 
 def _setup_context(ctx, inputs, output):

@@ -4,6 +4,9 @@ The op is opaque to torch.compile: ``register_fake`` gives it shapes and ``regis
 its backward to a second custom op. The forward also returns each token's log-sum-exp (B, J), the
 only state the backward keeps besides the inputs; :func:`posemods.functional.keypoint_mask` drops it.
 The kernel module is imported on first use, so ``import posemods`` never needs triton.
+
+Launchers and fakes allocate through :func:`forward_outputs` / :func:`backward_outputs`, so the strides
+a fake promises to ``torch.compile`` are the launcher's (contiguous, whatever the inputs' layout).
 """
 
 from __future__ import annotations
@@ -17,6 +20,17 @@ def _kernels():
     return keypoint_mask
 
 
+def forward_outputs(tokens: torch.Tensor, feats: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Uninitialised, contiguous ``mask`` (B, L) in the features' dtype and ``lse`` (B, J) in fp32."""
+    batch, joints = tokens.shape[:2]
+    return feats.new_empty((batch, feats.shape[1])), tokens.new_empty((batch, joints), dtype=torch.float32)
+
+
+def backward_outputs(tokens: torch.Tensor, feats: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Uninitialised, contiguous gradients for tokens and feats (new_empty, not empty_like's layout)."""
+    return tokens.new_empty(tokens.shape), feats.new_empty(feats.shape)
+
+
 @torch.library.custom_op("posemods::keypoint_mask", mutates_args=())
 def keypoint_mask(tokens: torch.Tensor, feats: torch.Tensor, scale: float) -> tuple[torch.Tensor, torch.Tensor]:
     return _kernels().forward(tokens, feats, scale)
@@ -24,8 +38,7 @@ def keypoint_mask(tokens: torch.Tensor, feats: torch.Tensor, scale: float) -> tu
 
 @keypoint_mask.register_fake
 def _(tokens, feats, scale):
-    batch, joints = tokens.shape[:2]
-    return feats.new_empty((batch, feats.shape[1])), tokens.new_empty((batch, joints), dtype=torch.float32)
+    return forward_outputs(tokens, feats)
 
 
 @torch.library.custom_op("posemods::keypoint_mask_backward", mutates_args=())
@@ -37,7 +50,7 @@ def keypoint_mask_backward(
 
 @keypoint_mask_backward.register_fake
 def _(grad_mask, tokens, feats, lse, scale):
-    return torch.empty_like(tokens), torch.empty_like(feats)
+    return backward_outputs(tokens, feats)
 
 
 def _setup_context(ctx, inputs, output):

@@ -3,6 +3,13 @@
 The op is opaque to torch.compile: ``register_fake`` gives it shapes and ``register_autograd`` routes
 its backward to a second custom op, so a compiled graph calls the Triton kernels as-is.
 The kernel module is imported on first use, so ``import posemods`` never needs triton.
+
+The launchers and the fakes allocate their outputs through the same functions below
+(:func:`forward_outputs`, :func:`backward_outputs`), so the strides a fake promises to
+``torch.compile`` are the strides the kernels return: contiguous, whatever the inputs' layout.
+
+The forward returns the attention in fp32 and each row's normaliser (fp32), both saved for the
+backward; :func:`posemods.functional.kinematics_attention` casts the attention to the inputs' dtype.
 """
 
 from __future__ import annotations
@@ -16,17 +23,35 @@ def _kernels():
     return kinematics_attention
 
 
+def forward_outputs(
+    query: torch.Tensor, key: torch.Tensor, value: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Uninitialised, contiguous ``pred`` (value's shape and dtype), ``attn`` (B, J, J) fp32 and the
+    row normalisers (B, J) fp32: what the forward kernel writes."""
+    batch, joints = query.shape[:2]
+    pred = value.new_empty(value.shape)  # new_empty: contiguous, unlike empty_like's preserve_format
+    attn = query.new_empty((batch, joints, joints), dtype=torch.float32)
+    norm = query.new_empty((batch, joints), dtype=torch.float32)
+    return pred, attn, norm
+
+
+def backward_outputs(
+    query: torch.Tensor, key: torch.Tensor, value: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Uninitialised, contiguous gradients for query, key and value."""
+    return query.new_empty(query.shape), key.new_empty(key.shape), value.new_empty(value.shape)
+
+
 @torch.library.custom_op("posemods::kinematics_attention", mutates_args=())
 def kinematics_attention(
-    query: torch.Tensor, key: torch.Tensor, value: torch.Tensor, scale: float
-) -> tuple[torch.Tensor, torch.Tensor]:
-    return _kernels().forward(query, key, value, scale)
+    query: torch.Tensor, key: torch.Tensor, value: torch.Tensor, scale: float, normalization: str = "softmax"
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    return _kernels().forward(query, key, value, scale, normalization)
 
 
 @kinematics_attention.register_fake
-def _(query, key, value, scale):
-    batch, joints = query.shape[:2]
-    return torch.empty_like(value), query.new_empty((batch, joints, joints))
+def _(query, key, value, scale, normalization="softmax"):
+    return forward_outputs(query, key, value)
 
 
 @torch.library.custom_op("posemods::kinematics_attention_backward", mutates_args=())
@@ -37,26 +62,33 @@ def kinematics_attention_backward(
     key: torch.Tensor,
     value: torch.Tensor,
     attn: torch.Tensor,
+    norm: torch.Tensor,
     scale: float,
+    normalization: str = "softmax",
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    return _kernels().backward(grad_pred, grad_attn, query, key, value, attn, scale)
+    return _kernels().backward(grad_pred, grad_attn, query, key, value, attn, norm, scale, normalization)
 
 
 @kinematics_attention_backward.register_fake
-def _(grad_pred, grad_attn, query, key, value, attn, scale):
-    return torch.empty_like(query), torch.empty_like(key), torch.empty_like(value)
+def _(grad_pred, grad_attn, query, key, value, attn, norm, scale, normalization="softmax"):
+    return backward_outputs(query, key, value)
 
 
 def _setup_context(ctx, inputs, output):
-    query, key, value, scale = inputs
-    ctx.save_for_backward(query, key, value, output[1])
+    query, key, value, scale, normalization = inputs
+    _, attn, norm = output
+    ctx.save_for_backward(query, key, value, attn, norm)
     ctx.scale = scale
+    ctx.normalization = normalization
+    ctx.mark_non_differentiable(norm)
 
 
-def _backward(ctx, grad_pred, grad_attn):
-    query, key, value, attn = ctx.saved_tensors
-    grads = kinematics_attention_backward(grad_pred, grad_attn, query, key, value, attn, ctx.scale)
-    return *grads, None
+def _backward(ctx, grad_pred, grad_attn, _grad_norm):
+    query, key, value, attn, norm = ctx.saved_tensors
+    grads = kinematics_attention_backward(
+        grad_pred, grad_attn, query, key, value, attn, norm, ctx.scale, ctx.normalization
+    )
+    return *grads, None, None
 
 
 kinematics_attention.register_autograd(_backward, setup_context=_setup_context)

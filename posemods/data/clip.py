@@ -12,8 +12,9 @@ key               shape / dtype     meaning
 frames            (T, 3, H, W) f32  RGB crop, values in [0, 1]; each model in posemods.models
                                     normalises it in its first layer, ``normalize``
 joints            (T, J, 2) f32     joint (x, y) in crop pixels
-visibility        (T, J) f32        1 where the joint is annotated and visible in the frame (not
-                                    occluded, inside the original image); PCK counts only these
+visibility        (T, J) f32        1 where the joint counts for PCK, as the dataset's reference
+                                    evaluation decides: Penn's visibility == 1, every JHMDB joint
+                                    (LSTMPM counts them all), synthetic joints not occluded
 annotated         (T, J) f32        1 where the joint's position is known (synthetic clips know
                                     occluded joints too; PoseTrack leaves unlabelled frames at 0)
 target_weight     (T, J) f32        1 where ``heatmaps`` carries a Gaussian (annotated and inside
@@ -26,9 +27,11 @@ affine            (2, 3) f64        original-image pixels -> crop pixels; one fo
 joints_image      (T, J, 2) f32     ``joints`` mapped back to original-image pixels (same labels
                                     as ``joints``, so also swapped in a flipped clip)
 bbox              (T, 4) f32        the person box (x1, y1, x2, y2) in original-image pixels
-person_size       (T,) f32          max(bbox w, bbox h): PCK's default normaliser
+person_size       (T,) f32          max(bbox w, bbox h): PCK's default normaliser (zero or negative
+                                    for a degenerate dataset box: its joints then count as misses)
 torso_size        (T,) f32          |shoulder - opposite hip| in the original image (the layout's
                                     ``Skeleton.torso``), NaN where either joint is not annotated
+                                    (PCK then takes the predicted torso, as LSTMPM under 1 px)
 key_frame         () i64            the frame whose box defined ``affine``
 flipped           () bool           the crop was mirrored (``joints`` labels already swapped)
 ================  ================  ===========================================================

@@ -45,10 +45,11 @@ def crop_affine(
     """The (2, 3) affine from image pixels to crop pixels.
 
     The region of ``size = (w, h)`` around ``center``, rotated by ``rotation`` degrees
-    (counter-clockwise in the picture), fills an ``output_size = (W, H)`` crop; ``flip`` mirrors the
-    crop left-right afterwards.
+    (counter-clockwise in the picture), fills an ``output_size = (H, W)`` crop (torch's order, as
+    every grid size in posemods); ``flip`` mirrors the crop left-right afterwards. ``center`` and
+    ``size`` are (x, y) vectors in image pixels.
     """
-    out_w, out_h = output_size
+    out_h, out_w = output_size
     theta = math.radians(rotation)
     # Image y points down, so a picture-counter-clockwise turn is a clockwise one in (x, y).
     cos, sin = math.cos(theta), math.sin(theta)
@@ -82,8 +83,9 @@ def apply_affine(points: torch.Tensor, affine: torch.Tensor) -> torch.Tensor:
 
 
 def warp_frames(frames: torch.Tensor, affine: torch.Tensor, output_size: tuple[int, int]) -> torch.Tensor:
-    """Resample frames (T, C, Hin, Win) into the crop (T, C, H, W) defined by ``affine``; zeros outside."""
-    out_w, out_h = output_size
+    """Resample frames (T, C, Hin, Win) into the ``output_size = (H, W)`` crop (T, C, H, W) defined by
+    ``affine``; zeros outside."""
+    out_h, out_w = output_size
     t, _, in_h, in_w = frames.shape
     inverse = invert_affine(affine)
     ys, xs = torch.meshgrid(
@@ -98,7 +100,8 @@ def warp_frames(frames: torch.Tensor, affine: torch.Tensor, output_size: tuple[i
 
 
 def crop_to_heatmap(points: torch.Tensor, stride: tuple[float, float]) -> torch.Tensor:
-    """Crop pixels to heatmap pixels for a heatmap ``stride = (W / w, H / h)`` times smaller."""
+    """Crop pixels to heatmap pixels for a heatmap ``stride = (W / w, H / h)`` times smaller (x, y order,
+    as the points)."""
     s = torch.tensor(stride, dtype=points.dtype, device=points.device)
     return (points + 0.5) / s - 0.5
 

@@ -40,9 +40,9 @@ def gaussian_heatmaps(
     """Render one Gaussian per joint.
 
     Args:
-        joints: (..., J, 2) joint positions in crop pixels of an ``input_size = (W, H)`` crop.
+        joints: (..., J, 2) joint positions (x, y) in crop pixels of an ``input_size = (H, W)`` crop.
         weight: (..., J) 1 where the joint has a known position.
-        heatmap_size: (w, h) of the heatmap grid.
+        heatmap_size: (h, w) of the heatmap grid (torch's order, as every grid size in posemods).
         sigma: the Gaussian's standard deviation in heatmap pixels (2 by default); positive and finite.
 
     Returns:
@@ -52,8 +52,8 @@ def gaussian_heatmaps(
         heatmap (or is not finite) zeroed, and their heatmaps are all zeros.
     """
     sigma = expect_sigma(sigma)
-    w, h = heatmap_size
-    stride = (input_size[0] / w, input_size[1] / h)
+    h, w = heatmap_size
+    stride = (input_size[1] / w, input_size[0] / h)  # (x, y), as the points
     mu = crop_to_heatmap(joints.double(), stride)
     inside = (
         mu.isfinite().all(-1)

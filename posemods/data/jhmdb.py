@@ -3,15 +3,31 @@
 Files under ``root`` (the JHMDB release layout):
 
 - ``joint_positions/<class>/<video>/joint_positions.mat``: ``pos_img`` (2, 15, N), joints in
-  :data:`posemods.skeletons.JHMDB_15` order, in image pixels as stored.
+  :data:`posemods.skeletons.JHMDB_15` order, in MATLAB's 1-based pixels.
 - ``puppet_mask/<class>/<video>/puppet_mask.mat``: ``part_mask`` (H, W, N); the person box of a
-  frame is the extent of its non-zero pixels.
+  frame comes from its non-zero pixels.
 - ``sub_splits/<class>_test_split_<k>.txt`` (Sub-JHMDB; ``splits/<class>_test_split<k>.txt`` for
   full JHMDB): lines ``<video>.avi 1`` (train) or ``<video>.avi 2`` (test), k in 1..3.
 - ``Rename_Images/<class>/<video>/*.png`` (or ``.jpg``): the frames.
 
-JHMDB has no visibility flags; a joint counts as visible when it lies inside the image. Needs scipy
-(``pip install posemods[data]``).
+Needs scipy (``pip install posemods[data]``). The protocol is LSTMPM's (github:lawy623/LSTM_Pose_Machines,
+commit 68a9212: ``dataset/JHMDB/JHMDB_PreData.m``, ``dataset/JHMDB/utils/getBox.m``,
+``testing/src/run_benchmark_GPU_JHMDB.m``):
+
+- **One pixel convention.** ``pos_img`` and getBox's boxes are 1-based MATLAB pixels; the reader
+  subtracts 1 from both, so joints and boxes are in the 0-based convention of
+  :mod:`posemods.data.geometry` (pixel centres at integers, the first pixel's centre at 0) that the
+  crop transforms use. Distances, so PCK, do not change.
+- **Boxes** are getBox.m's, literally, as the person size ``max(bbox(frame,3)-bbox(frame,1),
+  bbox(frame,4)-bbox(frame,2))`` uses them: ``bbox(1) = floor(pos1/dim1)+1`` with ``pos1`` the
+  first non-zero mask pixel in column-major order (so a first pixel in the last image row lands one
+  column further right), and likewise for the other three sides. A frame with an empty mask (where
+  getBox.m fails) takes the extent of its joints.
+- **Which joints count.** JHMDB has no visibility flags and LSTMPM's JHMDB loop counts every joint
+  of every frame (``obj(joints) = obj(joints) + 1`` without a test), joints outside the image
+  included: ``visibility`` and ``annotated`` are 1 everywhere.
+- **Torso** (PCK's ``normalize="torso"``): left shoulder to right hip,
+  :attr:`posemods.skeletons.JHMDB_15.torso`.
 """
 
 from __future__ import annotations
@@ -22,6 +38,7 @@ from pathlib import Path
 import numpy as np
 
 from posemods._shapes import expect_choice
+from posemods.data._files import load_mat, mat_array, require_scipy
 from posemods.data.video_dataset import VideoPoseDataset, VideoRecord, box_from_joints
 from posemods.skeletons import JHMDB_15
 
@@ -29,7 +46,9 @@ from posemods.skeletons import JHMDB_15
 def read_jhmdb_split(
     root: str | Path, split: int = 1, subset: str = "train", sub: bool = True
 ) -> list[tuple[str, str]]:
-    """The (class, video) pairs of one split's ``subset`` (``"train"`` or ``"test"``)."""
+    """The (class, video) pairs of one split's ``subset`` (``"train"`` or ``"test"``).
+
+    JHMDB_PreData.m: ``trainTest = str2double( tline(end-1) )``, 1 train and 2 test."""
     expect_choice("subset", subset, ("train", "test"))
     if split not in (1, 2, 3):
         raise ValueError(f"split: expected 1, 2 or 3, got {split!r}")
@@ -50,38 +69,54 @@ def read_jhmdb_split(
     return pairs
 
 
-def read_jhmdb(root: str | Path, split: int = 1, subset: str = "train", sub: bool = True) -> list[VideoRecord]:
-    """Read the videos of one split's ``subset``."""
-    from scipy.io import loadmat
+def get_box(mask: np.ndarray) -> np.ndarray:
+    """getBox.m of LSTMPM on one (H, W) mask: (x1, y1, x2, y2) in its 1-based pixels; NaN if empty.
 
+    ``pos1 = find(mask_col,1,'first')`` ... ``bbox(1) = floor(pos1/dim1)+1``: column-major linear
+    indices (1-based) of the first and last non-zero pixel give the columns, those of the transposed
+    mask the rows, with getBox's own rounding.
+    """
+    dim1, dim2 = mask.shape
+    by_column = np.flatnonzero(mask.flatten(order="F"))  # mask(:)
+    by_row = np.flatnonzero(mask.flatten(order="C"))  # mask'(:)
+    if len(by_column) == 0:
+        return np.full(4, np.nan)
+    pos1, pos2 = by_column[0] + 1, by_column[-1] + 1
+    pos3, pos4 = by_row[0] + 1, by_row[-1] + 1
+    return np.array([pos1 // dim1 + 1, pos3 // dim2 + 1, pos2 // dim1 + 1, pos4 // dim2 + 1], dtype=np.float64)
+
+
+def read_jhmdb(root: str | Path, split: int = 1, subset: str = "train", sub: bool = True) -> list[VideoRecord]:
+    """Read the videos of one split's ``subset``, in 0-based pixels (see the module docstring)."""
+    require_scipy()
     root = Path(root)
     records = []
     for cls, video in read_jhmdb_split(root, split, subset, sub):
-        pos = np.asarray(
-            loadmat(str(root / "joint_positions" / cls / video / "joint_positions.mat"))["pos_img"], dtype=np.float64
-        )
+        path = root / "joint_positions" / cls / video / "joint_positions.mat"
+        pos = mat_array(path, "pos_img", load_mat(path, ("pos_img",))["pos_img"])
+        if pos.ndim == 2:
+            pos = pos[:, :, None]  # MATLAB drops a trailing singleton: a one-frame video
         if pos.ndim != 3 or pos.shape[:2] != (2, JHMDB_15.num_joints):
-            raise ValueError(f"{cls}/{video}: expected pos_img of shape (2, 15, N), got {pos.shape}")
-        joints = pos.transpose(2, 1, 0)  # (N, 15, 2)
-        mask = np.asarray(loadmat(str(root / "puppet_mask" / cls / video / "puppet_mask.mat"))["part_mask"])
+            raise ValueError(f"{path}: expected pos_img of shape (2, 15, N), got {pos.shape}")
+        joints = pos.transpose(2, 1, 0) - 1.0  # (N, 15, 2), 1-based MATLAB pixels -> 0-based
+        mask_path = root / "puppet_mask" / cls / video / "puppet_mask.mat"
+        mask = np.asarray(load_mat(mask_path, ("part_mask",))["part_mask"])
         if mask.ndim == 2:
             mask = mask[:, :, None]
+        if mask.ndim != 3:
+            raise ValueError(f"{mask_path}: expected part_mask of shape (H, W, N), got {mask.shape}")
         frames_dir = root / "Rename_Images" / cls / video
         frames = sorted(frames_dir.glob("*.png")) or sorted(frames_dir.glob("*.jpg"))
         n = min(len(frames), joints.shape[0], mask.shape[2])
         if n == 0:
             raise FileNotFoundError(f"{cls}/{video}: no frames, joints or masks")
-        h, w = mask.shape[:2]
         joints = joints[:n]
         annotated = np.ones(joints.shape[:2])
-        visibility = (
-            (joints[..., 0] >= 0) & (joints[..., 0] <= w - 1) & (joints[..., 1] >= 0) & (joints[..., 1] <= h - 1)
-        ).astype(np.float64)
         bbox = np.empty((n, 4))
         for i in range(n):
-            ys, xs = np.nonzero(mask[:, :, i])
-            bbox[i] = (xs.min(), ys.min(), xs.max(), ys.max()) if len(xs) else box_from_joints(joints[i], annotated[i])
-        records.append(VideoRecord(f"{cls}/{video}", frames[:n], joints, visibility, annotated, bbox))
+            box = get_box(mask[:, :, i] != 0) - 1.0  # 1-based -> 0-based, like the joints
+            bbox[i] = box if np.isfinite(box).all() else box_from_joints(joints[i], annotated[i])
+        records.append(VideoRecord(f"{cls}/{video}", frames[:n], joints, annotated.copy(), annotated, bbox))
     return records
 
 

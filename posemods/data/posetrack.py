@@ -1,43 +1,92 @@
-"""PoseTrack 2017/18/21 reader: one COCO-style JSON per video.
+"""PoseTrack 2017 / 2018 / 2021 readers, told apart by content.
 
-A video's JSON (``annotations/{train,val}/<video>.json``) holds
+Three official layouts, each read as poseval reads it (github:leonid-pishchulin/poseval, commit
+4258a1575b9f2ddd0bdb85f74557235ab5df0f52, ``poseval/convert.py``):
 
-- ``images``: every frame, ``{"id", "file_name" (relative to root), "frame_id", "is_labeled",
-  "ignore_regions_x", "ignore_regions_y"}``;
-- ``annotations``: one per person and labelled frame, ``{"image_id", "track_id", "keypoints"
-  (17 x (x, y, v)), "bbox" (x, y, w, h), "bbox_head" (x, y, w, h)}``; ``v > 0`` marks an
-  annotated joint (PoseTrack does not separate occluded from visible joints, so both count);
-- ``categories[0]["keypoints"]``: the 17 names of :data:`posemods.skeletons.POSETRACK_17`.
+- **PoseTrack 2017**: ``{"annolist": [{"image": [{"name"}], "annorect": [{"track_id": [t], "x1",
+  "y1", "x2", "y2" (the head box), "annopoints": [{"point": [{"id": [j], "x": [x], "y": [y],
+  "is_visible": [v]}]}]}], "is_labeled": [1], "ignore_regions": [{"point": [{"x": [x], "y":
+  [y]}]}]}]}``, joint ids in poseval's order (``POSETRACK18_LM_NAMES``: 0 right_ankle ... 12
+  head_bottom, 13 nose, 14 head_top). A listed point is annotated. The person box, which 2017 does
+  not store, is poseval's ``from_old`` box: the joints' extent scaled by 1.3 about its centre.
+- **PoseTrack 2018**: ``{"images": [{"id", "file_name", "frame_id", "vid_id", "is_labeled",
+  "ignore_regions_x", "ignore_regions_y"}], "annotations": [{"image_id", "track_id", "keypoints"
+  (17 x (x, y, v)), "bbox" and "bbox_head" (x, y, w, h)}], "categories": [{"keypoints": 17 names}]}``
+  in :data:`posemods.skeletons.POSETRACK_17` order.
+- **PoseTrack 2021**: the 2018 layout plus ``person_id`` per annotation and ``has_labeled_person``
+  per image (bounding boxes without joints in unlabelled frames).
 
-The PoseTrack 2017 annotations converted to this format read the same way. Only the standard
-library is needed.
+A joint of the 2018/2021 layouts is annotated unless it is stored as ``x == 0 and y == 0 and v ==
+0``, which is what poseval's ``to_old`` skips ("The points in new format are stored like this if
+they're unannotated"): a joint with visibility 0 at real coordinates is annotated and scored.
+PoseTrack does not separate occluded from visible joints, so ``visibility`` equals ``annotated``.
+
+Person identity is per video: a file holding several videos (``vid_id``, or the folder of
+``file_name``) gives each video's tracks their own records, so two videos sharing a ``track_id``
+never merge (poseval offsets track ids by ``i*MAX_TRACK_ID`` per sequence for the same reason).
+Anything else is refused with an error that names the file and what was expected. Only the
+standard library and numpy are needed.
 """
 
 from __future__ import annotations
 
-import json
+import dataclasses
 from pathlib import Path
 
 import numpy as np
 
+from posemods.data._files import load_json
 from posemods.data.video_dataset import VideoPoseDataset, VideoRecord, box_from_joints, fill_missing_boxes
 from posemods.skeletons import POSETRACK_17
 
 _J = POSETRACK_17.num_joints
+# poseval convert.py POSETRACK18_LM_NAMES: the joint ids of the 2017 layout.
+POSEVAL_JOINT_NAMES = (
+    "right_ankle", "right_knee", "right_hip", "left_hip", "left_knee", "left_ankle", "right_wrist",
+    "right_elbow", "right_shoulder", "left_shoulder", "left_elbow", "left_wrist", "head_bottom", "nose", "head_top",
+)  # fmt: skip
+_FROM_POSEVAL = np.array([POSETRACK_17.index(n) for n in POSEVAL_JOINT_NAMES])
 
 
-def _load(path: Path) -> tuple[dict, list[dict]]:
-    data = json.loads(Path(path).read_text())
-    names = (data.get("categories") or [{}])[0].get("keypoints")
-    if names is not None and tuple(names) != POSETRACK_17.joint_names:
-        raise ValueError(f"{path}: keypoint names {names} are not PoseTrack's {POSETRACK_17.joint_names}")
-    images = sorted(data["images"], key=lambda im: (im.get("frame_id", im["id"]), im["id"]))
-    return data, images
+@dataclasses.dataclass
+class _Person:
+    track_id: int
+    joints: np.ndarray  # (17, 2)
+    annotated: np.ndarray  # (17,) bool
+    bbox: np.ndarray  # (4,) x1 y1 x2 y2, NaN if none
+    head: np.ndarray  # (4,) x1 y1 x2 y2, NaN if none
 
 
-def _keypoints(ann: dict) -> tuple[np.ndarray, np.ndarray]:
-    kp = np.asarray(ann.get("keypoints") or [0.0] * (3 * _J), dtype=np.float64).reshape(_J, 3)
-    return kp[:, :2], (kp[:, 2] > 0).astype(np.float64)
+@dataclasses.dataclass
+class _Frame:
+    file_name: str
+    is_labeled: bool
+    people: list[_Person]
+    ignore_regions: list[np.ndarray]
+    position: int = 0  # where the file lists it: poseval's frame order, which decides ties in AP
+
+
+@dataclasses.dataclass
+class _Video:
+    name: str
+    frames: list[_Frame]
+
+
+def posetrack_format(data, path: str | Path = "<json>") -> str:
+    """``"2017"``, ``"2018"`` or ``"2021"`` from a loaded PoseTrack JSON's content, or a ValueError."""
+    expected = "a JSON object with 'annolist' (PoseTrack 2017) or 'images' and 'annotations' (PoseTrack 2018/2021)"
+    if not isinstance(data, dict):
+        raise ValueError(f"{path}: expected {expected}, got a JSON {type(data).__name__}")
+    if "annolist" in data:
+        return "2017"
+    if "images" in data and "annotations" in data:
+        annotations, images = data["annotations"], data["images"]
+        if any(isinstance(a, dict) and "person_id" in a for a in annotations if isinstance(annotations, list)) or any(
+            isinstance(im, dict) and "has_labeled_person" in im for im in images if isinstance(images, list)
+        ):
+            return "2021"
+        return "2018"
+    raise ValueError(f"{path}: expected {expected}, got the keys {sorted(data)}")
 
 
 def _xywh_to_xyxy(box) -> np.ndarray:
@@ -45,86 +94,220 @@ def _xywh_to_xyxy(box) -> np.ndarray:
     return np.array([x, y, x + w, y + h])
 
 
+def _number(path, where: str, value) -> float:
+    value = value[0] if isinstance(value, list) and len(value) == 1 else value
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ValueError(f"{path}: {where}: expected a number, got {value!r}")
+    return float(value)
+
+
+def _poseval_box(joints: np.ndarray, annotated: np.ndarray) -> np.ndarray:
+    """convert.py from_old: ``x1_final = x_center - x_extent * 0.65`` ... around the annotated joints."""
+    box = box_from_joints(joints, annotated)
+    if not np.isfinite(box).all():
+        return box
+    center, extent = (box[:2] + box[2:]) / 2, box[2:] - box[:2]
+    return np.concatenate((center - 0.65 * extent, center + 0.65 * extent))
+
+
+def _read_2017(path: Path, data: dict) -> list[_Video]:
+    annolist = data["annolist"]
+    if not isinstance(annolist, list):
+        raise ValueError(f"{path}: expected 'annolist' to be a list of frames, got {type(annolist).__name__}")
+    frames = []
+    for i, entry in enumerate(annolist):
+        where = f"annolist[{i}]"
+        try:
+            name = entry["image"][0]["name"]
+        except (KeyError, IndexError, TypeError):
+            raise ValueError(f"{path}: {where}: expected 'image': [{{'name': ...}}]") from None
+        people = []
+        for r, rect in enumerate(entry.get("annorect") or []):
+            joints, annotated = np.zeros((_J, 2)), np.zeros(_J, dtype=bool)
+            points = (rect.get("annopoints") or [{}])[0].get("point") or []
+            for point in points:
+                j = int(_number(path, f"{where}.annorect[{r}] point id", point.get("id")))
+                if not 0 <= j < len(POSEVAL_JOINT_NAMES):
+                    raise ValueError(f"{path}: {where}.annorect[{r}]: joint id {j} outside poseval's 0..14")
+                k = _FROM_POSEVAL[j]
+                joints[k] = (_number(path, f"{where} x", point.get("x")), _number(path, f"{where} y", point.get("y")))
+                annotated[k] = True
+            head = np.full(4, np.nan)
+            if all(key in rect for key in ("x1", "y1", "x2", "y2")):
+                head = np.array(
+                    [_number(path, f"{where}.annorect[{r}].{k}", rect[k]) for k in ("x1", "y1", "x2", "y2")]
+                )
+            # Without a track id each person is its own track (never merged across frames).
+            track = rect.get("track_id", [-1 - sum(len(fr.people) for fr in frames) - r])
+            people.append(
+                _Person(
+                    int(_number(path, f"{where} track_id", track)),
+                    joints,
+                    annotated,
+                    _poseval_box(joints, annotated),
+                    head,
+                )
+            )
+        regions = []
+        for region in entry.get("ignore_regions") or []:
+            regions.append(
+                np.array(
+                    [(_number(path, f"{where} ignore x", p.get("x")), _number(path, f"{where} ignore y", p.get("y")))
+                     for p in region.get("point", [])],
+                    dtype=np.float64,
+                ).reshape(-1, 2)
+            )  # fmt: skip
+        labeled = entry.get("is_labeled", [1 if people else 0])
+        labeled = labeled[0] if isinstance(labeled, list) else labeled
+        frames.append(_Frame(name, bool(labeled), people, regions, i))
+    if not frames:
+        return []
+    return [_Video(Path(frames[0].file_name).parent.name, frames)]
+
+
+def _read_2018(path: Path, data: dict) -> list[_Video]:
+    names = (data.get("categories") or [{}])[0].get("keypoints")
+    if names is not None and tuple(names) != POSETRACK_17.joint_names:
+        raise ValueError(f"{path}: keypoint names {names} are not PoseTrack's {POSETRACK_17.joint_names}")
+    images, annotations = data["images"], data["annotations"]
+    for key, value in (("images", images), ("annotations", annotations)):
+        if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
+            raise ValueError(f"{path}: expected {key!r} to be a list of objects, got {type(value).__name__}")
+    for i, im in enumerate(images):
+        missing = [k for k in ("id", "file_name") if k not in im]
+        if missing:
+            raise ValueError(f"{path}: images[{i}] has no {missing}; every image needs 'id' and 'file_name'")
+    by_id = {im["id"]: im for im in images}
+    people: dict = {im["id"]: [] for im in images}
+    for a, ann in enumerate(annotations):
+        if ann.get("image_id") not in by_id:
+            raise ValueError(f"{path}: annotations[{a}] refers to image_id {ann.get('image_id')!r}, not in 'images'")
+        kp = ann.get("keypoints") or [0.0] * (3 * _J)
+        if len(kp) != 3 * _J:
+            raise ValueError(
+                f"{path}: annotations[{a}]: expected {3 * _J} keypoint values (17 x (x, y, v)), got {len(kp)}"
+            )
+        kp = np.asarray(kp, dtype=np.float64).reshape(_J, 3)
+        # convert.py to_old: skip `x == 0 and y == 0 and is_visible == 0`, keep every other point.
+        annotated = ~((kp[:, 0] == 0) & (kp[:, 1] == 0) & (kp[:, 2] == 0))
+        for box_key in ("bbox", "bbox_head"):
+            if ann.get(box_key) is not None and len(ann[box_key]) != 4:
+                raise ValueError(f"{path}: annotations[{a}]: expected {box_key!r} as (x, y, w, h), got {ann[box_key]}")
+        bbox = _xywh_to_xyxy(ann["bbox"]) if ann.get("bbox") else box_from_joints(kp[:, :2], annotated)
+        head = _xywh_to_xyxy(ann["bbox_head"]) if ann.get("bbox_head") else np.full(4, np.nan)
+        track = int(ann["track_id"]) if ann.get("track_id") is not None else -1 - a
+        people[ann["image_id"]].append(_Person(track, kp[:, :2].copy(), annotated, bbox, head))
+    videos: dict[str, list[dict]] = {}
+    position = {id(im): i for i, im in enumerate(images)}
+    for im in images:
+        key = str(im["vid_id"]) if im.get("vid_id") is not None else Path(im["file_name"]).parent.name
+        videos.setdefault(key, []).append(im)
+    out = []
+    for name, ims in videos.items():
+        ims = sorted(ims, key=lambda im: (im.get("frame_id", im["id"]), im["id"]))
+        frames = []
+        for im in ims:
+            xs, ys = im.get("ignore_regions_x") or [], im.get("ignore_regions_y") or []
+            if len(xs) != len(ys):
+                raise ValueError(f"{path}: image {im['id']}: {len(xs)} ignore_regions_x but {len(ys)} ignore_regions_y")
+            regions = []
+            for x, y in zip(xs, ys):
+                if len(x) != len(y):
+                    raise ValueError(f"{path}: image {im['id']}: an ignore region with {len(x)} x but {len(y)} y")
+                regions.append(
+                    np.stack((np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)), -1).reshape(-1, 2)
+                )
+            frames.append(
+                _Frame(im["file_name"], bool(im.get("is_labeled", True)), people[im["id"]], regions, position[id(im)])
+            )
+        out.append(_Video(name, frames))
+    return out
+
+
+def read_posetrack_videos(path: str | Path) -> tuple[str, list[_Video]]:
+    """The format and the videos of one PoseTrack JSON (see the module docstring)."""
+    path = Path(path)
+    data = load_json(path)
+    fmt = posetrack_format(data, path)
+    return fmt, (_read_2017(path, data) if fmt == "2017" else _read_2018(path, data))
+
+
 def read_posetrack(root: str | Path, annotation_dir: str | Path) -> list[VideoRecord]:
-    """One record per person track; ``key_frames`` are the track's labelled frames."""
+    """One record per person track and video; ``key_frames`` are the track's labelled frames."""
     root = Path(root)
     files = sorted(Path(annotation_dir).glob("*.json"))
     if not files:
         raise FileNotFoundError(f"annotation_dir: no *.json in {annotation_dir}")
     records = []
     for path in files:
-        data, images = _load(path)
-        index = {im["id"]: i for i, im in enumerate(images)}
-        labeled = {im["id"] for im in images if im.get("is_labeled", True)}
-        frame_paths = [root / im["file_name"] for im in images]
-        n = len(images)
-        tracks: dict[int, list[dict]] = {}
-        for ann in data.get("annotations", []):
-            if ann["image_id"] in labeled and ann.get("keypoints"):
-                tracks.setdefault(int(ann.get("track_id", -1 - len(tracks))), []).append(ann)
-        for track_id, anns in sorted(tracks.items()):
-            joints = np.zeros((n, _J, 2))
-            annotated = np.zeros((n, _J))
-            bbox = np.full((n, 4), np.nan)
-            keys = []
-            for ann in anns:
-                i = index[ann["image_id"]]
-                joints[i], annotated[i] = _keypoints(ann)
-                box = _xywh_to_xyxy(ann["bbox"]) if ann.get("bbox") else box_from_joints(joints[i], annotated[i])
-                if annotated[i].any() and np.isfinite(box).all():
-                    bbox[i] = box
-                    keys.append(i)
-            if keys:
-                records.append(
-                    VideoRecord(
-                        f"{path.stem}/{track_id}",
-                        frame_paths,
-                        joints,
-                        annotated.copy(),
-                        annotated,
-                        fill_missing_boxes(bbox),
-                        sorted(keys),
+        _, videos = read_posetrack_videos(path)
+        for video in videos:
+            prefix = path.stem if len(videos) == 1 else f"{path.stem}/{video.name}"
+            frame_paths = [root / frame.file_name for frame in video.frames]
+            n = len(video.frames)
+            tracks: dict[int, list[tuple[int, _Person]]] = {}
+            for i, frame in enumerate(video.frames):
+                if frame.is_labeled:
+                    for person in frame.people:
+                        if person.annotated.any():
+                            tracks.setdefault(person.track_id, []).append((i, person))
+            for track_id, people in sorted(tracks.items()):
+                joints, annotated = np.zeros((n, _J, 2)), np.zeros((n, _J))
+                bbox = np.full((n, 4), np.nan)
+                keys = []
+                for i, person in people:
+                    joints[i], annotated[i] = person.joints, person.annotated
+                    if np.isfinite(person.bbox).all():
+                        bbox[i] = person.bbox
+                        keys.append(i)
+                if keys:
+                    records.append(
+                        VideoRecord(
+                            f"{prefix}/{track_id}",
+                            frame_paths,
+                            joints,
+                            annotated.copy(),
+                            annotated,
+                            fill_missing_boxes(bbox),
+                            sorted(keys),
+                        )
                     )
-                )
     return records
 
 
 def read_posetrack_frames(path: str | Path, root: str | Path | None = None) -> list[dict]:
-    """Ground truth of one video's labelled frames for :func:`posemods.metrics.posetrack_map`.
+    """Ground truth of one file's evaluated frames for :func:`posemods.metrics.posetrack_map`.
 
-    Returns one dict per labelled frame: ``{"image": file name, "keypoints": (P, 17, 2),
-    "annotated": (P, 17) bool, "head_box": (P, 4) (x1, y1, x2, y2), "ignore_regions": [(K, 2)
-    polygons]}``, people without annotated joints or head box left out.
+    Returns one dict per frame that is labelled or has people (poseval's ``cleanupData`` later
+    drops the frames without people): ``{"image": file name, "keypoints": (P, 17, 2), "annotated":
+    (P, 17) bool, "head_box": (P, 4) (x1, y1, x2, y2), NaN where the file has none, "ignore_regions":
+    [(K, 2) polygons]}``. Every person of the frame is listed, also one without annotated joints:
+    poseval keeps such a frame and counts its predictions as false positives. Frames come in
+    poseval's order (convert.py ``from_new``: videos as they first appear, each video's frames as the
+    file lists them), which decides how tied scores are ranked.
     """
-    data, images = _load(Path(path))
-    by_image: dict[int, list[dict]] = {}
-    for ann in data.get("annotations", []):
-        by_image.setdefault(ann["image_id"], []).append(ann)
+    _, videos = read_posetrack_videos(path)
     frames = []
-    for im in images:
-        if not im.get("is_labeled", True):
-            continue
-        kps, ann_masks, heads = [], [], []
-        for ann in by_image.get(im["id"], []):
-            joints, annotated = _keypoints(ann)
-            if annotated.any() and ann.get("bbox_head"):
-                kps.append(joints)
-                ann_masks.append(annotated > 0)
-                heads.append(_xywh_to_xyxy(ann["bbox_head"]))
-        regions = [
-            np.stack((np.asarray(xs, dtype=np.float64), np.asarray(ys, dtype=np.float64)), axis=-1)
-            for xs, ys in zip(im.get("ignore_regions_x", []), im.get("ignore_regions_y", []))
-            if len(xs) >= 3
-        ]
-        frames.append(
-            {
-                "image": str(Path(root) / im["file_name"]) if root is not None else im["file_name"],
-                "keypoints": np.asarray(kps, dtype=np.float64).reshape(-1, _J, 2),
-                "annotated": np.asarray(ann_masks, dtype=bool).reshape(-1, _J),
-                "head_box": np.asarray(heads, dtype=np.float64).reshape(-1, 4),
-                "ignore_regions": regions,
-            }
-        )
+    for video in videos:
+        for frame in sorted(video.frames, key=lambda fr: fr.position):
+            if not (frame.is_labeled or frame.people):
+                continue
+            for region in frame.ignore_regions:
+                if 0 < len(region) < 3:
+                    raise ValueError(
+                        f"{path}: frame {frame.file_name}: an ignore region of {len(region)} points; poseval's "
+                        "shapely.Polygon needs at least 3 (or none)"
+                    )
+            people = frame.people
+            frames.append(
+                {
+                    "image": str(Path(root) / frame.file_name) if root is not None else frame.file_name,
+                    "keypoints": np.asarray([p.joints for p in people], dtype=np.float64).reshape(-1, _J, 2),
+                    "annotated": np.asarray([p.annotated for p in people], dtype=bool).reshape(-1, _J),
+                    "head_box": np.asarray([p.head for p in people], dtype=np.float64).reshape(-1, 4),
+                    "ignore_regions": list(frame.ignore_regions),
+                }
+            )
     return frames
 
 

@@ -7,13 +7,12 @@ deterministic function of ``(seed, index)``. Shapes use the vocabulary of :mod:`
 from __future__ import annotations
 
 import math
-import operator
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from posemods._shapes import expect_positive
+from posemods._shapes import expect_positive, expect_size
 from posemods.data.clip import make_clip
 from posemods.data.heatmaps import expect_sigma, gaussian_heatmaps
 from posemods.skeletons import Skeleton, get_skeleton
@@ -46,7 +45,7 @@ class _Body:
     """One person's random proportions, colours and motion; ``points(times)`` poses it."""
 
     def __init__(self, rng: np.random.Generator, frame_size: tuple[int, int], height: float, center: np.ndarray):
-        w = frame_size[0]
+        w = frame_size[1]  # frame_size is (H, W)
         self.L = height / 0.89  # head top to ankles is about 0.89 L
         self.lengths = {
             k: v * rng.uniform(0.9, 1.1)
@@ -175,8 +174,8 @@ def _draw_capsule(img: torch.Tensor, a: np.ndarray, b: np.ndarray, radius: np.nd
 
 
 def _texture(rng: np.random.Generator, size: tuple[int, int]) -> torch.Tensor:
-    """A (3, H, W) background: three octaves of smooth colour noise plus a few blobs, in [0, 1]."""
-    w, h = size
+    """A (3, H, W) background for ``size = (H, W)``: three octaves of smooth colour noise plus blobs, in [0, 1]."""
+    h, w = size
     # Octaves are summed on a coarse grid and upsampled once: one full-size interpolation, not three.
     coarse = (max(h // 4, 1), max(w // 4, 1))
     noise = torch.from_numpy(rng.uniform(0.2, 0.8, size=(1, 3, 1, 1))).float().expand(1, 3, *coarse).clone()
@@ -194,17 +193,6 @@ def _texture(rng: np.random.Generator, size: tuple[int, int]) -> torch.Tensor:
     return img.clamp(0, 1)
 
 
-def _expect_size(name: str, size) -> tuple[int, int]:
-    """``(W, H)`` as two positive ints; a zero side would otherwise fail deep inside ``interpolate``."""
-    try:
-        width, height = (operator.index(v) for v in size)
-    except (TypeError, ValueError):
-        raise ValueError(f"{name}: expected (W, H), two positive integers, got {size!r}") from None
-    if width < 1 or height < 1:
-        raise ValueError(f"{name}: expected (W, H), two positive integers, got ({width}, {height})")
-    return width, height
-
-
 class SyntheticPoseVideos(torch.utils.data.Dataset):
     """Deterministic synthetic pose clips, generated on the fly on CPU.
 
@@ -219,8 +207,8 @@ class SyntheticPoseVideos(torch.utils.data.Dataset):
     Args:
         num_clips: length of the dataset.
         clip_length: T.
-        frame_size: (W, H) of the frames.
-        heatmap_size: (w, h) of the targets.
+        frame_size: (H, W) of the frames (torch's order, as every grid size in posemods).
+        heatmap_size: (h, w) of the targets.
         layout: ``"penn_action"`` (13 joints, default), ``"jhmdb"`` (15), ``"coco"`` or ``"posetrack"`` (17).
         sigma: heatmap Gaussian sigma in heatmap pixels.
         seed: clip ``i`` is a function of ``(seed, i)`` only.
@@ -251,15 +239,13 @@ class SyntheticPoseVideos(torch.utils.data.Dataset):
         for name, value in (("distractors", distractors), ("occluders", occluders)):
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:
                 raise ValueError(f"{name}: expected a non-negative integer, got {value!r}")
-        frame_size = _expect_size("frame_size", frame_size)
-        heatmap_size = _expect_size("heatmap_size", heatmap_size)
         sigma = expect_sigma(sigma)
         if not motion_blur >= 0:
             raise ValueError(f"motion_blur: expected a non-negative shutter time, got {motion_blur!r}")
         self.num_clips = num_clips
         self.clip_length = clip_length
-        self.frame_size = tuple(frame_size)
-        self.heatmap_size = tuple(heatmap_size)
+        self.frame_size = expect_size("frame_size", frame_size)
+        self.heatmap_size = expect_size("heatmap_size", heatmap_size)
         self.skeleton = get_skeleton(layout)
         self.sigma = sigma
         self.seed = seed
@@ -270,7 +256,7 @@ class SyntheticPoseVideos(torch.utils.data.Dataset):
 
     @property
     def input_size(self) -> tuple[int, int]:
-        """(W, H) of the frames, the same attribute the readers have."""
+        """(H, W) of the frames, the same attribute the readers have."""
         return self.frame_size
 
     def set_epoch(self, epoch: int) -> None:
@@ -283,7 +269,7 @@ class SyntheticPoseVideos(torch.utils.data.Dataset):
         if not 0 <= index < self.num_clips:
             raise IndexError(f"index {index} out of range for {self.num_clips} clips")
         rng = np.random.default_rng([self.seed, index])
-        w, h = self.frame_size
+        h, w = self.frame_size
         t_count = self.clip_length
         times = np.arange(t_count, dtype=np.float64)
         background = _texture(rng, self.frame_size)
@@ -357,7 +343,7 @@ class SyntheticPoseVideos(torch.utils.data.Dataset):
     def _occluders(self, rng: np.random.Generator, joints: torch.Tensor):
         """Yield (box (x0, y0, x1, y1) in whole pixels, frames it appears in (T,) bool) per occluder."""
         t_count, num_joints = joints.shape[:2]
-        w, h = self.frame_size
+        h, w = self.frame_size
         side = self.occluder_size
         for _ in range(self.occluders):
             in_frame = np.zeros(t_count, dtype=bool)

@@ -10,7 +10,7 @@ import dataclasses
 import numpy as np
 import torch
 
-from posemods._shapes import expect_shape
+from posemods._shapes import expect_shape, expect_size
 from posemods.data.clip import make_clip
 from posemods.data.geometry import apply_affine, box_to_center_size, crop_affine, warp_frames
 from posemods.data.heatmaps import expect_sigma, gaussian_heatmaps
@@ -48,8 +48,8 @@ class TopDownTransform:
 
     Args:
         layout: joint layout name or :class:`~posemods.skeletons.Skeleton` (flip pairs, torso, halves).
-        input_size: (W, H) of the crop.
-        heatmap_size: (w, h) of the targets.
+        input_size: (H, W) of the crop (torch's order, as every grid size in posemods).
+        heatmap_size: (h, w) of the targets.
         sigma: Gaussian sigma in heatmap pixels.
         enlarge: box enlargement.
         augmentation: an :class:`Augmentation` for training, ``None`` for evaluation.
@@ -65,8 +65,8 @@ class TopDownTransform:
         augmentation: Augmentation | None = None,
     ) -> None:
         self.skeleton = get_skeleton(layout)
-        self.input_size = tuple(input_size)
-        self.heatmap_size = tuple(heatmap_size)
+        self.input_size = expect_size("input_size", input_size)
+        self.heatmap_size = expect_size("heatmap_size", heatmap_size)
         self.sigma = expect_sigma(sigma)  # here, not at the first clip
         self.enlarge = enlarge
         self.augmentation = augmentation
@@ -80,7 +80,7 @@ class TopDownTransform:
     ) -> tuple[torch.Tensor, bool]:
         """The affine for one frame's joints (J, 2), visibility (J,) and box (4,), and whether it flips."""
         aug = self.augmentation if rng is not None else None
-        aspect = self.input_size[0] / self.input_size[1]
+        aspect = self.input_size[1] / self.input_size[0]  # W / H
         center, size = box_to_center_size(bbox, aspect, self.enlarge)
         rotation, flip = 0.0, False
         if aug is not None:

@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from posemods._optional import optional_import
 from posemods._shapes import expect_choice, expect_positive
 from posemods.data.transforms import Augmentation, TopDownTransform
 from posemods.skeletons import Skeleton, get_skeleton
@@ -27,8 +28,11 @@ class VideoRecord:
         joints: (N, J, 2) float64 joint (x, y).
         visibility: (N, J) 1 where the dataset marks the joint visible.
         annotated: (N, J) 1 where the joint's position is annotated.
-        bbox: (N, 4) the person box (x1, y1, x2, y2) in every frame.
+        bbox: (N, 4) the person box (x1, y1, x2, y2) in every frame, as the dataset's evaluation
+            uses it: the clip's ``bbox`` and ``person_size`` come from it, even where it is degenerate.
         key_frames: frames a clip may be centred on (``None``: any frame).
+        crop_bbox: (N, 4) the box the crop is cut around, where it must differ from ``bbox`` (a
+            degenerate file box replaced by the joints' extent); ``None``: ``bbox``.
     """
 
     name: str
@@ -38,12 +42,13 @@ class VideoRecord:
     annotated: np.ndarray
     bbox: np.ndarray
     key_frames: list[int] | None = None
+    crop_bbox: np.ndarray | None = None
 
     def __post_init__(self) -> None:
         n = len(self.frame_paths)
-        for field in ("joints", "visibility", "annotated", "bbox"):
+        for field in ("joints", "visibility", "annotated", "bbox", "crop_bbox"):
             value = getattr(self, field)
-            if value.shape[0] != n:
+            if value is not None and value.shape[0] != n:
                 raise ValueError(f"{self.name}: {field} has {value.shape[0]} frames but there are {n} frame images")
 
 
@@ -68,7 +73,7 @@ def fill_missing_boxes(bbox: np.ndarray) -> np.ndarray:
 
 def load_frames(paths: list[Path]) -> torch.Tensor:
     """Decode images into uint8 (T, 3, H, W) RGB."""
-    from PIL import Image
+    Image = optional_import("PIL.Image", "data", "load_frames")
 
     def load(path: Path) -> torch.Tensor:
         with Image.open(path) as image:
@@ -192,13 +197,20 @@ class VideoPoseDataset(torch.utils.data.Dataset):
             positions = np.arange(key - self.key_offset, key - self.key_offset + t)
             frame_mask = torch.from_numpy(np.isin(positions, scored).astype(np.float32))
         frames = load_frames([record.frame_paths[i] for i in frames_idx])
-        return self.transform(
+        crop_bbox = record.bbox if record.crop_bbox is None else record.crop_bbox
+        clip = self.transform(
             frames,
             torch.from_numpy(record.joints[frames_idx]).double(),
             torch.from_numpy(record.visibility[frames_idx]).float(),
             torch.from_numpy(record.annotated[frames_idx]).float(),
-            torch.from_numpy(record.bbox[frames_idx]).double(),
+            torch.from_numpy(crop_bbox[frames_idx]).double(),
             key_frame=self.key_offset,
             rng=rng,
             frame_mask=frame_mask,
         )
+        if record.crop_bbox is not None:
+            # The evaluation box, degenerate or not: LSTMPM's person size is max(w, h) of the file's box.
+            bbox = torch.from_numpy(record.bbox[frames_idx]).float()
+            clip["bbox"] = bbox
+            clip["person_size"] = torch.maximum(bbox[:, 2] - bbox[:, 0], bbox[:, 3] - bbox[:, 1])
+        return clip

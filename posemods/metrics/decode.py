@@ -45,11 +45,12 @@ def heatmap_to_image(
 ) -> torch.Tensor:
     """Map heatmap coordinates (..., J, 2) back to original-image pixels.
 
-    ``affine`` is the crop affine from the original image to the ``input_size = (W, H)`` crop: one
+    ``affine`` is the crop affine from the original image to the ``input_size = (H, W)`` crop: one
     (2, 3), or one per leading index of ``coords`` counted from the left, e.g. (B, 2, 3) for coords
-    (B, T, J, 2) (a clip shares one affine). The heatmap is ``heatmap_size = (w, h)``.
+    (B, T, J, 2) (a clip shares one affine). The heatmap is ``heatmap_size = (h, w)``. Grid sizes are
+    (H, W) in torch's order everywhere in posemods; the points are (x, y).
     """
-    stride = (input_size[0] / heatmap_size[0], input_size[1] / heatmap_size[1])
+    stride = (input_size[1] / heatmap_size[1], input_size[0] / heatmap_size[0])  # (x, y), as the points
     crop = heatmap_to_crop(coords.double(), stride)
     inverse = invert_affine(affine)
     lead = inverse.dim() - 2
@@ -66,11 +67,10 @@ def heatmap_to_image(
 def decode_to_image(
     heatmaps: torch.Tensor, affine: torch.Tensor, input_size: tuple[int, int]
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Predicted heatmaps (B, T, J, h, w) of crops of ``input_size = (W, H)`` to original-image joints.
+    """Predicted heatmaps (B, T, J, h, w) of crops of ``input_size = (H, W)`` to original-image joints.
 
     ``affine`` is the clips' (B, 2, 3) crop affine (``clips["affine"]``). Returns ``(joints (B, T, J, 2)
     in original-image pixels, scores (B, T, J))``, ready for :meth:`posemods.metrics.PCK.update_clips`.
     """
-    h, w = heatmaps.shape[-2:]
     coords, scores = decode_heatmaps(heatmaps)
-    return heatmap_to_image(coords.double(), affine, (w, h), input_size).float(), scores
+    return heatmap_to_image(coords.double(), affine, tuple(heatmaps.shape[-2:]), input_size).float(), scores

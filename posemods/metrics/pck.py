@@ -1,29 +1,71 @@
-"""PCK@alpha, as the LSTMPM evaluation protocol that the KIMNet paper follows (section 4.1).
+"""PCK@alpha, as LSTMPM's MATLAB evaluation, which the KIMNet paper follows (section 4.1).
 
-A joint is correct when ``|pred - gt| / L <= alpha``, with distances in original-image pixels and
-``L`` the frame's person size (``max(bbox w, bbox h)``, the default) or torso size (the distance
-between a shoulder and the opposite hip, :attr:`Skeleton.torso`: left shoulder to right hip for
-every built-in layout). Only masked joints count (normally the visible ones). Group columns
-(Head, Sho., Elb., Wri., Hip, Knee, Ank.) and the mean pool the counts of their joints, so the mean
-is the paper's mPCK: correct joints over counted joints. Values are percentages.
+The reference is ``testing/src/run_benchmark_GPU_PENN.m`` and ``run_benchmark_GPU_JHMDB.m`` of
+github:lawy623/LSTM_Pose_Machines (commit 68a9212). Per frame it computes
 
-A frame whose normaliser is not a positive finite number is skipped; a NaN prediction is a miss.
-Shapes use the vocabulary of :mod:`posemods._shapes`.
+- ``bodysize = max(bbox(frame,3)-bbox(frame,1),bbox(frame,4)-bbox(frame,2))`` (person size, the
+  default), or with ``torso_norm == 1`` the distance between the layout's torso pair
+  (:attr:`Skeleton.torso`: Penn's right shoulder to left hip, JHMDB's left shoulder to right hip),
+  replaced by the *predicted* torso when ``if(bodysize<1)``;
+- per joint, only ``if(label(3,joints,frame)==1)`` (Penn: visibility exactly 1; JHMDB counts every
+  joint), ``hit = error_dist <= bodysize*0.2``, ``obj(joints) = obj(joints) + 1``.
+
+So a frame whose box has zero or negative size is still counted and its joints are misses (a
+distance is never below a negative threshold; a zero distance meets a zero threshold). posemods
+mirrors that with ``dist <= alpha * L``, distances in original-image pixels. A NaN normaliser (no
+box, or no torso and no prediction to fall back on) leaves the frame uncounted, which LSTMPM never
+meets; a NaN prediction is a miss. Group columns (Head, Sho., Elb., Wri., Hip, Knee, Ank.) and the
+mean pool the counts of their joints (``sum(detected)/sum(obj)``), the paper's mPCK. Values are
+percentages. Inputs may be tensors or numpy arrays. Shapes use the vocabulary of
+:mod:`posemods._shapes`.
 """
 
 from __future__ import annotations
 
+import math
+import numbers
+
+import numpy as np
 import torch
 
 from posemods._shapes import expect_choice
 from posemods.skeletons import GROUP_NAMES, Skeleton, get_skeleton
 
 
-def pck_hits(
-    pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor, normalizer: torch.Tensor, alpha: float = 0.2
-) -> tuple[torch.Tensor, torch.Tensor]:
+def check_alpha(alpha) -> float:
+    """``alpha`` as a float, or a TypeError / ValueError saying what was expected."""
+    if isinstance(alpha, bool) or not isinstance(alpha, numbers.Real):
+        raise TypeError(f"alpha: expected a real number, got {type(alpha).__name__} {alpha!r}")
+    if not (math.isfinite(float(alpha)) and float(alpha) > 0):
+        raise ValueError(f"alpha: expected a positive finite number, got {alpha!r}")
+    return float(alpha)
+
+
+def _as_tensor(name: str, value) -> torch.Tensor:
+    if isinstance(value, torch.Tensor):
+        return value
+    if isinstance(value, (np.ndarray, list, tuple)):
+        try:
+            array = np.asarray(value, dtype=np.float64)
+        except (TypeError, ValueError) as error:
+            raise TypeError(
+                f"{name}: expected numbers, got {type(value).__name__} that numpy cannot read: {error}"
+            ) from None
+        return torch.from_numpy(array)
+    raise TypeError(f"{name}: expected a torch.Tensor or numpy array, got {type(value).__name__}")
+
+
+def pck_hits(pred, target, mask, normalizer, alpha: float = 0.2) -> tuple[torch.Tensor, torch.Tensor]:
     """``(correct (..., J), counted (..., J))`` as float64 0/1 for pred and target (..., J, 2),
-    mask (..., J) and normalizer (...)."""
+    mask (..., J) and normalizer (...), tensors or numpy arrays.
+
+    A joint is counted where ``mask > 0``, its target is finite and the frame's normaliser is not
+    NaN; it is correct where ``dist <= alpha * normalizer`` (LSTMPM's ``hit = error_dist <=
+    bodysize*0.2``, so a frame with a non-positive normaliser is counted with misses).
+    """
+    alpha = check_alpha(alpha)
+    pred, target = _as_tensor("pred", pred), _as_tensor("target", target)
+    mask, normalizer = _as_tensor("mask", mask), _as_tensor("normalizer", normalizer)
     if pred.dim() < 2 or pred.shape[-1] != 2:
         raise ValueError(f"pred: expected (..., J, 2) joint coordinates, got shape {tuple(pred.shape)}")
     if pred.shape != target.shape:
@@ -33,11 +75,25 @@ def pck_hits(
     if normalizer.shape != pred.shape[:-2]:
         raise ValueError(f"normalizer: expected shape {tuple(pred.shape[:-2])} (...), got {tuple(normalizer.shape)}")
     norm = normalizer.double()
-    good_frame = norm.isfinite() & (norm > 0)
-    counted = (mask.double() > 0) & good_frame.unsqueeze(-1) & target.double().isfinite().all(-1)
+    counted = (mask.double() > 0) & norm.isfinite().unsqueeze(-1) & target.double().isfinite().all(-1)
     dist = (pred.double() - target.double()).norm(dim=-1)
-    correct = (dist / norm.unsqueeze(-1) <= alpha) & counted  # NaN compares False: a miss
+    correct = (dist <= alpha * norm.unsqueeze(-1)) & counted  # NaN compares False: a miss
     return correct.double(), counted.double()
+
+
+def torso_normalizer(target_torso, pred, skeleton: str | Skeleton) -> torch.Tensor:
+    """LSTMPM's torso size: the ground-truth torso ``target_torso`` (...), or, where it is under 1 px
+    or NaN (a torso joint not annotated), the torso of the predicted joints ``pred`` (..., J, 2).
+
+    run_benchmark_GPU_PENN.m: ``if(bodysize<1) bodysize = norm([pred_x(3),pred_y(3)] -
+    [pred_x(8),pred_y(8)]);``. LSTMPM meets no unannotated torso joint in its own data flow (it
+    measures to wherever the file stores them); posemods treats it as a torso under 1 px.
+    """
+    skeleton = get_skeleton(skeleton)
+    target_torso, pred = _as_tensor("target_torso", target_torso).double(), _as_tensor("pred", pred).double()
+    a, b = skeleton.index(skeleton.torso[0]), skeleton.index(skeleton.torso[1])
+    predicted = (pred[..., a, :] - pred[..., b, :]).norm(dim=-1)
+    return torch.where(target_torso >= 1, target_torso, predicted)
 
 
 class PCK:
@@ -49,16 +105,17 @@ class PCK:
 
     def __init__(self, layout: str | Skeleton, alpha: float = 0.2) -> None:
         self.skeleton = get_skeleton(layout)
-        self.alpha = alpha
+        self.alpha = check_alpha(alpha)
         self.reset()
 
     def reset(self) -> None:
         self.correct = torch.zeros(self.skeleton.num_joints, dtype=torch.float64)
         self.counted = torch.zeros(self.skeleton.num_joints, dtype=torch.float64)
 
-    def update(self, pred: torch.Tensor, target: torch.Tensor, mask: torch.Tensor, normalizer: torch.Tensor) -> None:
+    def update(self, pred, target, mask, normalizer) -> None:
         """Add pred/target (..., J, 2) in original-image pixels, mask (..., J), normalizer (...)."""
-        if pred.shape[-2] != self.skeleton.num_joints:
+        pred = _as_tensor("pred", pred)
+        if pred.dim() < 2 or pred.shape[-2] != self.skeleton.num_joints:
             raise ValueError(
                 f"pred: expected J={self.skeleton.num_joints} joints ({self.skeleton.name}), "
                 f"got shape {tuple(pred.shape)}"
@@ -72,7 +129,9 @@ class PCK:
     ) -> None:
         """Score a batch of clips: pred_image (B, T, J, 2) against ``clips["joints_image"]``.
 
-        ``normalize``: ``"person"`` or ``"torso"``; ``joints``: ``"visible"`` (the protocol) or
+        ``normalize``: ``"person"`` or ``"torso"`` (the ground-truth torso, or the predicted one
+        where that is under 1 px or unknown: :func:`torso_normalizer`); ``joints``: ``"visible"``
+        (the protocol) or
         ``"occluded"`` (annotated but not visible, e.g. under a synthetic occluder). Frames outside
         ``frame_mask`` are not counted.
         """
@@ -80,7 +139,10 @@ class PCK:
         expect_choice("joints", joints, ("visible", "occluded"))
         mask = clips["visibility"] if joints == "visible" else clips["annotated"] * (1 - clips["visibility"])
         mask = mask * clips["frame_mask"].unsqueeze(-1)
-        self.update(pred_image, clips["joints_image"], mask, clips[f"{normalize}_size"])
+        normalizer = clips["person_size"]
+        if normalize == "torso":
+            normalizer = torso_normalizer(clips["torso_size"], pred_image, self.skeleton)
+        self.update(pred_image, clips["joints_image"], mask, normalizer)
 
     def compute(self) -> dict[str, float]:
         """``{joint name: %, ..., "Head": %, ..., "Ank.": %, "Mean": %}``; NaN where nothing was counted."""
@@ -102,10 +164,10 @@ class PCK:
 
 
 def pck(
-    pred: torch.Tensor,
-    target: torch.Tensor,
-    mask: torch.Tensor,
-    normalizer: torch.Tensor,
+    pred,
+    target,
+    mask,
+    normalizer,
     layout: str | Skeleton,
     alpha: float = 0.2,
 ) -> dict[str, float]:

@@ -1,24 +1,36 @@
-"""PoseTrack multi-person mAP, computed as the official poseval evaluation (evaluateAP) does.
+"""PoseTrack multi-person mAP, as the official poseval evaluation (``evaluateAP``) computes it.
 
-Per labelled frame:
+Semantics follow github:leonid-pishchulin/poseval at commit 4258a1575b9f2ddd0bdb85f74557235ab5df0f52
+(``poseval/eval_helpers.py``: ``cleanupData``, ``removeIgnoredPoints``, ``assignGTmulti``,
+``computeRPC``, ``VOCap``; ``poseval/convert.py`` for what counts as an annotated joint, which
+:func:`posemods.data.read_posetrack_frames` applies). Per ground-truth frame:
 
-1. Frames without ground-truth people are skipped with their predictions. Predicted and
-   ground-truth joints inside an ignore region are dropped, then people left without joints.
-2. Head size = 0.6 x the diagonal of the ground-truth head box; a predicted joint matches a
-   ground-truth joint of the same type when ``dist / head size <= 0.5`` (PCKh@0.5).
-3. PCKh(p, g) = matched joints / annotated joints of g. Each prediction keeps only its best ground
-   truth (first on ties); each ground truth then takes, among the predictions that kept it, the one
-   with the highest PCKh (none if that is 0). That one-to-one assignment labels every predicted
-   joint of a matched prediction as true if it matched its ground-truth joint, every joint of an
-   unmatched prediction as false.
+1. A frame without ground-truth people is dropped with its predictions (``cleanupData``: "remove
+   all GT frames with empty annorect"). A frame whose people have no annotated joint is kept: its
+   predictions are all false positives ("No GT available. All predictions are false positives").
+2. Predicted and ground-truth joints strictly inside an ignore region are dropped, then people left
+   without joints (``removeIgnoredPointsRects``). Inside means shapely's ``poly.contains(pt)``: a
+   point on an edge or a vertex is *outside*, so it stays.
+3. Head size = ``0.6*np.linalg.norm(...)`` of the head box's diagonal; a predicted joint matches a
+   ground-truth joint of the same type when ``dist / headSize <= 0.5``.
+4. PCKh(p, g) = matched joints / annotated joints of g. Each prediction keeps only its best ground
+   truth (``np.argmax``: the first on ties); each ground truth takes, among the predictions that
+   kept it, the one with the highest PCKh (the first on ties; none if that is 0). A matched
+   prediction's joints are true where they matched, an unmatched prediction's all false.
 
-Per joint over all frames: predictions ranked by score give precision and recall (over all
-annotated ground-truth joints); AP is the area under the VOC monotone precision envelope, as a
-percentage. AP is NaN for a joint with predictions but no ground truth (excluded from the mean, as
-poseval's division by zero does) and 0 for a joint with no predictions. The Head column is the mean
-of head_top, head_bottom and nose; Sho. ... Ank. average left and right; Mean averages every scored
-per-joint AP. Ties between equal scores are ranked stably (first given, first ranked), where poseval's
-unstable sort may order them differently.
+Per joint over all frames (in frame order, then prediction order), predictions ranked as
+``computeRPC`` ranks them, ``np.array(scores).argsort()[::-1]`` (so equal scores come out in
+numpy's order, not first-given first), give precision and recall over all annotated ground-truth
+joints; AP is the area under the VOC monotone precision envelope, in percent. AP is NaN for a joint
+with predictions but no ground truth (excluded from the mean, as poseval's 0/0 is) and 0 for a joint
+without predictions. Head = mean of head_top, head_bottom and nose; Sho. ... Ank. average left and
+right; Mean averages every non-NaN per-joint AP (poseval's ``total``).
+
+Where poseval crashes or divides by zero, posemods raises a ``ValueError`` that names the frame and
+person instead: a person with annotated joints but no finite head box of positive size (poseval:
+``KeyError: 'x1'`` or a division by zero), and an ignore region of 1 or 2 points (shapely: "A
+LinearRing must have at least 3 coordinate tuples"); an ignore region of 0 points is empty, as
+shapely's empty polygon.
 """
 
 from __future__ import annotations
@@ -31,23 +43,37 @@ from posemods.skeletons import GROUP_NAMES, POSETRACK_17, Skeleton, get_skeleton
 
 
 def points_in_polygon(points: np.ndarray, polygon: np.ndarray) -> np.ndarray:
-    """(N,) bool: which points (N, 2) lie inside the polygon (K, 2), by the even-odd rule."""
+    """(N,) bool: which points (N, 2) lie strictly inside the polygon (K, 2), as shapely's
+    ``Polygon.contains`` decides for a simple polygon: even-odd rule, boundary (edges and vertices)
+    outside."""
+    points = np.asarray(points, dtype=np.float64).reshape(-1, 2)
+    polygon = np.asarray(polygon, dtype=np.float64).reshape(-1, 2)
+    if len(polygon) == 0:
+        return np.zeros(len(points), dtype=bool)
     x, y = points[:, 0:1], points[:, 1:2]
     x0, y0 = polygon[:, 0][None], polygon[:, 1][None]
     x1, y1 = np.roll(polygon[:, 0], -1)[None], np.roll(polygon[:, 1], -1)[None]
     crosses = (y0 > y) != (y1 > y)
     with np.errstate(divide="ignore", invalid="ignore"):
         x_at = x0 + (y - y0) * (x1 - x0) / (y1 - y0)
-    return ((crosses & (x < x_at)).sum(1) % 2) == 1
+    inside = ((crosses & (x < x_at)).sum(1) % 2) == 1
+    # On an edge: collinear with it and within its bounding box (vertices included).
+    cross = (x1 - x0) * (y - y0) - (y1 - y0) * (x - x0)
+    within = (
+        (np.minimum(x0, x1) <= x) & (x <= np.maximum(x0, x1)) & (np.minimum(y0, y1) <= y) & (y <= np.maximum(y0, y1))
+    )
+    on_edge = ((cross == 0) & within).any(1)
+    return inside & ~on_edge
 
 
 def precision_recall(scores: np.ndarray, labels: np.ndarray, num_positives: int) -> tuple[np.ndarray, np.ndarray]:
-    """Precision and recall after each prediction, ranked by decreasing score."""
-    order = np.argsort(-scores, kind="stable")
-    true_pos = np.cumsum(labels[order].astype(np.float64))
+    """Precision and recall after each prediction, ranked as poseval's ``computeRPC``:
+    ``idxsSort = np.array(scores).argsort()[::-1]`` (equal scores in numpy's order)."""
+    order = np.asarray(scores, dtype=np.float64).argsort()[::-1]
+    true_pos = np.cumsum(np.asarray(labels)[order].astype(np.float64))
     with np.errstate(divide="ignore", invalid="ignore"):
         recall = true_pos / num_positives
-    precision = true_pos / np.arange(1, len(scores) + 1)
+    precision = true_pos / np.arange(1, len(order) + 1)
     return precision, recall
 
 
@@ -68,18 +94,56 @@ def _drop_ignored(keypoints, present, regions):
     return present
 
 
+def _array(where: str, value, shape: tuple, dtype=np.float64) -> np.ndarray:
+    """``value`` as an array of ``shape`` (-1: any size), or a ValueError naming ``where``."""
+    try:
+        array = np.asarray(value, dtype=dtype)
+    except (TypeError, ValueError):
+        raise TypeError(f"{where}: expected an array of numbers, got {type(value).__name__}") from None
+    if len(shape) == 2 and array.size == 0:
+        array = array.reshape(0, shape[1])
+    if len(shape) == 3 and array.size == 0:
+        array = array.reshape(0, *shape[1:])
+    if array.ndim != len(shape) or any(s != -1 and a != s for a, s in zip(array.shape, shape)):
+        expected = "(" + ", ".join("P" if s == -1 else str(s) for s in shape) + ")"
+        raise ValueError(f"{where}: expected shape {expected}, got {array.shape}")
+    return array
+
+
+def _get(frames: str, f: int, frame, key: str):
+    if not isinstance(frame, dict):
+        raise TypeError(f"{frames}[{f}]: expected a dict, got {type(frame).__name__}")
+    if key not in frame:
+        raise ValueError(f"{frames}[{f}]: missing {key!r} (it has {sorted(frame)})")
+    return frame[key]
+
+
+def _regions(f: int, regions) -> list[np.ndarray]:
+    out = []
+    for r, region in enumerate(regions):
+        polygon = _array(f"gt_frames[{f}]['ignore_regions'][{r}]", region, (-1, 2))
+        if 0 < len(polygon) < 3:
+            raise ValueError(
+                f"gt_frames[{f}]['ignore_regions'][{r}]: a polygon needs 0 or at least 3 points, got {len(polygon)} "
+                "(poseval's shapely.Polygon fails on it)"
+            )
+        out.append(polygon)
+    return out
+
+
 def posetrack_map(
     gt_frames: Sequence[dict],
     pred_frames: Sequence[dict],
     layout: str | Skeleton = POSETRACK_17,
     threshold: float = 0.5,
 ) -> dict[str, float]:
-    """PoseTrack mAP over frames.
+    """PoseTrack mAP over frames, equal to poseval's ``evaluateAP`` (see the module docstring).
 
     Args:
         gt_frames: per frame ``{"keypoints": (P, J, 2), "annotated": (P, J) bool, "head_box": (P, 4)
             (x1, y1, x2, y2)}`` and optionally ``"ignore_regions"``: a list of (K, 2) polygons
-            (:func:`posemods.data.read_posetrack_frames` reads these).
+            (:func:`posemods.data.read_posetrack_frames` reads these). People without annotated
+            joints belong here too: they keep their frame in the evaluation.
         pred_frames: per frame ``{"keypoints": (Q, J, 2), "scores": (Q, J)}``; a NaN score means the
             joint was not predicted.
         layout: the joint layout (only ``Skeleton.scored_joints`` are scored).
@@ -91,34 +155,43 @@ def posetrack_map(
     skeleton = get_skeleton(layout)
     if len(gt_frames) != len(pred_frames):
         raise ValueError(f"pred_frames: expected {len(gt_frames)} frames like gt_frames, got {len(pred_frames)}")
+    J = skeleton.num_joints
     joints = list(skeleton.scored_index)
     nj = len(joints)
     scores_all: list[list[np.ndarray]] = [[] for _ in range(nj)]
     labels_all: list[list[np.ndarray]] = [[] for _ in range(nj)]
     num_gt = np.zeros(nj)
     for f, (gt, pr) in enumerate(zip(gt_frames, pred_frames)):
-        gt_kp = np.asarray(gt["keypoints"], dtype=np.float64).reshape(-1, skeleton.num_joints, 2)[:, joints]
-        if len(gt_kp) == 0:
-            continue  # poseval drops frames without ground-truth people, and their predictions
-        has_gt = np.asarray(gt["annotated"], dtype=bool).reshape(len(gt_kp), skeleton.num_joints)[:, joints]
-        head = np.asarray(gt["head_box"], dtype=np.float64).reshape(-1, 4)
-        pr_kp = np.asarray(pr["keypoints"], dtype=np.float64).reshape(-1, skeleton.num_joints, 2)[:, joints]
-        score = np.asarray(pr["scores"], dtype=np.float64).reshape(len(pr_kp), skeleton.num_joints)[:, joints]
-        if len(head) != len(gt_kp):
-            raise ValueError(f"gt_frames[{f}]: {len(gt_kp)} people but {len(head)} head boxes")
+        gt_kp = _array(f"gt_frames[{f}]['keypoints']", _get("gt_frames", f, gt, "keypoints"), (-1, J, 2))
+        p = len(gt_kp)
+        has_gt = _array(f"gt_frames[{f}]['annotated']", _get("gt_frames", f, gt, "annotated"), (p, J), bool)
+        head = _array(f"gt_frames[{f}]['head_box']", _get("gt_frames", f, gt, "head_box"), (p, 4))
+        pr_kp = _array(f"pred_frames[{f}]['keypoints']", _get("pred_frames", f, pr, "keypoints"), (-1, J, 2))
+        score = _array(f"pred_frames[{f}]['scores']", _get("pred_frames", f, pr, "scores"), (len(pr_kp), J))
+        regions = _regions(f, gt.get("ignore_regions", []))
+        if p == 0:
+            continue  # cleanupData: "remove all GT frames with empty annorect", predictions too
+        gt_kp, has_gt, head = gt_kp[:, joints], has_gt[:, joints], head
+        pr_kp, score = pr_kp[:, joints], score[:, joints]
         has_pr = np.isfinite(score)
-        regions = [np.asarray(r, dtype=np.float64) for r in gt.get("ignore_regions", [])]
         if regions:
             has_gt = _drop_ignored(gt_kp, has_gt, regions)
             has_pr = _drop_ignored(pr_kp, has_pr, regions)
         keep_gt, keep_pr = has_gt.any(1), has_pr.any(1)
         gt_kp, has_gt, head = gt_kp[keep_gt], has_gt[keep_gt], head[keep_gt]
         pr_kp, has_pr, score = pr_kp[keep_pr], has_pr[keep_pr], score[keep_pr]
+        head_size = 0.6 * np.linalg.norm(head[:, 2:] - head[:, :2], axis=1)
+        bad = ~(np.isfinite(head_size) & (head_size > 0))
+        if bad.any():
+            person = int(np.flatnonzero(keep_gt)[np.flatnonzero(bad)[0]])
+            raise ValueError(
+                f"gt_frames[{f}]['head_box'][{person}]: a person with annotated joints needs a finite head box of "
+                f"positive size for PCKh, got {head[bad][0].tolist()}"
+            )
         num_gt += has_gt.sum(0)
         assigned = np.full(len(pr_kp), -1)
         match = np.zeros((len(pr_kp), len(gt_kp), nj), dtype=bool)
         if len(pr_kp) and len(gt_kp):
-            head_size = 0.6 * np.linalg.norm(head[:, 2:] - head[:, :2], axis=1)
             dist = np.linalg.norm(pr_kp[:, None] - gt_kp[None], axis=-1) / head_size[None, :, None]
             match = (dist <= threshold) & has_pr[:, None] & has_gt[None]
             pckh = match.sum(2) / np.maximum(has_gt.sum(1), 1)[None]
@@ -128,10 +201,10 @@ def posetrack_map(
             for g in range(len(gt_kp)):
                 if pckh[winner[g], g] > 0:
                     assigned[winner[g]] = g
-        for p in range(len(pr_kp)):
-            label = match[p, assigned[p]] if assigned[p] >= 0 else np.zeros(nj, dtype=bool)
-            for j in np.flatnonzero(has_pr[p]):
-                scores_all[j].append(score[p, j : j + 1])
+        for q in range(len(pr_kp)):
+            label = match[q, assigned[q]] if assigned[q] >= 0 else np.zeros(nj, dtype=bool)
+            for j in np.flatnonzero(has_pr[q]):
+                scores_all[j].append(score[q, j : j + 1])
                 labels_all[j].append(label[j : j + 1])
     ap = np.zeros(nj)
     for j in range(nj):

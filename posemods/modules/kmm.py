@@ -63,6 +63,10 @@ class KinematicsModelingModule(nn.Module):
         resolution: S; when given, the joint maps and the heatmaps are resized to S x S for the
             attention (the paper's Table 6) and the prediction is resized back to (Hh, Wh).
         backend: ``"auto"``, ``"reference"`` or ``"triton"`` for the attention.
+        normalization: eq. 10's reading, ``"softmax"`` (default: the text, "normalized by a softmax
+            function") or ``"sum"`` (the printed formula, ``w = o / sum_l o``); see
+            :func:`posemods.functional.kinematics_attention`. ``"sum"`` needs non-negative maps, so it
+            refuses ``activation="identity"``.
     """
 
     def __init__(
@@ -74,12 +78,19 @@ class KinematicsModelingModule(nn.Module):
         residual: bool = False,
         resolution: int | None = None,
         backend: str = "auto",
+        normalization: str = "softmax",
     ) -> None:
         super().__init__()
         expect_positive("in_channels", in_channels)
         expect_positive("num_joints", num_joints)
         expect_choice("activation", activation, tuple(ACTIVATIONS))
         expect_choice("backend", backend, BACKENDS)
+        expect_choice("normalization", normalization, functional.NORMALIZATIONS)
+        if normalization == "sum" and activation == "identity":
+            raise ValueError(
+                "normalization: 'sum' divides by the sum of the logits, which needs non-negative joint maps; "
+                "activation='identity' can give negative ones (use 'relu' or 'sigmoid')"
+            )
         if resolution is not None:
             expect_positive("resolution", resolution)
         self.in_channels = in_channels
@@ -87,6 +98,7 @@ class KinematicsModelingModule(nn.Module):
         self.residual = residual
         self.resolution = resolution
         self.backend = backend
+        self.normalization = normalization
         self.proj_cur = nn.Conv2d(in_channels, num_joints, 1)  # Conv_c
         # Tied weights, as with tied embeddings: one Conv2d registered under both names.
         self.proj_prev = self.proj_cur if shared_projection else nn.Conv2d(in_channels, num_joints, 1)  # Conv_h
@@ -114,7 +126,9 @@ class KinematicsModelingModule(nn.Module):
             size = (self.resolution, self.resolution)
             query, key, value = (resize(t, size) for t in (query, key, value))
 
-        prior, attn = functional.kinematics_attention(query, key, value, backend=self.backend)
+        prior, attn = functional.kinematics_attention(
+            query, key, value, backend=self.backend, normalization=self.normalization
+        )
         if self.resolution is not None:
             prior = resize(prior, out_size)
         if self.residual:
@@ -125,5 +139,5 @@ class KinematicsModelingModule(nn.Module):
         return (
             f"in_channels={self.in_channels}, num_joints={self.num_joints}, "
             f"shared_projection={self.shared_projection}, residual={self.residual}, "
-            f"resolution={self.resolution}, backend={self.backend!r}"
+            f"resolution={self.resolution}, backend={self.backend!r}, normalization={self.normalization!r}"
         )

@@ -120,7 +120,13 @@ def chunk_size(
     batch: int, queries: int, heads: int, points: int, dim: int, elements: int = CHUNK_ELEMENTS, sampler: str = "gather"
 ) -> int:
     """Queries per chunk so that one chunk samples at most ``elements`` numbers: ``dim`` is max(D, Dv) for
-    the gather (4 corner rows per point) and D + Dv for grid_sample (both maps at once)."""
+    the gather (4 corner rows per point) and D + Dv for grid_sample (both maps at once).
+
+    A symbolic ``batch`` (torch.export with a dynamic batch, ``torch.compile(dynamic=True)``) is sized
+    as 1, so the number of chunks stays a constant of the traced graph instead of a guard on B; each
+    chunk then samples at most ``B * elements`` numbers."""
+    if isinstance(batch, torch.SymInt):
+        batch = 1
     per_point = 4 * dim if sampler == "gather" else dim
     per_query = max(1, batch * heads * points * per_point)
     return max(1, min(queries, elements // per_query))

@@ -9,18 +9,22 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+import logging
 import math
 import numbers
+import sys
 
-from posemods._shapes import expect_choice, expect_positive
+from posemods._shapes import expect_choice, expect_positive, expect_size
 
 DATASETS = ("synthetic", "penn_action", "jhmdb", "posetrack")
 JHMDB_SPLITS = ("1", "2", "3")
+NORMALIZERS = ("person", "torso")
+DEVICES = ("auto", "cpu", "cuda")
 
 
 @dataclasses.dataclass
 class TrainConfig:
-    """Everything that defines a run. Sizes are (W, H); ``batch_size`` is global (all processes).
+    """Everything that defines a run. Sizes are (H, W), torch's order; ``batch_size`` is global (all processes).
 
     The same config gives the same training on 1 or N processes: each of the N processes takes
     ``batch_size / N`` clips of every step, and ``accumulate`` splits a process's share further
@@ -39,7 +43,7 @@ class TrainConfig:
     annotations: str | None = None  # PoseTrack: the folder of per-video JSON files
     split: str | None = None  # JHMDB: "1", "2" or "3" (the other datasets have fixed train/test sets)
     clip_length: int = 5
-    input_size: tuple[int, int] = (128, 128)
+    input_size: tuple[int, int] = (128, 128)  # (H, W)
     sigma: float = 2.0
     train_clips: int = 2000  # synthetic only
     eval_clips: int = 200  # synthetic only
@@ -71,10 +75,10 @@ class TrainConfig:
     progress: bool = True
 
     def __post_init__(self) -> None:
-        self.input_size = tuple(self.input_size)
+        self.input_size = expect_size("input_size", self.input_size)
         expect_choice("data", self.data, DATASETS)
-        expect_choice("normalize", self.normalize, ("person", "torso"))
-        expect_choice("device", self.device, ("auto", "cpu", "cuda"))
+        expect_choice("normalize", self.normalize, NORMALIZERS)
+        expect_choice("device", self.device, DEVICES)
         for name in ("clip_length", "epochs", "batch_size", "accumulate", "train_clips", "eval_clips"):
             expect_positive(name, getattr(self, name))
         # sigma 0 renders all-zero targets and training runs on, learning nothing; refuse it here, before
@@ -119,15 +123,15 @@ class TrainConfig:
 # Flags with their help; the defaults come from the dataclass.
 _HELP = {
     "model": "model family (see posemods.training.MODELS)",
-    "variant": "the family's variant, e.g. kimnet: kmm | none | predicted | jrpsp | dkd",
-    "preset": "model size: tiny | small | paper",
+    "variant": "the family's variant (default: the family's own; see --help of --model)",
+    "preset": "model size",
     "model_kwargs": "JSON of extra constructor arguments, e.g. '{\"channels\": 32}'",
     "data": "synthetic (made on the fly) or a dataset read from --data-root",
     "data_root": "the dataset's folder (Penn Action, JHMDB, or PoseTrack's image root)",
     "annotations": "PoseTrack: the folder of per-video JSON annotations",
     "split": "JHMDB: split 1, 2 or 3 (Penn Action trains on its train flag, PoseTrack on train/)",
     "clip_length": "T, frames per clip",
-    "input_size": "W H of the frames (the crop, for real datasets)",
+    "input_size": "H W of the frames (the crop, for real datasets)",
     "sigma": "Gaussian sigma of the heatmap targets, in heatmap pixels",
     "train_clips": "synthetic training clips per epoch",
     "eval_clips": "synthetic evaluation clips",
@@ -152,7 +156,7 @@ _HELP = {
     "save_every": "also checkpoint every N steps (0: at epoch ends only)",
     "workers": "DataLoader worker processes",
     "threads": "torch intra-op threads per process (default: torch's choice)",
-    "device": "auto (CUDA when available) | cpu | cuda",
+    "device": "auto: CUDA when available",
     "progress": "tqdm progress bars",
 }
 
@@ -162,8 +166,20 @@ def add_arguments(
 ) -> None:
     """Add a ``--flag`` for each config field (or the listed ones), defaulting to the dataclass's.
 
-    With ``overrides_only`` a flag not given is left out of the parsed namespace altogether.
+    With ``overrides_only`` a flag not given is left out of the parsed namespace altogether. Every
+    enumeration is an argparse ``choices``, so a wrong value exits with status 2 and the usage line;
+    :func:`check_arguments` adds the checks that span two flags (a variant of another model).
     """
+    from posemods.training.registry import MODELS
+
+    choices = {
+        "model": tuple(MODELS),
+        "variant": _union(spec.variants for spec in MODELS.values()),
+        "preset": _union(spec.presets for spec in MODELS.values()),
+        "data": DATASETS,
+        "normalize": NORMALIZERS,
+        "device": DEVICES,
+    }
     defaults = TrainConfig()
     for field in dataclasses.fields(TrainConfig):
         if fields is not None and field.name not in fields:
@@ -174,7 +190,7 @@ def add_arguments(
         if isinstance(default, bool):
             kwargs["action"] = argparse.BooleanOptionalAction
         elif field.name == "input_size":
-            kwargs.update(nargs=2, type=int, metavar=("W", "H"))
+            kwargs.update(nargs=2, type=int, metavar=("H", "W"))
         elif field.name == "model_kwargs":
             kwargs["type"] = json.loads
         elif field.name in ("variant", "data_root", "annotations", "split", "resume"):
@@ -183,11 +199,70 @@ def add_arguments(
             kwargs["type"] = int
         else:
             kwargs["type"] = type(default)
-        if field.name == "data":
-            kwargs["choices"] = DATASETS
+        if field.name in choices:
+            kwargs["choices"] = choices[field.name]
         if overrides_only:
             kwargs["default"] = argparse.SUPPRESS
         parser.add_argument(flag, **kwargs)
+
+
+def _union(names) -> tuple[str, ...]:
+    """Every name of several dicts, in first-seen order."""
+    return tuple(dict.fromkeys(name for group in names for name in group))
+
+
+def check_arguments(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
+    """``parser.error`` (exit 2 with the usage line) for flags valid alone but not together."""
+    from posemods.training.registry import MODELS
+
+    model = getattr(args, "model", None)
+    if model not in MODELS:
+        return
+    spec = MODELS[model]
+    variant = getattr(args, "variant", None)
+    if variant is not None and variant not in spec.variants:
+        parser.error(
+            f"argument --variant: {variant!r} is not a variant of {model} (choose from {', '.join(spec.variants)})"
+        )
+    preset = getattr(args, "preset", None)
+    if preset is not None and preset not in spec.presets:
+        parser.error(
+            f"argument --preset: {preset!r} is not a preset of {model} (choose from {', '.join(spec.presets)})"
+        )
+
+
+class _CLIFormatter(logging.Formatter):
+    """INFO lines as they are; other levels prefixed, e.g. ``warning: ...``."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        message = super().format(record)
+        return message if record.levelno == logging.INFO else f"{record.levelname.lower()}: {message}"
+
+
+class _StderrHandler(logging.StreamHandler):
+    """Writes to whatever ``sys.stderr`` is at the time (pytest and notebooks replace it)."""
+
+    @property
+    def stream(self):
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, value) -> None:
+        pass
+
+
+def setup_logging(level: int = logging.INFO) -> None:
+    """What the CLIs call first: ``posemods`` loggers print INFO and above to stderr, plainly.
+
+    The library itself configures no handler (it stays silent unless its caller asks); a handler the
+    caller already gave the ``posemods`` logger is kept.
+    """
+    root = logging.getLogger("posemods")
+    root.setLevel(level)
+    if not any(isinstance(h, _StderrHandler) for h in root.handlers):  # one, however often main() runs
+        handler = _StderrHandler()
+        handler.setFormatter(_CLIFormatter("%(message)s"))
+        root.addHandler(handler)
 
 
 def config_from_args(args: argparse.Namespace) -> TrainConfig:

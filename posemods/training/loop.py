@@ -40,27 +40,26 @@ class WarmupCosine:
 
 def restore_schedule(
     optimizer: torch.optim.Optimizer,
-    scheduler: torch.optim.lr_scheduler.LambdaLR,
     state: dict,
     lr: float,
     weight_decay: float,
     schedule: WarmupCosine,
-) -> None:
-    """Load ``scheduler``'s saved state (its step count), then apply *this* run's schedule from that step.
+) -> torch.optim.lr_scheduler.LambdaLR:
+    """A scheduler at the saved step (``state``: a LambdaLR's ``state_dict()``) on *this* run's schedule.
 
     LambdaLR's state_dict carries the old run's WarmupCosine and base learning rates, and the optimizer's
     carries its lr and weight decay, so resuming with, say, more epochs would keep decaying to 0 at the old
-    total and then train at lr 0. With unchanged settings this recomputes the same numbers.
+    total and then train at lr 0. So only the saved step is taken, and the scheduler is built anew through
+    the public constructor: with ``last_epoch=n - 1`` and each group's ``initial_lr``, LambdaLR's first
+    (initial) step lands on step n and sets every group's lr to ``lr * schedule(n)`` ("When last_epoch=-1,
+    sets initial lr as lr", torch.optim.lr_scheduler.LRScheduler; otherwise it resumes from
+    ``initial_lr``). With unchanged settings this recomputes the same numbers.
     """
-    # Without the saved lambdas: LambdaLR would copy the old run's WarmupCosine fields into ``schedule``.
-    scheduler.load_state_dict({**state, "lr_lambdas": [None] * len(state.get("lr_lambdas", ()))})
-    scheduler.lr_lambdas = [schedule] * len(optimizer.param_groups)
-    scheduler.base_lrs = [lr] * len(optimizer.param_groups)
     for group in optimizer.param_groups:
-        group["initial_lr"] = lr
+        # lr too: at step 0 (last_epoch=-1) the constructor takes initial_lr from the group's lr.
+        group["initial_lr"] = group["lr"] = lr
         group["weight_decay"] = weight_decay
-        group["lr"] = lr * schedule(scheduler.last_epoch)
-    scheduler._last_lr = [group["lr"] for group in optimizer.param_groups]
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, schedule, last_epoch=int(state["last_epoch"]) - 1)
 
 
 def heatmap_loss(pred: torch.Tensor, target: torch.Tensor, weight: torch.Tensor) -> torch.Tensor:
@@ -180,7 +179,7 @@ def evaluate(
             clips = to_device(clips, context.device)
             with autocast(context.device):
                 pred, clips = predict(model, spec, clips)
-            input_size = (clips["frames"].shape[-1], clips["frames"].shape[-2])
+            input_size = tuple(clips["frames"].shape[-2:])  # (H, W)
             joints, _ = decode_to_image(pred.float(), clips["affine"], input_size)
             for name, opt in scores.items():
                 metrics[name].update_clips(

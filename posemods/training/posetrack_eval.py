@@ -13,6 +13,7 @@ Shapes use the vocabulary of :mod:`posemods._shapes`.
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -47,7 +48,7 @@ def predict_key_frames(
             clips = to_device(clips, context.device)
             with autocast(context.device):
                 heatmaps, kept = predict(model, spec, clips)
-            input_size = (kept["frames"].shape[-1], kept["frames"].shape[-2])
+            input_size = tuple(kept["frames"].shape[-2:])  # (H, W)
             joints, scores = decode_to_image(heatmaps.float(), kept["affine"], input_size)
             scored = kept["frame_mask"].argmax(1)  # the key frame, the one frame each item scores
             for b in range(joints.shape[0]):
@@ -72,7 +73,11 @@ def posetrack_map_of(
     predictions: dict[str, list[tuple[np.ndarray, np.ndarray]]], root: str | Path, annotation_dir: str | Path
 ) -> dict[str, float]:
     """poseval's mAP of ``predictions`` (from :func:`predict_key_frames`) against every video's JSON
-    in ``annotation_dir``; frames without predictions count their ground truth as missed."""
+    in ``annotation_dir``; frames without predictions count their ground truth as missed.
+
+    Files are read in name order. poseval reads them in ``glob.glob`` order, which the file system
+    decides; the two can rank equal scores of different videos differently, nothing else.
+    """
     files = sorted(Path(annotation_dir).glob("*.json"))
     if not files:
         raise FileNotFoundError(f"annotation_dir: no *.json in {annotation_dir}")
@@ -85,4 +90,11 @@ def posetrack_map_of(
             "keypoints": np.stack([p[0] for p in people]) if people else np.zeros((0, joints, 2)),
             "scores": np.stack([p[1] for p in people]) if people else np.zeros((0, joints)),
         })  # fmt: skip
-    return posetrack_map(gt_frames, pred_frames)
+    try:
+        return posetrack_map(gt_frames, pred_frames)
+    except ValueError as error:
+        # The metric names gt_frames[i]; the user needs the image it came from.
+        found = re.match(r"gt_frames\[(\d+)\]", str(error))
+        if found is None:
+            raise
+        raise ValueError(f"{gt_frames[int(found.group(1))]['image']}: {error}") from None

@@ -17,7 +17,7 @@ from collections.abc import Callable
 
 from torch import nn
 
-from posemods._shapes import expect_choice
+from posemods._shapes import expect_choice, expect_size
 
 
 @dataclasses.dataclass(frozen=True)
@@ -34,11 +34,11 @@ class ModelSpec:
         default_variant: the variant used when none is given.
         output: ``"clip"`` (every frame's heatmaps) or ``"key"`` (the key frame's only).
         stride: input pixels per heatmap pixel (4, or 8 for LSTMPM).
-        input_multiple: what the input's W and H must be multiples of (default: ``stride``): the
+        input_multiple: what the input's H and W must be multiples of (default: ``stride``): the
             backbone's total stride, 32 for the ResNet models, VREMD's patch 16.
         extra_maps: trailing output maps that are not joints (LSTMPM's background), dropped.
         clip_length: the paper's T.
-        input_size: the paper's (W, H).
+        input_size: the paper's (H, W) (every size in posemods is (H, W), torch's order).
         geometry: ``geometry(input_size, clip_length) -> kwargs`` for models built for one frame size
             and clip length (VREMD's ``img_size``, ``num_frames``); ``None`` when any size runs.
     """
@@ -65,12 +65,12 @@ class ModelSpec:
         return clip_length // 2
 
     def heatmap_size(self, input_size: tuple[int, int]) -> tuple[int, int]:
-        """(w, h) of the output for an input of ``input_size = (W, H)``."""
-        w, h = input_size
+        """(h, w) of the output for an input of ``input_size = (H, W)``."""
+        h, w = expect_size("input_size", input_size)
         multiple = math.lcm(self.stride, self.input_multiple or self.stride)
-        if w % multiple or h % multiple:
+        if h % multiple or w % multiple:
             raise ValueError(f"input_size: expected multiples of {multiple} for {self.name}, got {tuple(input_size)}")
-        return (w // self.stride, h // self.stride)
+        return (h // self.stride, w // self.stride)
 
     def create(
         self,
@@ -82,7 +82,7 @@ class ModelSpec:
         **overrides,
     ) -> nn.Module:
         """Build the model with random weights (nothing is downloaded) for clips of ``clip_length``
-        frames of ``input_size = (W, H)`` (the paper's when ``None``)."""
+        frames of ``input_size = (H, W)`` (the paper's when ``None``)."""
         variant = self.default_variant if variant is None else variant
         expect_choice("variant", variant, tuple(self.variants))
         expect_choice("preset", preset, tuple(self.presets))
@@ -199,8 +199,8 @@ register_model(
         output="key",
         input_multiple=16,
         clip_length=3,
-        input_size=(192, 256),
+        input_size=(256, 192),
         # A ViT is built for one crop size (H, W) and VREMD for one odd T; patch 16 gives stride 4.
-        geometry=lambda size, frames: {"img_size": (size[1], size[0]), "num_frames": frames},
+        geometry=lambda size, frames: {"img_size": tuple(size), "num_frames": frames},
     )
 )

@@ -10,6 +10,29 @@ from __future__ import annotations
 import triton
 import triton.language as tl
 
+from posemods._backend import interpreting
+
+# ``x * W - 0.5`` is a multiply and a subtract, each rounded, in the reference (two torch ops) and in
+# Triton's interpreter (numpy). Compiled for a GPU, LLVM and ptxas contract the pair into one
+# ``fma.rn.f32``, rounded once: for a location on a pixel centre the two can differ in the last bit,
+# and with them floor(px), the neighbours and the one-sided location gradient (150 of the widths 1-256
+# have such centres). PTX's ``mul.rn.f32`` (CUDA's ``__fmul_rn``) is "never contracted into fma", so
+# the compiled kernels round the product exactly where the reference does. The interpreter cannot run
+# inline PTX; its numpy multiply already rounds, so it keeps the plain product.
+if interpreting():
+
+    @triton.jit
+    def _mul_rn(a, b):
+        return a * b
+
+else:
+
+    @triton.jit
+    def _mul_rn(a, b):
+        return tl.inline_asm_elementwise(
+            "mul.rn.f32 $0, $1, $2;", "=r,r,r", [a, b], dtype=tl.float32, is_pure=True, pack=1
+        )
+
 
 @triton.jit
 def pixel_position(loc, row_ok, H, W):
@@ -17,15 +40,26 @@ def pixel_position(loc, row_ok, H, W):
     neighbour and the fractional offsets from it, in fp32.
 
     Beyond one pixel outside the map every neighbour is padding, so clamping there keeps the integer
-    conversion in range without changing the result; comparisons let NaN through unchanged.
+    conversion in range without changing the result. A NaN coordinate is sent explicitly to (-2, -2),
+    where all four neighbours are outside: the GPU would convert NaN to pixel 0 and the inside test
+    would pass, so the backward's atomics would write NaN at pixels (0..1, 0..1) where the reference
+    writes nothing. ``fx``/``fy`` stay NaN, so the weights, the sample and the output are NaN as in
+    the reference.
     """
-    px = tl.load(loc, mask=row_ok, other=0.0).to(tl.float32) * W - 0.5
-    py = tl.load(loc + 1, mask=row_ok, other=0.0).to(tl.float32) * H - 0.5
-    px = tl.where(px < -2.0, -2.0, tl.where(px > W + 1.0, W + 1.0, px))
-    py = tl.where(py < -2.0, -2.0, tl.where(py > H + 1.0, H + 1.0, py))
-    x0f = tl.floor(px)
-    y0f = tl.floor(py)
-    return x0f.to(tl.int32), y0f.to(tl.int32), px - x0f, py - y0f
+    x = tl.load(loc, mask=row_ok, other=0.0).to(tl.float32)
+    y = tl.load(loc + 1, mask=row_ok, other=0.0).to(tl.float32)
+    px = _mul_rn(x, tl.zeros_like(x) + W.to(tl.float32)) - 0.5
+    py = _mul_rn(y, tl.zeros_like(y) + H.to(tl.float32)) - 0.5
+    nan = (px != px) | (py != py)
+    cx = tl.where(nan, -2.0, tl.where(px < -2.0, -2.0, tl.where(px > W + 1.0, W + 1.0, px)))
+    cy = tl.where(nan, -2.0, tl.where(py < -2.0, -2.0, tl.where(py > H + 1.0, H + 1.0, py)))
+    x0f = tl.floor(cx)
+    y0f = tl.floor(cy)
+    # A NaN coordinate keeps a NaN fraction (NaN weights, as in the reference); elsewhere the fraction
+    # of the clamped position, in [0, 1), so no weight overflows far outside the map.
+    fx = tl.where(px != px, px, cx - x0f)
+    fy = tl.where(py != py, py, cy - y0f)
+    return x0f.to(tl.int32), y0f.to(tl.int32), fx, fy
 
 
 @triton.jit
@@ -43,3 +77,12 @@ def corner(c: tl.constexpr, x0, y0, fx, fy, row_ok, H, W, G):
     inside = row_ok & (cx >= 0) & (cx < W) & (cy >= 0) & (cy < H)
     pixel = (cy * W + cx).to(tl.int64) * G
     return wx, wy, inside, pixel
+
+
+@triton.jit
+def query_block(Lq, BLOCK_Q: tl.constexpr):
+    """``(b * G + g, query block)`` of this program. Every program sits on grid axis 0: CUDA allows
+    2**31 - 1 programs there but 65,535 on axes 1 and 2, which B * G would pass at B * G > 65,535."""
+    pid = tl.program_id(0)
+    blocks = tl.cdiv(Lq, BLOCK_Q)
+    return pid // blocks, pid % blocks

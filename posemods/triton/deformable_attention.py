@@ -18,10 +18,10 @@ import torch
 import triton
 import triton.language as tl
 
-from posemods.triton._bilinear import corner, pixel_position
-from posemods.triton.deformable_cross_attention import SUPPORTED_DTYPES
+from posemods._ops.deformable_attention import backward_outputs, forward_outputs
+from posemods.triton._bilinear import corner, pixel_position, query_block
+from posemods.triton._common import MAX_HEAD_DIM, SUPPORTED_DTYPES, launch
 
-MAX_HEAD_DIM = 256
 # (BLOCK_Q * BLOCK_DV, warps) per kernel: the cross-attention kernels' forward tile, which ptxas puts
 # at 40-48 registers (forward) and 48-96 (backward) with no spills on sm_80 and sm_90 for Dv 8 to 256.
 TILE = {"forward": (512, 4), "backward": (512, 4)}
@@ -33,10 +33,10 @@ def _forward_kernel(
     Lq, H, W, G, N,
     DV: tl.constexpr, BLOCK_Q: tl.constexpr, BLOCK_DV: tl.constexpr,
 ):  # fmt: skip
-    bg = tl.program_id(1)
+    bg, block = query_block(Lq, BLOCK_Q)
     b = (bg // G).to(tl.int64)
     g = bg % G
-    rows = tl.program_id(0) * BLOCK_Q + tl.arange(0, BLOCK_Q)
+    rows = block * BLOCK_Q + tl.arange(0, BLOCK_Q)
     row_ok = rows < Lq
     dv = tl.arange(0, BLOCK_DV)
     head_rows = (b * Lq + rows) * G + g  # index of (b, query, g) in (B, Lq, G)
@@ -63,10 +63,10 @@ def _backward_kernel(
     Lq, H, W, G, N,
     DV: tl.constexpr, BLOCK_Q: tl.constexpr, BLOCK_DV: tl.constexpr,
 ):  # fmt: skip
-    bg = tl.program_id(1)
+    bg, block = query_block(Lq, BLOCK_Q)
     b = (bg // G).to(tl.int64)
     g = bg % G
-    rows = tl.program_id(0) * BLOCK_Q + tl.arange(0, BLOCK_Q)
+    rows = block * BLOCK_Q + tl.arange(0, BLOCK_Q)
     row_ok = rows < Lq
     dv = tl.arange(0, BLOCK_DV)
     head_rows = (b * Lq + rows) * G + g
@@ -124,12 +124,15 @@ def forward(value: torch.Tensor, locations: torch.Tensor, attention: torch.Tenso
     batch, height, width, heads, dim_v = value.shape
     queries, points = locations.shape[1], locations.shape[3]
     value, locations, attention = value.contiguous(), locations.contiguous(), attention.contiguous()
-    out = value.new_empty((batch, queries, heads, dim_v))
+    out = forward_outputs(value, locations, attention)
     if out.numel() == 0:
         return out
     config = launch_config(dim_v)
-    grid = (triton.cdiv(queries, config["BLOCK_Q"]), batch * heads)
-    _forward_kernel[grid](value, locations, attention, out, queries, height, width, heads, points, DV=dim_v, **config)
+    grid = (batch * heads * triton.cdiv(queries, config["BLOCK_Q"]),)
+    launch(
+        _forward_kernel, grid, value,
+        value, locations, attention, out, queries, height, width, heads, points, DV=dim_v, **config,
+    )  # fmt: skip
     return out
 
 
@@ -141,12 +144,12 @@ def backward(
     queries, points = locations.shape[1], locations.shape[3]
     # Incoming gradients may be expanded (stride 0) views, e.g. from .sum().backward().
     grad_out, value, locations, attention = (t.contiguous() for t in (grad_out, value, locations, attention))
-    grad_v = torch.zeros(value.shape, device=value.device, dtype=torch.float32)
-    grad_loc, grad_attn = torch.zeros_like(locations), torch.zeros_like(attention)
+    grad_v, grad_loc, grad_attn = (t.zero_() for t in backward_outputs(value, locations, attention))
     if batch * queries * heads and points:
         config = launch_config(dim_v, "backward")
-        grid = (triton.cdiv(queries, config["BLOCK_Q"]), batch * heads)
-        _backward_kernel[grid](
+        grid = (batch * heads * triton.cdiv(queries, config["BLOCK_Q"]),)
+        launch(
+            _backward_kernel, grid, value,
             value, locations, attention, grad_out, grad_v, grad_loc, grad_attn,
             queries, height, width, heads, points, DV=dim_v, **config,
         )  # fmt: skip

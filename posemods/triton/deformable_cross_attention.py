@@ -27,10 +27,10 @@ import torch
 import triton
 import triton.language as tl
 
-from posemods.triton._bilinear import corner, pixel_position
+from posemods._ops.deformable_cross_attention import backward_outputs, forward_outputs
+from posemods.triton._bilinear import corner, pixel_position, query_block
+from posemods.triton._common import MAX_HEAD_DIM, SUPPORTED_DTYPES, launch
 
-SUPPORTED_DTYPES = (torch.float32, torch.float16, torch.bfloat16)
-MAX_HEAD_DIM = 256  # a (BLOCK_Q, D) tile of q, dO, dQ and one sample stays in registers up to here
 # (BLOCK_Q * max(BLOCK_D, BLOCK_DV), warps) per kernel, from ptxas sweeps on sm_80 and sm_90 over head
 # dims 8 to 256. Forward, 4 warps: 512 gives 48-72 registers (1024 up to 192; 2048 spills). Backward:
 # at 4 warps, 512 spills 8-16 bytes on sm_80 and 256 still spills for D=48, Dv=24; 8 warps with 512
@@ -44,10 +44,10 @@ def _forward_kernel(
     Lq, H, W, G, N, scale,
     D: tl.constexpr, DV: tl.constexpr, BLOCK_Q: tl.constexpr, BLOCK_D: tl.constexpr, BLOCK_DV: tl.constexpr,
 ):  # fmt: skip
-    bg = tl.program_id(1)
+    bg, block = query_block(Lq, BLOCK_Q)
     b = (bg // G).to(tl.int64)
     g = bg % G
-    rows = tl.program_id(0) * BLOCK_Q + tl.arange(0, BLOCK_Q)
+    rows = block * BLOCK_Q + tl.arange(0, BLOCK_Q)
     row_ok = rows < Lq
     d = tl.arange(0, BLOCK_D)
     dv = tl.arange(0, BLOCK_DV)
@@ -97,10 +97,10 @@ def _backward_kernel(
     Lq, H, W, G, N, scale,
     D: tl.constexpr, DV: tl.constexpr, BLOCK_Q: tl.constexpr, BLOCK_D: tl.constexpr, BLOCK_DV: tl.constexpr,
 ):  # fmt: skip
-    bg = tl.program_id(1)
+    bg, block = query_block(Lq, BLOCK_Q)
     b = (bg // G).to(tl.int64)
     g = bg % G
-    rows = tl.program_id(0) * BLOCK_Q + tl.arange(0, BLOCK_Q)
+    rows = block * BLOCK_Q + tl.arange(0, BLOCK_Q)
     row_ok = rows < Lq
     d = tl.arange(0, BLOCK_D)
     dv = tl.arange(0, BLOCK_DV)
@@ -203,13 +203,13 @@ def forward(
     """Returns the output (B, Lq, G, Dv) and the logsumexp (B, Lq, G) in float32."""
     batch, queries, height, width, heads, points, dim, dim_v = _sizes(query, value, locations)
     query, key, value, locations = (t.contiguous() for t in (query, key, value, locations))
-    out = query.new_empty((batch, queries, heads, dim_v))
-    lse = torch.empty((batch, queries, heads), device=query.device, dtype=torch.float32)
+    out, lse = forward_outputs(query, key, value, locations)
     if out.numel() == 0:
         return out, lse.fill_(float("-inf"))
     config = launch_config(dim, dim_v)
-    grid = (triton.cdiv(queries, config["BLOCK_Q"]), batch * heads)
-    _forward_kernel[grid](
+    grid = (batch * heads * triton.cdiv(queries, config["BLOCK_Q"]),)
+    launch(
+        _forward_kernel, grid, query,
         query, key, value, locations, out, lse,
         queries, height, width, heads, points, scale, D=dim, DV=dim_v, **config,
     )  # fmt: skip
@@ -232,13 +232,13 @@ def backward(
     grad_out, query, key, value, locations, out = (
         t.contiguous() for t in (grad_out, query, key, value, locations, out)
     )
-    grad_q, grad_loc = torch.empty_like(query), torch.empty_like(locations)
-    grad_k = torch.zeros(key.shape, device=key.device, dtype=torch.float32)
-    grad_v = torch.zeros(value.shape, device=value.device, dtype=torch.float32)
+    grad_q, grad_k, grad_v, grad_loc = backward_outputs(query, key, value, locations)
+    grad_k, grad_v = grad_k.zero_(), grad_v.zero_()  # fp32 accumulators for the atomics
     if batch * queries * heads and points:
         config = launch_config(dim, dim_v, "backward")
-        grid = (triton.cdiv(queries, config["BLOCK_Q"]), batch * heads)
-        _backward_kernel[grid](
+        grid = (batch * heads * triton.cdiv(queries, config["BLOCK_Q"]),)
+        launch(
+            _backward_kernel, grid, query,
             query, key, value, locations, out, grad_out, lse, grad_q, grad_k, grad_v, grad_loc,
             queries, height, width, heads, points, scale, D=dim, DV=dim_v, **config,
         )  # fmt: skip

@@ -32,9 +32,27 @@ import torch
 import triton
 import triton.language as tl
 
-from posemods.triton._common import dot, dot_config
+from posemods._ops.keypoint_mask import backward_outputs, forward_outputs
+from posemods.triton._common import SUPPORTED_DTYPES, dot, dot_config, launch
 
-SUPPORTED_DTYPES = (torch.float32, torch.float16, torch.bfloat16)
+
+@triton.jit
+def _unfold2(N, BLOCK: tl.constexpr):
+    """(batch element, block of N) of this program. Every program sits on grid axis 0 (CUDA allows
+    2**31 - 1 there, 65,535 on axes 1 and 2), one batch element's blocks adjacent."""
+    pid = tl.program_id(0)
+    blocks = tl.cdiv(N, BLOCK)
+    return (pid // blocks).to(tl.int64), pid % blocks
+
+
+@triton.jit
+def _unfold3(N, BLOCK: tl.constexpr, C, BLOCK_CO: tl.constexpr):
+    """(batch element, block of N, block of channels) of this program, all on grid axis 0."""
+    pid = tl.program_id(0)
+    blocks = tl.cdiv(N, BLOCK)
+    channel_blocks = tl.cdiv(C, BLOCK_CO)
+    rest = pid // blocks
+    return (rest // channel_blocks).to(tl.int64), pid % blocks, rest % channel_blocks
 
 
 @triton.jit
@@ -44,8 +62,8 @@ def _token_logsumexp_kernel(
     BLOCK_J: tl.constexpr, BLOCK_L: tl.constexpr, BLOCK_C: tl.constexpr,
     DOT_PRECISION: tl.constexpr, UPCAST: tl.constexpr,
 ):  # fmt: skip
-    b = tl.program_id(1).to(tl.int64)
-    rows = tl.program_id(0) * BLOCK_J + tl.arange(0, BLOCK_J)
+    b, block = _unfold2(J, BLOCK_J)
+    rows = (block * BLOCK_J + tl.arange(0, BLOCK_J)).to(tl.int64)  # int64: `rows * C` passes 2**31 at large maps
     row_ok = rows < J
     tok_base = tok_ptr + b * J * C
     feat_base = feat_ptr + b * L * C
@@ -53,14 +71,22 @@ def _token_logsumexp_kernel(
     run_max = tl.full((BLOCK_J,), float("-inf"), dtype=tl.float32)
     run_sum = tl.zeros((BLOCK_J,), dtype=tl.float32)
     for l0 in range(0, L, BLOCK_L):
-        pos = l0 + tl.arange(0, BLOCK_L)
+        pos = (l0 + tl.arange(0, BLOCK_L)).to(tl.int64)  # int64: `pos * C` passes 2**31 at large maps
         pos_ok = pos < L
         logits = tl.zeros((BLOCK_J, BLOCK_L), dtype=tl.float32)
         for c0 in range(0, C, BLOCK_C):
             ch = c0 + tl.arange(0, BLOCK_C)
             ch_ok = ch < C
-            t = tl.load(tok_base + rows[:, None] * C + ch[None, :], mask=row_ok[:, None] & ch_ok[None, :], other=0.0)
-            f = tl.load(feat_base + pos[:, None] * C + ch[None, :], mask=pos_ok[:, None] & ch_ok[None, :], other=0.0)
+            t = tl.load(
+                tok_base + rows[:, None] * C + ch[None, :],
+                mask=row_ok[:, None] & ch_ok[None, :],
+                other=0.0,
+            )
+            f = tl.load(
+                feat_base + pos[:, None] * C + ch[None, :],
+                mask=pos_ok[:, None] & ch_ok[None, :],
+                other=0.0,
+            )
             logits = dot(t, tl.trans(f), logits, DOT_PRECISION, UPCAST)
         logits = tl.where(pos_ok[None, :], logits * scale, float("-inf"))
         new_max = tl.maximum(run_max, tl.max(logits, axis=1))
@@ -76,22 +102,30 @@ def _position_sum_kernel(
     BLOCK_J: tl.constexpr, BLOCK_L: tl.constexpr, BLOCK_C: tl.constexpr,
     DOT_PRECISION: tl.constexpr, UPCAST: tl.constexpr,
 ):  # fmt: skip
-    b = tl.program_id(1).to(tl.int64)
-    pos = tl.program_id(0) * BLOCK_L + tl.arange(0, BLOCK_L)
+    b, block = _unfold2(L, BLOCK_L)
+    pos = (block * BLOCK_L + tl.arange(0, BLOCK_L)).to(tl.int64)  # int64: `pos * C` passes 2**31 at large maps
     pos_ok = pos < L
     tok_base = tok_ptr + b * J * C
     feat_base = feat_ptr + b * L * C
 
     total = tl.zeros((BLOCK_L,), dtype=tl.float32)
     for j0 in range(0, J, BLOCK_J):
-        rows = j0 + tl.arange(0, BLOCK_J)
+        rows = (j0 + tl.arange(0, BLOCK_J)).to(tl.int64)  # int64: `rows * C` passes 2**31 at large maps
         row_ok = rows < J
         logits = tl.zeros((BLOCK_J, BLOCK_L), dtype=tl.float32)
         for c0 in range(0, C, BLOCK_C):
             ch = c0 + tl.arange(0, BLOCK_C)
             ch_ok = ch < C
-            t = tl.load(tok_base + rows[:, None] * C + ch[None, :], mask=row_ok[:, None] & ch_ok[None, :], other=0.0)
-            f = tl.load(feat_base + pos[:, None] * C + ch[None, :], mask=pos_ok[:, None] & ch_ok[None, :], other=0.0)
+            t = tl.load(
+                tok_base + rows[:, None] * C + ch[None, :],
+                mask=row_ok[:, None] & ch_ok[None, :],
+                other=0.0,
+            )
+            f = tl.load(
+                feat_base + pos[:, None] * C + ch[None, :],
+                mask=pos_ok[:, None] & ch_ok[None, :],
+                other=0.0,
+            )
             logits = dot(t, tl.trans(f), logits, DOT_PRECISION, UPCAST)
         lse = tl.load(lse_ptr + b * J + rows, mask=row_ok, other=0.0)
         prob = tl.where(row_ok[:, None], tl.exp(logits * scale - lse[:, None]), 0.0)
@@ -106,8 +140,8 @@ def _token_delta_kernel(
     BLOCK_J: tl.constexpr, BLOCK_L: tl.constexpr, BLOCK_C: tl.constexpr,
     DOT_PRECISION: tl.constexpr, UPCAST: tl.constexpr,
 ):  # fmt: skip
-    b = tl.program_id(1).to(tl.int64)
-    rows = tl.program_id(0) * BLOCK_J + tl.arange(0, BLOCK_J)
+    b, block = _unfold2(J, BLOCK_J)
+    rows = (block * BLOCK_J + tl.arange(0, BLOCK_J)).to(tl.int64)  # int64: `rows * C` passes 2**31 at large maps
     row_ok = rows < J
     tok_base = tok_ptr + b * J * C
     feat_base = feat_ptr + b * L * C
@@ -115,14 +149,22 @@ def _token_delta_kernel(
 
     delta = tl.zeros((BLOCK_J,), dtype=tl.float32)
     for l0 in range(0, L, BLOCK_L):
-        pos = l0 + tl.arange(0, BLOCK_L)
+        pos = (l0 + tl.arange(0, BLOCK_L)).to(tl.int64)  # int64: `pos * C` passes 2**31 at large maps
         pos_ok = pos < L
         logits = tl.zeros((BLOCK_J, BLOCK_L), dtype=tl.float32)
         for c0 in range(0, C, BLOCK_C):
             ch = c0 + tl.arange(0, BLOCK_C)
             ch_ok = ch < C
-            t = tl.load(tok_base + rows[:, None] * C + ch[None, :], mask=row_ok[:, None] & ch_ok[None, :], other=0.0)
-            f = tl.load(feat_base + pos[:, None] * C + ch[None, :], mask=pos_ok[:, None] & ch_ok[None, :], other=0.0)
+            t = tl.load(
+                tok_base + rows[:, None] * C + ch[None, :],
+                mask=row_ok[:, None] & ch_ok[None, :],
+                other=0.0,
+            )
+            f = tl.load(
+                feat_base + pos[:, None] * C + ch[None, :],
+                mask=pos_ok[:, None] & ch_ok[None, :],
+                other=0.0,
+            )
             logits = dot(t, tl.trans(f), logits, DOT_PRECISION, UPCAST)
         g = tl.load(grad_mask_ptr + b * L + pos, mask=pos_ok, other=0.0).to(tl.float32)
         prob = tl.where(pos_ok[None, :], tl.exp(logits * scale - lse[:, None]), 0.0)
@@ -138,9 +180,9 @@ def _token_grad_kernel(
     DOT_PRECISION: tl.constexpr, UPCAST: tl.constexpr,
 ):  # fmt: skip
     # This program owns dtokens[rows, out_ch] and reduces over every position.
-    b = tl.program_id(2).to(tl.int64)
-    rows = tl.program_id(0) * BLOCK_J + tl.arange(0, BLOCK_J)
-    out_ch = tl.program_id(1) * BLOCK_CO + tl.arange(0, BLOCK_CO)
+    b, block, ch_block = _unfold3(J, BLOCK_J, C, BLOCK_CO)
+    rows = (block * BLOCK_J + tl.arange(0, BLOCK_J)).to(tl.int64)  # int64: `rows * C` passes 2**31 at large maps
+    out_ch = ch_block * BLOCK_CO + tl.arange(0, BLOCK_CO)
     row_ok = rows < J
     out_ok = out_ch < C
     tok_base = tok_ptr + b * J * C
@@ -150,20 +192,30 @@ def _token_grad_kernel(
 
     acc = tl.zeros((BLOCK_J, BLOCK_CO), dtype=tl.float32)
     for l0 in range(0, L, BLOCK_L):
-        pos = l0 + tl.arange(0, BLOCK_L)
+        pos = (l0 + tl.arange(0, BLOCK_L)).to(tl.int64)  # int64: `pos * C` passes 2**31 at large maps
         pos_ok = pos < L
         logits = tl.zeros((BLOCK_J, BLOCK_L), dtype=tl.float32)
         for c0 in range(0, C, BLOCK_C):
             ch = c0 + tl.arange(0, BLOCK_C)
             ch_ok = ch < C
-            t = tl.load(tok_base + rows[:, None] * C + ch[None, :], mask=row_ok[:, None] & ch_ok[None, :], other=0.0)
-            f = tl.load(feat_base + pos[:, None] * C + ch[None, :], mask=pos_ok[:, None] & ch_ok[None, :], other=0.0)
+            t = tl.load(
+                tok_base + rows[:, None] * C + ch[None, :],
+                mask=row_ok[:, None] & ch_ok[None, :],
+                other=0.0,
+            )
+            f = tl.load(
+                feat_base + pos[:, None] * C + ch[None, :],
+                mask=pos_ok[:, None] & ch_ok[None, :],
+                other=0.0,
+            )
             logits = dot(t, tl.trans(f), logits, DOT_PRECISION, UPCAST)
         g = tl.load(grad_mask_ptr + b * L + pos, mask=pos_ok, other=0.0).to(tl.float32)
         prob = tl.where(pos_ok[None, :], tl.exp(logits * scale - lse[:, None]), 0.0)
         dlogits = (prob * (g[None, :] - delta[:, None]) * scale).to(feat_ptr.dtype.element_ty)
         f_out = tl.load(
-            feat_base + pos[:, None] * C + out_ch[None, :], mask=pos_ok[:, None] & out_ok[None, :], other=0.0
+            feat_base + pos[:, None] * C + out_ch[None, :],
+            mask=pos_ok[:, None] & out_ok[None, :],
+            other=0.0,
         )
         acc = dot(dlogits, f_out, acc, DOT_PRECISION, UPCAST)
     tl.store(grad_tok_ptr + b * J * C + rows[:, None] * C + out_ch[None, :], acc.to(grad_tok_ptr.dtype.element_ty),
@@ -178,9 +230,9 @@ def _feature_grad_kernel(
     DOT_PRECISION: tl.constexpr, UPCAST: tl.constexpr,
 ):  # fmt: skip
     # This program owns dfeats[pos, out_ch] and reduces over every token.
-    b = tl.program_id(2).to(tl.int64)
-    pos = tl.program_id(0) * BLOCK_L + tl.arange(0, BLOCK_L)
-    out_ch = tl.program_id(1) * BLOCK_CO + tl.arange(0, BLOCK_CO)
+    b, block, ch_block = _unfold3(L, BLOCK_L, C, BLOCK_CO)
+    pos = (block * BLOCK_L + tl.arange(0, BLOCK_L)).to(tl.int64)  # int64: `pos * C` passes 2**31 at large maps
+    out_ch = ch_block * BLOCK_CO + tl.arange(0, BLOCK_CO)
     pos_ok = pos < L
     out_ok = out_ch < C
     tok_base = tok_ptr + b * J * C
@@ -189,21 +241,31 @@ def _feature_grad_kernel(
 
     acc = tl.zeros((BLOCK_L, BLOCK_CO), dtype=tl.float32)
     for j0 in range(0, J, BLOCK_J):
-        rows = j0 + tl.arange(0, BLOCK_J)
+        rows = (j0 + tl.arange(0, BLOCK_J)).to(tl.int64)  # int64: `rows * C` passes 2**31 at large maps
         row_ok = rows < J
         logits = tl.zeros((BLOCK_J, BLOCK_L), dtype=tl.float32)
         for c0 in range(0, C, BLOCK_C):
             ch = c0 + tl.arange(0, BLOCK_C)
             ch_ok = ch < C
-            t = tl.load(tok_base + rows[:, None] * C + ch[None, :], mask=row_ok[:, None] & ch_ok[None, :], other=0.0)
-            f = tl.load(feat_base + pos[:, None] * C + ch[None, :], mask=pos_ok[:, None] & ch_ok[None, :], other=0.0)
+            t = tl.load(
+                tok_base + rows[:, None] * C + ch[None, :],
+                mask=row_ok[:, None] & ch_ok[None, :],
+                other=0.0,
+            )
+            f = tl.load(
+                feat_base + pos[:, None] * C + ch[None, :],
+                mask=pos_ok[:, None] & ch_ok[None, :],
+                other=0.0,
+            )
             logits = dot(t, tl.trans(f), logits, DOT_PRECISION, UPCAST)
         lse = tl.load(lse_ptr + b * J + rows, mask=row_ok, other=0.0)
         delta = tl.load(delta_ptr + b * J + rows, mask=row_ok, other=0.0)
         prob = tl.where(row_ok[:, None], tl.exp(logits * scale - lse[:, None]), 0.0)
         dlogits = (prob * (g[None, :] - delta[:, None]) * scale).to(tok_ptr.dtype.element_ty)
         t_out = tl.load(
-            tok_base + rows[:, None] * C + out_ch[None, :], mask=row_ok[:, None] & out_ok[None, :], other=0.0
+            tok_base + rows[:, None] * C + out_ch[None, :],
+            mask=row_ok[:, None] & out_ok[None, :],
+            other=0.0,
         )
         acc = dot(tl.trans(dlogits), t_out, acc, DOT_PRECISION, UPCAST)
     tl.store(grad_feat_ptr + b * L * C + pos[:, None] * C + out_ch[None, :], acc.to(grad_feat_ptr.dtype.element_ty),
@@ -238,16 +300,17 @@ def forward(tokens: torch.Tensor, feats: torch.Tensor, scale: float) -> tuple[to
     batch, joints, channels = tokens.shape
     positions = feats.shape[1]
     tokens, feats = tokens.contiguous(), feats.contiguous()
-    mask = feats.new_empty((batch, positions))
-    lse = torch.empty((batch, joints), device=tokens.device, dtype=torch.float32)
+    mask, lse = forward_outputs(tokens, feats)
     if batch == 0 or positions == 0:
         return mask, lse.fill_(float("-inf"))
     if joints == 0:
         return mask.zero_(), lse
     config = {**launch_config("scan"), **dot_config(tokens.dtype)}
     sizes = (joints, positions, channels, scale)
-    _token_logsumexp_kernel[(triton.cdiv(joints, config["BLOCK_J"]), batch)](tokens, feats, lse, *sizes, **config)
-    _position_sum_kernel[(triton.cdiv(positions, config["BLOCK_L"]), batch)](tokens, feats, lse, mask, *sizes, **config)
+    token_grid = (batch * triton.cdiv(joints, config["BLOCK_J"]),)
+    launch(_token_logsumexp_kernel, token_grid, tokens, tokens, feats, lse, *sizes, **config)
+    position_grid = (batch * triton.cdiv(positions, config["BLOCK_L"]),)
+    launch(_position_sum_kernel, position_grid, tokens, tokens, feats, lse, mask, *sizes, **config)
     return mask, lse
 
 
@@ -259,7 +322,7 @@ def backward(
     # The incoming gradient may be an expanded (stride 0) view, e.g. from .sum().backward().
     grad_mask = grad_mask.contiguous()
     tokens, feats, lse = tokens.contiguous(), feats.contiguous(), lse.contiguous()
-    grad_tokens, grad_feats = torch.zeros_like(tokens), torch.zeros_like(feats)
+    grad_tokens, grad_feats = (t.zero_() for t in backward_outputs(tokens, feats))
     if batch == 0 or joints == 0 or positions == 0 or channels == 0:
         return grad_tokens, grad_feats
     scan = {**launch_config("scan"), **dot_config(tokens.dtype)}
@@ -267,14 +330,17 @@ def backward(
     sizes = (joints, positions, channels, scale)
     delta = torch.empty((batch, joints), device=tokens.device, dtype=torch.float32)
     token_blocks = triton.cdiv(joints, scan["BLOCK_J"])
-    _token_delta_kernel[(token_blocks, batch)](tokens, feats, lse, grad_mask, delta, *sizes, **scan)
+    launch(_token_delta_kernel, (batch * token_blocks,), tokens, tokens, feats, lse, grad_mask, delta, *sizes, **scan)
     channel_blocks = triton.cdiv(channels, grad["BLOCK_CO"])
-    _token_grad_kernel[(token_blocks, channel_blocks, batch)](
-        tokens, feats, lse, delta, grad_mask, grad_tokens, *sizes, **grad
-    )
-    _feature_grad_kernel[(triton.cdiv(positions, grad["BLOCK_L"]), channel_blocks, batch)](
-        tokens, feats, lse, delta, grad_mask, grad_feats, *sizes, **grad
-    )
+    launch(
+        _token_grad_kernel, (batch * token_blocks * channel_blocks,), tokens,
+        tokens, feats, lse, delta, grad_mask, grad_tokens, *sizes, **grad,
+    )  # fmt: skip
+    position_blocks = triton.cdiv(positions, grad["BLOCK_L"])
+    launch(
+        _feature_grad_kernel, (batch * position_blocks * channel_blocks,), tokens,
+        tokens, feats, lse, delta, grad_mask, grad_feats, *sizes, **grad,
+    )  # fmt: skip
     return grad_tokens, grad_feats
 
 
@@ -283,8 +349,9 @@ def _aot_specs():
 
     sizes = {"J": "i32", "L": "i32", "C": "i32", "scale": "fp32"}
     specs = []
-    for dtype, tname in ((torch.float32, "fp32"), (torch.bfloat16, "bf16"), (torch.float16, "fp16")):
-        dots = {"DOT_PRECISION": "tf32" if dtype == torch.float32 else "ieee", "UPCAST": False}
+    # fp32 "ieee" is what runs by default (torch's matmul uses TF32 only when asked), "tf32" once allowed.
+    for tname, precision in (("fp32", "ieee"), ("fp32", "tf32"), ("bf16", "ieee"), ("fp16", "ieee")):
+        dots = {"DOT_PRECISION": precision, "UPCAST": False}
         pointers = {
             _token_logsumexp_kernel: dict(tok_ptr=tname, feat_ptr=tname, lse_ptr="fp32"),
             _position_sum_kernel: dict(tok_ptr=tname, feat_ptr=tname, lse_ptr="fp32", mask_ptr=tname),
@@ -306,7 +373,7 @@ def _aot_specs():
             launch = {"num_warps": config.pop("num_warps"), "num_stages": config.pop("num_stages")}
             specs.append(
                 KernelSpec(
-                    f"keypoint_mask {name} ({tname})",
+                    f"keypoint_mask {name} ({tname} {precision})",
                     kernel,
                     {**pointer_signature(**ptrs), **sizes},
                     {**config, **dots},

@@ -23,22 +23,54 @@ import torch
 import triton
 import triton.language as tl
 
-from posemods.triton._common import dot_config, gram_accumulate, matmul_rows_store
+from posemods._ops.kinematics_attention import backward_outputs, forward_outputs
+from posemods.triton._common import SUPPORTED_DTYPES, dot_config, gram_accumulate, launch, matmul_rows_store
 
 MAX_JOINTS = 256  # BLOCK_K covers all joints in registers; beyond this it would spill
 BLOCK_J = 16  # the smallest M that tl.dot accepts
-SUPPORTED_DTYPES = (torch.float32, torch.float16, torch.bfloat16)
+NORMALIZATIONS = ("softmax", "sum")  # KIMNet eq. 10: the text's softmax, or the printed o / sum_l o
+
+
+@triton.jit
+def _batch_and_block(J, BLOCK_J: tl.constexpr):
+    """(batch element, joint block) of this program: all programs sit on grid axis 0 (CUDA allows
+    2**31 - 1 there but 65,535 on axes 1 and 2), the joint blocks of one batch element adjacent."""
+    pid = tl.program_id(0)
+    blocks = tl.cdiv(J, BLOCK_J)
+    return (pid // blocks).to(tl.int64), pid % blocks
+
+
+@triton.jit
+def _normalize(logits, col_ok, J, SUM_NORM: tl.constexpr):
+    """Eq. 10 on a (BLOCK_J, BLOCK_K) tile of scaled logits: the softmax over the valid key joints, or
+    with ``SUM_NORM`` the printed ``o / sum_l o``, a row summing to exactly 0 giving 1 / J to every
+    joint. Returns the attention (padded columns 0) and each row's normaliser (sum of exp, or sum)."""
+    if SUM_NORM:
+        o = tl.where(col_ok[None, :], logits, 0.0)
+        total = tl.sum(o, axis=1)
+        # ``total == 0`` rather than ``> 0``: a NaN total must stay NaN (NaN in, NaN out).
+        safe = tl.where(total == 0.0, 1.0, total)
+        attn = tl.where(total[:, None] == 0.0, 1.0 / J, o / safe[:, None])
+        attn = tl.where(col_ok[None, :], attn, 0.0)
+    else:
+        logits = tl.where(col_ok[None, :], logits, float("-inf"))
+        row_max = tl.max(logits, axis=1)
+        expd = tl.exp(logits - row_max[:, None])
+        total = tl.sum(expd, axis=1)
+        attn = expd / total[:, None]
+    return attn, total
 
 
 @triton.jit
 def _forward_kernel(
-    q_ptr, k_ptr, v_ptr, pred_ptr, attn_ptr,
+    q_ptr, k_ptr, v_ptr, pred_ptr, attn_ptr, norm_ptr,
     J, P, PV, scale,
+    SUM_NORM: tl.constexpr,
     BLOCK_J: tl.constexpr, BLOCK_K: tl.constexpr, BLOCK_P: tl.constexpr, BLOCK_PV: tl.constexpr,
     DOT_PRECISION: tl.constexpr, UPCAST: tl.constexpr,
 ):  # fmt: skip
-    b = tl.program_id(1).to(tl.int64)
-    rows = tl.program_id(0) * BLOCK_J + tl.arange(0, BLOCK_J)  # this block's query joints
+    b, block = _batch_and_block(J, BLOCK_J)
+    rows = block * BLOCK_J + tl.arange(0, BLOCK_J)  # this block's query joints
     cols = tl.arange(0, BLOCK_K)  # every key joint
     row_ok = rows < J
     col_ok = cols < J
@@ -46,11 +78,11 @@ def _forward_kernel(
     logits = tl.zeros((BLOCK_J, BLOCK_K), dtype=tl.float32)
     logits = gram_accumulate(logits, q_ptr + b * J * P, rows, row_ok, k_ptr + b * J * P, cols, col_ok, P,
                              BLOCK_P, DOT_PRECISION, UPCAST)  # fmt: skip
-    logits = tl.where(col_ok[None, :], logits * scale, float("-inf"))
-    row_max = tl.max(logits, axis=1)
-    expd = tl.exp(logits - row_max[:, None])
-    attn = (expd / tl.sum(expd, axis=1)[:, None]).to(attn_ptr.dtype.element_ty)
+    attn, total = _normalize(logits * scale, col_ok, J, SUM_NORM)
+    # The attention is stored, and saved for backward, in fp32 whatever the inputs' dtype: the backward
+    # then differentiates the attention the forward computed, not an 8-bit (bf16) rounding of it.
     tl.store(attn_ptr + b * J * J + rows[:, None] * J + cols[None, :], attn, mask=row_ok[:, None] & col_ok[None, :])
+    tl.store(norm_ptr + b * J + rows, total, mask=row_ok)
 
     matmul_rows_store(attn.to(v_ptr.dtype.element_ty), v_ptr + b * J * PV, cols, col_ok,
                       pred_ptr + b * J * PV, rows, row_ok, PV, BLOCK_PV, DOT_PRECISION, UPCAST)  # fmt: skip
@@ -58,14 +90,14 @@ def _forward_kernel(
 
 @triton.jit
 def _backward_rows_kernel(
-    grad_pred_ptr, grad_attn_ptr, k_ptr, v_ptr, attn_ptr, dlogits_ptr, grad_q_ptr,
+    grad_pred_ptr, grad_attn_ptr, k_ptr, v_ptr, attn_ptr, norm_ptr, dlogits_ptr, grad_q_ptr,
     J, P, PV, scale,
-    HAS_GRAD_ATTN: tl.constexpr,
+    HAS_GRAD_ATTN: tl.constexpr, SUM_NORM: tl.constexpr,
     BLOCK_J: tl.constexpr, BLOCK_K: tl.constexpr, BLOCK_P: tl.constexpr, BLOCK_PV: tl.constexpr,
     DOT_PRECISION: tl.constexpr, UPCAST: tl.constexpr,
 ):  # fmt: skip
-    b = tl.program_id(1).to(tl.int64)
-    rows = tl.program_id(0) * BLOCK_J + tl.arange(0, BLOCK_J)
+    b, block = _batch_and_block(J, BLOCK_J)
+    rows = block * BLOCK_J + tl.arange(0, BLOCK_J)
     cols = tl.arange(0, BLOCK_K)
     row_ok = rows < J
     col_ok = cols < J
@@ -79,9 +111,16 @@ def _backward_rows_kernel(
     if HAS_GRAD_ATTN:
         grad_attn += tl.load(grad_attn_ptr + jj_offsets, mask=jj_mask, other=0.0).to(tl.float32)
 
-    # Softmax backward along each row; padded columns have attn = 0 and so contribute nothing.
-    attn = tl.load(attn_ptr + jj_offsets, mask=jj_mask, other=0.0).to(tl.float32)
-    dlogits = attn * (grad_attn - tl.sum(attn * grad_attn, axis=1)[:, None]) * scale
+    # Normalisation backward along each row; padded columns have attn = 0 and so contribute nothing.
+    attn = tl.load(attn_ptr + jj_offsets, mask=jj_mask, other=0.0)
+    centred = grad_attn - tl.sum(attn * grad_attn, axis=1)[:, None]
+    if SUM_NORM:
+        # w = o / s: dL/do_k = (dA_k - sum_i dA_i w_i) / s; a row with s = 0 is the constant 1 / J.
+        total = tl.load(norm_ptr + b * J + rows, mask=row_ok, other=1.0)
+        safe = tl.where(total == 0.0, 1.0, total)
+        dlogits = tl.where((total[:, None] == 0.0) | ~jj_mask, 0.0, centred / safe[:, None]) * scale
+    else:
+        dlogits = attn * centred * scale
     tl.store(dlogits_ptr + jj_offsets, dlogits, mask=jj_mask)
 
     # dQ = dS @ K
@@ -97,8 +136,8 @@ def _backward_cols_kernel(
     DOT_PRECISION: tl.constexpr, UPCAST: tl.constexpr,
 ):  # fmt: skip
     # This program owns key joints `keys` and reduces over every query joint `rows`.
-    b = tl.program_id(1).to(tl.int64)
-    keys = tl.program_id(0) * BLOCK_J + tl.arange(0, BLOCK_J)
+    b, block = _batch_and_block(J, BLOCK_J)
+    keys = block * BLOCK_J + tl.arange(0, BLOCK_J)
     rows = tl.arange(0, BLOCK_K)
     key_ok = keys < J
     row_ok = rows < J
@@ -137,21 +176,22 @@ def launch_config(joints: int) -> dict[str, int]:
 
 
 def forward(
-    query: torch.Tensor, key: torch.Tensor, value: torch.Tensor, scale: float
-) -> tuple[torch.Tensor, torch.Tensor]:
+    query: torch.Tensor, key: torch.Tensor, value: torch.Tensor, scale: float, normalization: str = "softmax"
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
+    """Return ``pred`` (B, J, Hv, Wv) in the inputs' dtype, ``attn`` (B, J, J) in fp32 and each row's
+    normaliser (B, J) in fp32 (the sum of the logits for ``"sum"``, which its backward needs)."""
     batch, joints, height, width = query.shape
     query, key, value = query.contiguous(), key.contiguous(), value.contiguous()
-    pred = torch.empty_like(value)
-    attn = torch.empty((batch, joints, joints), device=query.device, dtype=query.dtype)
+    pred, attn, norm = forward_outputs(query, key, value)
     if batch == 0:
-        return pred, attn
-    grid = (triton.cdiv(joints, BLOCK_J), batch)
-    _forward_kernel[grid](
-        query, key, value, pred, attn,
+        return pred, attn, norm
+    launch(
+        _forward_kernel, (batch * triton.cdiv(joints, BLOCK_J),), query,
+        query, key, value, pred, attn, norm,
         joints, height * width, value.shape[2] * value.shape[3], scale,
-        **launch_config(joints), **dot_config(query.dtype),
+        SUM_NORM=normalization == "sum", **launch_config(joints), **dot_config(query.dtype),
     )  # fmt: skip
-    return pred, attn
+    return pred, attn, norm
 
 
 def backward(
@@ -161,27 +201,33 @@ def backward(
     key: torch.Tensor,
     value: torch.Tensor,
     attn: torch.Tensor,
+    norm: torch.Tensor,
     scale: float,
+    normalization: str = "softmax",
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     batch, joints, height, width = query.shape
     positions, value_positions = height * width, value.shape[2] * value.shape[3]
     # Incoming gradients may be expanded (stride 0) views, e.g. from .sum().backward().
     grad_pred = grad_pred.contiguous()
     grad_attn = None if grad_attn is None else grad_attn.contiguous()
-    query, key, value, attn = query.contiguous(), key.contiguous(), value.contiguous(), attn.contiguous()
-    grad_q, grad_k, grad_v = torch.empty_like(query), torch.empty_like(key), torch.empty_like(value)
+    query, key, value = query.contiguous(), key.contiguous(), value.contiguous()
+    attn, norm = attn.float().contiguous(), norm.float().contiguous()
+    grad_q, grad_k, grad_v = backward_outputs(query, key, value)
     if batch == 0:
         return grad_q, grad_k, grad_v
     dlogits = torch.empty((batch, joints, joints), device=query.device, dtype=torch.float32)
-    config = {**launch_config(joints), **dot_config(query.dtype)}
-    grid = (triton.cdiv(joints, BLOCK_J), batch)
-    _backward_rows_kernel[grid](
-        grad_pred, grad_attn if grad_attn is not None else attn, key, value, attn, dlogits, grad_q,
+    config = {**launch_config(joints), **dot_config(query.dtype), "SUM_NORM": normalization == "sum"}
+    grid = (batch * triton.cdiv(joints, BLOCK_J),)
+    launch(
+        _backward_rows_kernel, grid, query,
+        grad_pred, grad_attn if grad_attn is not None else attn, key, value, attn, norm, dlogits, grad_q,
         joints, positions, value_positions, scale, HAS_GRAD_ATTN=grad_attn is not None, **config,
     )  # fmt: skip
-    _backward_cols_kernel[grid](
-        grad_pred, query, attn, dlogits, grad_k, grad_v, joints, positions, value_positions, **config
-    )
+    config.pop("SUM_NORM")
+    launch(
+        _backward_cols_kernel, grid, query,
+        grad_pred, query, attn, dlogits, grad_k, grad_v, joints, positions, value_positions, **config,
+    )  # fmt: skip
     return grad_q, grad_k, grad_v
 
 
@@ -189,34 +235,44 @@ def _aot_specs():
     from posemods.triton.report import KernelSpec, pointer_signature
 
     specs = []
-    for dtype, tname in ((torch.float32, "fp32"), (torch.bfloat16, "bf16"), (torch.float16, "fp16")):
-        for joints in (17, 133):
-            config = launch_config(joints)
-            launch = {"num_warps": config.pop("num_warps"), "num_stages": config.pop("num_stages")}
-            blocks = {**config, "DOT_PRECISION": "tf32" if dtype == torch.float32 else "ieee", "UPCAST": False}
-            sizes = {"J": "i32", "P": "i32", "PV": "i32"}
-            tag = f"{tname}, J={joints}"
-            specs += [
-                KernelSpec(
-                    f"kmm_forward ({tag})", _forward_kernel,
-                    {**pointer_signature(q_ptr=tname, k_ptr=tname, v_ptr=tname, pred_ptr=tname, attn_ptr=tname),
-                     **sizes, "scale": "fp32"},
-                    blocks, **launch,
-                ),
-                KernelSpec(
-                    f"kmm_backward_rows ({tag})", _backward_rows_kernel,
-                    {**pointer_signature(grad_pred_ptr=tname, grad_attn_ptr=tname, k_ptr=tname, v_ptr=tname,
-                                         attn_ptr=tname, dlogits_ptr="fp32", grad_q_ptr=tname),
-                     **sizes, "scale": "fp32"},
-                    {**blocks, "HAS_GRAD_ATTN": True}, **launch,
-                ),
+    # fp32 with "ieee" dots is what runs by default (torch's matmul does not use TF32 unless asked);
+    # "tf32" runs once a user allows it. Eq. 10's "sum" reading is compiled at the papers' J=17.
+    variants = [
+        ("fp32", "ieee", 17, False), ("fp32", "tf32", 17, False), ("fp32", "ieee", 133, False),
+        ("fp32", "ieee", 17, True), ("bf16", "ieee", 17, False), ("bf16", "ieee", 133, False),
+        ("fp16", "ieee", 17, False), ("fp16", "ieee", 133, True),
+    ]  # fmt: skip
+    for tname, precision, joints, sum_norm in variants:
+        config = launch_config(joints)
+        launch_opts = {"num_warps": config.pop("num_warps"), "num_stages": config.pop("num_stages")}
+        blocks = {**config, "DOT_PRECISION": precision, "UPCAST": False}
+        sizes = {"J": "i32", "P": "i32", "PV": "i32"}
+        tag = f"{tname} {precision}, J={joints}" + (", sum" if sum_norm else "")
+        specs += [
+            KernelSpec(
+                f"kmm_forward ({tag})", _forward_kernel,
+                {**pointer_signature(q_ptr=tname, k_ptr=tname, v_ptr=tname, pred_ptr=tname, attn_ptr="fp32",
+                                     norm_ptr="fp32"),
+                 **sizes, "scale": "fp32"},
+                {**blocks, "SUM_NORM": sum_norm}, **launch_opts,
+            ),
+            KernelSpec(
+                f"kmm_backward_rows ({tag})", _backward_rows_kernel,
+                {**pointer_signature(grad_pred_ptr=tname, grad_attn_ptr="fp32", k_ptr=tname, v_ptr=tname,
+                                     attn_ptr="fp32", norm_ptr="fp32", dlogits_ptr="fp32", grad_q_ptr=tname),
+                 **sizes, "scale": "fp32"},
+                {**blocks, "HAS_GRAD_ATTN": True, "SUM_NORM": sum_norm}, **launch_opts,
+            ),
+        ]  # fmt: skip
+        if not sum_norm:  # the columns kernel does not depend on the normalisation
+            specs.append(
                 KernelSpec(
                     f"kmm_backward_cols ({tag})", _backward_cols_kernel,
-                    {**pointer_signature(grad_pred_ptr=tname, q_ptr=tname, attn_ptr=tname, dlogits_ptr="fp32",
+                    {**pointer_signature(grad_pred_ptr=tname, q_ptr=tname, attn_ptr="fp32", dlogits_ptr="fp32",
                                          grad_k_ptr=tname, grad_v_ptr=tname), **sizes},
-                    blocks, **launch,
-                ),
-            ]  # fmt: skip
+                    blocks, **launch_opts,
+                )
+            )  # fmt: skip
     return specs
 
 

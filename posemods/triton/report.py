@@ -139,7 +139,9 @@ def all_specs() -> list[KernelSpec]:
 
 
 def compile_all(archs: tuple[int, ...] = (80, 90)) -> list[KernelReport]:
-    if os.environ.get("TRITON_INTERPRET", "0") == "1":
+    from posemods._backend import interpreting
+
+    if interpreting():
         raise RuntimeError("unset TRITON_INTERPRET: interpreted kernels cannot be compiled ahead of time")
     return [compile_spec(spec, arch) for spec in all_specs() for arch in archs]
 

@@ -5,8 +5,12 @@ import math
 import torch
 
 
-def kinematics_attention_loop(query, key, value, scale=None):
-    """query, key: (B, J, H, W); value: (B, J, Hv, Wv). Returns (pred, attn) as in eq. 11 and eq. 10."""
+def kinematics_attention_loop(query, key, value, scale=None, normalization="softmax"):
+    """query, key: (B, J, H, W); value: (B, J, Hv, Wv). Returns (pred, attn) as in eq. 11 and eq. 10.
+
+    ``normalization="sum"`` is eq. 10 as printed, ``w_{j,i} = o_{j,i} / sum_l o_{j,l}``; a row whose
+    sum is exactly 0 has no value from the formula, and posemods defines it as 1 / J per joint.
+    """
     batch, joints, height, width = query.shape
     if scale is None:
         scale = 1.0 / math.sqrt(height * width)  # eq. 9: d is the feature dimension h * w
@@ -22,8 +26,15 @@ def kinematics_attention_loop(query, key, value, scale=None):
                         o_ij = o_ij + query[b, j, y, x] * key[b, i, y, x]
                 logits.append(o_ij * scale)
             logits = torch.stack(logits)
-            weights = torch.exp(logits - logits.max())
-            weights = weights / weights.sum()  # softmax over the joints of frame t (eq. 10)
+            if normalization == "sum":  # eq. 10 as printed
+                total = sum(logits[i] for i in range(joints))
+                if total == 0:
+                    weights = torch.full_like(logits, 1.0 / joints)
+                else:
+                    weights = torch.stack([logits[i] / total for i in range(joints)])
+            else:
+                weights = torch.exp(logits - logits.max())
+                weights = weights / weights.sum()  # softmax over the joints of frame t (eq. 10)
             for i in range(joints):
                 attn[b, j, i] = weights[i]
                 pred[b, j] = pred[b, j] + weights[i] * value[b, i]  # eq. 11

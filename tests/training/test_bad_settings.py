@@ -43,9 +43,9 @@ def test_datasets_refuse_a_bad_sigma_when_built(sigma):
 
 @pytest.mark.parametrize("size", [(0, 0), (32, 0), (-4, 32), (32,), "32x32", None])
 def test_synthetic_frame_and_heatmap_sizes_are_two_positive_ints(size):
-    with pytest.raises(ValueError, match=r"frame_size: expected \(W, H\), two positive integers"):
+    with pytest.raises(ValueError, match=r"frame_size: expected \(H, W\), two positive integers"):
         SyntheticPoseVideos(num_clips=1, frame_size=size)
-    with pytest.raises(ValueError, match=r"heatmap_size: expected \(W, H\)"):
+    with pytest.raises(ValueError, match=r"heatmap_size: expected \(H, W\)"):
         SyntheticPoseVideos(num_clips=1, heatmap_size=size)
 
 

@@ -1,5 +1,7 @@
 """The loop's pieces in-process: loss, schedule, key-frame models, every registered model, errors."""
 
+import argparse
+import dataclasses
 import math
 
 import pytest
@@ -8,6 +10,8 @@ from torch import nn
 
 from posemods.data import SyntheticPoseVideos
 from posemods.training import MODELS, ModelSpec, TrainConfig, evaluate, fit, heatmap_loss, predict, register_model
+from posemods.training.config import add_arguments, config_from_args
+from posemods.training.datasets import build_datasets
 from posemods.training.loop import WarmupCosine, restore_schedule, select_frames
 
 
@@ -68,10 +72,12 @@ def test_resuming_with_more_steps_continues_the_new_schedule():
     # schedule's rate from step 10, not at the old schedule's 0.
     _, old = _stepped(total=10, steps=10)
     assert old.get_last_lr() == [0.0]
-    optimizer, scheduler = _stepped(total=20, steps=0)
-    schedule = scheduler.lr_lambdas[0]  # the very object the scheduler holds, as fit() passes it
-    restore_schedule(optimizer, scheduler, old.state_dict(), lr=1e-2, weight_decay=0.01, schedule=schedule)
+    optimizer, _ = _stepped(total=20, steps=0)
+    optimizer.load_state_dict(_stepped(total=10, steps=10)[0].state_dict())  # lr 0, as saved
+    schedule = WarmupCosine(2, 20)
+    scheduler = restore_schedule(optimizer, old.state_dict(), lr=1e-2, weight_decay=0.01, schedule=schedule)
     assert schedule.total == 20  # not overwritten by the saved, 10-step schedule
+    assert optimizer.param_groups[0]["weight_decay"] == 0.01 and optimizer.param_groups[0]["lr"] == 1e-2 * schedule(10)
     assert scheduler.last_epoch == 10
     assert scheduler.get_last_lr() == [1e-2 * schedule(10)] and schedule(10) > 0.4
     optimizer.step()
@@ -81,9 +87,27 @@ def test_resuming_with_more_steps_continues_the_new_schedule():
 
 def test_resuming_with_the_same_settings_changes_nothing():
     _, saved = _stepped(total=10, steps=4)
-    optimizer, scheduler = _stepped(total=10, steps=0)
-    restore_schedule(optimizer, scheduler, saved.state_dict(), lr=1e-2, weight_decay=0.01, schedule=WarmupCosine(2, 10))
+    optimizer, _ = _stepped(total=10, steps=0)
+    scheduler = restore_schedule(
+        optimizer, saved.state_dict(), lr=1e-2, weight_decay=0.01, schedule=WarmupCosine(2, 10)
+    )
     assert scheduler.get_last_lr() == saved.get_last_lr() and scheduler.last_epoch == 4
+    # The same steps from here on as the run that was never interrupted.
+    for _ in range(3):
+        saved.optimizer.step()
+        saved.step()
+        optimizer.step()
+        scheduler.step()
+        assert scheduler.get_last_lr() == saved.get_last_lr()
+
+
+def test_restore_schedule_uses_no_private_scheduler_attributes():
+    """Issue 14: restoring wrote scheduler._last_lr; it now builds the scheduler through the constructor."""
+    import inspect
+
+    source = inspect.getsource(restore_schedule)
+    code = source[source.index('"""', source.index('"""') + 3) + 3 :]  # the body after the docstring
+    assert "._" not in code
 
 
 def test_key_frame_models_are_trained_and_scored_on_the_key_frame_only(tmp_path):
@@ -138,7 +162,7 @@ def test_every_registered_model_builds_and_predicts(name):
     _, clips = _clips(1, clip_length=3)
     for variant in spec.variants:
         model = spec.create(13, variant, "tiny", (32, 32), 3).eval()  # BatchNorm cannot train on one clip
-        h, w = spec.heatmap_size((32, 32))[::-1]
+        h, w = spec.heatmap_size((32, 32))
         clips_at_stride = {**clips, "heatmaps": clips["heatmaps"][..., :h, :w]}
         pred, kept = predict(model, spec, clips_at_stride)
         frames = 3 if spec.output == "clip" else 1  # a key-frame model predicts the middle frame
@@ -166,6 +190,24 @@ def test_configuration_errors(tmp_path):
     with pytest.raises(ValueError, match=r"multiples of 32 for kimnet, got \(48, 64\)"):
         MODELS["kimnet"].heatmap_size((48, 64))  # a multiple of the heatmap stride, not of ResNet's
     assert MODELS["lstmpm"].heatmap_size((48, 48)) == (6, 6)
+
+
+def test_sizes_are_height_then_width():
+    """(H, W) everywhere, as torch: the config, the CLI, the registry and the data agree."""
+    assert MODELS["lstmpm"].heatmap_size((48, 64)) == (6, 8)
+    with pytest.raises(ValueError, match=r"multiples of 32 for kimnet, got \(64, 48\)"):
+        MODELS["kimnet"].heatmap_size((64, 48))
+    parser = argparse.ArgumentParser()
+    add_arguments(parser)
+    config = config_from_args(parser.parse_args(["--input-size", "64", "32"]))
+    assert config.input_size == (64, 32)
+    with pytest.raises(ValueError, match=r"input_size: expected \(H, W\)"):
+        TrainConfig(input_size=(64,))
+    spec = MODELS["test-key"]
+    train_set, _, _ = build_datasets(dataclasses.replace(config, train_clips=1, eval_clips=1, clip_length=3), spec)
+    clip = train_set[0]
+    assert clip["frames"].shape[-2:] == (64, 32)
+    assert clip["heatmaps"].shape[-2:] == spec.heatmap_size((64, 32)) == (16, 8)
     with pytest.raises(ValueError, match="already registered"):
         register_model(MODELS["kimnet"])
 
@@ -174,3 +216,34 @@ def test_vremd_variants_are_table4():
     from posemods.models import VREMD_TABLE4
 
     assert MODELS["vremd"].variants == VREMD_TABLE4
+
+
+def test_fit_steps_one_by_one(tmp_path):
+    """fit's pieces alone: resume resolution, build, a partial epoch, save, resume, evaluate."""
+    from posemods.training.distributed import Context
+    from posemods.training.fit import build_run, evaluate_epoch, resolve_resume, save_run, train_epoch
+
+    config = TrainConfig(
+        model="test-key", input_size=(32, 32), clip_length=3, train_clips=8, eval_clips=4, batch_size=4,
+        out=str(tmp_path), progress=False, max_steps=1, warmup_steps=0,
+    )  # fmt: skip
+    context = Context()
+    assert resolve_resume(dataclasses.replace(config, resume="auto")) == (None, None)  # nothing saved yet
+    run = build_run(config, context)
+    assert run.steps_per_epoch == 2 and (run.epoch, run.epoch_step, run.step) == (0, 0, 0)
+    assert train_epoch(run) is False  # stopped by max_steps, mid-epoch
+    assert (run.epoch_step, run.step, len(run.losses)) == (1, 1, 1) and run.reached_max_steps
+    path = save_run(run)
+    assert path == tmp_path / "last.pt" and path.is_file()
+
+    resumed_config = dataclasses.replace(config, resume="auto", max_steps=None)
+    resume, state = resolve_resume(resumed_config)
+    assert resume == str(path) and state["step"] == 1
+    resumed = build_run(resumed_config, context, state=state)
+    assert (resumed.epoch, resumed.epoch_step, resumed.step) == (0, 1, 1)
+    assert resumed.scheduler.last_epoch == 1 and resumed.losses == run.losses
+    for key, value in run.model.state_dict().items():
+        assert torch.equal(value, resumed.model.state_dict()[key]), key
+    assert train_epoch(resumed) is True and resumed.step == 2
+    record = evaluate_epoch(resumed)
+    assert set(record) >= {"visible/Mean", "occluded/Mean"}

@@ -26,7 +26,11 @@ def test_resume_in_a_fresh_process_is_bitwise_identical(tmp_path):
     for a, b in zip(straight["optimizer"]["state"].values(), resumed["optimizer"]["state"].values()):
         for name in a:
             assert torch.equal(torch.as_tensor(a[name]), torch.as_tensor(b[name])), name
-    assert straight["scheduler"] == resumed["scheduler"]
+    # The schedule's position and rates match; "_step_count" counts scheduler.step() calls in this
+    # process (torch only warns from it about call order), and a resumed scheduler is built anew.
+    public = lambda state: {k: v for k, v in state.items() if k != "_step_count"}
+    assert public(straight["scheduler"]) == public(resumed["scheduler"])
+    assert straight["scheduler"]["last_epoch"] == 5
     assert straight["history"] == resumed["history"] or _same_but_time(straight["history"], resumed["history"])
     # The weights moved: a run that did nothing would pass the checks above too.
     assert not torch.equal(straight["model"]["correction.conv_d.weight"], half["model"]["correction.conv_d.weight"])

@@ -1,0 +1,119 @@
+"""Penn Action's quirks, each in a label file written in the release's format (scipy.io.savemat)."""
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+from scipy.io import savemat
+
+from posemods.data import PennAction, read_penn_action
+from posemods.metrics import PCK
+from posemods.skeletons import PENN_ACTION_13
+
+J = 13
+
+
+def write_video(root, stem, x, y, visibility, bbox, flag=-1, h=40, w=48):
+    n = x.shape[0]
+    (root / "labels").mkdir(parents=True, exist_ok=True)
+    savemat(
+        root / "labels" / f"{stem}.mat",
+        {"x": x, "y": y, "visibility": visibility, "bbox": bbox, "train": flag, "nframes": n,
+         "dimensions": np.array([h, w, n]), "action": "squat", "pose": "front"},
+    )  # fmt: skip
+    frames = root / "frames" / stem
+    frames.mkdir(parents=True, exist_ok=True)
+    for i in range(n):
+        Image.fromarray(np.full((h, w, 3), 60 + 10 * i, dtype=np.uint8)).save(frames / f"{i + 1:06d}.jpg")
+
+
+def video(n=4, seed=0):
+    rng = np.random.default_rng(seed)
+    x, y = rng.uniform(10, 38, (n, J)), rng.uniform(8, 32, (n, J))
+    bbox = np.stack((x.min(1) - 2, y.min(1) - 2, x.max(1) + 2, y.max(1) + 2), axis=1)
+    return x, y, np.ones((n, J), dtype=np.uint8), bbox
+
+
+def test_unlabelled_joints_at_matlab_pixel_one_are_not_annotated(tmp_path):
+    # The release stores unlabelled joints with visibility 0 at (s, s), s = 0.75 after its rescaling.
+    x, y, vis, bbox = video()
+    x[1, 5], y[1, 5], vis[1, 5] = 0.75, 0.75, 0
+    x[2, 0], y[2, 0], vis[2, 0] = 0.0, 0.0, 0
+    write_video(tmp_path, "0001", x, y, vis, bbox)
+    (record,) = read_penn_action(tmp_path, "test")
+    assert record.annotated[1, 5] == 0 and record.visibility[1, 5] == 0
+    assert record.annotated[2, 0] == 0
+    assert record.annotated.sum() == 4 * J - 2
+
+
+def test_an_unlabelled_torso_joint_gives_no_ground_truth_torso(tmp_path):
+    x, y, vis, bbox = video()
+    hip = PENN_ACTION_13.index("left_hip")  # Penn's torso is right shoulder to left hip
+    x[0, hip], y[0, hip], vis[0, hip] = 0.6667, 0.6667, 0
+    write_video(tmp_path, "0001", x, y, vis, bbox)
+    clip = PennAction(tmp_path, "test", clip_length=4, input_size=(32, 32), heatmap_size=(8, 8))[0]
+    assert torch.isnan(clip["torso_size"][0])
+    assert clip["target_weight"][0, hip] == 0  # no heatmap target pulled to the corner
+    assert torch.isfinite(clip["torso_size"][1:]).all()
+
+
+def test_only_visibility_one_counts(tmp_path):
+    x, y, vis, bbox = video()
+    vis[0, 3] = 2  # not a Penn value; LSTMPM's `label(3,joints,frame)==1` does not count it
+    write_video(tmp_path, "0001", x, y, vis, bbox)
+    (record,) = read_penn_action(tmp_path, "test")
+    assert record.visibility[0, 3] == 0
+
+
+def test_a_short_bbox_array_repeats_its_last_row(tmp_path):
+    x, y, vis, bbox = video(5)
+    write_video(tmp_path, "0001", x, y, vis, bbox[:3])
+    (record,) = read_penn_action(tmp_path, "test")
+    np.testing.assert_array_equal(record.bbox[3], bbox[2])
+    np.testing.assert_array_equal(record.bbox[4], bbox[2])
+
+
+def test_degenerate_boxes_are_kept_for_evaluation_and_crop_around_the_joints(tmp_path):
+    x, y, vis, bbox = video()
+    bbox[1] = (30, 20, 30, 28)  # zero width: person size max(0, 8) = 8
+    bbox[2] = (30, 20, 25, 15)  # negative: person size max(-5, -5) = -5, every joint a miss
+    write_video(tmp_path, "0001", x, y, vis, bbox)
+    (record,) = read_penn_action(tmp_path, "test")
+    np.testing.assert_array_equal(record.bbox, bbox)
+    np.testing.assert_allclose(record.crop_bbox[2], (x[2].min(), y[2].min(), x[2].max(), y[2].max()))
+    np.testing.assert_array_equal(record.crop_bbox[0], bbox[0])
+    ds = PennAction(tmp_path, "test", clip_length=4, input_size=(32, 32), heatmap_size=(8, 8))
+    clip = ds[0]
+    assert clip["person_size"].tolist() == pytest.approx(
+        [max(bbox[0, 2] - bbox[0, 0], bbox[0, 3] - bbox[0, 1]), 8.0, -5.0, max(bbox[3, 2:] - bbox[3, :2])]
+    )
+    metric = PCK("penn_action")
+    metric.update_clips(clip["joints_image"][None].double(), {k: v[None] for k, v in clip.items()})
+    assert metric.counted.sum() == 4 * J  # the negative box's frame is counted,
+    assert metric.correct.sum() == 3 * J  # with misses only (LSTMPM: error_dist <= bodysize*0.2)
+
+
+def test_a_file_without_the_expected_variables_is_named(tmp_path):
+    (tmp_path / "labels").mkdir()
+    savemat(tmp_path / "labels" / "0001.mat", {"x": np.zeros((2, J)), "train": 1})
+    with pytest.raises(ValueError, match=r"0001\.mat.*missing \['y', 'visibility'\]"):
+        read_penn_action(tmp_path, "all")
+
+
+def test_a_truncated_mat_file_is_named(tmp_path):
+    x, y, vis, bbox = video()
+    write_video(tmp_path, "0001", x, y, vis, bbox)
+    path = tmp_path / "labels" / "0001.mat"
+    path.write_bytes(path.read_bytes()[:200])
+    with pytest.raises(ValueError, match=r"0001\.mat: not a readable MATLAB"):
+        read_penn_action(tmp_path, "all")
+    path.write_bytes(b"this is not a mat file at all" * 10)
+    with pytest.raises(ValueError, match=r"0001\.mat"):
+        read_penn_action(tmp_path, "all")
+
+
+def test_visibility_of_the_wrong_shape_is_named(tmp_path):
+    x, y, vis, bbox = video()
+    write_video(tmp_path, "0001", x, y, vis[:, :5], bbox)
+    with pytest.raises(ValueError, match=r"0001\.mat: expected visibility"):
+        read_penn_action(tmp_path, "all")

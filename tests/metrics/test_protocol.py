@@ -1,0 +1,40 @@
+"""The protocol line that `python -m posemods.evaluate` prints beside its table."""
+
+import pytest
+import torch
+
+from posemods.metrics import PCK, describe_protocol
+
+
+def test_penn_torso_protocol_names_the_reference_pair_and_joints():
+    text = describe_protocol("penn_action", "penn_action", "torso", 0.2)
+    assert "PCK@0.2" in text and "run_benchmark_GPU_PENN.m" in text
+    assert "right_shoulder - left_hip" in text and "under 1 px" in text
+    assert "visibility == 1" in text
+
+
+def test_jhmdb_and_posetrack_protocols():
+    assert "every joint" in describe_protocol("jhmdb", "jhmdb", "person", 0.1)
+    assert "left_shoulder - right_hip" in describe_protocol("jhmdb", "jhmdb", "torso", 0.1)
+    text = describe_protocol("posetrack", "posetrack", "person", 0.2)
+    assert "poseval evaluateAP" in text and "4258a15" in text and "15 joints" in text
+
+
+def test_bad_arguments_are_refused():
+    with pytest.raises(ValueError, match="alpha"):
+        describe_protocol("jhmdb", "jhmdb", "person", float("nan"))
+    with pytest.raises(ValueError, match="normalize"):
+        describe_protocol("jhmdb", "jhmdb", "height", 0.2)
+
+
+def test_the_evaluate_cli_prints_the_protocol(monkeypatch, capsys):
+    import posemods.evaluate as cli
+    from posemods.training.config import TrainConfig
+
+    metric = PCK("jhmdb")
+    metric.update(torch.zeros(1, 15, 2), torch.zeros(1, 15, 2), torch.ones(1, 15), torch.ones(1))
+    config = TrainConfig(data="jhmdb", data_root="unused", normalize="torso", alpha=0.1)
+    monkeypatch.setattr(cli, "score_checkpoint", lambda path, **kw: ({"visible": metric}, config))
+    cli.main(["unused.pt"])
+    out = capsys.readouterr().out
+    assert "protocol: jhmdb, PCK@0.1" in out and "left_shoulder - right_hip" in out and "every joint" in out

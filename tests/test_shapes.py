@@ -1,0 +1,53 @@
+"""posemods._shapes: integer arguments of any integer type, and no bools or floats posing as sizes."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import torch
+
+from posemods import BMD, DCA, HKM, KMM
+from posemods._shapes import expect_positive, expect_shape
+
+
+@pytest.mark.parametrize("value", [4, np.int64(4), np.int32(4), np.uint8(4)])
+def test_expect_positive_accepts_integers_of_any_type_and_returns_an_int(value):
+    got = expect_positive("dim", value)
+    assert got == 4 and type(got) is int
+
+
+@pytest.mark.parametrize("value", [True, np.bool_(True), 4.0, np.float64(4.0), "4", None, 0, -1, np.int64(0)])
+def test_expect_positive_refuses_bools_floats_and_non_positive(value):
+    with pytest.raises(ValueError, match=r"dim: expected a positive integer, got"):
+        expect_positive("dim", value)
+
+
+def test_modules_take_numpy_integers():
+    """The issue's cases: KMM(in_channels=np.int64(4)) and dim=np.int64(8) for every module."""
+    torch.manual_seed(0)
+    kmm = KMM(in_channels=np.int64(4), num_joints=np.int64(3))
+    assert kmm(torch.randn(1, 4, 5, 5), torch.randn(1, 4, 5, 5), torch.randn(1, 3, 5, 5)).shape == (1, 3, 5, 5)
+    dca = DCA(dim=np.int64(8), num_heads=np.int64(2), num_points=np.int64(2))
+    assert dca(torch.randn(1, 6, 8), torch.randn(1, 6, 8), hw=(2, 3)).shape == (1, 6, 8)
+    hkm = HKM(dim=np.int64(8), num_joints=np.int64(3), num_heads=2)
+    assert hkm(torch.randn(1, 3, 6, 8), hw=(2, 3)).features.shape == (1, 6, 8)
+    bmd = BMD(dim=np.int64(8), num_heads=2, num_points=2)
+    assert bmd(torch.randn(1, 3, 6, 8), torch.randn(1, 6, 8), hw=(2, 3)).shape == (1, 6, 8)
+
+
+@pytest.mark.parametrize("bad", [True, 4.0])
+def test_modules_refuse_bool_and_float_sizes(bad):
+    with pytest.raises(ValueError, match="in_channels: expected a positive integer"):
+        KMM(in_channels=bad, num_joints=3)
+    with pytest.raises(ValueError, match="dim: expected a positive integer"):
+        DCA(dim=bad, num_heads=1, num_points=1)
+
+
+def test_expect_shape_records_and_checks_sizes():
+    known: dict = {"C": 3}
+    expect_shape("x", torch.zeros(2, 3, 4), "B C 4", known)
+    assert known == {"C": 3, "B": 2}
+    with pytest.raises(ValueError, match=r"y: expected shape \(B, C\) with B=2, got \(5, 3\) \(B=5 at dim 0\)"):
+        expect_shape("y", torch.zeros(5, 3), "B C", known)
+    with pytest.raises(ValueError, match=r"z: expected shape \(B, 4\) with 4=4"):
+        expect_shape("z", torch.zeros(2, 5), "B 4", known)
