@@ -10,8 +10,6 @@ import argparse
 import dataclasses
 import json
 import logging
-import math
-import numbers
 import sys
 
 from posemods._shapes import expect_choice, expect_positive, expect_size
@@ -86,10 +84,10 @@ class TrainConfig:
         from posemods.data.heatmaps import expect_sigma
 
         expect_sigma(self.sigma)
-        if isinstance(self.alpha, bool) or not isinstance(self.alpha, numbers.Real):
-            raise TypeError(f"alpha: expected a positive number, got {type(self.alpha).__name__} {self.alpha!r}")
-        if not (math.isfinite(self.alpha) and self.alpha > 0):
-            raise ValueError(f"alpha: expected a positive, finite PCK threshold, got {self.alpha!r}")
+        # The metric's own check, at the CLI: a NaN or negative --alpha would otherwise score silently.
+        from posemods.metrics import check_alpha
+
+        check_alpha(self.alpha)
         if self.split is not None:
             if self.data != "jhmdb":
                 raise ValueError(
@@ -98,8 +96,6 @@ class TrainConfig:
                 )
             if str(self.split) not in JHMDB_SPLITS:
                 raise ValueError(f"split: expected one of JHMDB's splits {JHMDB_SPLITS}, got {self.split!r}")
-        if len(self.input_size) != 2:
-            raise ValueError(f"input_size: expected (W, H), got {self.input_size!r}")
         if self.data != "synthetic" and self.data_root is None:
             raise ValueError(f"data_root: expected the {self.data} folder, got None")
         if self.data == "posetrack" and self.annotations is None:

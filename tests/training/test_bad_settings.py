@@ -61,7 +61,7 @@ def test_train_cli_refuses_sigma_zero_before_training(tmp_path):
 def test_evaluate_cli_refuses_a_bad_alpha(tmp_path, alpha):
     path = tmp_path / "last.pt"
     save_checkpoint(path, config=TrainConfig().to_dict(), model={})
-    with pytest.raises(ValueError, match="alpha: expected a positive, finite PCK threshold"):
+    with pytest.raises(ValueError, match="alpha: expected a positive finite number"):
         evaluate_main([str(path), "--alpha", alpha])
 
 
