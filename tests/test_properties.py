@@ -396,3 +396,30 @@ def test_train_config_fields(field, value):
     else:
         valid = is_positive_int(value)
     clear_error_or(lambda: TrainConfig(**{field: value}), [field], valid)
+
+
+# --- the fuzz script's classifier (python -m benchmarks.fuzz) --------------------------------------------
+
+
+def test_the_fuzz_script_sorts_outcomes_into_the_five_classes():
+    from benchmarks.fuzz import Case, classify, shape_check
+
+    def raise_(error):
+        raise error
+
+    cases = {
+        "clear error": Case("t", "a", lambda: raise_(ValueError("dim: expected a positive integer")), ("dim",), False),
+        "cryptic": Case("t", "b", lambda: raise_(ValueError("cannot reshape tensor")), ("dim",), False),
+        "silently wrong": Case("t", "c", lambda: torch.zeros(2), ("dim",), False),
+        "correct": Case("t", "d", lambda: torch.zeros(2), ("dim",), True, shape_check((2,))),
+        "crash": Case("t", "e", lambda: raise_(OverflowError("cannot convert float infinity")), ("dim",)),
+    }
+    other = Case("t", "f", lambda: raise_(RuntimeError("dim: mismatch")), ("dim",), None)
+    wrong_shape = Case("t", "g", lambda: torch.zeros(3), ("dim",), True, shape_check((2,)))
+    nan_lost = Case("t", "h", lambda: torch.zeros(2), ("dim",), True, shape_check((2,), nan_in=True))
+    for expected, case in cases.items():
+        classify(case)
+        assert case.outcome == expected, (case.name, case.outcome, case.detail)
+    for case in (other, wrong_shape, nan_lost):
+        classify(case)
+    assert (other.outcome, wrong_shape.outcome, nan_lost.outcome) == ("cryptic", "silently wrong", "silently wrong")
