@@ -409,6 +409,7 @@ def metric_cases():
 
 def reader_cases(folder: Path):
     from posemods.data.posetrack import read_posetrack_videos
+    from posemods.skeletons import POSETRACK_17
 
     rng = np.random.default_rng(1)
     keys = ["annotations", "images", "annolist", "id", "image_id", "keypoints", "file_name", "categories",
@@ -432,9 +433,31 @@ def reader_cases(folder: Path):
         "images": [{"id": 1, "file_name": "images/v/000001.jpg", "is_labeled": True, "frame_id": 1, "vid_id": "v"}],
         "annotations": [{"image_id": 1, "track_id": 0, "keypoints": [5.0, 5.0, 1.0] * 17,
                          "bbox_head": [0.0, 0.0, 10.0, 10.0]}],
-        "categories": [{"name": "person", "keypoints": [f"k{i}" for i in range(17)]}],
+        "categories": [{"name": "person", "keypoints": list(POSETRACK_17.joint_names)}],
     }  # fmt: skip
-    documents = [(f"random JSON {i}", json.dumps(value())) for i in range(40)]
+
+    def mutated(doc):
+        """``doc`` with one value somewhere replaced by a random one, or removed."""
+        doc = json.loads(json.dumps(doc))
+        node = doc
+        while True:
+            keys = list(node) if isinstance(node, dict) else list(range(len(node)))
+            if not keys:
+                return doc
+            key = keys[int(rng.integers(0, len(keys)))]
+            child = node[key]
+            if isinstance(child, (dict, list)) and child and rng.random() < 0.7:
+                node = child
+                continue
+            if isinstance(node, dict) and rng.random() < 0.3:
+                del node[key]
+            else:
+                node[key] = value(2)
+            return doc
+
+    documents = [(f"random JSON {i}", json.dumps(value())) for i in range(10)]
+    documents += [(f"random object {i}", json.dumps({k: value(1) for k in rng.choice(keys[:4], 2)})) for i in range(10)]
+    documents += [(f"valid 2018, one value changed ({i})", json.dumps(mutated(good_2018))) for i in range(30)]
     text = json.dumps(good_2018)
     documents += [(f"valid 2018 cut by {cut} chars", text[: len(text) - cut]) for cut in (1, 10, 100)]
     documents += [("empty file", ""), ("not JSON", "hello"), ("a list", "[]"), ("valid 2018", text)]
