@@ -23,14 +23,20 @@ def small_bmd(**kwargs):
 
 
 def randomise_offsets(module, seed=1):
-    """Give every θ a non-zero weight, so the sampling points depend on the motion and on F."""
+    """Give every offset predictor (DCA's and DA's θ, DCA's reference map, DC's offset conv) a non-zero
+    weight, so the sampling points depend on the motion (and, for DCA, on F)."""
     gen = torch.Generator().manual_seed(seed)
     with torch.no_grad():
         for sub in module.modules():
-            if isinstance(sub, (DeformableCrossAttention, DeformableConvMotion)):
+            if isinstance(sub, DeformableConvMotion):
+                sub.offsets.weight.copy_(torch.randn(sub.offsets.weight.shape, generator=gen) * 0.3)
+                sub.offsets.bias.copy_(torch.randn(sub.offsets.bias.shape, generator=gen))
+            elif isinstance(sub, DeformableCrossAttention):
                 theta = sub.offsets.theta
                 theta.weight.copy_(torch.randn(theta.weight.shape, generator=gen) * 0.5)
                 theta.bias.add_(torch.randn(theta.bias.shape, generator=gen))
+                if hasattr(sub, "reference_proj"):
+                    sub.reference_proj.weight.copy_(torch.randn(sub.reference_proj.weight.shape, generator=gen))
     return module
 
 
@@ -162,10 +168,9 @@ def test_fusion_is_a_linear_map_of_both_streams():
 # --- the ADC block ----------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("operator", ["dca", "da", "dc"])
-def test_adc_block_written_out(operator):
-    # x + Mlp([deform(LN x, LN F), CrossAttention(LN x, LN F)]), every piece computed apart from the block.
-    block = randomise_offsets(AdaptiveDeformableCross(DIM, HEADS, POINTS, 2.0, operator, constraint_dim=6)).double()
+def test_adc_block_written_out():
+    # x + Mlp([DCA(LN x, LN F), CrossAttention(LN x, LN F)]), every piece computed apart from the block.
+    block = randomise_offsets(AdaptiveDeformableCross(DIM, HEADS, POINTS, 2.0, "dca", constraint_dim=6)).double()
     with torch.no_grad():
         for norm in (block.norm, block.constraint_norm):
             norm.weight.uniform_(0.5, 1.5)
@@ -185,6 +190,44 @@ def test_adc_block_written_out(operator):
     expected = x + hidden @ mlp.fc2.weight.T + mlp.fc2.bias
     assert_close(block(x, constraint, HW), expected)
     assert mlp.fc1.in_features == 2 * DIM and mlp.fc2.out_features == DIM
+
+
+@pytest.mark.parametrize("operator", ["da", "dc"])
+def test_table6_rows_a_and_b_replace_the_adc_block_without_cross_attention_or_f(operator):
+    # "replace our Adaptive Deformable Cross (ADC) block with the deformable conv (DC)" / "plain
+    # deformable attention (DA)": x + Mlp(deform(LN x)); no cross attention, no constraint norm, no F.
+    block = randomise_offsets(AdaptiveDeformableCross(DIM, HEADS, POINTS, 2.0, operator, constraint_dim=6)).double()
+    assert not hasattr(block, "cross") and not hasattr(block, "constraint_norm")
+    assert block.mlp.fc1.in_features == DIM
+    gen = torch.Generator().manual_seed(2)
+    x = torch.randn(2, LENGTH, DIM, generator=gen, dtype=torch.float64)
+    h = F.layer_norm(x, (DIM,), block.norm.weight, block.norm.bias)
+    mlp = block.mlp
+    hidden = F.gelu(block.deform(h, None, HW) @ mlp.fc1.weight.T + mlp.fc1.bias)
+    assert_close(block(x, None, HW), x + hidden @ mlp.fc2.weight.T + mlp.fc2.bias)
+
+
+@pytest.mark.parametrize("row", ["dc", "da"])
+def test_table6_rows_a_and_b_do_not_depend_on_f(row):
+    from posemods.vremd_tables import VREMD_TABLE6
+
+    bmd = small_bmd(**VREMD_TABLE6[row]).double()
+    feats, enhanced = clip(dtype=torch.float64)
+    out = bmd(feats, enhanced, HW)
+    assert torch.equal(out, bmd(feats, 10 * torch.randn_like(enhanced), HW))
+    assert torch.equal(out, bmd(feats, None, HW))
+    assert not any(isinstance(m, CrossAttention) for m in bmd.modules())
+
+
+@pytest.mark.parametrize("row", ["dca", "dca+bs"])
+def test_table6_rows_c_and_d_are_constrained_by_f(row):
+    from posemods.vremd_tables import VREMD_TABLE6
+
+    bmd = small_bmd(**VREMD_TABLE6[row]).double()
+    feats, enhanced = clip(dtype=torch.float64)
+    assert not torch.allclose(bmd(feats, enhanced, HW), bmd(feats, torch.randn_like(enhanced), HW))
+    assert any(isinstance(m, CrossAttention) for m in bmd.modules())
+    assert bmd.bidirectional == (row == "dca+bs")
 
 
 def test_enhanced_feature_constrains_both_branches():
@@ -221,7 +264,7 @@ def test_operator_swaps_the_deformable_branch_of_every_block(operator, kind):
     blocks = [*bmd.forward_stream.blocks, *bmd.backward_stream.blocks]
     assert len(blocks) == 4 and all(type(b.deform) is kind for b in blocks)
     if kind is DeformableCrossAttention:
-        assert all(b.deform.weights == ("dot" if operator == "dca" else "predicted") for b in blocks)
+        assert all(b.deform.operator == operator for b in blocks)
     feats, enhanced = clip()
     assert bmd(feats, enhanced, HW).shape == (2, LENGTH, DIM)
 
@@ -358,6 +401,85 @@ def test_dtype_and_config_errors():
         BMD(DIM, num_heads=3)
     with pytest.raises(ValueError, match="depth: expected a positive integer"):
         small_bmd(depth=0)
+
+
+@pytest.mark.parametrize(
+    "bad, error",
+    [
+        ("4", TypeError),
+        (None, TypeError),
+        (0.0, ValueError),
+        (-1.0, ValueError),
+        (float("nan"), ValueError),
+        (float("inf"), ValueError),
+        (0.01, ValueError),
+    ],
+)
+def test_mlp_ratio_is_validated_before_anything_is_allocated(bad, error):
+    # '4' used to make Mlp(2C, C * '4') -- a string of C fours -- and ask for gigabytes.
+    with pytest.raises(error, match="mlp_ratio: expected a"):
+        BMD(DIM, num_heads=HEADS, mlp_ratio=bad)
+    with pytest.raises(error, match="mlp_ratio: expected a"):
+        AdaptiveDeformableCross(DIM, HEADS, mlp_ratio=bad)
+
+
+def test_inputs_on_another_device_are_named():
+    bmd = small_bmd().to("meta")
+    feats, enhanced = clip()
+    with pytest.raises(
+        ValueError, match=r"feats: on device cpu but BidirectionalMotionDisentangle's parameters are on meta"
+    ):
+        bmd(feats, enhanced, HW)
+
+
+@pytest.mark.parametrize("operator", ["dca", "da", "dc"])
+def test_empty_batch_gives_an_empty_result(operator):
+    feats, enhanced = clip(batch=0)
+    assert small_bmd(operator=operator)(feats, enhanced, HW).shape == (0, LENGTH, DIM)
+
+
+def test_dc_in_bfloat16_on_cpu_says_torchvision_has_no_kernel():
+    bmd = small_bmd(operator="dc").to(torch.bfloat16)
+    feats, enhanced = clip(dtype=torch.bfloat16)
+    with pytest.raises(TypeError, match="torchvision's deform_conv2d has no bfloat16 kernel on CPU"):
+        bmd(feats, enhanced, HW)
+
+
+@pytest.mark.parametrize("operator", ["dca", "dc"])
+def test_prefix_tokens_pass_through_from_the_key_frame(operator):
+    prefix = 2
+    plain = small_bmd(operator=operator).double()
+    with_prefix = BMD(DIM, num_heads=HEADS, num_points=POINTS, depth=1, mlp_ratio=2.0, operator=operator,
+                      num_prefix_tokens=prefix).double()  # fmt: skip
+    with_prefix.load_state_dict(plain.state_dict())
+    feats, enhanced = clip(dtype=torch.float64)
+    extra, extra_enhanced = clip(dtype=torch.float64, seed=3)
+    feats_p = torch.cat([extra[:, :, :prefix], feats], dim=2)
+    enhanced_p = torch.cat([extra_enhanced[:, :prefix], enhanced], dim=1)
+    out = with_prefix(feats_p, enhanced_p, HW)
+    assert out.shape == (2, prefix + LENGTH, DIM)
+    assert torch.equal(out[:, :prefix], feats_p[:, 1, :prefix])  # the key frame's cls / register tokens
+    assert_close(out[:, prefix:], plain(feats, enhanced, HW))
+
+
+def test_cross_attention_nan_in_a_query_row_gives_nan_out():
+    # CPU SDPA returned 0 for a query whose logits are all NaN; the formula gives NaN.
+    attention = CrossAttention(8, num_heads=2)
+    x, context = torch.randn(1, 3, 8), torch.randn(1, 5, 8)
+    x[0, 1, 2] = float("nan")
+    out = attention(x, context)
+    assert out[0, 1].isnan().all() and out[0, [0, 2]].isfinite().all()
+
+
+def test_cross_attention_checks_dtype_and_device_against_its_parameters():
+    attention = CrossAttention(8, num_heads=2)
+    x, context = torch.randn(1, 3, 8), torch.randn(1, 5, 8)
+    with pytest.raises(TypeError, match=r"x: dtype torch.float64 but CrossAttention's parameters are torch.float32"):
+        attention(x.double(), context.double())
+    with pytest.raises(TypeError, match=r"context: dtype torch.float16 but CrossAttention's"):
+        attention(x, context.half())
+    with pytest.raises(ValueError, match=r"x: on device cpu but CrossAttention's parameters are on meta"):
+        attention.to("meta")(x, context)
 
 
 def test_works_with_the_paper_defaults_and_without_hkm():

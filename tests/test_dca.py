@@ -5,7 +5,7 @@ import math
 import pytest
 import torch
 from conftest import requires_triton
-from oracles.deformable_cross_attention import deformable_attention_loop, deformable_cross_attention_loop
+from oracles.deformable_cross_attention import bilinear_sample, deformable_attention_loop
 
 import posemods
 from posemods import DCA, DeformableConvMotion, DeformableCrossAttention
@@ -25,12 +25,24 @@ def make_tokens(batch=2, hw=(3, 4), dim=8, constraint_dim=6, dtype=torch.float64
 
 
 def randomise_offsets(module, seed=1):
-    """Give θ a non-zero weight so the offsets depend on q and z (at init they do not)."""
+    """Give the offset predictors non-zero weights so the offsets depend on the input (at init they
+    do not): θ of DCA and DA, DCA's reference-point map, DC's offset conv."""
     gen = torch.Generator().manual_seed(seed)
     with torch.no_grad():
-        theta = module.offsets.theta
-        theta.weight.copy_(torch.randn(theta.weight.shape, generator=gen) * 0.5)
-        theta.bias.add_(torch.randn(theta.bias.shape, generator=gen))
+        for sub in module.modules():
+            if isinstance(sub, DeformableConvMotion):
+                sub.offsets.weight.copy_(torch.randn(sub.offsets.weight.shape, generator=gen) * 0.3)
+                sub.offsets.bias.copy_(torch.randn(sub.offsets.bias.shape, generator=gen))
+            elif isinstance(sub, DeformableCrossAttention):
+                theta = sub.offsets.theta
+                theta.weight.copy_(torch.randn(theta.weight.shape, generator=gen) * 0.5)
+                theta.bias.add_(torch.randn(theta.bias.shape, generator=gen))
+                if hasattr(sub, "reference_proj"):
+                    sub.reference_proj.weight.copy_(torch.randn(sub.reference_proj.weight.shape, generator=gen))
+                    sub.reference_proj.bias.copy_(torch.randn(2, generator=gen))
+                for proj in (getattr(sub, "v_proj", None), getattr(sub, "q_proj", None)):
+                    if proj is not None and proj.bias is not None:
+                        proj.bias.copy_(torch.randn(proj.bias.shape, generator=gen))
     return module
 
 
@@ -40,25 +52,74 @@ def test_public_names():
     assert {"DCA", "DeformableCrossAttention", "DeformableConvMotion"} <= set(posemods.__all__)
 
 
-# --- the maths of eq. 3-4, through the oracle -------------------------------------------------------
+# --- the maths of eq. 3-4, through a loop that projects the sampled features ------------------------
 
 
-def test_dca_is_eq_3_and_4_composed_with_the_oracle():
+def eq4_loop(x, hw, locations, w_q, b_q, w_k, w_v, b_v, heads):
+    """The paper's eq. 4 written out in float64: x̄_n = x bilinearly sampled at p_n (zero outside the
+    map), then W_k x̄_n and W_v x̄_n + b_v projected *after* sampling, softmax over the N points.
+
+    x (B, L, C); locations (B, L, G, N, 2). Returns (B, L, C) before W_o."""
+    batch, length, channels = x.shape
+    head_dim = channels // heads
+    image = x.view(batch, *hw, channels)
+    out = torch.zeros(batch, length, heads, head_dim, dtype=torch.float64)
+    for b in range(batch):
+        for q in range(length):
+            query = w_q @ x[b, q] + b_q
+            for g in range(heads):
+                rows = slice(g * head_dim, (g + 1) * head_dim)
+                logits, values = [], []
+                for n in range(locations.shape[3]):
+                    sampled = bilinear_sample(image[b], locations[b, q, g, n, 0], locations[b, q, g, n, 1])
+                    logits.append((query[rows] * (w_k[rows] @ sampled)).sum() / math.sqrt(head_dim))
+                    values.append(w_v[rows] @ sampled + b_v[rows])
+                weights = torch.stack(logits).softmax(0)
+                out[b, q, g] = sum(w * v for w, v in zip(weights, values))
+    return out.reshape(batch, length, channels)
+
+
+@pytest.mark.parametrize("mode", ["constraint", "grid"])
+def test_dca_is_eq_3_and_4_with_biased_projections_of_the_sampled_features(mode):
+    # Random θ, reference map and biases: points land past the border too, where the paper's
+    # W_v x̄ + b_v gives the bias, not a fraction of it.
     hw, heads, points = (3, 4), 2, 3
-    dca = randomise_offsets(DCA(8, num_heads=heads, num_points=points, constraint_dim=6)).double()
+    dca = randomise_offsets(DCA(8, num_heads=heads, num_points=points, constraint_dim=6, reference_points=mode))
+    dca = dca.double()
     x, constraint = make_tokens(hw=hw)
     out = dca(x, constraint, hw)
 
-    q = dca.q_proj(x)  # eq. 3, step by step
-    features = dca.offsets.psi(_grid(torch.cat([q, dca.z_proj(constraint)], -1), hw))  # ψ(q ⊕ z)
+    q, z = dca.q_proj(x), dca.z_proj(constraint)  # eq. 3, step by step
+    features = dca.offsets.psi(_grid(torch.cat([q, z], -1), hw))  # ψ(q ⊕ z)
     offsets = dca.offsets.theta(features.flatten(2).transpose(1, 2)).view(2, 12, heads, points, 2)  # θ
     centres = torch.tensor([[(i % 4 + 0.5) / 4, (i // 4 + 0.5) / 3] for i in range(12)], dtype=torch.float64)
-    locations = centres[None, :, None, None, :] + offsets / torch.tensor([4.0, 3.0], dtype=torch.float64)
-    split = lambda t: t.view(2, *hw, heads, 4)
-    attended = deformable_cross_attention_loop(
-        q.view(2, 12, heads, 4), split(dca.k_proj(x)), split(dca.v_proj(x)), locations, scale=4**-0.5
+    size = torch.tensor([4.0, 3.0], dtype=torch.float64)
+    p_z = (
+        centres + (z @ dca.reference_proj.weight.T + dca.reference_proj.bias) / size
+        if mode == "constraint"
+        else centres
     )
-    assert_close(out, dca.out_proj(attended.reshape(2, 12, 8)))
+    locations = p_z.expand(2, 12, 2)[:, :, None, None, :] + offsets / size
+    assert ((locations < 0) | (locations > 1)).any()  # the border case is exercised
+    w_k = dca.k_proj.weight
+    attended = eq4_loop(x, hw, locations, dca.q_proj.weight, dca.q_proj.bias, w_k, dca.v_proj.weight,
+                        dca.v_proj.bias, heads)  # fmt: skip
+    assert_close(out, dca.out_proj(attended))
+
+
+def test_reference_points_from_z_move_with_the_constraint_and_start_on_the_grid():
+    hw = (3, 4)
+    dca = DCA(8, num_heads=2, num_points=2, constraint_dim=6).double()
+    assert dca.reference_points == "constraint"  # the paper's "reference points from z", the default
+    grid = DCA(8, num_heads=2, num_points=2, constraint_dim=6, reference_points="grid").double()
+    grid.load_state_dict({k: v for k, v in dca.state_dict().items() if not k.startswith("reference_proj")})
+    x, constraint = make_tokens(hw=hw)
+    assert_close(dca(x, constraint, hw), grid(x, constraint, hw))  # zero-initialised: p_z = the pixel
+    with torch.no_grad():
+        dca.reference_proj.bias.copy_(torch.tensor([1.0, 0.0], dtype=torch.float64))  # one pixel right
+    shifted = pixel_centres(*hw, dtype=torch.float64) + torch.tensor([1 / 4, 0.0], dtype=torch.float64)
+    assert_close(dca(x, constraint, hw), grid(x, constraint, hw, reference_points=shifted.expand(2, 12, 2)))
+    assert not hasattr(grid, "reference_proj")
 
 
 def _grid(tokens, hw):
@@ -66,48 +127,84 @@ def _grid(tokens, hw):
     return tokens.transpose(1, 2).reshape(tokens.shape[0], tokens.shape[2], *hw)
 
 
-def test_da_uses_predicted_weights_and_no_key():
+def test_da_is_deformable_detr_from_the_query_alone():
+    # Deformable DETR's MSDeformAttn with one level: sampling_offsets(query), softmax(attention_weights(
+    # query)), value_proj before sampling, output_proj; no W_q, no key, no F.
     hw, heads, points = (2, 3), 2, 4
-    da = randomise_offsets(DCA(8, num_heads=heads, num_points=points, constraint_dim=6, weights="predicted")).double()
-    assert not hasattr(da, "k_proj") and da.point_weights.out_features == heads * points
+    da = randomise_offsets(DCA(8, num_heads=heads, num_points=points, constraint_dim=6, operator="da")).double()
+    assert not any(hasattr(da, name) for name in ("k_proj", "q_proj", "z_proj", "reference_proj"))
+    assert da.point_weights.out_features == heads * points
     x, constraint = make_tokens(hw=hw)
-    q = da.q_proj(x)
-    locations = sampling_locations(da.offsets(q, da.z_proj(constraint), hw), hw, None)
-    weights = da.point_weights(q).view(2, 6, heads, points).softmax(-1)
+    offsets = (x @ da.offsets.theta.weight.T + da.offsets.theta.bias).view(2, 6, heads, points, 2)
+    locations = sampling_locations(offsets, hw, None)
+    weights = da.point_weights(x).view(2, 6, heads, points).softmax(-1)
     attended = deformable_attention_loop(da.v_proj(x).view(2, *hw, heads, 4), locations, weights)
     expected = da.out_proj(attended.flatten(2))
     assert_close(da(x, constraint, hw), expected)
 
 
-def test_dc_is_a_convolution_over_the_same_sampled_points():
-    # DC must sample x exactly where DCA's offset branch says, and weigh tap n by weight[:, :, 0, n].
-    hw, heads, points = (3, 5), 2, 3
-    dc = randomise_offsets(DeformableConvMotion(8, num_heads=heads, num_points=points, constraint_dim=6)).double()
+@pytest.mark.parametrize("operator", ["da", "dc"])
+def test_table6_rows_a_and_b_do_not_depend_on_the_constraint(operator):
+    # Table 6 (a), (b): DC and DA have no constraint F; any F, or none, gives the same output.
+    module = randomise_offsets(deformable_motion(operator, 8, num_heads=2, num_points=3, constraint_dim=6)).double()
+    x, constraint = make_tokens(hw=(3, 4))
+    out = module(x, constraint, (3, 4))
+    assert torch.equal(out, module(x, torch.randn_like(constraint) * 10, (3, 4)))
+    assert torch.equal(out, module(x, None, (3, 4)))
+    # ... while DCA's output moves with F (the constraint reaches the offsets and p_z).
+    dca = randomise_offsets(deformable_motion("dca", 8, num_heads=2, num_points=3, constraint_dim=6)).double()
+    assert not torch.allclose(dca(x, constraint, (3, 4)), dca(x, torch.randn_like(constraint), (3, 4)))
+
+
+def dc_loop(x, hw, offset, weight, bias, heads):
+    """Dai et al.'s deformable convolution, float64: tap (ky, kx) of output pixel (i, j) in offset
+    group g reads channel c (of group g) at (i + ky - 1 + dy, j + kx - 1 + dx), bilinear, zero outside.
+    offset (B, G * 9 * 2, H, W) with (dy, dx) per group and tap, as torchvision lays it out."""
+    batch, _, channels = x.shape
+    height, width = hw
+    image = x.view(batch, height, width, channels)
+    per_group = channels // heads
+    out = bias.expand(batch, height, width, channels).clone()
+    for b in range(batch):
+        for i in range(height):
+            for j in range(width):
+                for g in range(heads):
+                    cols = slice(g * per_group, (g + 1) * per_group)
+                    for tap in range(9):
+                        ky, kx = divmod(tap, 3)
+                        dy, dx = offset[b, g * 18 + 2 * tap, i, j], offset[b, g * 18 + 2 * tap + 1, i, j]
+                        py, px = i + ky - 1 + dy, j + kx - 1 + dx
+                        sampled = bilinear_sample(image[b, :, :, cols], (px + 0.5) / width, (py + 0.5) / height)
+                        out[b, i, j] = out[b, i, j] + weight[:, cols, ky, kx] @ sampled
+    return out.view(batch, height * width, channels)
+
+
+def test_dc_is_a_3x3_deformable_convolution_with_offsets_from_the_motion_features():
+    hw, heads = (3, 5), 2
+    dc = randomise_offsets(DeformableConvMotion(8, num_heads=heads, num_points=3, constraint_dim=6)).double()
+    assert dc.weight.shape == (8, 8, 3, 3)
     x, constraint = make_tokens(hw=hw)
-    locations = sampling_locations(dc.offsets(dc.q_proj(x), dc.z_proj(constraint), hw), hw, None)
-    expected = dc.bias.expand(2, 15, 8).clone()
-    for n in range(points):
-        one_hot = torch.zeros(2, 15, heads, points, dtype=torch.float64)
-        one_hot[..., n] = 1
-        sampled = deformable_attention_loop(x.view(2, *hw, heads, 4), locations, one_hot).reshape(2, 15, 8)
-        expected = expected + sampled @ dc.weight[:, :, 0, n].T
-    assert_close(dc(x, constraint, hw), expected)
+    offset = torch.nn.functional.conv2d(_grid(x, hw), dc.offsets.weight, dc.offsets.bias, padding=1)
+    assert offset.shape == (2, heads * 18, *hw)
+    assert_close(dc(x, constraint, hw), dc_loop(x, hw, offset, dc.weight, dc.bias, heads))
 
 
 @pytest.mark.parametrize("kind", KINDS)
 def test_zero_offsets_at_own_pixel_sample_the_pixel_itself(kind):
     # With Δp = 0 every point sits on the query's own pixel centre, so the sampling returns that
-    # pixel's features: DCA and DA reduce to out_proj(v_proj(x)), whatever the attention weights.
+    # pixel's features: DCA and DA reduce to out_proj(v_proj(x)), whatever the attention weights;
+    # DC, whose offsets start at zero, is a plain 3 x 3 convolution.
     hw = (3, 4)
     module = deformable_motion(kind, 8, num_heads=2, num_points=3, constraint_dim=6).double()
+    x, constraint = make_tokens(hw=hw)
+    if kind == "dc":
+        expected = torch.nn.functional.conv2d(_grid(x, hw), module.weight, module.bias, padding=1)
+        assert_close(module(x, constraint, hw), expected.flatten(2).transpose(1, 2))
+        return
     with torch.no_grad():
         module.offsets.theta.bias.zero_()
-    x, constraint = make_tokens(hw=hw)
-    out = module(x, constraint, hw)
-    if kind == "dc":  # every tap reads the pixel itself
-        assert_close(out, x @ module.weight.sum(-1)[:, :, 0].T + module.bias)
-    else:
-        assert_close(out, module.out_proj(module.v_proj(x)))
+        module.v_proj.bias.normal_()
+    assert_close(module(x, constraint, hw), module.out_proj(module.v_proj(x)))
 
 
 @pytest.mark.parametrize("kind", KINDS)
@@ -116,18 +213,24 @@ def test_reference_points_move_where_every_module_looks(kind):
     # (zero padding past the last column).
     hw = (3, 4)
     module = deformable_motion(kind, 8, num_heads=2, num_points=2, constraint_dim=6).double()
-    with torch.no_grad():
-        module.offsets.theta.bias.zero_()
     x, constraint = make_tokens(hw=hw)
     shifted = pixel_centres(*hw, dtype=torch.float64) + torch.tensor([1 / 4, 0.0], dtype=torch.float64)
+    if kind == "dc":  # every tap one column right: a plain conv over the map padded 0 left, 2 right
+        out = module(x, constraint, hw, reference_points=shifted.expand(2, 12, 2))
+        padded = torch.nn.functional.pad(_grid(x, hw), (0, 2, 1, 1))
+        expected = torch.nn.functional.conv2d(padded, module.weight, module.bias).flatten(2).transpose(1, 2)
+        assert_close(out, expected)
+        return
+    with torch.no_grad():
+        module.offsets.theta.bias.zero_()
+        module.v_proj.bias.normal_()
     out = module(x, constraint, hw, reference_points=shifted.expand(2, 12, 2))
     neighbour = torch.zeros_like(x).view(2, 3, 4, 8)
     neighbour[:, :, :3] = x.view(2, 3, 4, 8)[:, :, 1:]
     neighbour = neighbour.view(2, 12, 8)
-    if kind == "dc":
-        expected = neighbour @ module.weight.sum(-1)[:, :, 0].T + module.bias
-    else:
-        # A padded sample is zero after projection too: the value bias is only added inside the map.
+    if kind == "dca":  # eq. 4: the projection of the (zero) padded sample, bias included
+        expected = module.out_proj(neighbour @ module.v_proj.weight.T + module.v_proj.bias)
+    else:  # Deformable DETR projects before sampling: a padded sample is zero, bias and all
         inside = torch.ones(2, 3, 4, 1, dtype=torch.float64)
         inside[:, :, 3] = 0
         expected = module.out_proj(neighbour @ module.v_proj.weight.T + inside.view(2, 12, 1) * module.v_proj.bias)
@@ -148,14 +251,22 @@ def test_initial_points_are_rings_turned_per_head():
     assert len({tuple(p.round(decimals=4).tolist()) for p in points.reshape(-1, 2)}) == 30
 
 
-@pytest.mark.parametrize("kind", KINDS)
+@pytest.mark.parametrize("kind", ["dca", "da"])
 def test_modules_start_as_local_attention_on_the_rings(kind):
     module = deformable_motion(kind, 16, num_heads=4, num_points=4)
     theta = module.offsets.theta
     assert torch.equal(theta.weight, torch.zeros_like(theta.weight))
     x, constraint = make_tokens(dim=16, constraint_dim=16, dtype=torch.float32)
-    offsets = module.offsets(module.q_proj(x), module.z_proj(constraint), (3, 4))
+    if kind == "dca":
+        offsets = module.offsets(module.q_proj(x), module.z_proj(constraint), (3, 4))
+    else:
+        offsets = module.offsets(x)
     assert torch.allclose(offsets, initial_points(4, 4).expand_as(offsets))  # whatever the input
+
+
+def test_dc_starts_as_a_plain_convolution():
+    dc = deformable_motion("dc", 16, num_heads=4)
+    assert not dc.offsets.weight.any() and not dc.offsets.bias.any()
 
 
 # --- options, gradients, backends -------------------------------------------------------------------
@@ -176,6 +287,9 @@ def test_offset_conv_options():
 def test_qkv_bias_option():
     dca = DCA(8, num_heads=2, qkv_bias=False)
     assert all(getattr(dca, name).bias is None for name in ("q_proj", "z_proj", "k_proj", "v_proj"))
+    # W_k never has a bias: <q, b_k> is the same for all N points and the softmax cancels it.
+    biased = DCA(8, num_heads=2, qkv_bias=True)
+    assert biased.k_proj.bias is None and all(getattr(biased, n).bias is not None for n in ("q_proj", "v_proj"))
 
 
 @pytest.mark.parametrize("kind", KINDS)
@@ -199,11 +313,13 @@ def test_state_dict_is_the_same_whatever_the_backend(kind):
 
 
 @requires_triton
-@pytest.mark.parametrize("weights", ["dot", "predicted"])
-def test_triton_backend_matches_reference_in_the_module(weights):
+@pytest.mark.parametrize("operator", ["dca", "da"])
+def test_triton_backend_matches_reference_in_the_module(operator):
     torch.manual_seed(0)
-    ref = randomise_offsets(DCA(16, num_heads=2, num_points=4, constraint_dim=8, weights=weights, backend="reference"))
-    tri = DCA(16, num_heads=2, num_points=4, constraint_dim=8, weights=weights, backend="triton")
+    ref = randomise_offsets(
+        DCA(16, num_heads=2, num_points=4, constraint_dim=8, operator=operator, backend="reference")
+    )
+    tri = DCA(16, num_heads=2, num_points=4, constraint_dim=8, operator=operator, backend="triton")
     tri.load_state_dict(ref.state_dict())
     x, constraint = make_tokens(batch=1, hw=(4, 3), dim=16, constraint_dim=8, dtype=torch.float32)
     grads = {}
@@ -313,7 +429,72 @@ def test_config_errors(kind):
         deformable_motion(kind, 8, num_heads=2, offset_conv="grouped")
     with pytest.raises(ValueError, match="backend: expected one of"):
         deformable_motion(kind, 8, num_heads=2, backend="cuda")
-    with pytest.raises(ValueError, match="kind: expected one of"):
+    with pytest.raises(ValueError, match="operator: expected one of"):
         deformable_motion("dcn", 8)
     with pytest.raises(ValueError, match="weights: expected one of"):
         DCA(8, num_heads=2, weights="softmax")
+    with pytest.raises(ValueError, match="reference_points: expected one of"):
+        deformable_motion(kind, 8, num_heads=2, reference_points="learned")
+    if kind != "dca":
+        with pytest.raises(ValueError, match=r"reference_points: .* has no z; expected 'grid'"):
+            deformable_motion(kind, 8, num_heads=2, reference_points="constraint")
+
+
+def test_one_name_for_the_operator_and_the_old_one_still_works():
+    assert DCA(8, num_heads=2, operator="da").operator == "da"
+    with pytest.warns(DeprecationWarning, match="operator='da'"):
+        old = DCA(8, num_heads=2, weights="predicted")
+    assert old.operator == "da" and old.weights == "predicted"
+    with pytest.raises(ValueError, match="operator: expected one of"):
+        DCA(8, num_heads=2, operator="dc")  # DC is DeformableConvMotion (deformable_motion("dc"))
+
+
+# --- prefix tokens, empty batches, devices, bf16 DC (issues 14, 15) ---------------------------------
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_prefix_tokens_pass_through_and_the_grid_is_unchanged(kind):
+    # A timm ViT's (B, P + L, C) output plugs in: the P cls / register tokens come back as they went in,
+    # and the grid tokens get exactly what the module gives without them.
+    hw, prefix = (3, 4), 2
+    plain = randomise_offsets(deformable_motion(kind, 8, num_heads=2, num_points=2, constraint_dim=6)).double()
+    with_prefix = deformable_motion(kind, 8, num_heads=2, num_points=2, constraint_dim=6, num_prefix_tokens=prefix)
+    with_prefix.double().load_state_dict(plain.state_dict())
+    x, constraint = make_tokens(hw=hw)
+    x_p, c_p = make_tokens(hw=(1, prefix), seed=5)
+    out = with_prefix(torch.cat([x_p, x], 1), torch.cat([c_p, constraint], 1), hw)
+    assert out.shape == (2, prefix + 12, 8)
+    assert torch.equal(out[:, :prefix], x_p)
+    assert_close(out[:, prefix:], plain(x, constraint, hw))
+    with pytest.raises(ValueError, match=r"hw: expected \(H, W\) with H \* W = L = 11"):  # 13 - 2 prefix
+        with_prefix(torch.cat([x_p, x], 1)[:, 1:], torch.cat([c_p, constraint], 1)[:, 1:], hw)
+
+
+def test_prefix_token_argument_is_checked():
+    with pytest.raises(ValueError, match="num_prefix_tokens: expected a non-negative integer, got -1"):
+        DCA(8, num_heads=2, num_prefix_tokens=-1)
+    with pytest.raises(TypeError, match="num_prefix_tokens: expected a non-negative integer"):
+        DCA(8, num_heads=2, num_prefix_tokens="1")
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_empty_batch_gives_an_empty_result(kind):
+    module = deformable_motion(kind, 8, num_heads=2, constraint_dim=6)
+    x, constraint = make_tokens(batch=0, dtype=torch.float32)
+    out = module(x, constraint, (3, 4))
+    assert out.shape == (0, 12, 8)
+
+
+def test_dc_in_bfloat16_on_cpu_says_torchvision_has_no_kernel():
+    dc = deformable_motion("dc", 8, num_heads=2).to(torch.bfloat16)
+    x, constraint = make_tokens(dim=8, constraint_dim=8, dtype=torch.bfloat16)
+    with pytest.raises(TypeError, match="x: torchvision's deform_conv2d has no bfloat16 kernel on CPU"):
+        dc(x, constraint, (3, 4))
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_inputs_on_another_device_than_the_module_are_named(kind):
+    module = deformable_motion(kind, 8, num_heads=2).to("meta")
+    x, constraint = make_tokens(dim=8, constraint_dim=8, dtype=torch.float32)
+    with pytest.raises(ValueError, match=r"x: on device cpu but .*'s parameters are on meta"):
+        module(x, constraint, (3, 4))

@@ -169,45 +169,56 @@ def test_aggregate_is_spatial_then_temporal_blocks_then_the_frame_reduction():
     assert hkm.reduce.fc1.in_features == 3 * DIM and hkm.reduce.fc2.out_features == DIM
 
 
-def test_both_masks_off_is_only_the_space_time_network():
-    # Table 5 (a): steps 1 and 2 are identities and create no parameters.
-    hkm = small_hkm(human_mask=False, keypoint_mask=False).double()
-    feats = clip(dtype=torch.float64)
-    out = hkm(feats)
-    assert torch.equal(out.features, hkm.aggregate(feats))
-    assert out.keypoint_tokens is None
-    assert torch.equal(out.human_mask, torch.ones(2, 3, 6, dtype=torch.float64))
-    assert torch.equal(out.keypoint_mask, torch.ones(2, 3, 6, dtype=torch.float64))
-    assert not any(k.startswith(("human_", "keypoint_", "joint_")) for k in hkm.state_dict())
+def table5_written_out(hkm, feats, human, keypoint):
+    """HKM's forward written out step by step from eq. 1-2, with a mask that is off being all ones."""
+    batch, frames, positions, channels = feats.shape
+    joints = hkm.num_joints
+    x = torch.cat([feats, hkm.human_token.expand(batch, frames, 1, channels)], 2).flatten(0, 1)
+    for block in hkm.human_blocks:
+        x = block(x)
+    feats_bar, human_token = x[:, :positions], x[:, positions:]
+    mask_h = (feats_bar @ human_token.transpose(1, 2)).squeeze(-1)
+    coarse = (feats_bar * mask_h[..., None] if human else feats_bar).view(batch, frames, positions, channels)
+    y = torch.cat([coarse, hkm.keypoint_tokens.expand(batch, frames, joints, channels)], 2)
+    y = y.reshape(batch, frames * (positions + joints), channels)
+    for block in hkm.joint_blocks:
+        y = block(y)
+    y = y.view(batch, frames, positions + joints, channels)
+    feats_hat = y[:, :, :positions].reshape(batch, frames * positions, channels)
+    tokens_hat = y[:, :, positions:].reshape(batch, frames * joints, channels)
+    mask_k = keypoint_mask_loop(tokens_hat, feats_hat)
+    fine = feats_hat * mask_k[..., None] if keypoint else feats_hat
+    features = hkm.aggregate(fine.view(batch, frames, positions, channels))
+    return features, tokens_hat.view(batch, frames, joints, channels)[:, hkm.key_frame]
 
 
-@pytest.mark.parametrize("human, keypoint", [(True, False), (False, True)])
-def test_one_mask_off_skips_only_that_step(human, keypoint):
-    # Table 5 (b) and (c): the remaining step is the full model's, weight for weight.
+@pytest.mark.parametrize("row", ["none", "human", "keypoint", "human+keypoint"])
+def test_table5_rows_differ_only_in_the_masks_and_keep_the_keypoint_tokens(row):
+    # Table 5: "(a) ... only the spatio-temporal Transformers network", "(b) ... a human mask", "(c) ...
+    # a keypoint mask", "(d) ... dual masks". A mask that is off is all ones; the tokens (and so H_k)
+    # and every block stay, so all four rows have the same parameters.
+    from posemods.vremd_tables import VREMD_TABLE5
+
+    flags = VREMD_TABLE5[row]
     torch.manual_seed(1)
     full = small_hkm().double()
-    partial = small_hkm(human_mask=human, keypoint_mask=keypoint).double()
-    missing, unexpected = partial.load_state_dict(full.state_dict(), strict=False)
-    assert not missing and unexpected
+    hkm = small_hkm(**flags).double()
+    hkm.load_state_dict(full.state_dict())  # strict: the same parameters in every row
     feats = clip(dtype=torch.float64)
-    out = partial(feats)
-    if human:  # (b): F = aggregate(F_c)
-        coarse, mask = full.human_step(feats)
-        assert out.keypoint_tokens is None and torch.equal(out.human_mask, mask)
-        assert_close(out.features, full.aggregate(coarse))
-    else:  # (c): F = aggregate(F_f(feats))
-        fine, _, mask = full.keypoint_step(feats)
-        assert torch.equal(out.keypoint_mask, mask)
-        assert_close(out.features, full.aggregate(fine))
+    out = hkm(feats)
+    features, tokens = table5_written_out(hkm, feats, flags["human_mask"], flags["keypoint_mask"])
+    assert out.keypoint_tokens is not None
+    assert_close(out.features, features, name="F")
+    assert_close(out.keypoint_tokens, tokens, name="T_t")
+    ones = torch.ones(2, 3, 6, dtype=torch.float64)
+    assert torch.equal(out.human_mask, ones) != flags["human_mask"]
+    assert torch.equal(out.keypoint_mask, ones) != flags["keypoint_mask"]
 
 
-def test_parameter_counts_follow_the_switches():
+def test_parameter_counts_do_not_follow_the_mask_switches():
     count = lambda m: sum(p.numel() for p in m.parameters())
-    sizes = {(h, k): count(small_hkm(human_mask=h, keypoint_mask=k)) for h in (0, 1) for k in (0, 1)}
-    human = sizes[1, 0] - sizes[0, 0]
-    keypoint = sizes[0, 1] - sizes[0, 0]
-    assert human > 3 * DIM and keypoint > 3 * JOINTS * DIM
-    assert sizes[1, 1] == sizes[0, 0] + human + keypoint
+    sizes = {count(small_hkm(human_mask=h, keypoint_mask=k)) for h in (False, True) for k in (False, True)}
+    assert len(sizes) == 1
 
 
 # --- both backends, autograd, compile, errors ------------------------------------------------------
@@ -313,6 +324,43 @@ def test_module_rejects_integer_input_and_bad_config():
         small_hkm(num_frames=0)
     with pytest.raises(ValueError, match="backend: expected one of"):
         small_hkm(backend="cuda")
+
+
+@pytest.mark.parametrize(
+    "bad, error",
+    [
+        ("4", TypeError),
+        (None, TypeError),
+        (True, TypeError),
+        (0, ValueError),
+        (-2.0, ValueError),
+        (float("nan"), ValueError),
+        (float("inf"), ValueError),
+    ],
+)
+def test_mlp_ratio_is_validated_before_anything_is_allocated(bad, error):
+    # '4' used to reach timm's Block as dim * '4', a string of eight fours, then gigabytes.
+    with pytest.raises(error, match="mlp_ratio: expected a"):
+        small_hkm(mlp_ratio=bad)
+
+
+def test_inputs_on_another_device_are_named():
+    with pytest.raises(ValueError, match=r"feats: on device cpu but HumanKeypointMask's parameters are on meta"):
+        small_hkm().to("meta")(clip())
+
+
+def test_prefix_tokens_pass_through_from_the_key_frame():
+    torch.manual_seed(2)
+    plain = small_hkm().double()
+    with_prefix = small_hkm(num_prefix_tokens=1).double()
+    with_prefix.load_state_dict(plain.state_dict())
+    feats, cls = clip(dtype=torch.float64), clip(positions=1, dtype=torch.float64, seed=4)
+    out = with_prefix(torch.cat([cls, feats], dim=2), hw=(2, 3))
+    expected = plain(feats)
+    assert out.features.shape == (2, 7, DIM) and torch.equal(out.features[:, :1], cls[:, 1])
+    assert_close(out.features[:, 1:], expected.features)
+    assert_close(out.keypoint_tokens, expected.keypoint_tokens)
+    assert out.human_mask.shape == (2, 3, 6) and out.keypoint_mask.shape == (2, 3, 6)
 
 
 def test_works_with_the_paper_defaults():

@@ -23,7 +23,7 @@ from posemods.models.simple_baseline import SimpleBaseline
 from posemods.models.summary import count_parameters, per_frame_latency, summary
 from posemods.models.temporal import TEMPORAL_MODULES, TemporalModule, build_temporal
 from posemods.models.vit import VIT_PRESETS, ViTBackbone
-from posemods.models.vremd import VREMD, VREMD_TABLE4, VREMDOutput
+from posemods.models.vremd import VREMD, VREMD_TABLE4, VREMD_TABLE5, VREMD_TABLE6, VREMDOutput
 
 __all__ = [
     "DKD",
@@ -35,6 +35,8 @@ __all__ = [
     "VIT_PRESETS",
     "VREMD",
     "VREMD_TABLE4",
+    "VREMD_TABLE5",
+    "VREMD_TABLE6",
     "Backbone",
     "ConvLSTMCell",
     "DeconvHead",

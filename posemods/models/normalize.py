@@ -1,9 +1,12 @@
 """Per-channel image normalisation, the first layer of every reference model.
 
 Datasets hand models RGB frames in [0, 1] (:mod:`posemods.data.clip`). Backbones trained elsewhere
-expect their own input statistics (ImageNet's for timm's CNNs and ViTs), so a model that loads such a
-checkpoint must see frames normalised the same way. The statistics are non-persistent buffers: they
-follow ``.to()`` but stay out of ``state_dict``, so checkpoints do not change.
+expect their own input statistics, so a model that loads such a checkpoint must see frames normalised
+the same way. Those statistics differ between checkpoints (ImageNet's for timm's ResNets and for
+ViTPose, (0.5, 0.5, 0.5) for timm's augreg ViTs, CLIP's for CLIP towers), and timm records them in
+each model's ``pretrained_cfg``: :meth:`ImageNormalize.from_pretrained_cfg` reads them from there.
+The statistics are non-persistent buffers: they follow ``.to()`` but stay out of ``state_dict``, so
+checkpoints do not change.
 """
 
 from __future__ import annotations
@@ -29,6 +32,19 @@ class ImageNormalize(nn.Module):
             raise ValueError(f"std: expected positive values, got {tuple(std)}")
         self.register_buffer("mean", torch.tensor(mean).view(3, 1, 1), persistent=False)
         self.register_buffer("std", torch.tensor(std).view(3, 1, 1), persistent=False)
+
+    @classmethod
+    def from_pretrained_cfg(cls, cfg) -> ImageNormalize:
+        """The statistics a timm model's weights were trained with: ``cfg["mean"]``, ``cfg["std"]``.
+
+        ``cfg`` is a timm model's ``pretrained_cfg`` (a dict, or timm's ``PretrainedCfg``). A config
+        without statistics (a model built outside timm's registry) falls back to ImageNet's.
+        """
+        get = cfg.get if isinstance(cfg, dict) else lambda key, default=None: getattr(cfg, key, default)
+        mean, std = get("mean", None), get("std", None)
+        if mean is None or std is None:
+            return cls()
+        return cls(tuple(float(v) for v in mean), tuple(float(v) for v in std))
 
     def forward(self, image: torch.Tensor) -> torch.Tensor:
         return (image - self.mean.to(image.dtype)) / self.std.to(image.dtype)

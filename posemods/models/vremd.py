@@ -6,29 +6,25 @@ Shapes use the vocabulary of :mod:`posemods._shapes`.
 from __future__ import annotations
 
 import os
-from typing import NamedTuple
+from typing import Literal, NamedTuple
 
 import torch
 from torch import nn
 
-from posemods._shapes import expect_float, expect_positive, expect_shape
+from posemods._shapes import expect_float, expect_module_dtype, expect_positive, expect_shape
 from posemods.models.checkpoint import load_checkpoint
 from posemods.models.heads import DeconvHead, TokenHeatmapHead
 from posemods.models.vit import ViTBackbone
 from posemods.modules import BMD, HKM
+from posemods.modules.deformable_sampling import expect_module_device
+from posemods.vremd_tables import VREMD_TABLE4, VREMD_TABLE5, VREMD_TABLE6
 
-#: The rows of VREMD's Table 4, as constructor flags.
-VREMD_TABLE4: dict[str, dict[str, bool]] = {
-    "baseline": {"hkm": False, "bmd": False},  # ViT + pose head (ViTPose)
-    "hkm": {"hkm": True, "bmd": False},  # (a)
-    "bmd": {"hkm": False, "bmd": True},  # (b)
-    "hkm+bmd": {"hkm": True, "bmd": True},  # (c), VREMD
-}
+__all__ = ["VREMD", "VREMD_TABLE4", "VREMD_TABLE5", "VREMD_TABLE6", "VREMDOutput"]
 
 
 class VREMDOutput(NamedTuple):
-    """heatmaps (B, J, Hm, Wm) = keypoint_heatmaps + motion_heatmaps; keypoint_heatmaps is H_k or
-    ``None`` without keypoint tokens; motion_heatmaps is H_m."""
+    """heatmaps (B, J, Hm, Wm) = keypoint_heatmaps + motion_heatmaps; keypoint_heatmaps is H_k, or
+    ``None`` without HKM (there are no keypoint tokens then); motion_heatmaps is H_m."""
 
     heatmaps: torch.Tensor
     keypoint_heatmaps: torch.Tensor | None
@@ -63,16 +59,20 @@ class VREMD(nn.Module):
     (c) both             VREMD.
     ===================  ==========================================================================
 
-    With ``hkm_kwargs={"keypoint_mask": False}`` (Table 5 rows (a), (b)) HKM has no keypoint tokens
-    either: there is no H_k and ``H = H_m``.
+    Table 5's rows are ``hkm_kwargs`` (:data:`VREMD_TABLE5`): they switch HKM's masks only, so the
+    keypoint tokens and H_k stay in every row. Table 6's rows are ``bmd_kwargs``
+    (:data:`VREMD_TABLE6`): ``VREMD(bmd_kwargs=VREMD_TABLE6["dc"])`` is row (a).
 
     Args:
         num_joints: J (17 on PoseTrack).
-        backbone: a ViT preset of :data:`~posemods.models.vit.VIT_PRESETS`; ``"large"`` is the paper's.
+        backbone: a ViT preset of :data:`~posemods.models.vit.VIT_PRESETS` (``"large"`` is the paper's
+            ViT-L) or any timm ViT name (``"vit_large_patch16_224"``, ``"vit_base_patch16_224"`` ...),
+            built with random weights; its input normalisation comes from its ``pretrained_cfg``
+            (see :class:`~posemods.models.vit.ViTBackbone`).
         hkm, bmd: use HKM and BMD (Table 4).
         num_frames: T, odd (BMD puts the key frame in the middle); 3 in the paper.
         img_size: (H, W) of the crops.
-        patch_size: P of the ViT.
+        patch_size: P of the ViT; default 16 for a preset, the model's own for a timm name.
         freeze_backbone: keep the backbone's weights fixed (and the backbone in eval mode), as the paper
             trains.
         num_heads: G of HKM's and BMD's attention.
@@ -81,6 +81,7 @@ class VREMD(nn.Module):
         hkm_kwargs, bmd_kwargs: further arguments of HKM and BMD (depths, ``operator``, ``bidirectional``,
             ``keypoint_mask`` ...).
         backbone_checkpoint: a local timm ViT state_dict (see :meth:`ViTBackbone.load_pretrained`).
+        backbone_kwargs: further ``timm.create_model`` arguments for a timm name (e.g. ``depth``).
         checkpoint: a local state_dict of the whole VREMD, loaded last.
     """
 
@@ -92,15 +93,16 @@ class VREMD(nn.Module):
         bmd: bool = True,
         num_frames: int = 3,
         img_size: tuple[int, int] = (256, 192),
-        patch_size: int = 16,
+        patch_size: int | None = None,
         freeze_backbone: bool = True,
         num_heads: int = 8,
         head_channels: int = 256,
-        backend: str = "auto",
+        backend: Literal["auto", "reference", "triton"] = "auto",
         hkm_kwargs: dict | None = None,
         bmd_kwargs: dict | None = None,
         backbone_checkpoint: str | os.PathLike | None = None,
         checkpoint: str | os.PathLike | None = None,
+        backbone_kwargs: dict | None = None,
     ) -> None:
         super().__init__()
         expect_positive("num_joints", num_joints)
@@ -109,7 +111,9 @@ class VREMD(nn.Module):
             raise ValueError(f"num_frames: expected an odd T (the key frame in the middle), got {num_frames}")
         self.num_joints, self.num_frames, self.key_frame = num_joints, num_frames, num_frames // 2
         self.freeze_backbone = freeze_backbone
-        self.backbone = ViTBackbone(backbone, img_size, patch_size, checkpoint=backbone_checkpoint)
+        self.backbone = ViTBackbone(
+            backbone, img_size, patch_size, checkpoint=backbone_checkpoint, **(backbone_kwargs or {})
+        )
         if freeze_backbone:
             self.backbone.requires_grad_(False)
         dim, grid = self.backbone.embed_dim, self.backbone.grid
@@ -125,8 +129,8 @@ class VREMD(nn.Module):
                 raise ValueError(f"{name}: {clash} are set by VREMD (the backbone's width, num_joints, num_frames)")
         self.hkm = HKM(dim, num_joints, num_frames, **{**shared, **(hkm_kwargs or {})}) if hkm else None
         self.bmd = BMD(dim, num_frames=num_frames, **{**shared, **(bmd_kwargs or {})}) if bmd else None
-        has_tokens = self.hkm is not None and self.hkm.keypoint_mask
-        self.keypoint_head = TokenHeatmapHead(dim, self.heatmap_size) if has_tokens else None  # H_k
+        # HKM always has keypoint tokens (Table 5 turns masks off, not tokens), so H_k goes with HKM.
+        self.keypoint_head = TokenHeatmapHead(dim, self.heatmap_size) if hkm else None  # H_k
         self.aggregate = nn.Linear(2 * dim, dim) if (hkm or bmd) else None  # [F_t; M] -> C
         self.motion_head = DeconvHead(dim, num_joints, num_layers=2, channels=head_channels)  # H_m
         if checkpoint is not None:
@@ -141,6 +145,10 @@ class VREMD(nn.Module):
         height, width = self.backbone.img_size
         expect_shape("video", video, "B T 3 H W", {"T": self.num_frames, "H": height, "W": width})
         expect_float("video", video)
+        # Checked here, before the patch embedding fails with "Input type (double) and bias type
+        # (float) should be the same" or a device error that names neither.
+        expect_module_device("video", video, self)
+        expect_module_dtype("video", video, self.backbone)
         batch, grid = video.shape[0], self.backbone.grid
         if self.hkm is None and self.bmd is None:
             feats, key_feats = None, self.backbone(video[:, self.key_frame])  # the other frames are unused

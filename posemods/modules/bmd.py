@@ -5,6 +5,8 @@ Shapes use the vocabulary of :mod:`posemods._shapes`.
 
 from __future__ import annotations
 
+from typing import Literal
+
 import torch
 from torch import nn
 
@@ -19,23 +21,41 @@ from posemods._shapes import (
     expect_shape,
 )
 from posemods.modules.cross_attention import CrossAttention
-from posemods.modules.deformable_motion import DEFORMABLE_MOTION_KINDS, deformable_motion
+from posemods.modules.deformable_motion import deformable_motion
+from posemods.modules.deformable_sampling import (
+    OPERATORS,
+    OffsetConv,
+    Operator,
+    ReferencePointsMode,
+    expect_mlp_ratio,
+    expect_module_device,
+    expect_prefix_tokens,
+)
 
 
 class AdaptiveDeformableCross(nn.Module):
     """One ADC block: a deformable branch and a cross-attention branch, concatenated, then an MLP.
 
-    For a motion stream x (B, L, C) and the enhanced feature F (B, L, Cz) on an H x W grid::
+    For a motion stream x (B, L, C) and the enhanced feature F (B, L, Cz) on an H x W grid, with
+    ``operator="dca"`` (the paper's ADC: "a dual-branch structure that includes a deformable cross
+    attention (DCA) and a cross attention. The results from the dual branches are concatenated and
+    sent into an MLP")::
 
         h = LN(x),  z = LN_F(F)
-        x + Mlp(concat[deform(h, z), CrossAttention(h, z)])          Mlp: 2C -> mlp_ratio * C -> C
+        x + Mlp(concat[DCA(h, z), CrossAttention(h, z)])          Mlp: 2C -> mlp_ratio * C -> C
 
-    - ``deform`` is the ``operator`` of :func:`~posemods.modules.deformable_motion.deformable_motion`:
-      DCA (eq. 3-4: query and sampled keys/values from h, offsets constrained by z), DA or DC;
+    - DCA (eq. 3-4): query and sampled keys/values from h, offsets constrained by z;
     - the cross attention takes its queries from h and its keys and values from z
       (:class:`~posemods.modules.cross_attention.CrossAttention`);
-    - the paper sends the concatenated branch outputs "into an MLP": here timm's ``Mlp`` reads the 2C
-      concatenation and writes C, added to the stream (a pre-norm residual, as in a ViT block).
+    - timm's ``Mlp`` reads the 2C concatenation and writes C, added to the stream (a pre-norm
+      residual, as in a ViT block).
+
+    ``operator="da"`` / ``"dc"`` are Table 6 (b) / (a), where the paper replaces the ADC block by
+    "plain deformable attention (DA)" / "the deformable conv (DC)": the block keeps its pre-norm
+    residual and MLP (so the rows differ only in the operator) but has neither the cross-attention
+    branch nor F: ``x + Mlp(deform(LN(x)))``, Mlp C -> mlp_ratio * C -> C, and ``constraint`` is never
+    read (it may be ``None``). The cross attention belongs to row (c): "(c) We propose a novel
+    deformable attention and selective feature highlighting of cross attention".
 
     Args:
         dim: C, the stream width.
@@ -44,7 +64,8 @@ class AdaptiveDeformableCross(nn.Module):
         mlp_ratio: hidden width of the MLP as a multiple of C.
         operator: ``"dca"``, ``"da"`` or ``"dc"``.
         constraint_dim: Cz, the width of F; default C.
-        offset_kernel_size, offset_conv, qkv_bias: passed to the deformable branch (qkv_bias to both).
+        offset_kernel_size, offset_conv, qkv_bias, reference_points: passed to the deformable branch
+            (qkv_bias to both).
         backend: ``"auto"``, ``"reference"`` or ``"triton"`` for the deformable branch.
     """
 
@@ -54,15 +75,17 @@ class AdaptiveDeformableCross(nn.Module):
         num_heads: int = 8,
         num_points: int = 4,
         mlp_ratio: float = 4.0,
-        operator: str = "dca",
+        operator: Operator = "dca",
         constraint_dim: int | None = None,
         offset_kernel_size: int = 3,
-        offset_conv: str = "depthwise",
+        offset_conv: OffsetConv = "depthwise",
         qkv_bias: bool = True,
-        backend: str = "auto",
+        backend: Literal["auto", "reference", "triton"] = "auto",
+        reference_points: ReferencePointsMode | None = None,
     ) -> None:
         super().__init__()
-        expect_choice("operator", operator, DEFORMABLE_MOTION_KINDS)
+        expect_choice("operator", operator, OPERATORS)
+        mlp_ratio = expect_mlp_ratio(mlp_ratio, dim)
         # timm is imported here, not at module level: it imports torch._dynamo and with it triton,
         # which `import posemods` must not cost.
         from timm.layers import Mlp
@@ -70,24 +93,31 @@ class AdaptiveDeformableCross(nn.Module):
         self.operator = operator
         constraint_dim = dim if constraint_dim is None else constraint_dim
         self.norm = nn.LayerNorm(dim)
-        self.constraint_norm = nn.LayerNorm(constraint_dim)
         self.deform = deformable_motion(
             operator, dim, num_heads=num_heads, num_points=num_points, constraint_dim=constraint_dim,
             offset_kernel_size=offset_kernel_size, offset_conv=offset_conv, qkv_bias=qkv_bias, backend=backend,
+            reference_points=reference_points,
         )  # fmt: skip
-        self.cross = CrossAttention(dim, num_heads, context_dim=constraint_dim, qkv_bias=qkv_bias)
-        self.mlp = Mlp(2 * dim, int(dim * mlp_ratio), dim)
+        if operator == "dca":
+            self.constraint_norm = nn.LayerNorm(constraint_dim)
+            self.cross = CrossAttention(dim, num_heads, context_dim=constraint_dim, qkv_bias=qkv_bias)
+        branches = 2 if operator == "dca" else 1
+        self.mlp = Mlp(branches * dim, int(dim * mlp_ratio), dim)
 
     def forward(
         self,
         x: torch.Tensor,
-        constraint: torch.Tensor,
+        constraint: torch.Tensor | None,
         hw: tuple[int, int],
         reference_points: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        """x (B, L, C) motion stream, constraint (B, L, Cz) the enhanced F, hw = (H, W) with
-        H * W = L, reference_points (B, L, 2) or None. Returns the updated stream (B, L, C)."""
-        h, z = self.norm(x), self.constraint_norm(constraint)
+        """x (B, L, C) motion stream, constraint (B, L, Cz) the enhanced F (never read, and may be
+        ``None``, for DA and DC), hw = (H, W) with H * W = L, reference_points (B, L, 2) or None.
+        Returns the updated stream (B, L, C)."""
+        h = self.norm(x)
+        if self.operator != "dca":
+            return x + self.mlp(self.deform(h, None, hw, reference_points))
+        z = self.constraint_norm(constraint)
         branches = torch.cat([self.deform(h, z, hw, reference_points), self.cross(h, z)], dim=-1)
         return x + self.mlp(branches)
 
@@ -145,15 +175,22 @@ class BidirectionalMotionDisentangle(nn.Module):
     same information (each is a fixed linear map of the other), and the embedding is linear. T = 3
     (K = 1) with BS has no embedding at all: the streams start from M_f and M_b exactly.
 
-    ``operator`` swaps the deformable branch of every block (Table 6): ``"dca"`` (c, d),
-    ``"da"`` (b) or ``"dc"`` (a); (c) is ``operator="dca", bidirectional=False``.
+    ``operator`` (the same name as in DCA and
+    :func:`~posemods.modules.deformable_motion.deformable_motion`) picks the operator of every block,
+    Table 6's rows, which :data:`posemods.models.VREMD_TABLE6` spells out: ``"dc"`` (a) and ``"da"``
+    (b) replace the whole ADC block (no cross attention, F never read: ``enhanced`` may be ``None``);
+    ``"dca"`` is the ADC block, (c) with ``bidirectional=False`` and (d), VREMD, with ``True``.
+
+    Prefix tokens (``num_prefix_tokens=P``): ``feats`` (B, T, P + L, C) and ``enhanced``
+    (B, P + L, Cz) carry a timm ViT's cls / register tokens first; the streams see the L grid tokens
+    only, and M's P prefix tokens are the key frame's, ``feats[:, T // 2, :P]``, unchanged.
 
     Args:
         dim: C, the backbone feature width and the width of every stream and of M.
         num_heads: G of the deformable and cross-attention branches.
         num_points: N sampling points of the deformable branch.
         depth: ADC blocks per stream.
-        mlp_ratio: hidden width of each block's MLP, as a multiple of C.
+        mlp_ratio: hidden width of each block's MLP, as a multiple of C (a finite number > 0).
         operator: ``"dca"``, ``"da"`` or ``"dc"``.
         bidirectional: separate forward and backward streams (BS); ``False`` for one joint stream.
         backend: ``"auto"``, ``"reference"`` or ``"triton"`` for the DCA / DA ops (DC always runs
@@ -161,6 +198,9 @@ class BidirectionalMotionDisentangle(nn.Module):
         num_frames: T, odd and >= 3; inputs must have exactly this T.
         constraint_dim: Cz, the width of ``enhanced``; default C.
         offset_kernel_size, offset_conv, qkv_bias: passed to every block's deformable branch.
+        reference_points: DCA's p_z, ``"constraint"`` (DCA's default) or ``"grid"``; see
+            :class:`~posemods.modules.dca.DeformableCrossAttention`.
+        num_prefix_tokens: P tokens ahead of the grid, passed through from the key frame.
     """
 
     def __init__(
@@ -170,15 +210,17 @@ class BidirectionalMotionDisentangle(nn.Module):
         num_points: int = 4,
         depth: int = 2,
         mlp_ratio: float = 4.0,
-        operator: str = "dca",
+        operator: Operator = "dca",
         bidirectional: bool = True,
-        backend: str = "auto",
+        backend: Literal["auto", "reference", "triton"] = "auto",
         *,
         num_frames: int = 3,
         constraint_dim: int | None = None,
         offset_kernel_size: int = 3,
-        offset_conv: str = "depthwise",
+        offset_conv: OffsetConv = "depthwise",
         qkv_bias: bool = True,
+        reference_points: ReferencePointsMode | None = None,
+        num_prefix_tokens: int = 0,
     ) -> None:
         super().__init__()
         for name, value in (("dim", dim), ("num_heads", num_heads), ("depth", depth), ("num_frames", num_frames)):
@@ -187,8 +229,10 @@ class BidirectionalMotionDisentangle(nn.Module):
             raise ValueError(f"num_frames: expected an odd T >= 3 (the key frame in the middle), got {num_frames}")
         if constraint_dim is not None:
             expect_positive("constraint_dim", constraint_dim)
-        expect_choice("operator", operator, DEFORMABLE_MOTION_KINDS)
+        expect_choice("operator", operator, OPERATORS)
         expect_choice("backend", backend, BACKENDS)
+        mlp_ratio = expect_mlp_ratio(mlp_ratio, dim)
+        self.num_prefix_tokens = expect_prefix_tokens(num_prefix_tokens)
         self.dim, self.num_frames, self.key_frame = dim, num_frames, num_frames // 2
         self.constraint_dim = dim if constraint_dim is None else constraint_dim
         self.operator, self.bidirectional, self.backend = operator, bidirectional, backend
@@ -196,7 +240,7 @@ class BidirectionalMotionDisentangle(nn.Module):
         block_kwargs = dict(
             num_heads=num_heads, num_points=num_points, mlp_ratio=mlp_ratio, operator=operator,
             constraint_dim=self.constraint_dim, offset_kernel_size=offset_kernel_size, offset_conv=offset_conv,
-            qkv_bias=qkv_bias, backend=backend,
+            qkv_bias=qkv_bias, backend=backend, reference_points=reference_points,
         )  # fmt: skip
         per_direction = self.key_frame * dim  # K differences of C channels
         if bidirectional:
@@ -214,30 +258,36 @@ class BidirectionalMotionDisentangle(nn.Module):
     def forward(
         self,
         feats: torch.Tensor,
-        enhanced: torch.Tensor,
+        enhanced: torch.Tensor | None,
         hw: tuple[int, int],
         reference_points: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        """feats (B, T, L, C) backbone features, enhanced (B, L, Cz) F, hw = (H, W) with H * W = L,
-        reference_points (B, L, 2) normalised (x, y) or None (each query's own pixel). Returns M (B, L, C)."""
-        return self.fusion(torch.cat(self.disentangle(feats, enhanced, hw, reference_points), dim=-1))
+        """feats (B, T, P + L, C) backbone features, enhanced (B, P + L, Cz) F (``None`` allowed for
+        DA and DC), hw = (H, W) with H * W = L, reference_points (B, L, 2) normalised (x, y) or None
+        (each query's own pixel). Returns M (B, P + L, C), the key frame's P prefix tokens first."""
+        motion = self.fusion(torch.cat(self.disentangle(feats, enhanced, hw, reference_points), dim=-1))
+        prefix = self.num_prefix_tokens
+        return torch.cat([feats[:, self.key_frame, :prefix], motion], dim=1) if prefix else motion
 
     def disentangle(
         self,
         feats: torch.Tensor,
-        enhanced: torch.Tensor,
+        enhanced: torch.Tensor | None,
         hw: tuple[int, int],
         reference_points: torch.Tensor | None = None,
     ) -> tuple[torch.Tensor, ...]:
-        """The streams' outputs before the fusion: (forward (B, L, C), backward (B, L, C)) with BS,
-        else (joint (B, L, C),)."""
+        """The streams' outputs before the fusion, on the L grid tokens: (forward (B, L, C),
+        backward (B, L, C)) with BS, else (joint (B, L, C),)."""
         self._check(feats, enhanced, hw)
+        prefix = self.num_prefix_tokens
+        feats = feats[:, :, prefix:]
+        enhanced = enhanced[:, prefix:] if self.operator == "dca" else None  # DA and DC never read F
         return tuple(
             stream(motion, enhanced, hw, reference_points) for stream, motion in zip(self.streams, self.motion(feats))
         )
 
     def motion(self, feats: torch.Tensor) -> tuple[torch.Tensor, ...]:
-        """feats (B, T, L, C) -> each stream's input before its embedding.
+        """feats (B, T, L, C), grid tokens only -> each stream's input before its embedding.
 
         With BS: (forward (B, L, K * C), backward (B, L, K * C)), the differences
         ``F_{t+k} - F_t`` and ``F_{t-k} - F_t`` for k = 1..K stacked on channels; at T = 3 that is
@@ -255,18 +305,23 @@ class BidirectionalMotionDisentangle(nn.Module):
     def _check(self, feats, enhanced, hw) -> None:
         dims = {"T": self.num_frames, "C": self.dim, "Cz": self.constraint_dim}
         expect_shape("feats", feats, "B T L C", dims)
-        expect_shape("enhanced", enhanced, "B L Cz", dims)
         expect_float("feats", feats)
-        expect_float("enhanced", enhanced)
-        expect_same("device", feats=feats, enhanced=enhanced)
+        expect_module_device("feats", feats, self)
         expect_module_dtype("feats", feats, self)
-        expect_module_dtype("enhanced", enhanced, self)
-        expect_grid("hw", hw, dims["L"])
+        if enhanced is not None or self.operator == "dca":
+            expect_shape("enhanced", enhanced, "B L Cz", dims)
+            expect_float("enhanced", enhanced)
+            expect_same("device", feats=feats, enhanced=enhanced)
+            expect_module_dtype("enhanced", enhanced, self)
+        prefix = self.num_prefix_tokens
+        if prefix >= dims["L"]:
+            raise ValueError(f"feats: expected more than num_prefix_tokens={prefix} tokens, got L={dims['L']}")
+        expect_grid("hw", hw, dims["L"] - prefix)
 
     def extra_repr(self) -> str:
         return (
             f"dim={self.dim}, num_frames={self.num_frames}, operator={self.operator!r}, "
-            f"bidirectional={self.bidirectional}, backend={self.backend!r}"
+            f"bidirectional={self.bidirectional}, num_prefix_tokens={self.num_prefix_tokens}, backend={self.backend!r}"
         )
 
 

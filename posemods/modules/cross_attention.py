@@ -9,7 +9,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from posemods._shapes import expect_float, expect_positive, expect_same, expect_shape
+from posemods._shapes import expect_float, expect_module_dtype, expect_positive, expect_same, expect_shape
+from posemods.modules.deformable_sampling import expect_module_device
 
 
 class CrossAttention(nn.Module):
@@ -25,6 +26,9 @@ class CrossAttention(nn.Module):
     counterpart of DCA's few sampled points). timm has self-attention (``timm.layers.Attention``) but
     no cross-attention layer, so this is its cross-attention twin: same projections, same SDPA call,
     which is fused (flash / memory-efficient) on GPU and never writes out the (Lq, L) map there.
+
+    A NaN anywhere in a query token makes that token's output NaN, as the formula does (CPU SDPA alone
+    would return zeros there). NaN in the context spreads to every query through the softmax.
 
     Args:
         dim: C, the width of x, of q, k, v and of the output.
@@ -55,12 +59,18 @@ class CrossAttention(nn.Module):
         expect_float("x", x)
         expect_float("context", context)
         expect_same("device", x=x, context=context)
+        expect_module_device("x", x, self)
+        expect_module_dtype("x", x, self)
+        expect_module_dtype("context", context, self)
         batch, queries, length = dims["B"], dims["Lq"], dims["L"]
         heads, head_dim = self.num_heads, self.dim // self.num_heads
 
         query = self.q_proj(x).view(batch, queries, heads, head_dim).transpose(1, 2)  # (B, G, Lq, D)
         key, value = self.kv_proj(context).view(batch, length, 2, heads, head_dim).permute(2, 0, 3, 1, 4)
         out = F.scaled_dot_product_attention(query, key, value)  # (B, G, Lq, D), scale 1 / sqrt(D)
+        # CPU SDPA returns 0 for a query row whose logits are all NaN (its flash kernel skips the row);
+        # the maths gives NaN there, and NaN in must give NaN out. One isnan per query and head.
+        out = torch.where(query.isnan().any(-1, keepdim=True), query.new_tensor(float("nan")), out)
         return self.out_proj(out.transpose(1, 2).reshape(batch, queries, self.dim))
 
     def extra_repr(self) -> str:

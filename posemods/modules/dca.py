@@ -5,51 +5,92 @@ Shapes use the vocabulary of :mod:`posemods._shapes`.
 
 from __future__ import annotations
 
+import warnings
+from typing import Literal
+
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from posemods import functional
 from posemods._shapes import expect_choice
 from posemods.modules.deformable_sampling import (
     DeformableOffsets,
+    OffsetConv,
+    QueryOffsets,
+    ReferencePointsMode,
     check_motion_config,
     check_motion_inputs,
+    expect_prefix_tokens,
+    pixel_centres,
     sampling_locations,
 )
 
-WEIGHTS = ("dot", "predicted")
+#: The ``operator`` values DCA itself builds; ``"dc"`` is :class:`DeformableConvMotion`.
+ATTENTION_OPERATORS = ("dca", "da")
+#: The old name of the choice, kept for one release: ``weights="dot"`` is ``operator="dca"``,
+#: ``weights="predicted"`` is ``operator="da"``.
+WEIGHTS = {"dot": "dca", "predicted": "da"}
 
 
 class DeformableCrossAttention(nn.Module):
     """Motion tokens attend to N learned points around each query, placed under a constraint.
 
-    What it computes (VREMD eq. 3-4), for motion tokens x (M_f or M_b) and the enhanced feature F
-    (``constraint``), both (B, L, ·) on an H x W grid:
+    ``operator="dca"`` (default) is VREMD eq. 3-4. For motion tokens x (M_f or M_b) and the enhanced
+    feature F (``constraint``), both (B, L, ·) on an H x W grid, the paper writes "q = W_q ⊗ x,
+    z = W_z ⊗ F, Δp = θ(ψ(q ⊕ z)), x̄ = φ(Δp + p_z)" and
+    "DCA(x, z, p_z) = Σ_n σ(q ⊗ (W_k ⊗ x̄_n)ᵀ / √d) (W_v ⊗ x̄_n)", where p_z are "reference points
+    from z". Here:
 
-    - ``q = W_q x``, ``z = W_z F``;
-    - offsets ``Δp = θ(ψ(q ⊕ z))`` in pixels
-      (:class:`~posemods.modules.deformable_sampling.DeformableOffsets`), and sampling locations
-      ``p = reference_points + Δp / (W, H)``; the default reference point is the query's own pixel
-      centre;
-    - ``out = W_o sum_n softmax_n(<q, k_n> / sqrt(d)) v_n`` per head, where ``k_n`` and ``v_n`` are
-      the maps ``W_k x`` and ``W_v x`` bilinearly sampled at ``p_n``
-      (:func:`posemods.functional.deformable_cross_attention`). Sampling the projected maps equals
-      projecting the sampled features (eq. 4): bilinear sampling commutes with a per-pixel linear map.
+    - ``q = W_q x``, ``z = W_z F``; offsets ``Δp = θ(ψ(q ⊕ z))`` in pixels
+      (:class:`~posemods.modules.deformable_sampling.DeformableOffsets`);
+    - reference points p_z (``reference_points=``): ``"constraint"`` (default for DCA, the paper's
+      "reference points from z") predicts a per-query shift in pixels from z by a linear map
+      (``reference_proj``, C -> 2) added to the query's own pixel centre; it starts at zero, so at
+      initialisation p_z is the query's pixel, and it learns where z points. ``"grid"`` keeps p_z at
+      the query's own pixel centre (Deformable DETR's encoder). A ``reference_points`` tensor passed
+      to :meth:`forward` replaces the pixel centres in both modes;
+    - locations ``p = p_z + Δp / (W, H)``; x̄_n is x bilinearly sampled at p_n, zero outside the map
+      (``grid_sample``'s ``padding_mode="zeros"``, as Deformable DETR samples);
+    - ``out = W_o [Σ_n softmax_n(<q, W_k x̄_n> / √D) W_v x̄_n + b_v]`` per head
+      (:func:`posemods.functional.deformable_cross_attention`).
 
-    ``weights="predicted"`` is the paper's plain deformable attention (DA, Table 6 (b), Deformable
-    DETR): a linear map of q predicts the N weights (softmax), there is no key projection, and the
-    values go through :func:`posemods.functional.deformable_attention`.
+    The biases, exactly (``qkv_bias=True``): the op samples the *unbiased* maps ``W_k x`` and
+    ``W_v x`` (sampling commutes with a per-pixel linear map without bias, so this is ``W x̄_n``) and
+    the value bias b_v is added after the weighted sum. That is eq. 4 with biased projections of the
+    sampled features, ``W_v x̄_n + b_v``, because the N weights sum to 1; a point past the border
+    samples x̄_n = 0 and so contributes b_v, not a scaled bias. A key bias would add ``<q, b_k>`` to
+    all N logits of a query, which the softmax cancels, so W_k has no bias (it would never get a
+    gradient).
+
+    ``operator="da"`` is the plain deformable attention of Table 6 (b), "plain deformable attention
+    (DA)" [Deformable DETR], built as Deformable DETR's ``MSDeformAttn`` with one level: offsets and
+    point weights are linear maps of the query alone, ``self.sampling_offsets(query)`` and
+    ``F.softmax(self.attention_weights(query), -1)``, the values are ``self.value_proj(input_flatten)``
+    (projected, with its bias, before sampling, as there) and the sum goes through ``output_proj``.
+    The query is the motion token x itself; there is no W_q, no key and no constraint: F is never read
+    (``constraint`` may be ``None``). Initialised as there: offsets' weight 0 and bias on rings,
+    point weights 0 (uniform), value and output projections Xavier with zero bias.
+
+    Prefix tokens (``num_prefix_tokens=P``): x and F are (B, P + H * W, ·), a timm ViT's output with
+    its cls / register tokens first; the P prefix tokens of x are passed through unchanged and only the
+    H * W grid tokens attend.
 
     Args:
         dim: C, the width of x (and of q, k, v).
         num_heads: G; C must be a multiple of it.
         num_points: N sampling points per query and head.
         constraint_dim: Cz, the width of the constraint F; default C.
-        offset_kernel_size: k of ψ's spatial conv (odd).
-        offset_conv: ``"depthwise"`` (1x1 then depthwise k x k, default) or ``"full"`` (k x k).
-        weights: ``"dot"`` (DCA) or ``"predicted"`` (DA).
-        qkv_bias: bias in W_q, W_z, W_k and W_v.
+        offset_kernel_size: k of ψ's spatial conv (odd); DCA only.
+        offset_conv: ``"depthwise"`` (1x1 then depthwise k x k, default) or ``"full"`` (k x k); DCA only.
+        operator: ``"dca"`` or ``"da"``; the same name as in
+            :func:`~posemods.modules.deformable_motion.deformable_motion` and BMD.
+        qkv_bias: bias in W_q, W_z and W_v (DCA) or in the value projection (DA).
         backend: ``"auto"``, ``"reference"`` or ``"triton"`` for the sampling attention.
+        reference_points: ``"constraint"`` or ``"grid"``; default ``"constraint"`` for DCA and
+            ``"grid"`` for DA (which has no z).
+        num_prefix_tokens: P tokens ahead of the grid, passed through unchanged.
+        weights: deprecated name of ``operator`` (``"dot"`` / ``"predicted"``).
     """
 
     def __init__(
@@ -59,54 +100,117 @@ class DeformableCrossAttention(nn.Module):
         num_points: int = 4,
         constraint_dim: int | None = None,
         offset_kernel_size: int = 3,
-        offset_conv: str = "depthwise",
-        weights: str = "dot",
+        offset_conv: OffsetConv = "depthwise",
+        operator: Literal["dca", "da"] = "dca",
         qkv_bias: bool = True,
-        backend: str = "auto",
+        backend: Literal["auto", "reference", "triton"] = "auto",
+        *,
+        reference_points: ReferencePointsMode | None = None,
+        num_prefix_tokens: int = 0,
+        weights: Literal["dot", "predicted"] | None = None,
     ) -> None:
         super().__init__()
-        self.constraint_dim = check_motion_config(dim, num_heads, num_points, constraint_dim, backend)
-        expect_choice("weights", weights, WEIGHTS)
+        if weights is not None:
+            expect_choice("weights", weights, tuple(WEIGHTS))
+            warnings.warn(
+                f"weights={weights!r} is deprecated: use operator={WEIGHTS[weights]!r}",
+                DeprecationWarning,
+                stacklevel=2,
+            )
+            operator = WEIGHTS[weights]
+        expect_choice("operator", operator, ATTENTION_OPERATORS)
+        if reference_points is None:
+            reference_points = "constraint" if operator == "dca" else "grid"
+        self.constraint_dim = check_motion_config(
+            dim, num_heads, num_points, constraint_dim, backend, reference_points, offset_kernel_size, offset_conv
+        )
+        if operator == "da" and reference_points != "grid":
+            raise ValueError("reference_points: plain deformable attention (operator='da') has no z; expected 'grid'")
         self.dim, self.num_heads, self.num_points = dim, num_heads, num_points
-        self.weights, self.backend = weights, backend
-        self.q_proj = nn.Linear(dim, dim, bias=qkv_bias)  # W_q
-        self.z_proj = nn.Linear(self.constraint_dim, dim, bias=qkv_bias)  # W_z
-        self.offsets = DeformableOffsets(dim, num_heads, num_points, offset_kernel_size, offset_conv)
-        if weights == "dot":
-            self.k_proj = nn.Linear(dim, dim, bias=qkv_bias)  # W_k
+        self.operator, self.backend, self.reference_points = operator, backend, reference_points
+        self.num_prefix_tokens = expect_prefix_tokens(num_prefix_tokens)
+        if operator == "dca":
+            self.q_proj = nn.Linear(dim, dim, bias=qkv_bias)  # W_q
+            self.z_proj = nn.Linear(self.constraint_dim, dim, bias=qkv_bias)  # W_z
+            self.offsets = DeformableOffsets(dim, num_heads, num_points, offset_kernel_size, offset_conv)
+            self.k_proj = nn.Linear(dim, dim, bias=False)  # W_k: a bias would cancel in the softmax
+            self.v_proj = nn.Linear(dim, dim, bias=qkv_bias)  # W_v, its bias added after sampling
+            self.out_proj = nn.Linear(dim, dim)
+            if reference_points == "constraint":
+                self.reference_proj = nn.Linear(dim, 2)  # z -> p_z's shift in pixels (dx, dy)
+                nn.init.zeros_(self.reference_proj.weight)
+                nn.init.zeros_(self.reference_proj.bias)
         else:
+            # Deformable DETR's MSDeformAttn, one level: sampling_offsets, attention_weights,
+            # value_proj and output_proj, initialised as its _reset_parameters does.
+            self.offsets = QueryOffsets(dim, num_heads, num_points)
             self.point_weights = nn.Linear(dim, num_heads * num_points)
-        self.v_proj = nn.Linear(dim, dim, bias=qkv_bias)  # W_v
-        self.out_proj = nn.Linear(dim, dim)
+            self.v_proj = nn.Linear(dim, dim, bias=qkv_bias)
+            self.out_proj = nn.Linear(dim, dim)
+            nn.init.zeros_(self.point_weights.weight)
+            nn.init.zeros_(self.point_weights.bias)
+            for linear in (self.v_proj, self.out_proj):
+                nn.init.xavier_uniform_(linear.weight)
+                if linear.bias is not None:
+                    nn.init.zeros_(linear.bias)
+
+    @property
+    def weights(self) -> str:
+        """Deprecated: ``"dot"`` for DCA, ``"predicted"`` for DA; read :attr:`operator`."""
+        return "dot" if self.operator == "dca" else "predicted"
 
     def forward(
         self,
         x: torch.Tensor,
-        constraint: torch.Tensor,
+        constraint: torch.Tensor | None,
         hw: tuple[int, int],
         reference_points: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        """x (B, L, C) motion tokens, constraint (B, L, Cz), hw = (H, W) with H * W = L,
-        reference_points (B, L, 2) normalised (x, y) or None. Returns (B, L, C)."""
-        batch, length, height, width = check_motion_inputs(self, x, constraint, hw, reference_points)
+        """x (B, P + L, C) motion tokens, constraint (B, P + L, Cz) (``None`` allowed for DA),
+        hw = (H, W) with H * W = L, reference_points (B, L, 2) normalised (x, y) or None.
+        Returns (B, P + L, C), the P prefix tokens of x unchanged."""
+        batch, length, height, width = check_motion_inputs(
+            self, x, constraint, hw, reference_points, constraint_used=self.operator == "dca"
+        )
+        prefix = self.num_prefix_tokens
+        prefix_tokens, x = x[:, :prefix], x[:, prefix:]
         heads, head_dim = self.num_heads, self.dim // self.num_heads
-
-        query = self.q_proj(x)
-        offsets = self.offsets(query, self.z_proj(constraint), (height, width))
-        locations = sampling_locations(offsets, (height, width), reference_points)
-        value = self.v_proj(x).view(batch, height, width, heads, head_dim)
-        if self.weights == "dot":
-            key = self.k_proj(x).view(batch, height, width, heads, head_dim)
+        if self.operator == "dca":
+            query = self.q_proj(x)
+            z = self.z_proj(constraint[:, prefix:])
+            offsets = self.offsets(query, z, (height, width))
+            if self.reference_points == "constraint":
+                reference_points = self._reference_from_z(z, (height, width), reference_points)
+            locations = sampling_locations(offsets, (height, width), reference_points)
+            key = F.linear(x, self.k_proj.weight).view(batch, height, width, heads, head_dim)
+            value = F.linear(x, self.v_proj.weight).view(batch, height, width, heads, head_dim)
             query = query.view(batch, length, heads, head_dim)
             out = functional.deformable_cross_attention(query, key, value, locations, backend=self.backend)
+            if self.v_proj.bias is not None:  # sampled, then the projection's bias (the weights sum to 1)
+                out = out + self.v_proj.bias.view(heads, head_dim).to(out.dtype)
         else:
-            attention = self.point_weights(query).view(batch, length, heads, self.num_points).softmax(-1)
+            locations = sampling_locations(self.offsets(x), (height, width), reference_points)
+            value = self.v_proj(x).view(batch, height, width, heads, head_dim)
+            attention = self.point_weights(x).view(batch, length, heads, self.num_points).softmax(-1)
             attention = attention.to(value.dtype)  # CUDA autocast runs softmax in float32
             out = functional.deformable_attention(value, locations, attention, backend=self.backend)
-        return self.out_proj(out.reshape(batch, length, self.dim))
+        out = self.out_proj(out.reshape(batch, length, self.dim))
+        return torch.cat([prefix_tokens, out], dim=1) if prefix else out
+
+    def _reference_from_z(self, z: torch.Tensor, hw: tuple[int, int], base: torch.Tensor | None) -> torch.Tensor:
+        """p_z = base + reference_proj(z) / (W, H): (B, L, 2) normalised (x, y), in at least float32."""
+        height, width = hw
+        shift = self.reference_proj(z)
+        dtype = torch.promote_types(shift.dtype, torch.float32)
+        if base is None:
+            base = pixel_centres(height, width, z.device, dtype).unsqueeze(0)
+        scale = torch.tensor([width, height], device=z.device, dtype=dtype)
+        return base.to(dtype) + shift.to(dtype) / scale
 
     def extra_repr(self) -> str:
         return (
             f"dim={self.dim}, num_heads={self.num_heads}, num_points={self.num_points}, "
-            f"constraint_dim={self.constraint_dim}, weights={self.weights!r}, backend={self.backend!r}"
+            f"constraint_dim={self.constraint_dim}, operator={self.operator!r}, "
+            f"reference_points={self.reference_points!r}, num_prefix_tokens={self.num_prefix_tokens}, "
+            f"backend={self.backend!r}"
         )

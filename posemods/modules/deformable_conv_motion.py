@@ -5,43 +5,58 @@ Shapes use the vocabulary of :mod:`posemods._shapes`.
 
 from __future__ import annotations
 
+from typing import Literal
+
 import torch
 from torch import nn
 
+from posemods._shapes import expect_positive
 from posemods.modules.deformable_sampling import (
-    DeformableOffsets,
+    OffsetConv,
+    ReferencePointsMode,
     check_motion_config,
     check_motion_inputs,
+    expect_prefix_tokens,
     pixel_centres,
-    sampling_locations,
 )
 
 
 class DeformableConvMotion(nn.Module):
-    """A deformable convolution over the motion tokens, its taps placed by the same offset branch as DCA.
+    """A standard k x k deformable convolution over the motion tokens, its offsets predicted from them.
 
-    The DC row of the paper's Table 6, built to differ from
-    :class:`~posemods.modules.dca.DeformableCrossAttention` only where the ablation does: the
-    offsets ``Δp = θ(ψ(W_q x ⊕ W_z F))`` and the sampling locations are computed by the same
-    :class:`~posemods.modules.deformable_sampling.DeformableOffsets`, but the N sampled points are
-    combined by a learned per-tap weight (a convolution, ``torchvision.ops.deform_conv2d``) instead
-    of an attention over them. Each head's channels (C / G, one offset group) share that head's N
-    points, and it starts on the same rings as DCA.
+    Table 6 (a): "we first replace our Adaptive Deformable Cross (ADC) block with the deformable conv
+    (DC) [Dai et al.], as adopted in previous works" (DCPose, FAMI-Pose, TDMI). As there, the offsets
+    come from the motion features themselves and the constraint F plays no part:
 
-    deform_conv2d places tap j of its kernel at a fixed position relative to each pixel; here the
-    kernel is 1 x N with dilation 2 and padding N - 1, so the output keeps H x W for any N, and the
-    module subtracts those fixed positions from the wanted locations. So ``Δp`` means the same thing
-    (pixels from the reference point) as in DCA, and ``reference_points`` work the same way.
+    - ``offset = Conv_k(x)`` (B, 2 * G * k * k, H, W), a plain k x k convolution of the motion map
+      (``offset_kernel_size``, 3 by default) predicting (dy, dx) for every tap of every offset group.
+      Its weight and bias start at zero, as mmcv's ``DeformConv2dPack`` initialises ``conv_offset``,
+      so DC starts as an ordinary k x k convolution;
+    - ``out = deform_conv2d(x, offset, weight, bias, padding=k // 2)``
+      (``torchvision.ops.deform_conv2d``, Dai et al.'s deformable convolution v1): a dense C -> C
+      k x k kernel (``kernel_size``, 3 by default, so N = 9 taps) whose taps are moved by the offsets.
+
+    ``num_points``, ``constraint_dim``, ``offset_conv``, ``qkv_bias`` and ``backend`` are accepted so
+    DCA, DA and DC share one constructor (:func:`~posemods.modules.deformable_motion.deformable_motion`);
+    the taps are ``kernel_size ** 2`` and deform_conv2d always runs torchvision's own kernel, which has
+    no bfloat16 kernel on CPU (a ``TypeError`` says so; float16 and float32 run). ``constraint`` is
+    checked when given and never read, so it may be ``None``.
+
+    ``reference_points`` (B, L, 2), when passed to :meth:`forward`, moves every tap of a pixel by that
+    pixel's reference point minus its own centre, so it means the same as in DCA and DA.
 
     Args:
         dim: C, the width of x and of the output.
         num_heads: G, offset groups; C must be a multiple of it.
-        num_points: N, taps per output pixel and group.
-        constraint_dim: Cz, the width of the constraint F; default C.
-        offset_kernel_size, offset_conv: ψ's conv, as in DCA.
-        qkv_bias: bias in W_q and W_z.
-        backend: accepted so DCA, DA and DC share one constructor; deform_conv2d always runs
-            torchvision's own kernel.
+        num_points: accepted for the shared constructor; the taps are ``kernel_size ** 2``.
+        constraint_dim: Cz, the width of F when one is passed; default C.
+        offset_kernel_size: the offset conv's kernel (odd).
+        offset_conv: validated, unused (the offset conv is a plain one).
+        qkv_bias: unused (there are no projections).
+        backend: validated, unused.
+        kernel_size: k of the deformable convolution (odd), 3 as in DCPose's and Dai et al.'s DC.
+        reference_points: only ``"grid"`` (DC has no z).
+        num_prefix_tokens: P tokens ahead of the grid, passed through unchanged.
     """
 
     def __init__(
@@ -51,57 +66,75 @@ class DeformableConvMotion(nn.Module):
         num_points: int = 4,
         constraint_dim: int | None = None,
         offset_kernel_size: int = 3,
-        offset_conv: str = "depthwise",
+        offset_conv: OffsetConv = "depthwise",
         qkv_bias: bool = True,
-        backend: str = "auto",
+        backend: Literal["auto", "reference", "triton"] = "auto",
+        *,
+        kernel_size: int = 3,
+        reference_points: ReferencePointsMode | None = None,
+        num_prefix_tokens: int = 0,
     ) -> None:
         super().__init__()
-        self.constraint_dim = check_motion_config(dim, num_heads, num_points, constraint_dim, backend)
-        self.dim, self.num_heads, self.num_points, self.backend = dim, num_heads, num_points, backend
-        self.q_proj = nn.Linear(dim, dim, bias=qkv_bias)  # W_q
-        self.z_proj = nn.Linear(self.constraint_dim, dim, bias=qkv_bias)  # W_z
-        self.offsets = DeformableOffsets(dim, num_heads, num_points, offset_kernel_size, offset_conv)
-        # A 1 x N kernel: one weight per (output channel, input channel, tap), like a k x k conv's.
-        self.weight = nn.Parameter(torch.empty(dim, dim, 1, num_points))
-        self.bias = nn.Parameter(torch.empty(dim))
+        reference_points = "grid" if reference_points is None else reference_points
+        self.constraint_dim = check_motion_config(
+            dim, num_heads, num_points, constraint_dim, backend, reference_points, offset_kernel_size, offset_conv
+        )
+        if reference_points != "grid":
+            raise ValueError("reference_points: deformable convolution (operator='dc') has no z; expected 'grid'")
+        expect_positive("kernel_size", kernel_size)
+        if kernel_size % 2 == 0:
+            raise ValueError(f"kernel_size: expected an odd size so the map keeps H x W, got {kernel_size}")
+        self.dim, self.num_heads, self.kernel_size, self.backend = dim, num_heads, kernel_size, backend
+        self.num_prefix_tokens = expect_prefix_tokens(num_prefix_tokens)
+        taps = kernel_size * kernel_size
+        self.offsets = nn.Conv2d(dim, num_heads * 2 * taps, offset_kernel_size, padding=offset_kernel_size // 2)
+        conv = nn.Conv2d(dim, dim, kernel_size)  # Conv2d's default initialisation of the kernel
+        self.weight = nn.Parameter(conv.weight.detach().clone())
+        self.bias = nn.Parameter(conv.bias.detach().clone())
         self.reset_parameters()
-        # Tap j's fixed position relative to its pixel: (dx, dy) = (2j - (N - 1), 0).
-        taps = torch.zeros(num_points, 2)
-        taps[:, 0] = 2 * torch.arange(num_points) - (num_points - 1)
-        self.register_buffer("kernel_taps", taps, persistent=False)
 
     def reset_parameters(self) -> None:
-        conv = nn.Conv2d(self.dim, self.dim, (1, self.num_points))  # Conv2d's default initialisation
-        with torch.no_grad():
-            self.weight.copy_(conv.weight)
-            self.bias.copy_(conv.bias)
+        nn.init.zeros_(self.offsets.weight)  # mmcv's init_offset: DC starts as a plain convolution
+        nn.init.zeros_(self.offsets.bias)
 
     def forward(
         self,
         x: torch.Tensor,
-        constraint: torch.Tensor,
+        constraint: torch.Tensor | None,
         hw: tuple[int, int],
         reference_points: torch.Tensor | None = None,
     ) -> torch.Tensor:
-        """x (B, L, C) motion tokens, constraint (B, L, Cz), hw = (H, W) with H * W = L,
-        reference_points (B, L, 2) normalised (x, y) or None. Returns (B, L, C)."""
-        batch, _, height, width = check_motion_inputs(self, x, constraint, hw, reference_points)
-        offsets = self.offsets(self.q_proj(x), self.z_proj(constraint), (height, width))
-        locations = sampling_locations(offsets, (height, width), reference_points)  # (B, L, G, N, 2)
-        # Pixels from each output pixel's centre, minus the tap's fixed place in the kernel.
-        centres = pixel_centres(height, width, x.device, locations.dtype)[None, :, None, None, :]
-        scale = torch.tensor([width, height], device=x.device, dtype=locations.dtype)
-        shift = (locations - centres) * scale - self.kernel_taps.to(locations.dtype)
-        # deform_conv2d wants (B, 2 * G * N, H, W) with (dy, dx) per (group, tap).
-        shift = shift.flip(-1).reshape(batch, height, width, -1).permute(0, 3, 1, 2).to(x.dtype)
+        """x (B, P + L, C) motion tokens, constraint (B, P + L, Cz) or None (never read),
+        hw = (H, W) with H * W = L, reference_points (B, L, 2) normalised (x, y) or None.
+        Returns (B, P + L, C), the P prefix tokens unchanged."""
+        batch, _, height, width = check_motion_inputs(self, x, constraint, hw, reference_points, constraint_used=False)
+        if x.dtype == torch.bfloat16 and x.device.type == "cpu" and not torch.is_autocast_enabled("cpu"):
+            raise TypeError(
+                "x: torchvision's deform_conv2d has no bfloat16 kernel on CPU; run DC in float32 or float16 "
+                "(module.float()), under torch.autocast('cpu'), or on CUDA"
+            )
+        prefix = self.num_prefix_tokens
+        prefix_tokens, x = x[:, :prefix], x[:, prefix:]
+        image = x.transpose(1, 2).reshape(batch, self.dim, height, width)
+        offset = self.offsets(image)  # (B, G * k * k * 2, H, W): (dy, dx) per group and tap
+        if reference_points is not None:
+            # Every tap moves by the reference point's distance from the pixel's own centre, in pixels.
+            centres = pixel_centres(height, width, x.device, reference_points.dtype)
+            scale = torch.tensor([width, height], device=x.device, dtype=reference_points.dtype)
+            shift = ((reference_points - centres) * scale).flip(-1)  # (B, L, 2) as (dy, dx)
+            shift = shift.transpose(1, 2).reshape(batch, 2, height, width)
+            offset = offset + shift.repeat(1, offset.shape[1] // 2, 1, 1).to(offset.dtype)
         from torchvision.ops import deform_conv2d  # imported on first use: `import posemods` stays light
 
-        image = x.transpose(1, 2).reshape(batch, self.dim, height, width)
-        out = deform_conv2d(image, shift, self.weight, self.bias, padding=(0, self.num_points - 1), dilation=(1, 2))
-        return out.flatten(2).transpose(1, 2)
+        # Under CPU autocast the offset conv runs in bf16 while x stays float32; deform_conv2d has no
+        # CPU autocast rule and wants one dtype, x's.
+        offset, weight, bias = (t.to(image.dtype) for t in (offset, self.weight, self.bias))
+        out = deform_conv2d(image, offset, weight, bias, padding=self.kernel_size // 2)
+        out = out.flatten(2).transpose(1, 2)
+        return torch.cat([prefix_tokens, out], dim=1) if prefix else out
 
     def extra_repr(self) -> str:
         return (
-            f"dim={self.dim}, num_heads={self.num_heads}, num_points={self.num_points}, "
-            f"constraint_dim={self.constraint_dim}"
+            f"dim={self.dim}, num_heads={self.num_heads}, kernel_size={self.kernel_size}, "
+            f"constraint_dim={self.constraint_dim}, num_prefix_tokens={self.num_prefix_tokens}"
         )

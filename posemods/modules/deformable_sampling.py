@@ -1,15 +1,18 @@
 """What DCA, DA and DC share: where they sample (VREMD eq. 3's offset branch Δp = θ(ψ(q ⊕ z)),
-reference points, locations) and their constructor and input contract.
+reference points, locations), their constructor and input contract, and the one name of the choice
+between them, ``operator``.
 
 Used by :class:`~posemods.modules.dca.DeformableCrossAttention` (DCA and its DA ablation) and
-:class:`~posemods.modules.deformable_conv_motion.DeformableConvMotion` (the DC ablation), so the
-three differ only in how they weigh the N sampled points. Shapes use the vocabulary of
-:mod:`posemods._shapes`.
+:class:`~posemods.modules.deformable_conv_motion.DeformableConvMotion` (the DC ablation). Shapes use
+the vocabulary of :mod:`posemods._shapes`.
 """
 
 from __future__ import annotations
 
 import math
+import numbers
+import operator
+from typing import Literal
 
 import torch
 from torch import nn
@@ -25,6 +28,18 @@ from posemods._shapes import (
     expect_shape,
 )
 
+#: The one name for the choice between VREMD Table 6's deformable operators, used by
+#: :class:`~posemods.modules.dca.DeformableCrossAttention` (``"dca"``, ``"da"``),
+#: :func:`~posemods.modules.deformable_motion.deformable_motion` and
+#: :class:`~posemods.modules.bmd.BidirectionalMotionDisentangle` (all three): ``"dca"`` deformable
+#: cross attention (eq. 3-4), ``"da"`` plain deformable attention (Deformable DETR), ``"dc"``
+#: deformable convolution.
+Operator = Literal["dca", "da", "dc"]
+OPERATORS: tuple[str, ...] = ("dca", "da", "dc")
+#: Where DCA's reference points p_z come from: each query's own pixel, or predicted from z.
+ReferencePointsMode = Literal["grid", "constraint"]
+REFERENCE_POINTS: tuple[str, ...] = ("grid", "constraint")
+OffsetConv = Literal["depthwise", "full"]
 OFFSET_CONVS = ("depthwise", "full")
 RING_SIZE = 8  # points per ring of the initial pattern; ring r (from 1) has radius r pixels
 
@@ -104,6 +119,32 @@ class DeformableOffsets(nn.Module):
         return self.theta(features).view(batch, length, self.num_heads, self.num_points, 2)
 
 
+class QueryOffsets(nn.Module):
+    """Per-query sampling offsets from the query alone, Deformable DETR's ``sampling_offsets``.
+
+    ``self.sampling_offsets = nn.Linear(d_model, n_heads * n_levels * n_points * 2)``, applied as
+    ``self.sampling_offsets(query)``, with its weight initialised to 0 (``constant_(...weight, 0.)``)
+    and its bias to a per-head pattern; here, with one level, the bias is :func:`initial_points` (the
+    same rings DCA starts on), so DA and DCA start looking at the same pixels.
+    """
+
+    def __init__(self, dim: int, num_heads: int, num_points: int) -> None:
+        super().__init__()
+        self.num_heads, self.num_points = num_heads, num_points
+        self.theta = nn.Linear(dim, num_heads * num_points * 2)
+        self.reset_parameters()
+
+    def reset_parameters(self) -> None:
+        nn.init.zeros_(self.theta.weight)
+        with torch.no_grad():
+            self.theta.bias.copy_(initial_points(self.num_heads, self.num_points).flatten())
+
+    def forward(self, query: torch.Tensor) -> torch.Tensor:
+        """query (B, L, C). Returns (B, L, G, N, 2) offsets (dx, dy) in pixels."""
+        batch, length, _ = query.shape
+        return self.theta(query).view(batch, length, self.num_heads, self.num_points, 2)
+
+
 def sampling_locations(
     offsets: torch.Tensor, hw: tuple[int, int], reference_points: torch.Tensor | None
 ) -> torch.Tensor:
@@ -121,25 +162,94 @@ def sampling_locations(
     return reference_points.to(dtype)[:, :, None, None, :] + offsets.to(dtype) / scale
 
 
-def check_motion_inputs(module: nn.Module, x, constraint, hw, reference_points) -> tuple[int, int, int, int]:
-    """The checks every deformable motion module (DCA, DA, DC) starts with. Returns (B, L, H, W)."""
+def expect_module_device(name: str, tensor: torch.Tensor, module: nn.Module) -> None:
+    """Raise ``ValueError`` if ``module``'s first parameter is on another device than ``tensor``.
+
+    Without it a CPU input into a module on another device fails deep inside a matmul with "Tensor
+    on device cpu is not on the expected device meta", naming neither. (Kept here rather than in
+    :mod:`posemods._shapes`, which another change owns; it can move there.)
+    """
+    param = next(module.parameters(), None)
+    if param is not None and param.device != tensor.device:
+        raise ValueError(
+            f"{name}: on device {tensor.device} but {type(module).__name__}'s parameters are on "
+            f"{param.device}; move one to the other (e.g. module.to({str(tensor.device)!r}))"
+        )
+
+
+def expect_mlp_ratio(mlp_ratio, dim: int) -> float:
+    """Return ``mlp_ratio`` as a float, or raise unless it is a finite real > 0 giving >= 1 hidden unit.
+
+    ``dim * '4'`` repeats a string (and allocates gigabytes), so a string is refused before any
+    arithmetic: ``TypeError`` for a non-number, ``ValueError`` for 0, negative, NaN or inf.
+    """
+    if isinstance(mlp_ratio, bool) or not isinstance(mlp_ratio, numbers.Real):
+        raise TypeError(f"mlp_ratio: expected a positive real number, got {type(mlp_ratio).__name__} {mlp_ratio!r}")
+    value = float(mlp_ratio)
+    if not math.isfinite(value) or value <= 0 or int(dim * value) < 1:
+        raise ValueError(f"mlp_ratio: expected a finite number > 0 with dim * mlp_ratio >= 1, got {mlp_ratio!r}")
+    return value
+
+
+def expect_prefix_tokens(num_prefix_tokens) -> int:
+    """``num_prefix_tokens`` as a non-negative int (cls / register tokens ahead of the grid)."""
+    if isinstance(num_prefix_tokens, bool):
+        raise TypeError(f"num_prefix_tokens: expected a non-negative integer, got {num_prefix_tokens!r}")
+    try:
+        value = operator.index(num_prefix_tokens)
+    except TypeError:
+        raise TypeError(f"num_prefix_tokens: expected a non-negative integer, got {num_prefix_tokens!r}") from None
+    if value < 0:
+        raise ValueError(f"num_prefix_tokens: expected a non-negative integer, got {num_prefix_tokens!r}")
+    return value
+
+
+def check_motion_inputs(
+    module: nn.Module, x, constraint, hw, reference_points, *, constraint_used: bool = True
+) -> tuple[int, int, int, int]:
+    """The checks every deformable motion module (DCA, DA, DC) starts with. Returns (B, L, H, W).
+
+    ``constraint_used=False`` (DA and DC, which never read F) also accepts ``constraint=None``.
+    """
     dims = {"C": module.dim, "Cz": module.constraint_dim}
     expect_shape("x", x, "B L C", dims)
-    expect_shape("constraint", constraint, "B L Cz", dims)
     expect_float("x", x)
-    expect_float("constraint", constraint)
-    expect_same("device", x=x, constraint=constraint)
+    if constraint is not None or constraint_used:
+        expect_shape("constraint", constraint, "B L Cz", dims)
+        expect_float("constraint", constraint)
+        expect_same("device", x=x, constraint=constraint)
+    expect_module_device("x", x, module)
     expect_module_dtype("x", x, module)
-    expect_module_dtype("constraint", constraint, module)
-    height, width = expect_grid("hw", hw, dims["L"])
+    if constraint is not None:
+        expect_module_dtype("constraint", constraint, module)
+    prefix = getattr(module, "num_prefix_tokens", 0)
+    if prefix >= dims["L"]:
+        raise ValueError(f"x: expected more than num_prefix_tokens={prefix} tokens, got L={dims['L']}")
+    grid = {"B": dims["B"], "L": dims["L"] - prefix}  # L of the grid, after the prefix tokens
+    height, width = expect_grid("hw", hw, grid["L"])
     if reference_points is not None:
-        expect_shape("reference_points", reference_points, "B L 2", dims)
+        expect_shape("reference_points", reference_points, "B L 2", grid)
         expect_float("reference_points", reference_points)
-    return dims["B"], dims["L"], height, width
+        expect_same("device", x=x, reference_points=reference_points)
+    return grid["B"], grid["L"], height, width
 
 
-def check_motion_config(dim: int, num_heads: int, num_points: int, constraint_dim: int | None, backend: str) -> int:
-    """Constructor checks shared by DCA, DA and DC. Returns Cz."""
+def check_motion_config(
+    dim: int,
+    num_heads: int,
+    num_points: int,
+    constraint_dim: int | None,
+    backend: str,
+    reference_points: str = "grid",
+    offset_kernel_size: int = 3,
+    offset_conv: str = "depthwise",
+) -> int:
+    """Constructor checks shared by DCA, DA and DC (also of the arguments one of them ignores, so a
+    typo fails whichever operator is chosen). Returns Cz."""
+    expect_positive("offset_kernel_size", offset_kernel_size)
+    if offset_kernel_size % 2 == 0:
+        raise ValueError(f"offset_kernel_size: expected an odd size so the map keeps H x W, got {offset_kernel_size}")
+    expect_choice("offset_conv", offset_conv, OFFSET_CONVS)
     for name, value in (("dim", dim), ("num_heads", num_heads), ("num_points", num_points)):
         expect_positive(name, value)
     if dim % num_heads:
@@ -147,4 +257,5 @@ def check_motion_config(dim: int, num_heads: int, num_points: int, constraint_di
     if constraint_dim is not None:
         expect_positive("constraint_dim", constraint_dim)
     expect_choice("backend", backend, BACKENDS)
+    expect_choice("reference_points", reference_points, REFERENCE_POINTS)
     return dim if constraint_dim is None else constraint_dim

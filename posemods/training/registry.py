@@ -18,6 +18,7 @@ from collections.abc import Callable
 from torch import nn
 
 from posemods._shapes import expect_choice, expect_size
+from posemods.vremd_tables import VREMD_TABLE4
 
 
 @dataclasses.dataclass(frozen=True)
@@ -176,20 +177,16 @@ def _vremd(num_joints: int, **kwargs) -> nn.Module:
     return VREMD(num_joints, **kwargs)
 
 
-# Table 4's rows, spelled out as in posemods.models.VREMD_TABLE4 (importing it would import timm for
-# every CLI start; tests/training/test_loop.py checks the two agree). The backbone trains here (the
-# paper freezes a pretrained ViT-L; nothing is pretrained on synthetic data); "paper" keeps the
-# paper's frozen ViT-L for a user's --model-kwargs '{"backbone_checkpoint": ...}'.
+# Table 4's rows, read from posemods.vremd_tables, the one source posemods.models.VREMD_TABLE4 also
+# re-exports (a module without imports, so the CLI does not import timm to list them). Tables 5 and 6
+# are hkm_kwargs / bmd_kwargs rows: --model-kwargs '{"bmd_kwargs": {"operator": "dc", ...}}'. The
+# backbone trains here (the paper freezes a pretrained ViT-L; nothing is pretrained on synthetic
+# data); "paper" keeps the paper's frozen ViT-L for a user's --model-kwargs '{"backbone_checkpoint": ...}'.
 register_model(
     ModelSpec(
         "vremd",
         _vremd,
-        variants={
-            "baseline": {"hkm": False, "bmd": False},
-            "hkm": {"hkm": True, "bmd": False},
-            "bmd": {"hkm": False, "bmd": True},
-            "hkm+bmd": {"hkm": True, "bmd": True},
-        },
+        variants=VREMD_TABLE4,  # the same object the models export (create() copies a row before use)
         presets={
             "tiny": {"backbone": "micro", "freeze_backbone": False, "head_channels": 16},
             "small": {"backbone": "tiny", "freeze_backbone": False, "head_channels": 64},

@@ -54,3 +54,60 @@ def test_lstmpm_centres_its_frames():
         expected = model.initializer(torch.zeros(1, 3, 48, 48))
     torch.testing.assert_close(initial, expected)
     assert not any("normalize" in k for k in model.state_dict())
+
+
+# --- statistics from the backbone's pretrained_cfg (issue 14) ---------------------------------------
+
+TINY_VIT = {"embed_dim": 32, "depth": 1, "num_heads": 2}
+
+
+def test_normalize_reads_a_pretrained_cfg():
+    norm = ImageNormalize.from_pretrained_cfg({"mean": (0.5, 0.5, 0.5), "std": (0.25, 0.5, 1.0)})
+    image = torch.rand(1, 3, 2, 2)
+    expected = (image - 0.5) / torch.tensor([0.25, 0.5, 1.0]).view(3, 1, 1)
+    torch.testing.assert_close(norm(image), expected)
+    default = ImageNormalize.from_pretrained_cfg({})  # a model outside timm's registry: ImageNet's
+    torch.testing.assert_close(default(image), ImageNormalize()(image))
+
+
+@pytest.mark.parametrize(
+    "name, mean",
+    [
+        ("vit_tiny_patch16_224", (0.5, 0.5, 0.5)),  # augreg: (0.5, 0.5, 0.5), not ImageNet's
+        ("vit_small_patch14_reg4_dinov2", IMAGENET_MEAN),
+    ],
+)
+def test_timm_vit_by_name_uses_its_own_statistics_and_drops_prefix_tokens(name, mean):
+    import timm
+
+    patch = 14 if "patch14" in name else 16
+    size = (4 * patch, 3 * patch)
+    backbone = ViTBackbone(name, img_size=size, **TINY_VIT).eval()
+    cfg = timm.create_model(name, pretrained=False, num_classes=0, **TINY_VIT).pretrained_cfg
+    assert tuple(cfg["mean"]) == tuple(mean)  # the statistics timm records for this model
+    assert backbone.grid == (4, 3) and backbone.patch_size == patch and backbone.num_prefix_tokens > 0
+    with torch.no_grad():
+        out = backbone(_mean_image(mean, size))
+        expected = backbone.vit.forward_features(torch.zeros(1, 3, *size))[:, backbone.num_prefix_tokens :]
+    assert out.shape == (1, 12, 32)
+    torch.testing.assert_close(out, expected)
+
+
+def test_unknown_or_non_vit_timm_names_are_refused():
+    with pytest.raises(ValueError, match=r"preset: expected one of .* or a timm ViT name.*'vit_gigantic_nope'"):
+        ViTBackbone("vit_gigantic_nope", img_size=(32, 32))
+    with pytest.raises(ValueError, match="preset: 'resnet18' is not a timm VisionTransformer"):
+        ViTBackbone("resnet18", img_size=(32, 32))
+    with pytest.raises(ValueError, match="timm_kwargs: only for a timm model name"):
+        ViTBackbone("micro", img_size=(32, 32), depth=3)
+
+
+def test_timm_vit_by_name_loads_a_local_checkpoint_with_its_cls_token(tmp_path):
+    import timm
+
+    source = timm.create_model("vit_tiny_patch16_224", pretrained=False, num_classes=5, **TINY_VIT)
+    torch.save(source.state_dict(), tmp_path / "vit.pth")  # 14 x 14 grid, cls token, classifier
+    backbone = ViTBackbone("vit_tiny_patch16_224", img_size=(32, 48), checkpoint=tmp_path / "vit.pth", **TINY_VIT)
+    torch.testing.assert_close(backbone.vit.blocks[0].attn.qkv.weight, source.blocks[0].attn.qkv.weight)
+    torch.testing.assert_close(backbone.vit.cls_token, source.cls_token)
+    assert backbone.vit.pos_embed.shape == (1, 1 + 2 * 3, 32)

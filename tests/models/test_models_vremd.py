@@ -12,7 +12,16 @@ from timm.models.vision_transformer import VisionTransformer
 from torch import nn
 
 from posemods import BMD, HKM
-from posemods.models import VIT_PRESETS, VREMD, VREMD_TABLE4, TokenHeatmapHead, ViTBackbone, count_parameters
+from posemods.models import (
+    VIT_PRESETS,
+    VREMD,
+    VREMD_TABLE4,
+    VREMD_TABLE5,
+    VREMD_TABLE6,
+    TokenHeatmapHead,
+    ViTBackbone,
+    count_parameters,
+)
 from posemods.testing import assert_close
 
 J = 4
@@ -194,11 +203,46 @@ def test_hkm_without_bmd_feeds_its_enhanced_feature_to_the_motion_head():
     assert_close(out.keypoint_heatmaps, model.keypoint_head(tokens), name="H_k")
 
 
-def test_without_keypoint_tokens_there_is_no_keypoint_head():
-    model = tiny(hkm_kwargs={"keypoint_mask": False})
-    assert model.keypoint_head is None
+@pytest.mark.parametrize("row", list(VREMD_TABLE5))
+def test_table5_rows_keep_the_keypoint_head(row):
+    # Table 5 switches HKM's masks only: H_k, and H = H_k + H_m, stay in every row, and every row
+    # has the same parameters as VREMD itself.
+    torch.manual_seed(0)
+    full = tiny()
+    model = tiny(hkm_kwargs=VREMD_TABLE5[row]).eval()
+    model.load_state_dict(full.state_dict())
+    assert isinstance(model.keypoint_head, TokenHeatmapHead)
+    assert {k: bool(v) for k, v in VREMD_TABLE5[row].items()} == {
+        "human_mask": model.hkm.human_mask,
+        "keypoint_mask": model.hkm.keypoint_mask,
+    }
     out = model.forward_heads(clip())
-    assert out.keypoint_heatmaps is None and torch.equal(out.heatmaps, out.motion_heatmaps)
+    assert out.keypoint_heatmaps is not None
+    assert_close(out.heatmaps, out.keypoint_heatmaps + out.motion_heatmaps)
+
+
+def test_table5_rows_differ_only_in_the_masks():
+    assert set(VREMD_TABLE5) == {"none", "human", "keypoint", "human+keypoint"}
+    assert all(set(flags) == {"human_mask", "keypoint_mask"} for flags in VREMD_TABLE5.values())
+    assert {tuple(flags.values()) for flags in VREMD_TABLE5.values()} == {(a, b) for a in (0, 1) for b in (0, 1)}
+
+
+@pytest.mark.parametrize("row", list(VREMD_TABLE6))
+def test_table6_rows_build_the_paper_operator(row):
+    from posemods.modules import CrossAttention, DeformableConvMotion, DeformableCrossAttention
+
+    model = tiny(bmd_kwargs=VREMD_TABLE6[row]).eval()
+    kinds = {type(block.deform) for stream in model.bmd.streams for block in stream.blocks}
+    assert kinds == {DeformableConvMotion if row == "dc" else DeformableCrossAttention}
+    has_cross = any(isinstance(m, CrossAttention) for m in model.bmd.modules())
+    assert has_cross == row.startswith("dca") and model.bmd.bidirectional == (row == "dca+bs")
+    assert model(clip(batch=1)).shape == (1, J, 16, 12)
+
+
+def test_registry_reads_the_same_vremd_tables():
+    from posemods.training.registry import MODELS
+
+    assert MODELS["vremd"].variants is VREMD_TABLE4  # one source, not a copy that can drift
 
 
 def test_module_options_pass_through():
@@ -256,6 +300,14 @@ def test_input_errors():
         tiny(bmd_kwargs={"dim": 16})
 
 
+def test_video_dtype_and_device_are_checked_against_the_model():
+    model = tiny(widen=False)
+    with pytest.raises(TypeError, match=r"video: dtype torch.float64 but ViTBackbone's parameters are torch.float32"):
+        model(clip(batch=1).double())
+    with pytest.raises(ValueError, match=r"video: on device cpu but VREMD's parameters are on meta"):
+        model.to("meta")(clip(batch=1))
+
+
 def test_nan_in_one_clip_stays_in_that_clip():
     model = tiny().eval()
     video = clip()
@@ -300,3 +352,41 @@ def test_ablation_example_runs():
     totals = [float(r[1]) for r in rows]
     assert totals[0] < totals[1] < totals[3] and totals[0] < totals[2] < totals[3]
     assert all(float(r[-1]) > 0 for r in rows)
+
+
+# --- any timm ViT (issue 14) ------------------------------------------------------------------------
+
+TINY_VIT = {"embed_dim": 32, "depth": 1, "num_heads": 2}
+
+
+def test_backbone_by_timm_name():
+    model = VREMD(J, "vit_tiny_patch16_224", img_size=IMG, num_heads=2, head_channels=8,
+                  bmd_kwargs={"depth": 1, "num_points": 2}, backbone_kwargs=TINY_VIT)  # fmt: skip
+    assert model.backbone.vit.num_prefix_tokens == 1 and model.backbone.grid == (4, 3)
+    assert model.backbone.normalize.mean.flatten().tolist() == [0.5, 0.5, 0.5]  # its pretrained_cfg's
+    assert model(clip(batch=1)).shape == (1, J, 16, 12)
+
+
+def test_a_timm_vit_output_with_prefix_tokens_plugs_into_hkm_and_bmd():
+    # forward_features of a ViT with a cls and 4 register tokens goes in as it is; the prefix comes out
+    # unchanged and the grid tokens get what they get without it.
+    import timm
+
+    vit = timm.create_model("vit_small_patch14_reg4_dinov2", pretrained=False, img_size=(56, 42), **TINY_VIT)
+    prefix = vit.num_prefix_tokens
+    with torch.no_grad():
+        tokens = vit.forward_features(torch.rand(3, 3, 56, 42)).unsqueeze(0)  # (1, T, P + 12, C)
+    torch.manual_seed(0)
+    hkm = HKM(32, J, num_heads=2, num_prefix_tokens=prefix).eval()
+    bmd = BMD(32, num_heads=2, num_points=2, depth=1, num_prefix_tokens=prefix).eval()
+    plain_hkm, plain_bmd = HKM(32, J, num_heads=2).eval(), BMD(32, num_heads=2, num_points=2, depth=1).eval()
+    plain_hkm.load_state_dict(hkm.state_dict())
+    plain_bmd.load_state_dict(bmd.state_dict())
+    enhanced = hkm(tokens, hw=(4, 3)).features
+    motion = bmd(tokens, enhanced, (4, 3))
+    assert enhanced.shape == motion.shape == (1, prefix + 12, 32)
+    assert torch.equal(motion[:, :prefix], tokens[:, 1, :prefix])
+    grid = tokens[:, :, prefix:]
+    expected = plain_hkm(grid).features
+    assert_close(enhanced[:, prefix:], expected)
+    assert_close(motion[:, prefix:], plain_bmd(grid, expected, (4, 3)))
