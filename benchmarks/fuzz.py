@@ -159,12 +159,12 @@ def module_cases():
             yield Case("modules", f"KMM({c!r}, {j!r})", call, ("in_channels", "num_joints"), valid, check)
 
     # DCA, DA, CrossAttention, DeformableConvMotion: one hyperparameter at a time from the pool.
-    def dca(weights):
-        return lambda dim, heads, points: posemods.DCA(dim, heads, points, weights=weights, backend="reference")
+    def dca(operator):
+        return lambda dim, heads, points: posemods.DCA(dim, heads, points, operator=operator, backend="reference")
 
     builders = {
-        "DCA": (dca("dot"), ("dim", "num_heads", "num_points")),
-        "DA": (dca("predicted"), ("dim", "num_heads", "num_points")),
+        "DCA": (dca("dca"), ("dim", "num_heads", "num_points")),
+        "DA": (dca("da"), ("dim", "num_heads", "num_points")),
         "DeformableConvMotion": (
             lambda dim, heads, points: posemods.DeformableConvMotion(dim, heads, points, backend="reference"),
             ("dim", "num_heads", "num_points"),
@@ -225,7 +225,7 @@ def module_cases():
     def dca_inputs(b=1, dtype=torch.float32, nan=False, rank=3, label="DCA"):
         module = {
             "DCA": lambda: posemods.DCA(8, 2, 2, backend="reference"),
-            "DA": lambda: posemods.DCA(8, 2, 2, weights="predicted", backend="reference"),
+            "DA": lambda: posemods.DCA(8, 2, 2, operator="da", backend="reference"),
             "DeformableConvMotion": lambda: posemods.DeformableConvMotion(8, 2, 2, backend="reference"),
             "CrossAttention": lambda: posemods.CrossAttention(8, 2),
         }[label]()

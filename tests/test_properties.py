@@ -47,9 +47,6 @@ WEIRD_REALS = st.sampled_from(
 )  # fmt: skip
 
 # Waiting for other branches of issue 15; the lead makes these strict once they are on main.
-PENDING_VREMD = pytest.mark.xfail(
-    strict=False, reason="issue 15, branch vremd: mlp_ratio validation, CrossAttention NaN, DeformableConvMotion"
-)
 PENDING_KIMNET = pytest.mark.xfail(
     strict=False, reason="issue 15, branch kimnet: models with T = 0, RPSTN/DKD with B = 0, float64 video"
 )
@@ -133,12 +130,12 @@ def test_kmm_on_an_empty_batch_gives_an_empty_result(channels, joints):
 
 @SETTINGS
 @given(dim=WEIRD_INTS, num_heads=WEIRD_INTS, num_points=WEIRD_INTS, nan=st.booleans(),
-       weights=st.sampled_from(["dot", "predicted", "bogus"]))  # fmt: skip
-def test_dca_hyperparameters_and_inputs(dim, num_heads, num_points, nan, weights):
-    valid = all(map(is_positive_int, (dim, num_heads, num_points))) and weights != "bogus"
-    names = ["dim", "num_heads", "num_points", "weights"]
+       operator=st.sampled_from(["dca", "da", "bogus"]))  # fmt: skip
+def test_dca_hyperparameters_and_inputs(dim, num_heads, num_points, nan, operator):
+    valid = all(map(is_positive_int, (dim, num_heads, num_points))) and operator != "bogus"
+    names = ["dim", "num_heads", "num_points", "operator"]
     module = clear_error_or(
-        lambda: posemods.DCA(dim, num_heads, num_points, weights=weights, backend="reference"), names, valid
+        lambda: posemods.DCA(dim, num_heads, num_points, operator=operator, backend="reference"), names, valid
     )
     if module is None:
         return
@@ -165,7 +162,6 @@ def test_cross_attention_hyperparameters(dim, num_heads, context_dim):
     check_output(module(torch.randn(2, 3, int(dim)), torch.randn(2, 5, cz)), (2, 3, int(dim)), nan_in=False)
 
 
-@PENDING_VREMD
 @SETTINGS
 @given(row=st.integers(0, 2))
 def test_cross_attention_nan_in_a_query_row_gives_nan_out(row):
@@ -176,7 +172,6 @@ def test_cross_attention_nan_in_a_query_row_gives_nan_out(row):
     assert out[0, row].isnan().any(), "NaN in a query row must give NaN in that row's output"
 
 
-@PENDING_VREMD
 @settings(SETTINGS, max_examples=6)  # each build takes about half a second
 @given(mlp_ratio=WEIRD_REALS, which=st.sampled_from(["hkm", "bmd"]))
 def test_hkm_and_bmd_mlp_ratio(mlp_ratio, which):
