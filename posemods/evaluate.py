@@ -21,7 +21,7 @@ from posemods.metrics import PCK, describe_protocol
 from posemods.skeletons import GROUP_NAMES
 from posemods.training import distributed
 from posemods.training.checkpoint import load_checkpoint, load_model_state
-from posemods.training.config import TrainConfig, add_arguments, setup_logging
+from posemods.training.config import TrainConfig, add_arguments, check_arguments, setup_logging
 from posemods.training.datasets import build_datasets
 from posemods.training.fit import build_model, eval_loader
 from posemods.training.loop import evaluate
@@ -100,7 +100,9 @@ def main(argv: list[str] | None = None, prog: str = "python -m posemods.evaluate
     parser = argparse.ArgumentParser(prog=prog, description=__doc__.splitlines()[0])
     parser.add_argument("checkpoint", help="a checkpoint written by python -m posemods.train (e.g. OUT/last.pt)")
     add_arguments(parser, OVERRIDES, overrides_only=True)
-    args = vars(parser.parse_args(argv))
+    namespace = parser.parse_args(argv)
+    check_arguments(parser, namespace)
+    args = vars(namespace)
     setup_logging()
     path = args.pop("checkpoint")
     metrics, config = score_checkpoint(path, **args)

@@ -208,9 +208,24 @@ def _union(names) -> tuple[str, ...]:
 
 
 def check_arguments(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
-    """``parser.error`` (exit 2 with the usage line) for flags valid alone but not together."""
+    """``parser.error`` (exit 2 with the usage line) for flags valid alone but not together, and for
+    numbers no run can use: ``--sigma`` 0 (all-zero targets), a NaN or negative ``--alpha``, a
+    ``--split`` JHMDB does not have."""
+    from posemods.data.heatmaps import expect_sigma
+    from posemods.metrics import check_alpha
     from posemods.training.registry import MODELS
 
+    for name, check in (("sigma", expect_sigma), ("alpha", check_alpha)):
+        if getattr(args, name, None) is not None:
+            try:
+                check(getattr(args, name))
+            except (TypeError, ValueError) as error:
+                parser.error(f"argument --{name}: {error}")
+    split, data = getattr(args, "split", None), getattr(args, "data", None)
+    if split is not None and split not in JHMDB_SPLITS:
+        parser.error(f"argument --split: expected one of JHMDB's splits {', '.join(JHMDB_SPLITS)}, got {split!r}")
+    if split is not None and data not in (None, "jhmdb"):
+        parser.error(f"argument --split: only JHMDB has numbered splits, got --split {split} with --data {data}")
     model = getattr(args, "model", None)
     if model not in MODELS:
         return

@@ -9,6 +9,7 @@ from posemods.data import SyntheticPoseVideos
 from posemods.data.heatmaps import gaussian_heatmaps
 from posemods.data.transforms import TopDownTransform
 from posemods.evaluate import main as evaluate_main
+from posemods.evaluate import score_checkpoint
 from posemods.train import main as train_main
 from posemods.training import TrainConfig
 from posemods.training.checkpoint import save_checkpoint
@@ -49,23 +50,39 @@ def test_synthetic_frame_and_heatmap_sizes_are_two_positive_ints(size):
         SyntheticPoseVideos(num_clips=1, heatmap_size=size)
 
 
-def test_train_cli_refuses_sigma_zero_before_training(tmp_path):
-    with pytest.raises(ValueError, match="sigma: expected a positive"):
-        # (were sigma not checked, the tiny settings and --max-steps 0 keep the run short)
-        tiny = ["--preset", "tiny", "--input-size", "32", "32", "--max-steps", "0", "--no-progress"]
-        train_main(["--sigma", "0", *tiny, "--out", str(tmp_path)])
+@pytest.mark.parametrize("sigma", ["0", "-2", "nan"])
+def test_train_cli_refuses_a_bad_sigma_with_the_usage_line(tmp_path, capsys, sigma):
+    # (were sigma not checked, the tiny settings and --max-steps 0 keep the run short)
+    tiny = ["--preset", "tiny", "--input-size", "32", "32", "--max-steps", "0", "--no-progress"]
+    with pytest.raises(SystemExit) as exited:
+        train_main(["--sigma", sigma, *tiny, "--out", str(tmp_path)])
+    assert exited.value.code == 2
+    assert "argument --sigma: sigma: expected a positive, finite" in capsys.readouterr().err
     assert not any(tmp_path.iterdir())  # nothing was trained or written
+    with pytest.raises(ValueError, match="sigma: expected a positive"):
+        TrainConfig(sigma=float(sigma))  # the same rule for a config built in Python
 
 
 @pytest.mark.parametrize("alpha", ["nan", "-0.1", "0", "inf"])
-def test_evaluate_cli_refuses_a_bad_alpha(tmp_path, alpha):
+def test_evaluate_cli_refuses_a_bad_alpha(tmp_path, capsys, alpha):
     path = tmp_path / "last.pt"
     save_checkpoint(path, config=TrainConfig().to_dict(), model={})
-    with pytest.raises(ValueError, match="alpha: expected a positive finite number"):
+    with pytest.raises(SystemExit) as exited:
         evaluate_main([str(path), "--alpha", alpha])
+    assert exited.value.code == 2
+    assert "argument --alpha: alpha: expected a positive finite number" in capsys.readouterr().err
+    # Called from Python, the same check refuses it when the config is rebuilt.
+    with pytest.raises(ValueError, match="alpha: expected a positive finite number"):
+        score_checkpoint(str(path), alpha=float(alpha))
 
 
-def test_split_is_one_of_jhmdbs_three(tmp_path):
+def test_split_is_one_of_jhmdbs_three(tmp_path, capsys):
+    with pytest.raises(SystemExit):
+        train_main(["--split", "x", "--data", "jhmdb", "--data-root", str(tmp_path)])
+    assert "argument --split: expected one of JHMDB's splits 1, 2, 3, got 'x'" in capsys.readouterr().err
+    with pytest.raises(SystemExit):
+        train_main(["--split", "1", "--data", "penn_action", "--data-root", str(tmp_path)])
+    assert "only JHMDB has numbered splits" in capsys.readouterr().err
     with pytest.raises(ValueError, match=r"split: expected one of JHMDB's splits \('1', '2', '3'\), got 'x'"):
         TrainConfig(data="jhmdb", data_root=str(tmp_path), split="x")
     with pytest.raises(ValueError, match="split: only JHMDB has numbered splits"):
