@@ -26,6 +26,15 @@ from collections.abc import Mapping
 
 import torch
 
+
+class CheckpointError(ValueError):
+    """A checkpoint file that cannot be used, with a message naming the file and what is wrong.
+
+    A ``ValueError``, so callers that catch those keep working; the CLIs catch this one to print the
+    message without a traceback.
+    """
+
+
 #: The key under which :func:`payload_digest` of the other fields is stored.
 DIGEST_KEY = "sha256"
 
@@ -43,7 +52,7 @@ def load_file(path: str | os.PathLike, what: str = "checkpoint"):
     if not os.path.isfile(path):
         raise FileNotFoundError(f"{what}: no such file {name!r}")
     if os.path.getsize(path) == 0:
-        raise ValueError(f"{what} {name!r}: the file is empty (0 bytes)")
+        raise CheckpointError(f"{what} {name!r}: the file is empty (0 bytes)")
     try:
         with warnings.catch_warnings():
             # e.g. "Detected pickle protocol 4": noise about a file that is refused or fine anyway.
@@ -61,7 +70,7 @@ def load_file(path: str | os.PathLike, what: str = "checkpoint"):
                 f"not a readable torch checkpoint: it is truncated, corrupt or another kind of file "
                 f"({type(error).__name__}{': ' + _first_line(error) if _first_line(error) else ''})"
             )
-        raise ValueError(f"{what} {name!r}: {reason}") from None
+        raise CheckpointError(f"{what} {name!r}: {reason}") from None
 
 
 def _first_line(error: BaseException) -> str:

@@ -20,7 +20,7 @@ import torch
 from posemods.metrics import PCK, describe_protocol
 from posemods.skeletons import GROUP_NAMES
 from posemods.training import distributed
-from posemods.training.checkpoint import load_checkpoint, load_model_state
+from posemods.training.checkpoint import CheckpointError, load_checkpoint, load_model_state
 from posemods.training.config import TrainConfig, add_arguments, check_arguments, setup_logging
 from posemods.training.datasets import build_datasets
 from posemods.training.fit import build_model, eval_loader
@@ -64,7 +64,7 @@ def score_checkpoint(path: str, scores: dict | None = None, **overrides) -> tupl
     try:
         saved = TrainConfig.from_dict(state["config"])
     except (TypeError, ValueError) as error:
-        raise ValueError(f"checkpoint {os.fspath(path)!r}: its saved config cannot be read ({error})") from None
+        raise CheckpointError(f"checkpoint {os.fspath(path)!r}: its saved config cannot be read ({error})") from None
     config = dataclasses.replace(saved, **overrides, resume=None)
     context = distributed.setup(config.device)
     try:
@@ -105,7 +105,12 @@ def main(argv: list[str] | None = None, prog: str = "python -m posemods.evaluate
     args = vars(namespace)
     setup_logging()
     path = args.pop("checkpoint")
-    metrics, config = score_checkpoint(path, **args)
+    if not os.path.isfile(path):
+        parser.error(f"argument checkpoint: no such file {path!r}")
+    try:
+        metrics, config = score_checkpoint(path, **args)
+    except CheckpointError as error:  # the file is what is wrong: say so, without a traceback
+        parser.exit(1, f"{parser.prog}: error: {error}\n")
     if int(os.environ.get("RANK", "0")) == 0:
         variant = config.variant or get_model_spec(config.model).default_variant
         print(f"{config.model} ({variant}, {config.preset}) on {config.data}: "

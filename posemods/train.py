@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 
+from posemods.training.checkpoint import CheckpointError
 from posemods.training.config import add_arguments, check_arguments, config_from_args, setup_logging
 from posemods.training.fit import fit
 
@@ -34,7 +35,10 @@ def main(argv: list[str] | None = None, prog: str = "python -m posemods.train") 
     args = parser.parse_args(argv)
     check_arguments(parser, args)
     setup_logging()
-    return fit(config_from_args(args))
+    try:
+        return fit(config_from_args(args))
+    except CheckpointError as error:  # --resume names an unusable file: say so, without a traceback
+        parser.exit(1, f"{parser.prog}: error: {error}\n")
 
 
 def cli() -> int:

@@ -33,7 +33,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from posemods._serialization import DIGEST_KEY, load_file, payload_digest
+from posemods._serialization import DIGEST_KEY, CheckpointError, load_file, payload_digest
 
 #: Format 2: models normalise their [0, 1] frames themselves. Format-1 weights were trained on raw
 #: frames, so loading them into today's models would silently score them on different inputs.
@@ -132,30 +132,30 @@ def load_checkpoint(path: str | os.PathLike, require: tuple[str, ...] = ()) -> d
     name = os.fspath(path)
     state = load_file(path, "checkpoint")
     if isinstance(state, dict) and isinstance(state.get("format"), str) and state["format"] in _OUTDATED:
-        raise ValueError(f"checkpoint {name!r}: {_OUTDATED[state['format']]}")
+        raise CheckpointError(f"checkpoint {name!r}: {_OUTDATED[state['format']]}")
     if not isinstance(state, dict) or state.get("format") != FORMAT:
         found = state.get("format") if isinstance(state, dict) else type(state).__name__
-        raise ValueError(f"checkpoint {name!r}: expected format {FORMAT!r}, got {found!r}")
+        raise CheckpointError(f"checkpoint {name!r}: expected format {FORMAT!r}, got {found!r}")
     stored = state.pop(DIGEST_KEY, None)
     if stored is None:
-        raise ValueError(
+        raise CheckpointError(
             f"checkpoint {name!r}: no payload digest ({DIGEST_KEY!r}), so its integrity cannot be checked; "
             "it was not written by posemods.training.save_checkpoint"
         )
     try:
         actual = payload_digest(state)
     except TypeError as error:
-        raise ValueError(f"checkpoint {name!r}: {error}") from None
+        raise CheckpointError(f"checkpoint {name!r}: {error}") from None
     if actual != stored:
-        raise ValueError(
+        raise CheckpointError(
             f"checkpoint {name!r} is corrupt: the digest of its payload is {actual[:16]}..., but it was "
             f"saved with {str(stored)[:16]}... (bytes changed on disk or in transfer); use another copy"
         )
     if "config" in state and not isinstance(state["config"], dict):
-        raise ValueError(f"checkpoint {name!r}: its config is a {type(state['config']).__name__}, expected a dict")
+        raise CheckpointError(f"checkpoint {name!r}: its config is a {type(state['config']).__name__}, expected a dict")
     missing = [key for key in require if key not in state]
     if missing:
-        raise ValueError(f"checkpoint {name!r}: missing {', '.join(map(repr, missing))} (required here)")
+        raise CheckpointError(f"checkpoint {name!r}: missing {', '.join(map(repr, missing))} (required here)")
     return state
 
 
@@ -193,7 +193,7 @@ def load_model_state(model: torch.nn.Module, state: dict, path: str | os.PathLik
             if differ
             else f"its weights do not fit ({first})"
         )
-        raise ValueError(
+        raise CheckpointError(
             f"checkpoint {os.fspath(path)!r} holds the weights of {describe_model(saved)}, which do not fit "
             f"the {describe_model(config)} built here; {because}"
         ) from None

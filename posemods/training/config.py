@@ -10,6 +10,7 @@ import argparse
 import dataclasses
 import json
 import logging
+import os
 import sys
 
 from posemods._shapes import expect_choice, expect_positive, expect_size
@@ -221,6 +222,9 @@ def check_arguments(parser: argparse.ArgumentParser, args: argparse.Namespace) -
                 check(getattr(args, name))
             except (TypeError, ValueError) as error:
                 parser.error(f"argument --{name}: {error}")
+    resume = getattr(args, "resume", None)
+    if resume not in (None, "auto") and not os.path.isfile(resume):
+        parser.error(f"argument --resume: no such file {resume!r}")
     split, data = getattr(args, "split", None), getattr(args, "data", None)
     if split is not None and split not in JHMDB_SPLITS:
         parser.error(f"argument --split: expected one of JHMDB's splits {', '.join(JHMDB_SPLITS)}, got {split!r}")

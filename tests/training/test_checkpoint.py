@@ -170,3 +170,29 @@ def test_evaluate_at_another_input_size_than_the_weights_fit(tmp_path):
     path = _checkpoint_of(config, tmp_path / "vremd.pt")
     with pytest.raises(ValueError, match=r"vremd.pt'?.*input_size \(32, 32\) vs \(64, 64\)"):
         score_checkpoint(str(path), input_size=(64, 64), progress=False)
+
+
+def test_the_clis_print_a_checkpoint_problem_without_a_traceback(tmp_path, capsys):
+    from posemods.evaluate import main as evaluate_main
+    from posemods.train import main as train_main
+
+    path = _marked(tmp_path)
+    _flip_one_byte_of_the_weights(path)
+    (tmp_path / "empty.pt").write_bytes(b"")
+    tiny = ["--preset", "tiny", "--input-size", "32", "32", "--max-steps", "0", "--no-progress", "--out",
+            str(tmp_path / "run2")]  # fmt: skip
+    for run, expected in [
+        (lambda: evaluate_main([str(path)]), "is corrupt: the digest"),
+        (lambda: evaluate_main([str(tmp_path / "empty.pt")]), "the file is empty"),
+        (lambda: train_main([*tiny, "--resume", str(path)]), "is corrupt: the digest"),
+    ]:  # fmt: skip
+        with pytest.raises(SystemExit) as exited:
+            run()
+        err = capsys.readouterr().err
+        assert exited.value.code == 1 and expected in err and "Traceback" not in err, err
+    with pytest.raises(SystemExit) as exited:
+        evaluate_main([str(tmp_path / "missing.pt")])
+    assert exited.value.code == 2 and "argument checkpoint: no such file" in capsys.readouterr().err
+    with pytest.raises(SystemExit) as exited:
+        train_main([*tiny, "--resume", str(tmp_path / "missing.pt")])
+    assert exited.value.code == 2 and "argument --resume: no such file" in capsys.readouterr().err
