@@ -31,6 +31,7 @@ standard library and numpy are needed.
 from __future__ import annotations
 
 import dataclasses
+import logging
 from pathlib import Path
 
 import numpy as np
@@ -39,6 +40,7 @@ from posemods.data._files import load_json
 from posemods.data.video_dataset import VideoPoseDataset, VideoRecord, box_from_joints, fill_missing_boxes
 from posemods.skeletons import POSETRACK_17
 
+logger = logging.getLogger(__name__)
 _J = POSETRACK_17.num_joints
 # poseval convert.py POSETRACK18_LM_NAMES: the joint ids of the 2017 layout.
 POSEVAL_JOINT_NAMES = (
@@ -130,6 +132,8 @@ def _read_2017(path: Path, data: dict) -> list[_Video]:
                 if not 0 <= j < len(POSEVAL_JOINT_NAMES):
                     raise ValueError(f"{path}: {where}.annorect[{r}]: joint id {j} outside poseval's 0..14")
                 k = _FROM_POSEVAL[j]
+                if annotated[k]:
+                    continue  # eval_helpers.getPointGTbyID takes the first point of an id (``break``)
                 joints[k] = (_number(path, f"{where} x", point.get("x")), _number(path, f"{where} y", point.get("y")))
                 annotated[k] = True
             head = np.full(4, np.nan)
@@ -285,14 +289,24 @@ def read_posetrack_frames(path: str | Path, root: str | Path | None = None) -> l
     poseval keeps such a frame and counts its predictions as false positives. Frames come in
     poseval's order (convert.py ``from_new``: videos as they first appear, each video's frames as the
     file lists them), which decides how tied scores are ranked.
+
+    A file holding several videos gives all of them, with a warning: poseval's ``load_data_dir``
+    keeps only the first (``data = convert_videos(data)[0]``) and would score the others' frames as
+    if they were not there. The official files hold one video each, where the two agree.
     """
     _, videos = read_posetrack_videos(path)
+    if len(videos) > 1:
+        logger.warning(
+            "%s holds %d videos; all are evaluated, where poseval's load_data_dir would keep only the first (%s)",
+            path, len(videos), videos[0].name,
+        )  # fmt: skip
     frames = []
     for video in videos:
         for frame in sorted(video.frames, key=lambda fr: fr.position):
             if not (frame.is_labeled or frame.people):
                 continue
-            for region in frame.ignore_regions:
+            # poseval builds shapely polygons only for the frames cleanupData keeps (with people).
+            for region in frame.ignore_regions if frame.people else ():
                 if 0 < len(region) < 3:
                     raise ValueError(
                         f"{path}: frame {frame.file_name}: an ignore region of {len(region)} points; poseval's "

@@ -86,8 +86,12 @@ def torso_normalizer(target_torso, pred, skeleton: str | Skeleton) -> torch.Tens
     or NaN (a torso joint not annotated), the torso of the predicted joints ``pred`` (..., J, 2).
 
     run_benchmark_GPU_PENN.m: ``if(bodysize<1) bodysize = norm([pred_x(3),pred_y(3)] -
-    [pred_x(8),pred_y(8)]);``. LSTMPM meets no unannotated torso joint in its own data flow (it
-    measures to wherever the file stores them); posemods treats it as a torso under 1 px.
+    [pred_x(8),pred_y(8)]);``. One deliberate difference (issue 11): LSTMPM's ``torso_norm == 1``
+    branch measures the ground-truth torso to wherever the file stores an unlabelled torso joint
+    (Penn: visibility 0 at MATLAB's pixel (1, 1) near the image corner), so it would normalise by a
+    torso to the corner; posemods' clips carry a NaN torso there (:mod:`posemods.data.clip`) and this
+    function treats it as a torso under 1 px, i.e. takes the predicted one. With the default
+    ``torso_norm = 0`` (person size) LSTMPM and posemods agree exactly.
     """
     skeleton = get_skeleton(skeleton)
     target_torso, pred = _as_tensor("target_torso", target_torso).double(), _as_tensor("pred", pred).double()

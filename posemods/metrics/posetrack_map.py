@@ -26,11 +26,22 @@ with predictions but no ground truth (excluded from the mean, as poseval's 0/0 i
 without predictions. Head = mean of head_top, head_bottom and nose; Sho. ... Ank. average left and
 right; Mean averages every non-NaN per-joint AP (poseval's ``total``).
 
-Where poseval crashes or divides by zero, posemods raises a ``ValueError`` that names the frame and
-person instead: a person with annotated joints but no finite head box of positive size (poseval:
-``KeyError: 'x1'`` or a division by zero), and an ignore region of 1 or 2 points (shapely: "A
-LinearRing must have at least 3 coordinate tuples"); an ignore region of 0 points is empty, as
-shapely's empty polygon.
+A head box of zero size is poseval's division by zero: its person's joints are never matched (the
+distances are inf, or nan for an exact prediction) but still count as ground truth. Where poseval
+crashes, posemods raises a ``ValueError`` that names the frame and person instead: a person with
+annotated joints but no finite head box, in a frame with predictions (poseval reads ``rectGT["x1"]``
+only there: ``KeyError: 'x1'``; elsewhere such a person's joints count as missed ground truth), and
+an ignore region of 1 or 2 points in a frame with ground-truth people (shapely: "A LinearRing must
+have at least 3 coordinate tuples"); an ignore region of 0 points is empty, as shapely's empty
+polygon. Documented rule where poseval would also crash: a person without annotated joints needs no
+head box (poseval computes one for every ground-truth person of a frame with predictions).
+
+PoseTrack 2021 files are scored with poseval's semantics too. PoseTrack21's own evaluator
+(github:anDoer/PoseTrack21 ``eval/posetrack21/posetrack21/trackeval/metrics/map.py``, commit 7dbddbf,
+``PosemAP``) is not poseval: it counts a joint as annotated or predicted where ``(gt_kpts[:, :, 0] > 0)
+& (gt_kpts[:,  :,  1] > 0)`` (so also a (x, y, 0) joint, but never one at x or y = 0) and takes
+``recall[s_idx] = npos / max(total_pos, 1)`` (AP 0, not NaN, for a joint without ground truth). A
+PoseTrack21 figure must say which of the two produced it.
 """
 
 from __future__ import annotations
@@ -168,9 +179,10 @@ def posetrack_map(
         head = _array(f"gt_frames[{f}]['head_box']", _get("gt_frames", f, gt, "head_box"), (p, 4))
         pr_kp = _array(f"pred_frames[{f}]['keypoints']", _get("pred_frames", f, pr, "keypoints"), (-1, J, 2))
         score = _array(f"pred_frames[{f}]['scores']", _get("pred_frames", f, pr, "scores"), (len(pr_kp), J))
-        regions = _regions(f, gt.get("ignore_regions", []))
         if p == 0:
             continue  # cleanupData: "remove all GT frames with empty annorect", predictions too
+        # Only now: poseval builds its shapely polygons for the frames cleanupData keeps.
+        regions = _regions(f, gt.get("ignore_regions", []))
         gt_kp, has_gt, head = gt_kp[:, joints], has_gt[:, joints], head
         pr_kp, score = pr_kp[:, joints], score[:, joints]
         has_pr = np.isfinite(score)
@@ -181,18 +193,21 @@ def posetrack_map(
         gt_kp, has_gt, head = gt_kp[keep_gt], has_gt[keep_gt], head[keep_gt]
         pr_kp, has_pr, score = pr_kp[keep_pr], has_pr[keep_pr], score[keep_pr]
         head_size = 0.6 * np.linalg.norm(head[:, 2:] - head[:, :2], axis=1)
-        bad = ~(np.isfinite(head_size) & (head_size > 0))
-        if bad.any():
-            person = int(np.flatnonzero(keep_gt)[np.flatnonzero(bad)[0]])
+        missing = ~np.isfinite(head_size)
+        if missing.any() and len(pr_kp):
+            # poseval reads rectGT["x1"] only where the frame has predictions: KeyError there.
+            person = int(np.flatnonzero(keep_gt)[np.flatnonzero(missing)[0]])
             raise ValueError(
-                f"gt_frames[{f}]['head_box'][{person}]: a person with annotated joints needs a finite head box of "
-                f"positive size for PCKh, got {head[bad][0].tolist()}"
+                f"gt_frames[{f}]['head_box'][{person}]: a person with annotated joints in a frame with predictions "
+                f"needs a finite head box for PCKh (poseval: KeyError 'x1'), got {head[missing][0].tolist()}"
             )
         num_gt += has_gt.sum(0)
         assigned = np.full(len(pr_kp), -1)
         match = np.zeros((len(pr_kp), len(gt_kp), nj), dtype=bool)
         if len(pr_kp) and len(gt_kp):
-            dist = np.linalg.norm(pr_kp[:, None] - gt_kp[None], axis=-1) / head_size[None, :, None]
+            # A head box of zero size gives poseval inf (or 0/0 = nan) distances: never a match.
+            with np.errstate(divide="ignore", invalid="ignore"):
+                dist = np.linalg.norm(pr_kp[:, None] - gt_kp[None], axis=-1) / head_size[None, :, None]
             match = (dist <= threshold) & has_pr[:, None] & has_gt[None]
             pckh = match.sum(2) / np.maximum(has_gt.sum(1), 1)[None]
             best_gt = pckh.argmax(1)

@@ -12,6 +12,8 @@ LSTMPM PCK (lawy623/LSTM_Pose_Machines 68a9212):
 - person size max(w, h) of the file's box, kept degenerate: data/penn_action.py, data/video_dataset.py
 - torso pair per layout (Penn 3-8, JHMDB 5-6): skeletons.py ``Skeleton.torso``
 - predicted torso where the ground truth's is under 1 px: metrics/pck.py ``torso_normalizer``
+- an unlabelled torso joint is an unknown (NaN) torso, so the predicted one; LSTMPM's torso_norm
+  branch would measure to the stored corner point (a deliberate difference): metrics/pck.py
 - Penn: ``label(3,joints,frame)==1`` only: data/penn_action.py
 - Penn: short bbox arrays repeat the last row: data/penn_action.py ``penn_boxes``
 - Penn: crops of degenerate boxes use the joints' extent: data/penn_action.py ``penn_crop_boxes``
@@ -27,7 +29,12 @@ poseval evaluateAP (leonid-pishchulin/poseval 4258a15):
 - people without joints kept: their frame's FPs count: data/posetrack.py, metrics/posetrack_map.py
 - ties ranked by ``argsort()[::-1]``, frames in file order: metrics/posetrack_map.py, data/posetrack.py
 - ignore regions: shapely ``contains`` (boundary outside): metrics/posetrack_map.py ``points_in_polygon``
-- poseval crash cases (head box, 1-2 point regions) refused: metrics/posetrack_map.py, data/posetrack.py
+- a zero-size head box never matches (poseval's division by zero): metrics/posetrack_map.py
+- refused only where poseval crashes: a missing head box in a frame with predictions, a 1-2 point
+  ignore region in a frame with people: metrics/posetrack_map.py, data/posetrack.py
+- 2017: a joint id listed twice keeps its first point (getPointGTbyID): data/posetrack.py
+- a file of several videos: all scored, with a warning (load_data_dir keeps only the first):
+  data/posetrack.py ``read_posetrack_frames``
 """
 
 from __future__ import annotations
@@ -45,6 +52,12 @@ _JOINTS = {
     "synthetic": "visible joints (annotated, not occluded)",
 }
 
+_BOXES = {
+    "penn_action": "the label file's bbox (a missing last row repeats the previous one, PENN_PreData.m)",
+    "jhmdb": "the puppet mask's box (getBox.m)",
+    "posetrack": "the annotation's bbox",
+}
+
 
 def describe_protocol(data: str, layout: str | Skeleton, normalize: str, alpha: float) -> str:
     """Lines naming the protocol: e.g. ``describe_protocol("penn_action", "penn_action", "person", 0.2)``."""
@@ -54,7 +67,8 @@ def describe_protocol(data: str, layout: str | Skeleton, normalize: str, alpha: 
         a, b = skeleton.torso
         normaliser = f"torso |{a} - {b}| (the predicted torso where the ground truth's is under 1 px or unknown)"
     elif normalize == "person":
-        normaliser = "person size max(w, h) of the dataset's box (zero or negative boxes count as misses)"
+        box = _BOXES.get(data, "the dataset's box")
+        normaliser = f"person size max(w, h) of {box} (zero or negative boxes count as misses)"
     else:
         raise ValueError(f"normalize: expected 'person' or 'torso', got {normalize!r}")
     reference = {

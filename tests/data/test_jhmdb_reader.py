@@ -2,6 +2,7 @@
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 from scipy.io import savemat
 
@@ -82,3 +83,58 @@ def test_a_corrupt_puppet_mask_is_named(tmp_path):
     (tmp_path / "puppet_mask/walk/v_1/puppet_mask.mat").write_bytes(b"MATLAB 5.0 MAT-file" + b"\0" * 30)
     with pytest.raises(ValueError, match=r"puppet_mask\.mat: not a readable MATLAB"):
         read_jhmdb(tmp_path, 1, "test")
+
+
+def test_getbox_equals_the_literal_matlab_on_random_masks():
+    from oracles.lstmpm import get_box as matlab_get_box
+
+    rng = np.random.default_rng(0)
+    for _ in range(50):
+        mask = rng.random((int(rng.integers(2, 9)), int(rng.integers(2, 9)))) < rng.uniform(0.02, 0.5)
+        if not mask.any():
+            continue
+        assert get_box(mask).tolist() == matlab_get_box(mask.tolist())
+
+
+@pytest.mark.parametrize("normalize", ["person", "torso"])
+def test_files_score_as_lstmpm_reads_and_scores_them(tmp_path, normalize):
+    """joint_positions.mat and puppet_mask.mat read and scored by posemods against LSTMPM's chain on
+    the same arrays in MATLAB's 1-based pixels (getBox.m, then run_benchmark_GPU_JHMDB.m's loop, which
+    counts every joint): the reader's shift to 0-based pixels must not change a single hit."""
+    from oracles.lstmpm import get_box as matlab_get_box
+    from oracles.lstmpm import lstmpm_pck
+
+    from posemods.metrics import PCK
+    from posemods.skeletons import JHMDB_15
+
+    rng = np.random.default_rng(1)
+    n, h, w = 5, 30, 40
+    pos = (rng.integers(1, 41, (2, 15, n)) + 0.5).astype(float)  # 1-based, joints outside the image too
+    pos[:, 6, 0] = pos[:, 3, 0] + (0.5, 0)  # torso (5, 6) under 1 px in frame 1: the predicted torso
+    mask = np.zeros((h, w, n), dtype=np.uint8)
+    for f in range(n):
+        r, c = rng.integers(0, 20), rng.integers(0, 25)
+        mask[r : r + rng.integers(3, 10), c : c + rng.integers(3, 15), f] = 1
+    mask[h - 1, 2, 0] = 1  # a first pixel in the last row: getBox's one-column shift
+    write_video(tmp_path, pos, mask)
+    pred = pos + rng.integers(-6, 7, pos.shape)  # 1-based, like pos_img
+    rows = [
+        (
+            [pos[0, :, f], pos[1, :, f], np.ones(15)],
+            pred[0, :, f],
+            pred[1, :, f],
+            matlab_get_box(mask[:, :, f].tolist()),
+        )
+        for f in range(n)
+    ]
+    s, hip = JHMDB_15.index(JHMDB_15.torso[0]) + 1, JHMDB_15.index(JHMDB_15.torso[1]) + 1
+    detected, obj = lstmpm_pck(rows, int(normalize == "torso"), (s, hip), count_every_joint=True)
+    ds = SubJHMDB(tmp_path, 1, "test", clip_length=n, input_size=(32, 32), heatmap_size=(8, 8))
+    (item,) = range(len(ds))
+    clip = {k: v[None] for k, v in ds[item].items()}
+    pred_image = torch.from_numpy(pred.transpose(2, 1, 0) - 1.0)[None]  # the reader's 0-based pixels
+    metric = PCK("jhmdb")
+    metric.update_clips(pred_image, clip, normalize=normalize)
+    assert metric.counted.tolist() == obj
+    assert metric.correct.tolist() == detected
+    assert 0 < sum(detected) < sum(obj)

@@ -183,3 +183,35 @@ def test_an_ignore_region_of_two_points_names_the_file_and_frame(tmp_path):
     path = write(tmp_path, data)
     with pytest.raises(ValueError, match=r"000001_mpii_test\.json: frame .*000000\.jpg: an ignore region of 2 points"):
         read_posetrack_frames(path)
+
+
+def test_an_ignore_region_of_two_points_in_a_frame_without_people_is_read(tmp_path):
+    # poseval's cleanupData drops the labelled frame without people before any shapely.Polygon is built.
+    data = new_layout({"000001": [(0, [(1, keypoints(np.random.default_rng(9)))]), (1, [])]})
+    data["images"][1]["is_labeled"] = True
+    data["images"][1]["ignore_regions_x"] = [[1, 5]]
+    data["images"][1]["ignore_regions_y"] = [[1, 5]]
+    frames = read_posetrack_frames(write(tmp_path, data))
+    assert [len(f["keypoints"]) for f in frames] == [1, 0]
+
+
+def test_a_2017_joint_listed_twice_keeps_its_first_point(tmp_path):
+    # eval_helpers.getPointGTbyID: the first point whose id matches (``break``) is the joint.
+    first = {"id": [13], "x": [10], "y": [11], "is_visible": [1]}
+    second = {"id": [13], "x": [50], "y": [51], "is_visible": [1]}
+    annolist = {"annolist": [
+        {"image": [{"name": "images/bonn/000001_bonn/00000001.jpg"}], "is_labeled": [1],
+         "annorect": [{"track_id": [0], "x1": [0], "y1": [0], "x2": [30], "y2": [40],
+                       "annopoints": [{"point": [first, second]}]}]},
+    ]}  # fmt: skip
+    (frame,) = read_posetrack_frames(write(tmp_path, annolist))
+    assert frame["keypoints"][0, POSETRACK_17.index("nose")].tolist() == [10, 11]
+
+
+def test_a_file_of_several_videos_gives_all_of_them_and_says_poseval_would_not(tmp_path, caplog):
+    rng = np.random.default_rng(10)
+    data = new_layout({"000010": [(0, [(0, keypoints(rng))])], "000020": [(0, [(0, keypoints(rng))])]})
+    with caplog.at_level("WARNING", logger="posemods.data.posetrack"):
+        frames = read_posetrack_frames(write(tmp_path, data))
+    assert [f["image"].split("/")[2] for f in frames] == ["000010_mpii_test", "000020_mpii_test"]
+    assert "holds 2 videos" in caplog.text and "only the first (000010)" in caplog.text

@@ -143,14 +143,37 @@ def test_an_ignore_region_of_two_points_is_refused_and_an_empty_one_is_nothing()
     assert out["Mean"] == 100.0
 
 
-@pytest.mark.parametrize("box", [[5.0, 5.0, 5.0, 5.0], [0.0, 0.0, math.nan, 3.0]])
-def test_a_head_box_of_no_size_is_refused_without_warnings(box, recwarn):
-    a = person(4)
-    gt = frame(a)
-    gt["head_box"] = np.array([box])
-    with pytest.raises(ValueError, match=r"gt_frames\[0\]\['head_box'\]\[0\].*positive size"):
-        posetrack_map([gt], [preds((a[0], 0.9))])
+@pytest.mark.parametrize("box", [[5.0, 5.0, 5.0, 5.0], [7.0, 3.0, 7.0, 3.0]])
+def test_a_head_box_of_zero_size_matches_nothing_as_poseval(box, recwarn):
+    # poseval does not crash on it: ``np.linalg.norm(...) / headSize`` with headSize 0 is inf (or nan
+    # for an exact prediction), never ``<= distThresh``. Person a's exact prediction (0.9) is then a
+    # false positive ranked before b's true positive (0.5): precision 0, 1/2 at recall 0, 1/2 -> AP 25.
+    a, b = person(4), person(5)
+    gt_a = frame(a)
+    gt_a["head_box"] = np.array([box])
+    gts, prs = [gt_a, frame(b)], [preds((a[0], 0.9)), preds((b[0], 0.5))]
+    out = posetrack_map(gts, prs)
+    assert out["Mean"] == pytest.approx(25.0)
     assert not [w for w in recwarn if issubclass(w.category, RuntimeWarning)]
+    from oracles.poseval import evaluate_ap
+
+    pytest.importorskip("shapely")
+    with np.errstate(divide="ignore", invalid="ignore"):
+        _, total = evaluate_ap(*to_annolist(gts, prs))
+    assert out["Mean"] == pytest.approx(total)
+
+
+def test_a_missing_head_box_is_refused_only_where_poseval_needs_it():
+    # poseval reads rectGT["x1"] only in a frame with predictions (``if len(prFrames[imgidx]["annorect"])
+    # and len(gtFrames[imgidx]["annorect"])``): there a person without a head box is a KeyError ...
+    a, b = person(4), person(5)
+    gt_a = frame(a)
+    gt_a["head_box"] = np.array([[0.0, 0.0, math.nan, 3.0]])
+    with pytest.raises(ValueError, match=r"gt_frames\[0\]\['head_box'\]\[0\].*head box"):
+        posetrack_map([gt_a], [preds((a[0], 0.9))])
+    # ... elsewhere its joints are counted as ground truth, missed: recall 1/2 at precision 1 -> AP 50.
+    out = posetrack_map([gt_a, frame(b)], [preds(), preds((b[0], 0.5))])
+    assert out["Mean"] == pytest.approx(50.0)
 
 
 def test_a_person_without_joints_needs_no_head_box():
@@ -202,3 +225,12 @@ def test_points_in_polygon_equals_shapely_contains_on_a_grid(seed):
     expected = [poly.contains(geometry.Point(x, y)) for x, y in grid]
     assert points_in_polygon(grid, polygon).tolist() == expected
     assert 0 < sum(expected) < len(grid)
+
+
+def test_a_two_point_ignore_region_in_a_frame_poseval_drops_is_nothing():
+    # cleanupData drops a frame without ground-truth people before removeIgnoredPoints builds any
+    # shapely.Polygon, so poseval does not fail on that frame's regions.
+    a = person(8)
+    two = np.array([[0.0, 0.0], [5.0, 5.0]])
+    out = posetrack_map([frame(a), frame(regions=[two])], [preds((a[0], 0.5)), preds((a[0], 0.9))])
+    assert out["Mean"] == 100.0

@@ -15,6 +15,8 @@ def test_penn_torso_protocol_names_the_reference_pair_and_joints():
 
 def test_jhmdb_and_posetrack_protocols():
     assert "every joint" in describe_protocol("jhmdb", "jhmdb", "person", 0.1)
+    assert "puppet mask's box (getBox.m)" in describe_protocol("jhmdb", "jhmdb", "person", 0.1)
+    assert "PENN_PreData.m" in describe_protocol("penn_action", "penn_action", "person", 0.2)
     assert "left_shoulder - right_hip" in describe_protocol("jhmdb", "jhmdb", "torso", 0.1)
     text = describe_protocol("posetrack", "posetrack", "person", 0.2)
     assert "poseval evaluateAP" in text and "4258a15" in text and "15 joints" in text

@@ -41,3 +41,30 @@ def lstmpm_pck(frames, torso_norm, torso_joints, count_every_joint, alpha=0.2):
                 if hit:
                     detected[joints - 1] += 1
     return detected, obj
+
+
+def penn_predata_bbox(bbox, nframes):
+    """PENN_PreData.m's fix of a short ``bbox`` (videos 1154 and 1865 of the release): "Manually add
+    the bbox using the previous frame", ``summary.bbox{1865}(73,:)=summary.bbox{1865}(72,:);``."""
+    rows = [list(row) for row in bbox]
+    while len(rows) < nframes:
+        rows.append(list(rows[-1]))
+    return rows
+
+
+def get_box(mask):
+    """dataset/JHMDB/utils/getBox.m on a (dim1, dim2) list of lists, MATLAB's 1-based linear indices."""
+    dim1 = len(mask)
+    dim2 = len(mask[0])
+    mask_col = [mask[r][c] for c in range(dim2) for r in range(dim1)]  # mask(:), column-major
+    found = [i + 1 for i, v in enumerate(mask_col) if v]
+    pos1, pos2 = found[0], found[-1]  # find(mask_col,1,'first'), find(mask_col,1,'last')
+    mask_row = [mask[r][c] for r in range(dim1) for c in range(dim2)]  # mask'(:)
+    found = [i + 1 for i, v in enumerate(mask_row) if v]
+    pos3, pos4 = found[0], found[-1]
+    bbox = [0, 0, 0, 0]
+    bbox[0] = math.floor(pos1 / dim1) + 1
+    bbox[2] = math.floor(pos2 / dim1) + 1
+    bbox[1] = math.floor(pos3 / dim2) + 1
+    bbox[3] = math.floor(pos4 / dim2) + 1
+    return bbox

@@ -12,14 +12,14 @@ def pck_loop(pred, target, mask, normalizer, groups, alpha=0.2):
     correct, counted = [0] * num_joints, [0] * num_joints
     for f in range(len(pred)):
         norm = normalizer[f]
-        if not (norm > 0 and math.isfinite(norm)):
+        if math.isnan(norm):  # no normaliser at all: the frame is not scored
             continue
         for j in range(num_joints):
             if not mask[f][j]:
                 continue
             counted[j] += 1
             d = math.dist(pred[f][j], target[f][j])
-            if d / norm <= alpha:
+            if d <= alpha * norm:  # LSTMPM's `error_dist <= bodysize*0.2`: L <= 0 counts, as misses
                 correct[j] += 1
     out = {}
     for name, idx in groups.items():

@@ -194,3 +194,109 @@ def evaluate_ap(gt_frames, pr_frames):
             with np.errstate(invalid="ignore"):
                 ap[j] = voc_ap(recall, precision) * 100
     return ap, ap[~np.isnan(ap)].mean()
+
+
+# convert.py: how poseval's load_data_dir turns a PoseTrack 2018/2021 file into the 2017 dicts above
+# (``if (not "annolist" in data): data = convert_videos(data)[0]``): Video.from_new, Person.from_new,
+# Image.from_new, then Video.to_old, Person.to_old, Image.to_old. The landmark-name table,
+# bounding boxes, scores of people and frame ids, which AP does not read, are left out.
+POSETRACK18_LM_NAMES = [
+    "right_ankle", "right_knee", "right_hip", "left_hip", "left_knee", "left_ankle", "right_wrist", "right_elbow",
+    "right_shoulder", "left_shoulder", "left_elbow", "left_wrist", "head_bottom", "nose", "head_top",
+]  # fmt: skip
+
+
+def person_from_new(person_info, conversion_table):
+    person = {"track_id": person_info["track_id"], "rect_head": None}
+    if "bbox_head" in person_info:
+        b = person_info["bbox_head"]
+        person["rect_head"] = {"x1": b[0], "x2": b[0] + b[2], "y1": b[1], "y2": b[1] + b[3]}
+    landmark_scores = person_info.get("scores")
+    person["landmarks"] = []
+    for landmark_idx, landmark_info in enumerate(np.array(person_info["keypoints"]).reshape(len(conversion_table), 3)):
+        landmark_idx_can = conversion_table[landmark_idx]
+        if landmark_idx_can is not None:
+            lm_info = {"y": landmark_info[1], "x": landmark_info[0], "id": landmark_idx_can,
+                       "is_visible": landmark_info[2]}  # fmt: skip
+            if landmark_scores:
+                lm_info["score"] = landmark_scores[landmark_idx]
+            person["landmarks"].append(lm_info)
+    return person
+
+
+def person_to_old(person):
+    keypoints = []
+    for landmark_info in person["landmarks"]:
+        if (
+            landmark_info["x"] == 0
+            and landmark_info["y"] == 0
+            and "is_visible" in landmark_info
+            and landmark_info["is_visible"] == 0
+        ):
+            # "The points in new format are stored like this if they're unannotated."
+            continue
+        point = {"id": [landmark_info["id"]], "x": [landmark_info["x"]], "y": [landmark_info["y"]]}
+        if "score" in landmark_info:
+            point["score"] = [landmark_info["score"]]
+        if "is_visible" in landmark_info:
+            point["is_visible"] = [landmark_info["is_visible"]]
+        keypoints.append(point)
+    ret = {"track_id": [person["track_id"]], "annopoints": [{"point": keypoints}]}
+    if person["rect_head"]:
+        for k in ("x1", "x2", "y1", "y2"):
+            ret[k] = [person["rect_head"][k]]
+    return ret
+
+
+def convert_first_video(track_data):
+    """``convert_videos(data)[0]["annolist"]`` for a PoseTrack 2018/2021 dict."""
+    import os.path as path
+
+    conversion_table = [
+        POSETRACK18_LM_NAMES.index(n) if n in POSETRACK18_LM_NAMES else None
+        for n in track_data["categories"][0]["keypoints"]
+    ]
+    videos, video_of = [], {}
+    for image_id in [image["id"] for image in track_data["images"]]:
+        image_info = [im for im in track_data["images"] if im["id"] == image_id][0]  # noqa: RUF015 (as convert.py)
+        video_id = path.basename(path.dirname(image_info["file_name"])).split("_")[0]
+        if video_id not in video_of:
+            video_of[video_id] = []
+            videos.append(video_of[video_id])
+        image = {"people": [], "ignore_regions": None}
+        if "ignore_regions_x" in image_info and "ignore_regions_y" in image_info:
+            image["ignore_regions"] = (image_info["ignore_regions_x"], image_info["ignore_regions_y"])
+        video_of[video_id].append(image)
+        for person_info in track_data["annotations"]:
+            if person_info["image_id"] != image_id:
+                continue
+            image["people"].append(person_from_new(person_info, conversion_table))
+    annolist = []
+    for image in videos[0]:
+        elem = {}
+        if image["ignore_regions"]:
+            ir_list = []
+            for plist_x, plist_y in zip(image["ignore_regions"][0], image["ignore_regions"][1]):
+                ir_list.append({"point": [{"x": [x], "y": [y]} for x, y in zip(plist_x, plist_y)]})
+            if ir_list:
+                elem["ignore_regions"] = ir_list
+        elem["annorect"] = [person_to_old(p) for p in image["people"]]
+        annolist.append(elem)
+    return annolist
+
+
+def load_video_files(gt_datas, pr_datas):
+    """load_data_dir on the loaded JSON of each video file (in the given order): the frames of all
+    files, 2017 files as they are, 2018/2021 ones converted; a missing score is MIN_SCORE."""
+    gt_all, pr_all = [], []
+    for gt, pr in zip(gt_datas, pr_datas):
+        gt = copy.deepcopy(gt)["annolist"] if "annolist" in gt else convert_first_video(gt)
+        pr = copy.deepcopy(pr)["annolist"] if "annolist" in pr else convert_first_video(pr)
+        assert len(pr) == len(gt)
+        gt_all += gt
+        pr_all += pr
+    for frame in pr_all:
+        for rect in frame["annorect"]:
+            for point in rect.get("annopoints", [{}])[0].get("point", []):
+                point.setdefault("score", [-9999])  # assignGTmulti: MIN_SCORE
+    return gt_all, pr_all
