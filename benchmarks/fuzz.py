@@ -707,6 +707,8 @@ def main(argv: list[str] | None = None) -> dict:
         run_area(args.child, args.start, args.log)
         return {}
     cases = run(args.area)
+    if args.json:
+        args.json.write_text(json.dumps(cases, indent=1))
     counts = collections.Counter(c["outcome"] for c in cases)
     by_area = collections.defaultdict(collections.Counter)
     for case in cases:
@@ -719,8 +721,6 @@ def main(argv: list[str] | None = None) -> dict:
     bad = [c for c in cases if c["outcome"] not in ("clear error", "correct")]
     for case in bad[: args.show]:
         print(f"- [{case['outcome']}] {case['area']}: {case['case']}: {case['detail']}")
-    if args.json:
-        args.json.write_text(json.dumps(cases, indent=1))
     return dict(counts)
 
 
