@@ -440,6 +440,7 @@ def test_synthetic_videos_and_heatmaps(sigma, frame_size):
 @given(flips=st.lists(st.tuples(st.floats(0, 1, exclude_max=True), st.integers(1, 255)), min_size=1, max_size=3),
        cut=st.sampled_from([None, 0, 1, 100]))  # fmt: skip
 def test_a_damaged_checkpoint_is_refused_or_reads_back_exactly(tmp_path, flips, cut):
+    from posemods.models import read_state_dict
     from posemods.training.checkpoint import load_checkpoint, save_checkpoint
 
     path = tmp_path / "last.pt"
@@ -456,6 +457,11 @@ def test_a_damaged_checkpoint_is_refused_or_reads_back_exactly(tmp_path, flips, 
         assert state["step"] == 7 and state["config"] == {"model": "kimnet", "sigma": 2.0}
         for name, tensor in weights.items():
             assert torch.equal(state["model"][name], tensor), name
+    # A model's checkpoint= reads the same file: the same rule.
+    state_dict = clear_error_or(lambda: read_state_dict(path), ["last.pt"])
+    if state_dict is not None:
+        for name, tensor in weights.items():
+            assert torch.equal(state_dict[name], tensor), name
 
 
 # --- training configuration ----------------------------------------------------------------------------
