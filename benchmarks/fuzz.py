@@ -222,7 +222,7 @@ def module_cases():
             f = f[0]
         return module(f, f, h)
 
-    def dca_inputs(b=1, dtype=torch.float32, nan=False, rank=3, label="DCA"):
+    def dca_inputs(b=1, dtype=torch.float32, nan=False, rank=3, label="DCA", nan_context=False):
         module = {
             "DCA": lambda: posemods.DCA(8, 2, 2, backend="reference"),
             "DA": lambda: posemods.DCA(8, 2, 2, operator="da", backend="reference"),
@@ -235,6 +235,8 @@ def module_cases():
         if rank != 3:
             x = x[0]
         z = torch.randn(b, 6, 8).to(dtype)
+        if nan_context and b:
+            z[0, 2, 0] = math.nan  # the constraint / context: it places the samples (or is attended)
         return module(x, z) if label == "CrossAttention" else module(x, z, hw=(2, 3))
 
     def hkm_bmd_inputs(b=1, dtype=torch.float32, nan=False, rank=4, label="HKM"):
@@ -279,10 +281,13 @@ def module_cases():
         "BMD(operator='dc')": (bmd_dc_inputs, lambda b: (b, 4, 8), ("feats",)),
     }
     for label, (run, shape, names) in targets.items():
-        for variant, kwargs in variants.items():
+        extra = {"NaN in the constraint": dict(nan_context=True)} if run.__name__ == "<lambda>" and "x" in names else {}
+        for variant, kwargs in {**variants, **extra}.items():
             b = kwargs.get("b", 1 if label != "KMM" else 2)
             valid = variant in ("B=0", "NaN")
-            check = shape_check(shape(b), nan_in=kwargs.get("nan", False)) if valid else None
+            valid = valid or variant == "NaN in the constraint"
+            nan_in = kwargs.get("nan", False) or kwargs.get("nan_context", False)
+            check = shape_check(shape(b), nan_in=nan_in) if valid else None
             yield Case("modules", f"{label} forward, {variant}", lambda run=run, kw=kwargs: run(**kw), names,
                        valid if valid else False, check)  # fmt: skip
     yield Case("modules", "BMD(operator='dc') forward, bfloat16", lambda: bmd_dc_inputs(dtype=torch.bfloat16),
