@@ -17,6 +17,8 @@ from pathlib import Path
 
 import torch
 
+from posemods._shapes import expect_choice
+from posemods.data.occlusion import OcclusionMasks, TransformedDataset
 from posemods.metrics import PCK, describe_protocol
 from posemods.skeletons import GROUP_NAMES
 from posemods.training import distributed
@@ -27,6 +29,7 @@ from posemods.training.fit import build_model, eval_loader
 from posemods.training.loop import evaluate
 from posemods.training.posetrack_eval import posetrack_map_of, predict_key_frames
 from posemods.training.registry import get_model_spec
+from posemods.training.video_eval import EVAL_MODES, WholeVideos, default_eval_mode, evaluate_videos
 
 logger = logging.getLogger(__name__)
 
@@ -53,13 +56,22 @@ def per_joint_table(metrics: dict[str, PCK]) -> str:
     return "\n".join(lines)
 
 
-def score_checkpoint(path: str, scores: dict | None = None, **overrides) -> tuple[dict, TrainConfig]:
+def score_checkpoint(
+    path: str, scores: dict | None = None, eval_mode: str = "clips", occlusion=None, **overrides
+) -> tuple[dict, TrainConfig]:
     """Evaluate the checkpoint at ``path``; ``overrides`` replace fields of its saved config.
 
     Returns ``({name: PCK}, config)``; ``scores`` picks the PCKs (see
     :func:`posemods.training.loop.evaluate`). On PoseTrack the dict also holds ``"mAP"``: poseval's
     per-joint APs, groups and mean (see :mod:`posemods.training.posetrack_eval`).
+
+    ``eval_mode``: ``"clips"`` scores the evaluation clips (each restarts a recursive model from
+    its pose initializer), ``"video"`` runs each whole test video through the model's ``stream``
+    (:mod:`posemods.training.video_eval`), ``"auto"`` picks ``"video"`` for recursive models.
+    ``occlusion``: a clip transform applied to every evaluation clip, e.g.
+    :class:`posemods.data.OcclusionMasks` (KIMNet section 4.5).
     """
+    expect_choice("eval_mode", eval_mode, ("auto", *EVAL_MODES))
     state = load_checkpoint(path, require=("config", "model"))
     try:
         saved = TrainConfig.from_dict(state["config"])
@@ -82,12 +94,21 @@ def score_checkpoint(path: str, scores: dict | None = None, **overrides) -> tupl
                 context.device,
             )  # fmt: skip
         per_process = max(config.batch_size // context.world_size, 1)
-        loader = eval_loader(eval_set, per_process, context, config.workers)
+        eval_mode = default_eval_mode(model) if eval_mode == "auto" else eval_mode
+        scored_set = WholeVideos(eval_set) if eval_mode == "video" else eval_set
+        if occlusion is not None:
+            scored_set = TransformedDataset(scored_set, occlusion)
+        # Whole videos differ in length: one per batch, unless they are synthetic clips of one length.
+        batch = per_process if eval_mode == "clips" or config.data == "synthetic" else 1
+        loader = eval_loader(scored_set, batch, context, config.workers)
         if config.progress and context.is_main:
             from tqdm.auto import tqdm
 
             loader = tqdm(loader, desc="evaluate", leave=False)
-        metrics = evaluate(model, spec, loader, layout, context, config.alpha, config.normalize, scores)
+        if eval_mode == "video":
+            metrics = evaluate_videos(model, spec, loader, layout, context, config.alpha, config.normalize, scores)
+        else:
+            metrics = evaluate(model, spec, loader, layout, context, config.alpha, config.normalize, scores)
         if config.data == "posetrack":
             predictions = predict_key_frames(model, spec, eval_set, context, per_process)
             metrics["mAP"] = posetrack_map_of(predictions, config.data_root, Path(config.annotations) / "val")
@@ -96,27 +117,150 @@ def score_checkpoint(path: str, scores: dict | None = None, **overrides) -> tupl
         distributed.teardown(context)
 
 
+def parse_counts(text: str) -> list[int]:
+    """``"1-9"`` or ``"1,3,5"`` (or a mix) -> the sorted positive counts."""
+    counts: set[int] = set()
+    try:
+        for part in text.split(","):
+            low, _, high = part.partition("-")
+            counts.update(range(int(low), int(high or low) + 1))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected counts like 1-9 or 1,3,5, got {text!r}") from None
+    if not counts or min(counts) < 1:
+        raise argparse.ArgumentTypeError(f"expected positive counts like 1-9, got {text!r}")
+    return sorted(counts)
+
+
+#: What the sweep scores: every annotated joint is visible or occluded, so "all" is their union.
+SWEEP_SCORES = {"visible": {"joints": "visible"}, "occluded": {"joints": "occluded"}}
+
+
+def occlusion_sweep(
+    paths: list[str], counts: list[int], mode: str = "spatial", size: float = 40, eval_mode: str = "auto", **overrides
+) -> dict[str, dict[int, dict[str, float]]]:
+    """KIMNet's Figure 8: score each checkpoint with 1..9 (``counts``) joints occluded.
+
+    "the number of occluded joints is increased from 1 to 9. Under the same experimental settings,
+    we compare the performance ..." (KIMNet 4.5.1). Every checkpoint sees the same masks
+    (:class:`~posemods.data.OcclusionMasks` with the config's seed). Returns
+    ``{path: {k: {"all": mean PCK over every annotated joint, "occluded": over the masked ones}}}``.
+    """
+    table: dict[str, dict[int, dict[str, float]]] = {}
+    for path in paths:
+        table[path] = {}
+        for k in counts:
+            seed = overrides.get("seed", 0)
+            masks = OcclusionMasks(size=size, joints=k, mode=mode, seed=seed)
+            metrics, _ = score_checkpoint(path, SWEEP_SCORES, eval_mode, masks, **overrides)
+            visible, occluded = metrics["visible"], metrics["occluded"]
+            counted = float(visible.counted.sum() + occluded.counted.sum())
+            correct = float(visible.correct.sum() + occluded.correct.sum())
+            table[path][k] = {
+                "all": 100.0 * correct / counted if counted else float("nan"),
+                "occluded": occluded.compute()["Mean"],
+            }
+    return table
+
+
+def sweep_table(table: dict[str, dict[int, dict[str, float]]]) -> str:
+    """Rows: the number of occluded joints; per checkpoint, PCK over all joints and over the masked ones."""
+    paths = list(table)
+    counts = list(next(iter(table.values())))
+    header = "k | " + " | ".join(f"{'ckpt ' + str(i + 1) + ' all':>12} | {'occluded':>8}" for i in range(len(paths)))
+    lines = [*(f"ckpt {i + 1}: {p}" for i, p in enumerate(paths)), header, "-" * len(header)]
+    for k in counts:
+        cells = " | ".join(f"{table[p][k]['all']:12.1f} | {table[p][k]['occluded']:8.1f}" for p in paths)
+        lines.append(f"{k} | {cells}")
+    return "\n".join(lines)
+
+
+def plot_sweep(table: dict[str, dict[int, dict[str, float]]], path: str) -> str:
+    """Draw PCK (all joints) against the number of occluded joints, one line per checkpoint (Figure 8).
+
+    Writes ``path`` (needs matplotlib, ``pip install posemods[viz]``) or, without it, ``path`` with a
+    ``.csv`` suffix; returns what it wrote.
+    """
+    try:
+        from matplotlib.figure import Figure
+    except ImportError:
+        out = str(Path(path).with_suffix(".csv"))
+        rows = ["checkpoint,occluded_joints,pck_all,pck_occluded"]
+        rows += [f"{p},{k},{v['all']:.4f},{v['occluded']:.4f}" for p, ks in table.items() for k, v in ks.items()]
+        Path(out).write_text("\n".join(rows) + "\n")
+        return out
+    fig = Figure(figsize=(5, 3.5))
+    ax = fig.add_subplot()
+    for p, ks in table.items():
+        ax.plot(list(ks), [v["all"] for v in ks.values()], marker="o", label=Path(p).parent.name or p)
+    ax.set_xticks(sorted({k for ks in table.values() for k in ks}))  # counts are whole joints
+    ax.set_xlabel("occluded joints")
+    ax.set_ylabel("PCK (%)")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(path)
+    return path
+
+
 def main(argv: list[str] | None = None, prog: str = "python -m posemods.evaluate") -> dict[str, PCK]:
     parser = argparse.ArgumentParser(prog=prog, description=__doc__.splitlines()[0])
-    parser.add_argument("checkpoint", help="a checkpoint written by python -m posemods.train (e.g. OUT/last.pt)")
+    parser.add_argument(
+        "checkpoint", nargs="+", help="checkpoints written by python -m posemods.train (e.g. OUT/last.pt)"
+    )
+    parser.add_argument(
+        "--eval-mode", choices=("auto", *EVAL_MODES), default="auto",
+        help="video: each test video whole, frame by frame through the model's stream (initializer on frame 1 "
+        "only); clips: the evaluation clips, each restarting the recursion; auto: video for recursive models",
+    )  # fmt: skip
+    parser.add_argument(
+        "--occlusion-sweep", type=parse_counts, metavar="K", default=None,
+        help="KIMNet Figure 8: score with K occluded joints, e.g. 1-9; prints a table and draws --plot",
+    )  # fmt: skip
+    parser.add_argument("--occlusion-mode", choices=("temporal", "spatial"), default="spatial",
+                        help="temporal: one random frame; spatial: frames 2..T (KIMNet 4.5.1)")  # fmt: skip
+    parser.add_argument("--occlusion-size", type=float, default=40.0, help="mask side in original-image pixels")
+    parser.add_argument("--plot", default="occlusion_sweep.png", help="where the sweep's figure goes")
     add_arguments(parser, OVERRIDES, overrides_only=True)
     namespace = parser.parse_args(argv)
     check_arguments(parser, namespace)
     args = vars(namespace)
     setup_logging()
-    path = args.pop("checkpoint")
-    if not os.path.isfile(path):
-        parser.error(f"argument checkpoint: no such file {path!r}")
+    paths = args.pop("checkpoint")
+    for path in paths:
+        if not os.path.isfile(path):
+            parser.error(f"argument checkpoint: no such file {path!r}")
     try:
-        metrics, config = score_checkpoint(path, **args)
+        return _evaluate(paths, args)
     except CheckpointError as error:  # the file is what is wrong: say so, without a traceback
         parser.exit(1, f"{parser.prog}: error: {error}\n")
+
+
+def _evaluate(paths: list[str], args: dict) -> dict:
+    eval_mode = args.pop("eval_mode")
+    counts, mode = args.pop("occlusion_sweep"), args.pop("occlusion_mode")
+    size, plot = args.pop("occlusion_size"), args.pop("plot")
+    if counts is not None:
+        table = occlusion_sweep(paths, counts, mode, size, eval_mode, **args)
+        if int(os.environ.get("RANK", "0")) == 0:
+            print(f"PCK with 1..{max(counts)} joints occluded ({mode}, {size:g} px masks)\n" + sweep_table(table))
+            print(f"wrote {plot_sweep(table, plot)}")
+        return table
+    results = {}
+    for path in paths:
+        results[path] = _score_and_print(path, eval_mode, args)
+    return results[paths[0]] if len(paths) == 1 else results
+
+
+def _score_and_print(path: str, eval_mode: str, args: dict) -> dict[str, PCK]:
+    metrics, config = score_checkpoint(path, eval_mode=eval_mode, **args)
     if int(os.environ.get("RANK", "0")) == 0:
         variant = config.variant or get_model_spec(config.model).default_variant
         print(f"{config.model} ({variant}, {config.preset}) on {config.data}: "
               f"PCK@{config.alpha}, normalised by {config.normalize} size")  # fmt: skip
         layout = next(iter(metrics.values())).skeleton
         print(describe_protocol(config.data, layout, config.normalize, config.alpha))
+        if eval_mode == "auto":  # the registry's clip models are the recursive ones
+            eval_mode = "video" if get_model_spec(config.model).output == "clip" else "clips"
+        print(f"  evaluation: {eval_mode} (video: each test video streamed whole from frame 1)")
         average_precision = metrics.pop("mAP", None)
         print(per_joint_table(metrics))
         if average_precision is not None:

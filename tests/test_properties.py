@@ -46,11 +46,6 @@ WEIRD_REALS = st.sampled_from(
      True, 1 + 0j, torch.tensor(2.0)]
 )  # fmt: skip
 
-# Waiting for other branches of issue 15; the lead makes these strict once they are on main.
-PENDING_KIMNET = pytest.mark.xfail(
-    strict=False, reason="issue 15, branch kimnet: models with T = 0, RPSTN/DKD with B = 0, float64 video"
-)
-
 
 def is_positive_int(value) -> bool:
     """The contract for sizes and counts: an integer (Python or numpy, not bool) of at least 1."""
@@ -128,11 +123,6 @@ def test_kmm_on_an_empty_batch_gives_an_empty_result(channels, joints):
     check_output(out, (0, joints, 4, 4), nan_in=False)
 
 
-@pytest.mark.xfail(
-    strict=False,
-    reason="issue 15: KMM has no input-vs-parameter dtype check yet (still a "
-    "RuntimeError from conv2d after the vremd merge)",
-)
 @SETTINGS
 @given(dtype=st.sampled_from([torch.float64, torch.float16, torch.int64]), which=st.integers(0, 2))
 def test_kmm_inputs_of_another_dtype_than_its_weights(dtype, which):
@@ -215,7 +205,6 @@ def _tiny_model(name: str):
     return spec.create(13, None, "tiny", (32, 32), 3).eval()
 
 
-@PENDING_KIMNET
 @settings(SETTINGS, max_examples=6)  # a tiny model still takes a second per clip
 @given(name=st.sampled_from(["kimnet", "rpstn", "dkd", "lstmpm"]), b=st.sampled_from([0, 1]),
        t=st.sampled_from([0, 2]), dtype=st.sampled_from([torch.float32, torch.float64]))  # fmt: skip

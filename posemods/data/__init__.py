@@ -16,6 +16,7 @@ from posemods.data.geometry import (
 )
 from posemods.data.heatmaps import gaussian_heatmaps
 from posemods.data.jhmdb import SubJHMDB, read_jhmdb, read_jhmdb_split
+from posemods.data.occlusion import OcclusionMasks
 from posemods.data.penn_action import PennAction, read_penn_action
 from posemods.data.posetrack import PoseTrack, read_posetrack, read_posetrack_frames
 from posemods.data.synthetic import SyntheticPoseVideos
@@ -25,6 +26,7 @@ from posemods.data.video_dataset import VideoPoseDataset, VideoRecord
 __all__ = [
     "CLIP_SPECS",
     "Augmentation",
+    "OcclusionMasks",
     "PennAction",
     "PoseTrack",
     "SubJHMDB",

@@ -24,12 +24,14 @@ from posemods.models.summary import count_parameters, per_frame_latency, summary
 from posemods.models.temporal import TEMPORAL_MODULES, TemporalModule, build_temporal
 from posemods.models.vit import VIT_PRESETS, ViTBackbone
 from posemods.models.vremd import VREMD, VREMD_TABLE4, VREMD_TABLE5, VREMD_TABLE6, VREMDOutput
+from posemods.variants import RECURSIVE_VARIANTS
 
 __all__ = [
     "DKD",
     "JRPSP",
     "KIMNET_TEMPORAL",
     "LSTMPM",
+    "RECURSIVE_VARIANTS",
     "RPSTN",
     "TEMPORAL_MODULES",
     "VIT_PRESETS",

@@ -6,12 +6,7 @@ Shapes use the vocabulary of :mod:`posemods._shapes`.
 
 from __future__ import annotations
 
-import os
-
-from posemods._shapes import expect_choice
-from posemods.models.correction import PriorCorrection
 from posemods.models.recursive import RecursivePoseModel
-from posemods.models.temporal import build_temporal
 
 
 class DKD(RecursivePoseModel):
@@ -32,29 +27,4 @@ class DKD(RecursivePoseModel):
     Args: as :class:`~posemods.models.kimnet.KIMNet`, with ``temporal="original" | "kmm"``.
     """
 
-    def __init__(
-        self,
-        num_joints: int = 13,
-        temporal: str = "original",
-        initializer_backbone: str = "resnet101",
-        encoder_backbone: str = "resnet50",
-        channels: int = 256,
-        backend: str = "auto",
-        initializer_checkpoint: str | os.PathLike | None = None,
-        encoder_checkpoint: str | os.PathLike | None = None,
-        checkpoint: str | os.PathLike | None = None,
-        temporal_kwargs: dict | None = None,
-    ) -> None:
-        expect_choice("temporal", temporal, ("original", "kmm"))
-        super().__init__(
-            num_joints, initializer_backbone, encoder_backbone, channels, initializer_checkpoint, encoder_checkpoint
-        )
-        self.mode = temporal
-        kind = "dkd" if temporal == "original" else "kmm"
-        self.temporal = build_temporal(kind, channels, num_joints, backend=backend, **(temporal_kwargs or {}))
-        if temporal == "kmm":
-            self.correction = PriorCorrection(num_joints, channels, channels, num_joints)
-        self._load(checkpoint)
-
-    def extra_repr(self) -> str:
-        return f"num_joints={self.num_joints}, temporal={self.mode!r}"
+    family = "dkd"

@@ -24,7 +24,8 @@ class DeconvHead(nn.Module):
         in_channels: C.
         out_channels: J for a heatmap head; ``None`` stops after the last deconvolution (KIMNet's
             feature encoder: "SimpleBaseline without the final 1x1 layer").
-        num_layers: deconvolutions, each doubling H and W.
+        num_layers: deconvolutions, each doubling H and W; with 0 (a stride-4 backbone such as HRNet)
+            and no ``out_channels``, a 1x1 conv-BN-ReLU maps ``in_channels`` to ``channels``.
         channels: width of every deconvolution.
         kernel_size: 4, 3 or 2; padding is chosen so each layer exactly doubles the size.
     """
@@ -52,6 +53,11 @@ class DeconvHead(nn.Module):
                 nn.BatchNorm2d(channels),
                 nn.ReLU(inplace=True),
             ]
+            width = channels
+        if num_layers == 0 and out_channels is None and in_channels != channels:
+            # A stride-4 backbone (HRNet) needs no deconvolution; a feature encoder still has to
+            # give C = channels, so a 1x1 conv-BN-ReLU takes the place of the deconvolutions.
+            layers += [nn.Conv2d(in_channels, channels, 1, bias=False), nn.BatchNorm2d(channels), nn.ReLU(inplace=True)]
             width = channels
         self.deconv = nn.Sequential(*layers)
         self.final = nn.Conv2d(width, out_channels, 1) if out_channels is not None else None

@@ -17,7 +17,7 @@ from torch import nn
 from posemods._resize import resize
 from posemods._shapes import expect_positive
 from posemods.models.relation import JointRelationExtractor
-from posemods.modules.kmm import check_temporal_inputs
+from posemods.modules.temporal import check_temporal_inputs
 
 
 def depthwise_correlate(features: torch.Tensor, kernels: torch.Tensor) -> torch.Tensor:
@@ -88,6 +88,10 @@ class PoseKernelDistillator(nn.Module):
 
     def forward(self, feat_prev: torch.Tensor, feat_cur: torch.Tensor, heatmap_prev: torch.Tensor) -> torch.Tensor:
         check_temporal_inputs(self, feat_prev, feat_cur, heatmap_prev)
+        if feat_cur.shape[0] == 0:
+            # An empty batch: nothing to distil (a grouped conv with 0 groups fails, and BatchNorm
+            # would fold an empty batch's NaN statistics into its running ones).
+            return heatmap_prev.new_zeros(heatmap_prev.shape, dtype=feat_cur.dtype)
         response = depthwise_correlate(feat_cur, self.kernels(feat_prev, heatmap_prev))
         return resize(self.to_joints(response), tuple(heatmap_prev.shape[-2:]))
 
@@ -118,4 +122,6 @@ class JRPSP(nn.Module):
 
     def forward(self, feat_prev: torch.Tensor, feat_cur: torch.Tensor, heatmap_prev: torch.Tensor) -> torch.Tensor:
         check_temporal_inputs(self, feat_prev, feat_cur, heatmap_prev)
+        if feat_cur.shape[0] == 0:  # an empty batch: see PoseKernelDistillator.forward
+            return heatmap_prev.new_zeros(heatmap_prev.shape, dtype=feat_cur.dtype)
         return self.distillator(feat_prev, feat_cur, self.relation(heatmap_prev.to(feat_prev.dtype)))

@@ -5,16 +5,11 @@ Shapes use the vocabulary of :mod:`posemods._shapes`.
 
 from __future__ import annotations
 
-import os
-
-from posemods._shapes import expect_choice
-from posemods.models.correction import PriorCorrection
 from posemods.models.recursive import RecursivePoseModel
-from posemods.models.relation import JointRelationExtractor
-from posemods.models.temporal import build_temporal
+from posemods.variants import RECURSIVE_VARIANTS
 
-#: The rows of KIMNet's Table 4.
-KIMNET_TEMPORAL = ("kmm", "predicted", "jrpsp", "dkd", "none")
+#: The rows of KIMNet's Tables 4 and 5 (the keys of ``RECURSIVE_VARIANTS["kimnet"]``).
+KIMNET_TEMPORAL = tuple(RECURSIVE_VARIANTS["kimnet"])
 
 
 class KIMNet(RecursivePoseModel):
@@ -26,7 +21,7 @@ class KIMNet(RecursivePoseModel):
       final 1x1 layer: C = 256 channels at 1/4 resolution).
     - The decoder is RPSTN's joint relation extractor, shared by all frames (eq. 6).
 
-    ``temporal`` picks the row of Table 4:
+    ``temporal`` picks the row of Tables 4 and 5:
 
     ==============  ===========================================================================
     ``"kmm"``       KIMNet.
@@ -35,12 +30,21 @@ class KIMNet(RecursivePoseModel):
     ``"jrpsp"``     RPSTN's JRPSP in KMM's place; the correction and decoder stay.
     ``"dkd"``       DKD's pose kernel distillator in KMM's place.
     ``"none"``      Baseline: no temporal module, ``Conv_g`` sees ``f_t`` only; frames are independent.
+    ``"heatmap"``   Table 5's KIMNet-Heatmap, "We adopt heatmaps in two frames to model the temporal
+                    correlation between joints": KMM's key comes from ``m_{t-1}`` and its query
+                    from the pose initializer's heatmaps of frame t, ``KMM(m_{t-1}, init(I_t),
+                    m_{t-1})``. The paper does not say which heatmaps; those of frame t that exist
+                    before its prior are the initializer's, so this variant runs the initializer
+                    on every frame. Correction and decoder are KIMNet's.
     ==============  ===========================================================================
+
+    The rows are data (``posemods.variants.RECURSIVE_VARIANTS["kimnet"]``), read by this class and
+    by the CLIs' registry alike; KIMNet is :class:`RecursivePoseModel` with ``family="kimnet"``.
 
     The backbones give Table 7: ``encoder_backbone="resnet18" | "resnet34" | "resnet50"`` or any timm
     CNN with ``features_only`` (e.g. ``"hrnet_w32"``).
 
-    Args:
+    Args (those of :class:`RecursivePoseModel`):
         num_joints: J (13 on Penn Action, 15 on Sub-JHMDB).
         temporal: see above.
         initializer_backbone, encoder_backbone: timm names; random weights unless a checkpoint is given.
@@ -51,32 +55,4 @@ class KIMNet(RecursivePoseModel):
         temporal_kwargs: extra arguments of the temporal module (e.g. ``{"resolution": 32}`` for KMM).
     """
 
-    def __init__(
-        self,
-        num_joints: int = 13,
-        temporal: str = "kmm",
-        initializer_backbone: str = "resnet101",
-        encoder_backbone: str = "resnet50",
-        channels: int = 256,
-        backend: str = "auto",
-        initializer_checkpoint: str | os.PathLike | None = None,
-        encoder_checkpoint: str | os.PathLike | None = None,
-        checkpoint: str | os.PathLike | None = None,
-        temporal_kwargs: dict | None = None,
-    ) -> None:
-        expect_choice("temporal", temporal, KIMNET_TEMPORAL)
-        super().__init__(
-            num_joints, initializer_backbone, encoder_backbone, channels, initializer_checkpoint, encoder_checkpoint
-        )
-        self.mode = temporal
-        if temporal != "none":
-            kind = "kmm" if temporal == "predicted" else temporal
-            self.temporal = build_temporal(kind, channels, num_joints, backend=backend, **(temporal_kwargs or {}))
-        prior_channels = 0 if temporal == "none" else num_joints
-        feature_channels = 0 if temporal == "predicted" else channels
-        self.correction = PriorCorrection(prior_channels, feature_channels, channels, num_joints)
-        self.decoder = JointRelationExtractor(num_joints)
-        self._load(checkpoint)
-
-    def extra_repr(self) -> str:
-        return f"num_joints={self.num_joints}, temporal={self.mode!r}"
+    family = "kimnet"

@@ -6,17 +6,18 @@ Shapes use the vocabulary of :mod:`posemods._shapes`.
 from __future__ import annotations
 
 import os
+from collections.abc import Iterable, Iterator
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from posemods import KMM
-from posemods._shapes import expect_choice, expect_float, expect_positive, expect_shape
+from posemods._shapes import expect_choice, expect_float, expect_module_dtype, expect_positive, expect_shape
 from posemods.models.checkpoint import load_checkpoint
 from posemods.models.conv_lstm import ConvLSTMCell
 from posemods.models.correction import PriorCorrection
 from posemods.models.normalize import ImageNormalize
+from posemods.modules.kmm import KinematicsModelingModule as KMM
 
 
 def _conv_relu(in_channels: int, out_channels: int, kernel_size: int) -> list[nn.Module]:
@@ -118,6 +119,39 @@ class LSTMPM(nn.Module):
         if checkpoint is not None:
             load_checkpoint(self, checkpoint)
 
+    #: Input pixels per output pixel: three 3x3/2 max-pools.
+    stride = 8
+
+    def _check(self, name: str, tensor: torch.Tensor, spec: str, dims: dict[str, int]) -> None:
+        expect_shape(name, tensor, spec, dims)
+        expect_float(name, tensor)
+        expect_module_dtype(name, tensor, self)
+        height, width = tensor.shape[-2:]
+        if height % self.stride or width % self.stride:
+            # The ceil-mode pools would round: 33 x 33 gave 5 x 5 maps where 33 / 8 is not a size.
+            raise ValueError(
+                f"{name}: expected H and W to be multiples of LSTMPM's stride {self.stride}, got {height} x {width}"
+            )
+
+    def _centre(self, centre_map: torch.Tensor | None, like: torch.Tensor, dims: dict[str, int]) -> torch.Tensor:
+        """The centre map (B, 1, H, W) of ``like`` (B, 3, H, W): given, or a Gaussian at the centre."""
+        batch, _, height, width = like.shape
+        if centre_map is None:
+            return centre_gaussian(batch, (height, width), self.centre_sigma * height / 368, like)
+        expect_shape("centre_map", centre_map, "B 1 H W", dims)
+        return centre_map
+
+    def _step(self, t: int, feat_prev, feat, heatmap, centre, state):
+        """Frame t: its features (B, 32, h, w) and the carried state -> (heatmaps (B, J + 1, h, w), state)."""
+        if self.mode == "original":
+            x = torch.cat([feat, heatmap, centre], dim=1)
+            state = self.first_cell(x) if t == 0 else self.cell(x, state)
+            hidden = state[0]
+        else:
+            prior = self.temporal(feat_prev, feat, heatmap)
+            hidden = self.correction(prior, torch.cat([feat, centre], dim=1))
+        return self.decoder(hidden), state
+
     def forward(
         self, video: torch.Tensor, centre_map: torch.Tensor | None = None, return_initial: bool = False
     ) -> torch.Tensor | tuple[torch.Tensor, torch.Tensor]:
@@ -126,13 +160,11 @@ class LSTMPM(nn.Module):
         ``centre_map`` (B, 1, H, W) marks the person's centre; by default a Gaussian at the image centre.
         """
         dims: dict[str, int] = {}
-        expect_shape("video", video, "B T 3 H W", dims)
-        expect_float("video", video)
-        batch, frames, _, height, width = video.shape
-        if centre_map is None:
-            sigma = self.centre_sigma * height / 368
-            centre_map = centre_gaussian(batch, (height, width), sigma, video)
-        expect_shape("centre_map", centre_map, "B 1 H W", dims)
+        self._check("video", video, "B T 3 H W", dims)
+        batch, frames = video.shape[:2]
+        if frames == 0:
+            raise ValueError(f"video: expected at least one frame (T >= 1), got shape {tuple(video.shape)}")
+        centre_map = self._centre(centre_map, video[:, 0], dims)
 
         video = self.normalize(video)
         initial = self.initializer(video[:, 0])
@@ -141,18 +173,34 @@ class LSTMPM(nn.Module):
 
         outputs, state, heatmap = [], None, initial
         for t in range(frames):
-            feat = features[:, t]
-            if self.mode == "original":
-                x = torch.cat([feat, heatmap, centre], dim=1)
-                state = self.first_cell(x) if t == 0 else self.cell(x, state)
-                hidden = state[0]
-            else:
-                prior = self.temporal(features[:, max(t - 1, 0)], feat, heatmap)
-                hidden = self.correction(prior, torch.cat([feat, centre], dim=1))
-            heatmap = self.decoder(hidden)
+            heatmap, state = self._step(t, features[:, max(t - 1, 0)], features[:, t], heatmap, centre, state)
             outputs.append(heatmap)
         heatmaps = torch.stack(outputs, dim=1)
         return (heatmaps, initial) if return_initial else heatmaps
+
+    def stream(self, frames: Iterable[torch.Tensor], centre_map: torch.Tensor | None = None) -> Iterator[torch.Tensor]:
+        """Run a whole video frame by frame: ``frames`` yields (B, 3, H, W), this yields (B, J + 1, h, w).
+
+        As LSTMPM's own test code does ("run each test sequence from its first frame to its end"):
+        the initializer on frame 1 only, then the ConvLSTM state (or, for ``"kmm"``, the last
+        features and heatmaps) carried from frame to frame. Only the last frame's state is kept, so
+        under ``torch.no_grad()`` memory does not grow with the video; the outputs equal
+        ``model(video)`` on the same frames up to float rounding of the batched encoder.
+        """
+        dims: dict[str, int] = {}
+        state = heatmap = feat_prev = centre = None
+        for t, frame in enumerate(frames):
+            name = f"frames[{t}]"
+            self._check(name, frame, "B 3 H W", dims)
+            image = self.normalize(frame)
+            feat = self.encoder(image)
+            if t == 0:
+                heatmap = self.initializer(image)
+                centre_full = self._centre(centre_map, frame, dims)
+                centre = F.adaptive_avg_pool2d(centre_full.to(feat.dtype), feat.shape[-2:])
+            heatmap, state = self._step(t, feat if t == 0 else feat_prev, feat, heatmap, centre, state)
+            feat_prev = feat
+            yield heatmap
 
     def extra_repr(self) -> str:
         return f"num_joints={self.num_joints}, temporal={self.mode!r}"

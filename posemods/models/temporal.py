@@ -1,6 +1,7 @@
-"""The temporal-module contract, and the factory that builds any module that honours it.
+"""The factory that builds any module honouring the temporal-module contract.
 
-A *temporal module* maps
+The contract and its input check live in :mod:`posemods.modules.temporal` (re-exported here): a
+*temporal module* maps
 
     ``(feat_prev (B, C, H, W), feat_cur (B, C, H, W), heatmap_prev (B, J, Hh, Wh)) -> prior (B, J, Hh, Wh)``
 
@@ -24,27 +25,15 @@ Shapes use the vocabulary of :mod:`posemods._shapes`.
 
 from __future__ import annotations
 
-from typing import Protocol, runtime_checkable
-
-import torch
 from torch import nn
 
-from posemods import KMM
 from posemods._shapes import expect_choice
+from posemods.modules.kmm import KinematicsModelingModule as KMM
+from posemods.modules.temporal import TemporalModule, check_temporal_inputs
+
+__all__ = ["TEMPORAL_MODULES", "TemporalModule", "build_temporal", "check_temporal_inputs"]
 
 TEMPORAL_MODULES = ("kmm", "dkd", "jrpsp")
-
-
-@runtime_checkable
-class TemporalModule(Protocol):
-    """Structural type of a temporal module; ``isinstance(module, TemporalModule)`` checks it."""
-
-    in_channels: int
-    num_joints: int
-
-    def __call__(self, feat_prev: torch.Tensor, feat_cur: torch.Tensor, heatmap_prev: torch.Tensor) -> torch.Tensor:
-        """Return the prior (B, J, Hh, Wh) for the current frame."""
-        ...
 
 
 def build_temporal(kind: str, in_channels: int, num_joints: int, backend: str = "auto", **kwargs) -> nn.Module:

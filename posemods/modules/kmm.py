@@ -11,26 +11,10 @@ from torch import nn
 from posemods import functional
 from posemods._backend import BACKENDS
 from posemods._resize import resize
-from posemods._shapes import expect_choice, expect_float, expect_positive, expect_same, expect_shape
+from posemods._shapes import expect_choice, expect_positive
+from posemods.modules.temporal import check_temporal_inputs
 
 ACTIVATIONS = {"relu": nn.ReLU, "sigmoid": nn.Sigmoid, "identity": nn.Identity}
-
-
-def check_temporal_inputs(
-    module: nn.Module, feat_prev: torch.Tensor, feat_cur: torch.Tensor, heatmap_prev: torch.Tensor
-) -> dict[str, int]:
-    """The checks of a temporal module's inputs (KMM's, and the modules it replaces); sizes by letter.
-
-    ``module`` has ``in_channels`` (C) and ``num_joints`` (J).
-    """
-    dims = {"C": module.in_channels, "J": module.num_joints}
-    expect_shape("feat_prev", feat_prev, "B C H W", dims)
-    expect_shape("feat_cur", feat_cur, "B C H W", dims)
-    expect_shape("heatmap_prev", heatmap_prev, "B J Hh Wh", dims)
-    for name, tensor in (("feat_prev", feat_prev), ("feat_cur", feat_cur), ("heatmap_prev", heatmap_prev)):
-        expect_float(name, tensor)
-    expect_same("device", feat_prev=feat_prev, feat_cur=feat_cur, heatmap_prev=heatmap_prev)
-    return dims
 
 
 class KinematicsModelingModule(nn.Module):

@@ -50,6 +50,7 @@ class TrainConfig:
     occluder_size: int = 20
     distractors: int = 0
     motion_blur: float = 0.0
+    half_body_prob: float = 0.3  # real datasets: chance of a half-body training crop
     # The optimisation.
     epochs: int = 5
     batch_size: int = 8
@@ -57,6 +58,10 @@ class TrainConfig:
     lr: float = 1e-3
     weight_decay: float = 1e-4
     warmup_steps: int = 50
+    optimizer: str = "adamw"
+    lr_schedule: str = "cosine"
+    lr_steps: list = dataclasses.field(default_factory=list)  # epochs after which "step" divides lr by 10
+    recipe: str | None = None  # the --recipe the run started from (a record; the fields hold its values)
     grad_clip: float = 5.0
     seed: int = 0
     max_steps: int | None = None  # stop (and save) after this many optimizer steps in total
@@ -78,6 +83,11 @@ class TrainConfig:
         expect_choice("data", self.data, DATASETS)
         expect_choice("normalize", self.normalize, NORMALIZERS)
         expect_choice("device", self.device, DEVICES)
+        expect_choice("optimizer", self.optimizer, ("adamw", "adam"))  # recipes.OPTIMIZERS
+        expect_choice("lr_schedule", self.lr_schedule, ("cosine", "constant", "step"))  # recipes.LR_SCHEDULES
+        self.lr_steps = [int(e) for e in self.lr_steps]
+        if not 0.0 <= self.half_body_prob <= 1.0:  # also refuses NaN
+            raise ValueError(f"half_body_prob: expected a probability in [0, 1], got {self.half_body_prob!r}")
         for name in ("clip_length", "epochs", "batch_size", "accumulate", "train_clips", "eval_clips"):
             expect_positive(name, getattr(self, name))
         # sigma 0 renders all-zero targets and training runs on, learning nothing; refuse it here, before
@@ -136,12 +146,17 @@ _HELP = {
     "occluder_size": "synthetic occluder side in pixels",
     "distractors": "synthetic distractor people per clip (at most)",
     "motion_blur": "synthetic largest shutter time in frame intervals (0: off)",
+    "half_body_prob": "datasets: probability of a half-body training crop (VREMD's truncation; 0 for KIMNet's recipe)",
     "epochs": "epochs",
     "batch_size": "clips per optimizer step, over all processes",
     "accumulate": "micro-batches per process and step (gradient accumulation)",
     "lr": "peak learning rate (AdamW)",
     "weight_decay": "AdamW weight decay",
     "warmup_steps": "linear warm-up steps before the cosine decay",
+    "optimizer": "adamw | adam",
+    "lr_schedule": "cosine (after the warm-up) | constant | step (divide by 10 after each --lr-steps epoch)",
+    "lr_steps": "epochs after which the step schedule divides the learning rate by 10",
+    "recipe": "a paper's recipe, e.g. kimnet-penn (see --help's epilog); other flags override it",
     "grad_clip": "clip the gradient norm to this (0: off)",
     "seed": "seed of the weights, the data order and the synthetic data",
     "max_steps": "stop and save after this many steps in total (the schedule still spans all epochs)",
@@ -167,6 +182,7 @@ def add_arguments(
     enumeration is an argparse ``choices``, so a wrong value exits with status 2 and the usage line;
     :func:`check_arguments` adds the checks that span two flags (a variant of another model).
     """
+    from posemods.training.recipes import LR_SCHEDULES, OPTIMIZERS, RECIPES
     from posemods.training.registry import MODELS
 
     choices = {
@@ -176,6 +192,9 @@ def add_arguments(
         "data": DATASETS,
         "normalize": NORMALIZERS,
         "device": DEVICES,
+        "optimizer": OPTIMIZERS,
+        "lr_schedule": LR_SCHEDULES,
+        "recipe": tuple(RECIPES),
     }
     defaults = TrainConfig()
     for field in dataclasses.fields(TrainConfig):
@@ -190,7 +209,9 @@ def add_arguments(
             kwargs.update(nargs=2, type=int, metavar=("H", "W"))
         elif field.name == "model_kwargs":
             kwargs["type"] = json.loads
-        elif field.name in ("variant", "data_root", "annotations", "split", "resume"):
+        elif field.name == "lr_steps":
+            kwargs.update(nargs="*", type=int, metavar="EPOCH")
+        elif field.name in ("variant", "data_root", "annotations", "split", "resume", "recipe"):
             kwargs["type"] = str
         elif field.name in ("max_steps", "threads"):
             kwargs["type"] = int

@@ -49,6 +49,9 @@ def build_datasets(
 
     # A key-frame model scores one frame per clip, so it gets one clip per frame to score them all.
     common.update(input_size=config.input_size, seed=config.seed, every_frame_as_key=spec.output == "key")
+    from posemods.data import Augmentation
+
+    common["augmentation"] = Augmentation(half_body_prob=config.half_body_prob)  # used by training sets only
     root = Path(config.data_root)
     if config.data == "penn_action":
         from posemods.data import PennAction

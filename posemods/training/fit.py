@@ -35,8 +35,9 @@ from posemods.training.checkpoint import (
 )
 from posemods.training.config import TrainConfig
 from posemods.training.datasets import build_datasets
-from posemods.training.loop import WarmupCosine, evaluate, restore_schedule, train_step
+from posemods.training.loop import evaluate, restore_schedule, train_step
 from posemods.training.posetrack_eval import posetrack_map_of, predict_key_frames
+from posemods.training.recipes import build_optimizer
 from posemods.training.registry import ModelSpec, get_model_spec
 
 logger = logging.getLogger(__name__)
@@ -183,8 +184,7 @@ def build_run(
     torch.manual_seed(config.seed)
     model, _ = build_model(config, layout.num_joints)
     model.to(context.device)
-    optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr, weight_decay=config.weight_decay)
-    schedule = WarmupCosine(config.warmup_steps, config.epochs * steps_per_epoch)
+    optimizer, schedule = build_optimizer(model, config, config.epochs * steps_per_epoch, steps_per_epoch)
     if state is None:
         scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)
     else:

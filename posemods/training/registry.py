@@ -18,6 +18,7 @@ from collections.abc import Callable
 from torch import nn
 
 from posemods._shapes import expect_choice, expect_size
+from posemods.variants import LSTMPM_VARIANTS, RECURSIVE_VARIANTS, default_variant
 from posemods.vremd_tables import VREMD_TABLE4
 
 
@@ -111,22 +112,13 @@ def get_model_spec(name: str) -> ModelSpec:
 
 
 # The models are imported when built: posemods.training must not import timm at import time.
-def _kimnet(num_joints: int, **kwargs) -> nn.Module:
-    from posemods.models import KIMNet
+def _recursive(family: str) -> Callable[..., nn.Module]:
+    def build(num_joints: int, **kwargs) -> nn.Module:
+        from posemods.models import RecursivePoseModel
 
-    return KIMNet(num_joints, **kwargs)
+        return RecursivePoseModel.create(family, num_joints, **kwargs)
 
-
-def _rpstn(num_joints: int, **kwargs) -> nn.Module:
-    from posemods.models import RPSTN
-
-    return RPSTN(num_joints, **kwargs)
-
-
-def _dkd(num_joints: int, **kwargs) -> nn.Module:
-    from posemods.models import DKD
-
-    return DKD(num_joints, **kwargs)
+    return build
 
 
 def _lstmpm(num_joints: int, **kwargs) -> nn.Module:
@@ -142,25 +134,24 @@ _RECURSIVE_PRESETS = {
     "small": {"initializer_backbone": "resnet10t", "encoder_backbone": "resnet10t", "channels": 64},
     "paper": {"initializer_backbone": "resnet101", "encoder_backbone": "resnet50", "channels": 256},
 }
-_RECURSIVE_VARIANTS = {"original": {"temporal": "original"}, "kmm": {"temporal": "kmm"}}
 
-register_model(
-    ModelSpec(
-        "kimnet",
-        _kimnet,
-        variants={mode: {"temporal": mode} for mode in ("kmm", "predicted", "jrpsp", "dkd", "none")},
-        presets=_RECURSIVE_PRESETS,
-        default_variant="kmm",
-        input_multiple=32,  # ResNet backbones
+# KIMNet, RPSTN and DKD: one model, its variants read from the table the models read (one source).
+for _family, _rows in RECURSIVE_VARIANTS.items():
+    register_model(
+        ModelSpec(
+            _family,
+            _recursive(_family),
+            variants={mode: {"temporal": mode} for mode in _rows},
+            presets=_RECURSIVE_PRESETS,
+            default_variant=default_variant(_family),
+            input_multiple=32,  # ResNet backbones
+        )
     )
-)
-register_model(ModelSpec("rpstn", _rpstn, _RECURSIVE_VARIANTS, _RECURSIVE_PRESETS, "original", input_multiple=32))
-register_model(ModelSpec("dkd", _dkd, _RECURSIVE_VARIANTS, _RECURSIVE_PRESETS, "original", input_multiple=32))
 register_model(
     ModelSpec(
         "lstmpm",
         _lstmpm,
-        variants=_RECURSIVE_VARIANTS,
+        variants={mode: {"temporal": mode} for mode in LSTMPM_VARIANTS},
         # LSTMPM's CPM trunk has no backbone choice; only the ConvLSTM width changes.
         presets={"tiny": {"hidden_channels": 8}, "small": {"hidden_channels": 24}, "paper": {}},
         default_variant="original",

@@ -70,3 +70,33 @@ def test_simple_baseline_outputs_quarter_resolution(tmp_path):
     assert torch.equal(again(image), heatmaps.eval()(image))
     with pytest.raises(ValueError, match="image: expected shape"):
         heatmaps(torch.rand(1, 1, 64, 64))
+
+
+def test_hrnet_gives_its_high_resolution_branch_as_hrnets_head_reads_it():
+    # Before: timm's last features_only map (stride 32, the classification "incre" stack) under deconvs.
+    backbone = Backbone("hrnet_w18_small")
+    assert (backbone.reduction, backbone.input_multiple) == (4, 32)
+    reference = timm.create_model("hrnet_w18_small", pretrained=False, features_only=True, feature_location="")
+    reference.load_state_dict(backbone.body.state_dict())
+    image = torch.rand(1, 3, 64, 96)
+    with torch.no_grad():
+        expected = reference.eval()(backbone.normalize(image))[1]  # the stride-4 branch
+        out = backbone.eval()(image)
+    assert out.shape == (1, 16, 16, 24) and out.shape[1] == reference.feature_info.channels()[1]
+    torch.testing.assert_close(out, expected)
+    with pytest.raises(ValueError, match="multiples of hrnet_w18_small's deepest stride 32"):
+        backbone(torch.rand(1, 3, 48, 64))
+
+
+def test_simple_baseline_on_hrnet_is_a_1x1_head_at_quarter_resolution():
+    heatmaps = SimpleBaseline("hrnet_w18_small", 5)
+    assert len(heatmaps.head.deconv) == 0 and heatmaps.head.final.in_channels == 16
+    assert heatmaps(torch.rand(1, 3, 64, 64)).shape == (1, 5, 16, 16)
+    encoder = SimpleBaseline("hrnet_w18_small", None, channels=24)
+    assert encoder.out_channels == 24 and encoder(torch.rand(2, 3, 64, 32)).shape == (2, 24, 16, 8)
+
+
+def test_unknown_backbone_names_are_refused_by_name():
+    # Before: timm's "RuntimeError: Unknown model (resnet_51)".
+    with pytest.raises(ValueError, match=r"backbone: expected the name of a timm model, got 'resnet_51'"):
+        Backbone("resnet_51")

@@ -107,3 +107,53 @@ def test_compiles_without_graph_breaks(temporal):
     video = torch.randn(1, 3, 3, 32, 32)
     compiled = torch.compile(model, backend="aot_eager", fullgraph=True)
     assert torch.allclose(compiled(video), model(video), atol=1e-6)
+
+
+@pytest.mark.parametrize("temporal", ["original", "kmm"])
+def test_stream_equals_the_clip_forward(temporal):
+    torch.manual_seed(3)
+    model = LSTMPM(J, temporal, hidden_channels=8).eval()
+    video = torch.rand(2, 4, 3, 32, 32)
+    centre = torch.rand(2, 1, 32, 32)
+    with torch.no_grad():
+        for centre_map in (None, centre):
+            clip = model(video, centre_map)
+            streamed = torch.stack(list(model.stream(iter(video.unbind(1)), centre_map)), dim=1)
+            torch.testing.assert_close(streamed, clip, rtol=1e-5, atol=1e-5)
+
+
+def test_sizes_that_are_not_multiples_of_the_stride_are_refused():
+    # Before: 33 x 33 silently gave 5 x 5 maps (ceil-mode pools), no longer 1/8 of the input.
+    model = LSTMPM(J, hidden_channels=8).eval()
+    with pytest.raises(ValueError, match=r"video: expected H and W to be multiples of LSTMPM's stride 8, got 33 x 33"):
+        model(torch.rand(1, 2, 3, 33, 33))
+    with pytest.raises(ValueError, match=r"frames\[0\]: expected H and W to be multiples"):
+        next(model.stream([torch.rand(1, 3, 40, 36)]))
+
+
+def test_no_frames_and_float64_video_are_clear_errors():
+    model = LSTMPM(J, hidden_channels=8).eval()
+    with pytest.raises(ValueError, match=r"video: expected at least one frame \(T >= 1\)"):
+        model(torch.rand(1, 0, 3, 32, 32))
+    with pytest.raises(TypeError, match=r"video: dtype torch.float64 but LSTMPM's parameters are torch.float32"):
+        model(torch.rand(1, 2, 3, 32, 32, dtype=torch.float64))
+
+
+def test_stream_keeps_no_earlier_frame_alive():
+    import gc
+    import weakref
+
+    model = LSTMPM(J, "original", hidden_channels=8).eval()
+    refs = []
+
+    def frames():
+        for _ in range(4):
+            frame = torch.rand(1, 3, 32, 32)
+            refs.append(weakref.ref(frame))
+            yield frame
+            del frame
+
+    with torch.no_grad():
+        for t, _ in enumerate(model.stream(frames())):
+            gc.collect()
+            assert [r() is not None for r in refs] == [False] * t + [True]

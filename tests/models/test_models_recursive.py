@@ -30,6 +30,7 @@ EXPECTED_TEMPORAL = {
     (KIMNet, "jrpsp"): JRPSP,
     (KIMNet, "dkd"): PoseKernelDistillator,
     (KIMNet, "none"): None,
+    (KIMNet, "heatmap"): KMM,
     (RPSTN, "original"): JRPSP,
     (RPSTN, "kmm"): KMM,
     (DKD, "original"): PoseKernelDistillator,
@@ -89,7 +90,7 @@ def test_tiny_model_trains_routes_and_is_causal(cls, temporal):
 def test_kimnet_table4_rows_differ_in_what_conv_g_sees():
     with torch.device("meta"):  # structure only: no weights to initialise
         widths = {mode: tiny(KIMNet, mode).correction.conv_g.in_channels for mode in KIMNET_TEMPORAL}
-    assert widths == {"kmm": J + C, "predicted": J, "jrpsp": J + C, "dkd": J + C, "none": C}
+    assert widths == {"kmm": J + C, "predicted": J, "jrpsp": J + C, "dkd": J + C, "none": C, "heatmap": J + C}
     assert isinstance(tiny(KIMNet, "kmm").decoder, JointRelationExtractor)
 
 
@@ -208,3 +209,136 @@ def test_whole_model_compiles_without_graph_breaks(cls, temporal):
     video = torch.randn(1, 3, 3, 32, 32)
     compiled = torch.compile(model, backend="aot_eager", fullgraph=True)
     assert torch.allclose(compiled(video), model(video), atol=1e-6)
+
+
+@pytest.mark.parametrize("cls, temporal", CASES, ids=[f"{c.__name__}-{m}" for c, m in CASES])
+def test_stream_equals_the_clip_forward(cls, temporal):
+    torch.manual_seed(1)
+    model = tiny(cls, temporal).eval()
+    video = torch.randn(2, 4, 3, 32, 32)
+    with torch.no_grad():
+        clip = model(video)
+        streamed = torch.stack(list(model.stream(video.unbind(1))), dim=1)
+    # The clip forward batches the encoder over frames; the stream runs it per frame: rounding only.
+    torch.testing.assert_close(streamed, clip, rtol=1e-5, atol=1e-5)
+
+
+def test_stream_is_lazy_and_keeps_only_the_last_state():
+    # Constant memory: the stream reads one frame ahead of nothing, so a video never has to be in memory.
+    model = tiny(KIMNet, "kmm").eval()
+    read = []
+
+    def frames():
+        for t in range(6):
+            read.append(t)
+            yield torch.randn(1, 3, 32, 32)
+
+    with torch.no_grad():
+        for t, heatmap in enumerate(model.stream(frames())):
+            assert read == list(range(t + 1))
+            assert heatmap.shape == (1, J, 8, 8)
+    assert t == 5
+
+
+def test_stream_checks_each_frame():
+    model = tiny(KIMNet, "kmm").eval()
+    with pytest.raises(ValueError, match=r"frames\[1\]: expected the shape of frames\[0\] \(1, 3, 32, 32\)"):
+        list(model.stream([torch.randn(1, 3, 32, 32), torch.randn(2, 3, 32, 32)]))
+    with pytest.raises(ValueError, match=r"frames\[0\]: expected a 4-D tensor"):
+        list(model.stream([torch.randn(1, 1, 3, 32, 32)]))
+    assert list(model.stream([])) == []
+
+
+def test_kimnet_heatmap_correlates_the_two_frames_heatmaps():
+    # Table 5 KIMNet-Heatmap: KMM's key from m_{t-1}, its query from the initializer's heatmaps of frame t.
+    torch.manual_seed(2)
+    model = tiny(KIMNet, "heatmap").eval()
+    assert (model.temporal.in_channels, model.temporal.num_joints) == (J, J)
+    seen = []
+    model.temporal.register_forward_hook(lambda _m, args, _out: seen.append(args))
+    video = torch.randn(1, 3, 3, 32, 32)
+    with torch.no_grad():
+        heatmaps = model(video)
+        for t in (1, 2):
+            key, query, value = seen[t - 1]
+            torch.testing.assert_close(key, heatmaps[:, t - 1])
+            torch.testing.assert_close(value, heatmaps[:, t - 1])
+            torch.testing.assert_close(query, model.initializer(video[:, t]), rtol=1e-5, atol=1e-5)
+
+
+@pytest.mark.parametrize("cls, temporal", CASES, ids=[f"{c.__name__}-{m}" for c, m in CASES])
+def test_empty_batch_gives_an_empty_result(cls, temporal):
+    # Before: "non-positive groups" (RPSTN, DKD) or "cannot reshape tensor of 0 elements" (KMM).
+    model = tiny(cls, temporal)
+    assert model(torch.randn(0, 3, 3, 32, 32)).shape == (0, 3, J, 8, 8)
+    assert [h.shape for h in model.stream(torch.randn(2, 0, 3, 32, 32))] == [(0, J, 8, 8)] * 2
+    with pytest.raises(ValueError, match="multiples of the backbone's stride 32"):
+        model(torch.randn(0, 3, 3, 48, 32))
+
+
+def test_no_frames_float64_video_and_unknown_backbone_are_clear_errors():
+    model = tiny(KIMNet, "kmm").eval()
+    with pytest.raises(ValueError, match=r"video: expected at least one frame \(T >= 1\)"):
+        model(torch.randn(1, 0, 3, 32, 32))
+    with pytest.raises(TypeError, match=r"video: dtype torch.float64 but KIMNet's parameters are torch.float32"):
+        model(torch.randn(1, 2, 3, 32, 32, dtype=torch.float64))
+    with pytest.raises(TypeError, match=r"frames\[0\]: dtype torch.float64"):
+        next(model.stream([torch.randn(1, 3, 32, 32, dtype=torch.float64)]))
+    assert model.double()(torch.randn(1, 2, 3, 32, 32, dtype=torch.float64)).dtype == torch.float64
+    with pytest.raises(ValueError, match=r"backbone: expected the name of a timm model, got 'resnet_51'"):
+        KIMNet(J, "kmm", initializer_backbone="resnet18", encoder_backbone="resnet_51", channels=C)
+
+
+def test_variants_are_one_table_read_by_the_models_and_the_cli():
+    from posemods.models import RECURSIVE_VARIANTS, RecursivePoseModel
+    from posemods.training import MODELS
+
+    for family, rows in RECURSIVE_VARIANTS.items():
+        spec = MODELS[family]
+        assert spec.variants == {mode: {"temporal": mode} for mode in rows}
+        assert spec.default_variant == next(iter(rows))
+        for mode, row in rows.items():
+            with torch.device("meta"):
+                model = spec.create(J, mode, "tiny")
+            assert type(model) is RecursivePoseModel.presets[family]
+            assert (model.family, model.mode) == (family, mode)
+            assert (model.decoder is not None) == row["decoder"]
+            assert (model.correction is not None) == bool(row["correction"])
+    assert {KIMNet, RPSTN, DKD} == set(RecursivePoseModel.presets.values())
+
+
+@pytest.mark.parametrize("temporal", ["kmm", "heatmap", "dkd"])
+def test_runs_under_autocast_as_training_on_a_gpu_does(temporal):
+    # The module dtype checks must let autocast's per-op mix through (bf16 on CPU stands in for CUDA).
+    model = tiny(KIMNet, temporal).eval()
+    video = torch.rand(1, 3, 3, 32, 32)
+    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
+        clip = model(video)
+        streamed = torch.stack(list(model.stream(video.unbind(1))), dim=1)
+    assert clip.shape == streamed.shape == (1, 3, J, 8, 8)
+
+
+@pytest.mark.parametrize("cls, temporal", [(KIMNet, "kmm"), (KIMNet, "heatmap"), (DKD, "original")])
+def test_stream_keeps_no_earlier_frame_alive(cls, temporal):
+    # Constant memory: once frame t is out, nothing of frames < t - 1 may stay referenced.
+    import gc
+    import weakref
+
+    model = tiny(cls, temporal).eval()
+    refs = []
+
+    def frames():
+        for _ in range(5):
+            frame = torch.randn(1, 3, 32, 32)
+            refs.append(weakref.ref(frame))
+            yield frame
+            del frame
+
+    seen = 0
+    with torch.no_grad():
+        for t, _ in enumerate(model.stream(frames())):
+            gc.collect()
+            alive = [r() is not None for r in refs]
+            assert alive == [False] * t + [True], alive  # only the frame being processed
+            seen += 1
+    assert seen == 5

@@ -206,3 +206,44 @@ def test_nan_in_nan_out(kind):
     heat = torch.rand(1, 3, 8, 8)
     heat[0, 0, 3, 3] = float("nan")
     assert module(torch.rand(1, 4, 8, 8), torch.rand(1, 4, 8, 8), heat).isnan().any()
+
+
+def test_the_contract_lives_in_modules_and_models_reexport_it():
+    import posemods.modules.temporal as contract
+    from posemods.models import temporal
+
+    assert temporal.TemporalModule is contract.TemporalModule
+    assert temporal.check_temporal_inputs is contract.check_temporal_inputs
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_features_of_another_dtype_than_the_module_name_the_argument(kind):
+    module = build_temporal(kind, 4, 3)
+    feats = [torch.rand(1, 4, 6, 6, dtype=torch.float64) for _ in range(2)]
+    # Before the check: torch's "Input type (double) and bias type (float) should be the same".
+    with pytest.raises(TypeError, match=r"feat_prev: dtype torch.float64 .*parameters are torch.float32"):
+        module(*feats, torch.rand(1, 3, 6, 6))
+    module.double()
+    assert module(*feats, torch.rand(1, 3, 6, 6)).dtype == torch.float64  # heatmaps of any float dtype
+
+
+@pytest.mark.parametrize("kind", KINDS)
+def test_features_on_another_device_than_the_module_name_the_argument(kind):
+    module = build_temporal(kind, 4, 3).to("meta")
+    with pytest.raises(ValueError, match=r"feat_prev: on cpu but .*parameters are on meta"):
+        module(torch.rand(1, 4, 6, 6), torch.rand(1, 4, 6, 6), torch.rand(1, 3, 6, 6))
+
+
+def test_features_of_two_dtypes_are_refused():
+    with pytest.raises(TypeError, match=r"feat_cur has dtype torch.float64 but feat_prev has dtype torch.float32"):
+        KMM(4, 3)(torch.rand(1, 4, 6, 6), torch.rand(1, 4, 6, 6).double(), torch.rand(1, 3, 6, 6))
+
+
+@pytest.mark.parametrize("kind", ["dkd", "jrpsp"])
+def test_an_empty_batch_gives_an_empty_prior_and_leaves_batchnorm_alone(kind):
+    # Before: "non-positive groups is not supported" from the grouped correlation.
+    module = build_temporal(kind, 8, 5)
+    stats = {k: v.clone() for k, v in module.state_dict().items()}
+    prior = module(torch.rand(0, 8, 6, 6), torch.rand(0, 8, 6, 6), torch.rand(0, 5, 12, 12))
+    assert prior.shape == (0, 5, 12, 12)
+    assert all(torch.equal(stats[k], v) for k, v in module.state_dict().items())
