@@ -1,6 +1,6 @@
 """The main demo: train a small KIMNet (with KMM) on synthetic pose videos on the CPU, then score it.
 
-    python examples/demo.py                 # a few minutes on 2 CPU cores
+    python examples/demo.py                 # under 2 minutes on a quiet CPU core (see the README)
     python examples/demo.py --steps 20      # a quicker look
 
 Nothing is downloaded: the clips are SyntheticPoseVideos (stick people with occluder boxes) made on
@@ -17,24 +17,28 @@ import time
 
 from posemods.evaluate import per_joint_table
 from posemods.training import TrainConfig, fit
+from posemods.training.config import setup_logging
 
 
 def main(argv: list[str] | None = None) -> dict:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--steps", type=int, default=120, help="optimizer steps of 8 clips")
-    parser.add_argument("--eval-clips", type=int, default=100, help="held-out clips scored")
+    parser.add_argument("--steps", type=int, default=100, help="optimizer steps of 8 clips")
+    parser.add_argument("--eval-clips", type=int, default=64, help="held-out clips scored")
     parser.add_argument("--variant", default="kmm", help="KIMNet's temporal module: kmm | none | ...")
     parser.add_argument("--out", default="runs/demo")
-    parser.add_argument("--threads", type=int, default=None)
+    # One thread: on a shared or small machine, more threads mostly wait on each other (2 threads took
+    # 3-5x the CPU time per step of 1 on this project's loaded 2-core machine).
+    parser.add_argument("--threads", type=int, default=1, help="torch threads (0: torch's choice)")
     parser.add_argument("--no-progress", dest="progress", action="store_false")
     args = parser.parse_args(argv)
     config = TrainConfig(
         model="kimnet", variant=args.variant, preset="small", input_size=(64, 64), clip_length=5,
         train_clips=8 * args.steps, eval_clips=args.eval_clips, epochs=1, batch_size=8, lr=2e-3,
         warmup_steps=min(30, args.steps),
-        occluders=3, occluder_size=16, out=args.out, threads=args.threads, progress=args.progress,
+        occluders=3, occluder_size=16, out=args.out, threads=args.threads or None, progress=args.progress,
         evaluate_every_epoch=False,
     )  # fmt: skip
+    setup_logging()  # fit's banner and summary on stderr
     start = time.perf_counter()
     print(f"Training KIMNet ({args.variant}) for {args.steps} steps of 8 synthetic clips (64 x 64, T = 5) ...")
     result = fit(config)
@@ -42,7 +46,7 @@ def main(argv: list[str] | None = None) -> dict:
 
     from posemods.evaluate import score_checkpoint
 
-    metrics, _ = score_checkpoint(f"{args.out}/last.pt", progress=args.progress)
+    metrics, _ = score_checkpoint(f"{args.out}/last.pt", progress=args.progress, threads=args.threads or None)
     print(f"\nTrained in {trained / 60:.1f} min. PCK@0.2 (%, by person size) on {args.eval_clips} held-out clips:")
     print(per_joint_table(metrics))
     print(f"\nCheckpoint: {args.out}/last.pt  (python -m posemods.evaluate {args.out}/last.pt)")

@@ -154,12 +154,31 @@ def expect_grid(name: str, hw, tokens: int) -> tuple[int, int]:
     return height, width
 
 
+def expect_module_device(name: str, tensor: torch.Tensor, module: torch.nn.Module) -> None:
+    """Raise ``ValueError`` if no parameter of ``module`` is on ``tensor``'s device.
+
+    Without it the first layer fails with torch's "Tensor on device cpu is not on the expected device
+    meta", which names neither the argument nor the module.
+    """
+    params = iter(module.parameters())
+    first = next(params, None)
+    if first is None or first.device == tensor.device or any(p.device == tensor.device for p in params):
+        return
+    devices = sorted({str(p.device) for p in module.parameters()})
+    raise ValueError(
+        f"{name}: on device {tensor.device} but {type(module).__name__}'s parameters are on "
+        f"{', '.join(devices)}; move one to the other (e.g. module.to({str(tensor.device)!r}))"
+    )
+
+
 def expect_module_dtype(name: str, tensor: torch.Tensor, module: torch.nn.Module) -> None:
-    """Raise ``TypeError`` if no parameter of ``module`` has ``tensor``'s dtype, outside autocast.
+    """Raise ``TypeError`` if no parameter of ``module`` has ``tensor``'s dtype, outside autocast, and
+    ``ValueError`` if none is on its device (:func:`expect_module_device`).
 
     Mixed modules (e.g. bf16 weights with fp32 norms) pass as long as one parameter matches; under
     autocast a mix is expected (autocast casts per op), so it is allowed there.
     """
+    expect_module_device(name, tensor, module)
     # Runs on every forward: stop at the first matching parameter (usually the first one).
     params = iter(module.parameters())
     first = next(params, None)

@@ -58,7 +58,10 @@ def parse_config(argv: list[str] | None = None, prog: str = "python -m posemods.
         given = vars(explicit.parse_known_args(argv)[0])
         args = argparse.Namespace(**{**TrainConfig().to_dict(), **recipe_config(args.recipe), **given})
     check_arguments(parser, args)
-    return config_from_args(args)
+    try:
+        return config_from_args(args)
+    except ValueError as error:  # a value argparse could not check alone, e.g. --input-size 0 64
+        parser.error(str(error))
 
 
 def main(argv: list[str] | None = None, prog: str = "python -m posemods.train") -> dict:

@@ -34,6 +34,7 @@ def _first(out):
 MODULES = {
     "kmm": lambda: (KMM(in_channels=8, num_joints=5), ((8, 6, 5), (8, 6, 5), (5, 6, 5)), {}),
     "dca": lambda: (DCA(dim=16, num_heads=2, num_points=2), ((12, 16), (12, 16)), {"hw": (4, 3)}),
+    "da": lambda: (DCA(dim=16, num_heads=2, num_points=2, operator="da"), ((12, 16), (12, 16)), {"hw": (4, 3)}),
     "hkm": lambda: (HKM(dim=16, num_joints=5, num_heads=2), ((3, 12, 16),), {"hw": (4, 3)}),
     "bmd": lambda: (BMD(dim=16, num_heads=2, num_points=2), ((3, 12, 16), (12, 16)), {"hw": (4, 3)}),
 }

@@ -4,6 +4,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 import posemods
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -45,3 +47,18 @@ def test_public_names_and_typing_marker():
     assert posemods.KMM is posemods.KinematicsModelingModule
     assert callable(posemods.use_backend) and callable(posemods.functional.kinematics_attention)
     assert (Path(posemods.__file__).parent / "py.typed").exists()
+
+
+def test_packaging_metadata():
+    """SPDX licence string (the table form is deprecated), one version source, no unused dependency."""
+    tomllib = pytest.importorskip("tomllib")  # Python 3.11+
+    project = tomllib.loads((ROOT / "pyproject.toml").read_text())
+    meta = project["project"]
+    assert meta["license"] == "Apache-2.0" and meta["license-files"] == ["LICENSE"]
+    assert "version" not in meta and meta["dynamic"] == ["version"]
+    assert project["tool"]["setuptools"]["dynamic"]["version"] == {"attr": "posemods.__version__"}
+    assert any(c.startswith("Programming Language :: Python :: 3.1") for c in meta["classifiers"])
+    assert meta["urls"] and all(u.startswith("https://") for u in meta["urls"].values())
+    # einops was declared but never imported: declared dependencies must be used somewhere.
+    assert not any(d.startswith("einops") for d in meta["dependencies"])
+    assert "import einops" not in "".join(p.read_text() for p in (ROOT / "posemods").rglob("*.py"))

@@ -51,3 +51,18 @@ def test_expect_shape_records_and_checks_sizes():
         expect_shape("y", torch.zeros(5, 3), "B C", known)
     with pytest.raises(ValueError, match=r"z: expected shape \(B, 4\) with 4=4"):
         expect_shape("z", torch.zeros(2, 5), "B 4", known)
+
+
+def test_inputs_on_another_device_than_the_module_are_named():
+    """Issue 15: "Tensor on device cpu is not on the expected device meta" named nothing."""
+    hkm = HKM(dim=8, num_joints=3, num_heads=2).to("meta")
+    with pytest.raises(
+        ValueError, match=r"feats: on device cpu but HumanKeypointMask's parameters are on meta; move one"
+    ):
+        hkm(torch.randn(1, 3, 6, 8), hw=(2, 3))
+    dca = DCA(dim=8, num_heads=2, num_points=2)
+    with pytest.raises(ValueError, match=r"x: on device meta but DeformableCrossAttention's parameters are on cpu"):
+        dca(torch.randn(1, 6, 8, device="meta"), torch.randn(1, 6, 8, device="meta"), hw=(2, 3))
+    bmd = BMD(dim=8, num_heads=2, num_points=2).to("meta")
+    with pytest.raises(ValueError, match=r"feats: on device cpu but BidirectionalMotionDisentangle's"):
+        bmd(torch.randn(1, 3, 6, 8), torch.randn(1, 6, 8), hw=(2, 3))

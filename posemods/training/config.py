@@ -130,7 +130,7 @@ class TrainConfig:
 # Flags with their help; the defaults come from the dataclass.
 _HELP = {
     "model": "model family (see posemods.training.MODELS)",
-    "variant": "the family's variant (default: the family's own; see --help of --model)",
+    "variant": "the model's variant",
     "preset": "model size",
     "model_kwargs": "JSON of extra constructor arguments, e.g. '{\"channels\": 32}'",
     "data": "synthetic (made on the fly) or a dataset read from --data-root",
@@ -203,6 +203,12 @@ def add_arguments(
         flag = "--" + field.name.replace("_", "-")
         default = getattr(defaults, field.name)
         kwargs: dict = {"default": default, "help": _HELP[field.name], "dest": field.name}
+        if field.name == "variant":
+            per_model = "; ".join(
+                f"{name}: " + " | ".join(v + "*" * (v == spec.default_variant) for v in spec.variants)
+                for name, spec in MODELS.items()
+            )
+            kwargs["help"] = f"the model's variant ({per_model}; *: the default)"
         if isinstance(default, bool):
             kwargs["action"] = argparse.BooleanOptionalAction
         elif field.name == "input_size":

@@ -34,6 +34,14 @@ def test_a_variant_of_another_model_exits_2(capsys):
     assert "usage:" in err and "'kmm' is not a variant of vremd (choose from baseline, hkm, bmd, hkm+bmd)" in err
 
 
+def test_an_invalid_config_value_exits_2(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        train_cli.main(["--input-size", "0", "64"])
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert "usage:" in err and "input_size: expected (H, W), two positive integers, got [0, 64]" in err
+
+
 def test_evaluate_choices_exit_2(capsys, tmp_path):
     with pytest.raises(SystemExit) as exit_info:
         evaluate_cli.main([str(tmp_path / "last.pt"), "--normalize", "head"])
