@@ -21,7 +21,6 @@ import numbers
 import operator
 
 import numpy as np
-import pytest
 import torch
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
@@ -358,14 +357,6 @@ def _posetrack_2018():
     }  # fmt: skip
 
 
-PENDING_READERS = pytest.mark.xfail(
-    strict=False,
-    reason="issue 15, readers (branch i11, merged): a PoseTrack 2018 file with one value of the wrong type "
-    "(e.g. categories[0] a list, frame_id '') still raises AttributeError / int() errors",
-)
-
-
-@PENDING_READERS
 @SETTINGS
 @given(data=st.data())
 def test_posetrack_reader_on_a_valid_file_with_one_value_changed(tmp_path, data):

@@ -83,24 +83,79 @@ def posetrack_format(data, path: str | Path = "<json>") -> str:
         return "2017"
     if "images" in data and "annotations" in data:
         annotations, images = data["annotations"], data["images"]
-        if any(isinstance(a, dict) and "person_id" in a for a in annotations if isinstance(annotations, list)) or any(
-            isinstance(im, dict) and "has_labeled_person" in im for im in images if isinstance(images, list)
+        # The layouts are told apart before their values are checked: skip what is not a list here.
+        annotations = annotations if isinstance(annotations, list) else []
+        images = images if isinstance(images, list) else []
+        if any(isinstance(a, dict) and "person_id" in a for a in annotations) or any(
+            isinstance(im, dict) and "has_labeled_person" in im for im in images
         ):
             return "2021"
         return "2018"
     raise ValueError(f"{path}: expected {expected}, got the keys {sorted(data)}")
 
 
-def _xywh_to_xyxy(box) -> np.ndarray:
-    x, y, w, h = (float(v) for v in box)
-    return np.array([x, y, x + w, y + h])
+def _kind(value) -> str:
+    """How a JSON value reads in an error message: its type and, if short, the value itself."""
+    text = repr(value)
+    return f"{type(value).__name__} {text}" if len(text) <= 40 else type(value).__name__
 
 
-def _number(path, where: str, value) -> float:
-    value = value[0] if isinstance(value, list) and len(value) == 1 else value
+def _number(path, where: str, value, unwrap: bool = True) -> float:
+    """A JSON number; ``unwrap`` takes the 2017 layout's ``[n]`` for ``n``."""
+    value = value[0] if unwrap and isinstance(value, list) and len(value) == 1 else value
     if isinstance(value, bool) or not isinstance(value, (int, float)):
-        raise ValueError(f"{path}: {where}: expected a number, got {value!r}")
+        raise ValueError(f"{path}: {where}: expected a number, got {_kind(value)}")
     return float(value)
+
+
+def _integer(path, where: str, value, unwrap: bool = True) -> int:
+    """A JSON integer (poseval's ids), ``n.0`` too; ``unwrap`` as for :func:`_number`."""
+    number = _number(path, where, value, unwrap)
+    if not number.is_integer():
+        raise ValueError(f"{path}: {where}: expected an integer, got {_kind(value)}")
+    return int(number)
+
+
+def _numbers(path, where: str, value, count: int | None = None) -> np.ndarray:
+    """A JSON list of numbers (``count`` of them if given) as float64, or a ValueError naming the field."""
+    if not isinstance(value, list):
+        raise ValueError(f"{path}: {where}: expected a list of numbers, got {_kind(value)}")
+    if count is not None and len(value) != count:
+        raise ValueError(f"{path}: {where}: expected {count} numbers, got {len(value)}")
+    return np.array([_number(path, f"{where}[{i}]", v) for i, v in enumerate(value)], dtype=np.float64)
+
+
+def _objects(path, where: str, value) -> list[dict]:
+    """A JSON list of objects (``None`` reads as empty), or a ValueError naming the field."""
+    if value is None:
+        return []
+    if not isinstance(value, list):
+        raise ValueError(f"{path}: {where}: expected a list of objects, got {_kind(value)}")
+    for i, item in enumerate(value):
+        if not isinstance(item, dict):
+            raise ValueError(f"{path}: {where}[{i}]: expected an object, got {_kind(item)}")
+    return value
+
+
+def _flag(path, where: str, value) -> bool:
+    """``is_labeled``: JSON true/false, 0/1 or the 2017 layout's ``[1]``."""
+    value = value[0] if isinstance(value, list) and len(value) == 1 else value
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, int) and value in (0, 1):
+        return bool(value)
+    raise ValueError(f"{path}: {where}: expected true/false (or 0/1), got {_kind(value)}")
+
+
+def _text(path, where: str, value) -> str:
+    if not isinstance(value, str):
+        raise ValueError(f"{path}: {where}: expected a string, got {_kind(value)}")
+    return value
+
+
+def _xywh_to_xyxy(path, where: str, box) -> np.ndarray:
+    x, y, w, h = _numbers(path, where, box, 4)
+    return np.array([x, y, x + w, y + h])
 
 
 def _poseval_box(joints: np.ndarray, annotated: np.ndarray) -> np.ndarray:
@@ -117,90 +172,115 @@ def _read_2017(path: Path, data: dict) -> list[_Video]:
     if not isinstance(annolist, list):
         raise ValueError(f"{path}: expected 'annolist' to be a list of frames, got {type(annolist).__name__}")
     frames = []
-    for i, entry in enumerate(annolist):
+    for i, entry in enumerate(_objects(path, "annolist", annolist)):
         where = f"annolist[{i}]"
         try:
             name = entry["image"][0]["name"]
         except (KeyError, IndexError, TypeError):
             raise ValueError(f"{path}: {where}: expected 'image': [{{'name': ...}}]") from None
+        name = _text(path, f"{where}.image[0].name", name)
         people = []
-        for r, rect in enumerate(entry.get("annorect") or []):
+        for r, rect in enumerate(_objects(path, f"{where}.annorect", entry.get("annorect"))):
+            at = f"{where}.annorect[{r}]"
             joints, annotated = np.zeros((_J, 2)), np.zeros(_J, dtype=bool)
-            points = (rect.get("annopoints") or [{}])[0].get("point") or []
-            for point in points:
-                j = int(_number(path, f"{where}.annorect[{r}] point id", point.get("id")))
+            annopoints = _objects(path, f"{at}.annopoints", rect.get("annopoints")) or [{}]
+            for p, point in enumerate(_objects(path, f"{at}.annopoints[0].point", annopoints[0].get("point"))):
+                there = f"{at}.annopoints[0].point[{p}]"
+                j = _integer(path, f"{there}.id", point.get("id"))
                 if not 0 <= j < len(POSEVAL_JOINT_NAMES):
-                    raise ValueError(f"{path}: {where}.annorect[{r}]: joint id {j} outside poseval's 0..14")
+                    raise ValueError(f"{path}: {there}.id: joint id {j} outside poseval's 0..14")
                 k = _FROM_POSEVAL[j]
                 if annotated[k]:
                     continue  # eval_helpers.getPointGTbyID takes the first point of an id (``break``)
-                joints[k] = (_number(path, f"{where} x", point.get("x")), _number(path, f"{where} y", point.get("y")))
+                joints[k] = (_number(path, f"{there}.x", point.get("x")), _number(path, f"{there}.y", point.get("y")))
                 annotated[k] = True
             head = np.full(4, np.nan)
             if all(key in rect for key in ("x1", "y1", "x2", "y2")):
-                head = np.array(
-                    [_number(path, f"{where}.annorect[{r}].{k}", rect[k]) for k in ("x1", "y1", "x2", "y2")]
-                )
+                head = np.array([_number(path, f"{at}.{k}", rect[k]) for k in ("x1", "y1", "x2", "y2")])
             # Without a track id each person is its own track (never merged across frames).
             track = rect.get("track_id", [-1 - sum(len(fr.people) for fr in frames) - r])
             people.append(
                 _Person(
-                    int(_number(path, f"{where} track_id", track)),
-                    joints,
-                    annotated,
-                    _poseval_box(joints, annotated),
-                    head,
+                    _integer(path, f"{at}.track_id", track), joints, annotated, _poseval_box(joints, annotated), head
                 )
             )
         regions = []
-        for region in entry.get("ignore_regions") or []:
+        for g, region in enumerate(_objects(path, f"{where}.ignore_regions", entry.get("ignore_regions"))):
+            points = _objects(path, f"{where}.ignore_regions[{g}].point", region.get("point"))
+            there = f"{where}.ignore_regions[{g}].point"
             regions.append(
                 np.array(
-                    [(_number(path, f"{where} ignore x", p.get("x")), _number(path, f"{where} ignore y", p.get("y")))
-                     for p in region.get("point", [])],
+                    [(_number(path, f"{there}[{p}].x", q.get("x")), _number(path, f"{there}[{p}].y", q.get("y")))
+                     for p, q in enumerate(points)],
                     dtype=np.float64,
                 ).reshape(-1, 2)
             )  # fmt: skip
-        labeled = entry.get("is_labeled", [1 if people else 0])
-        labeled = labeled[0] if isinstance(labeled, list) else labeled
-        frames.append(_Frame(name, bool(labeled), people, regions, i))
+        labeled = _flag(path, f"{where}.is_labeled", entry.get("is_labeled", [1 if people else 0]))
+        frames.append(_Frame(name, labeled, people, regions, i))
     if not frames:
         return []
     return [_Video(Path(frames[0].file_name).parent.name, frames)]
 
 
 def _read_2018(path: Path, data: dict) -> list[_Video]:
-    names = (data.get("categories") or [{}])[0].get("keypoints")
-    if names is not None and tuple(names) != POSETRACK_17.joint_names:
-        raise ValueError(f"{path}: keypoint names {names} are not PoseTrack's {POSETRACK_17.joint_names}")
-    images, annotations = data["images"], data["annotations"]
-    for key, value in (("images", images), ("annotations", annotations)):
-        if not isinstance(value, list) or not all(isinstance(v, dict) for v in value):
-            raise ValueError(f"{path}: expected {key!r} to be a list of objects, got {type(value).__name__}")
+    categories = _objects(path, "categories", data.get("categories"))
+    names = categories[0].get("keypoints") if categories else None
+    if names is not None and (not isinstance(names, list) or tuple(names) != POSETRACK_17.joint_names):
+        raise ValueError(
+            f"{path}: categories[0].keypoints: keypoint names {names} are not PoseTrack's {POSETRACK_17.joint_names}"
+        )
+    for key in ("images", "annotations"):
+        if data[key] is None:
+            raise ValueError(f"{path}: {key}: expected a list of objects, got None")
+    images = _objects(path, "images", data["images"])
+    annotations = _objects(path, "annotations", data["annotations"])
     for i, im in enumerate(images):
         missing = [k for k in ("id", "file_name") if k not in im]
         if missing:
             raise ValueError(f"{path}: images[{i}] has no {missing}; every image needs 'id' and 'file_name'")
+        # Ids and frame ids are integers in every official file; checked here because they are
+        # dictionary keys and sort keys below, where a list or a string would fail cryptically.
+        _integer(path, f"images[{i}].id", im["id"], unwrap=False)
+        _text(path, f"images[{i}].file_name", im["file_name"])
+        if im.get("frame_id") is not None:
+            _integer(path, f"images[{i}].frame_id", im["frame_id"], unwrap=False)
+        if im.get("vid_id") is not None and (
+            isinstance(im["vid_id"], bool) or not isinstance(im["vid_id"], (int, str))
+        ):
+            raise ValueError(f"{path}: images[{i}].vid_id: expected a string or an integer, got {_kind(im['vid_id'])}")
     by_id = {im["id"]: im for im in images}
     people: dict = {im["id"]: [] for im in images}
     for a, ann in enumerate(annotations):
-        if ann.get("image_id") not in by_id:
-            raise ValueError(f"{path}: annotations[{a}] refers to image_id {ann.get('image_id')!r}, not in 'images'")
+        image_id = ann.get("image_id")
+        if isinstance(image_id, (list, dict)) or image_id not in by_id:
+            raise ValueError(f"{path}: annotations[{a}] refers to image_id {image_id!r}, not in 'images'")
         kp = ann.get("keypoints") or [0.0] * (3 * _J)
-        if len(kp) != 3 * _J:
+        if isinstance(kp, list) and len(kp) != 3 * _J:
             raise ValueError(
                 f"{path}: annotations[{a}]: expected {3 * _J} keypoint values (17 x (x, y, v)), got {len(kp)}"
             )
-        kp = np.asarray(kp, dtype=np.float64).reshape(_J, 3)
+        kp = _numbers(path, f"annotations[{a}].keypoints", kp, 3 * _J).reshape(_J, 3)
         # convert.py to_old: skip `x == 0 and y == 0 and is_visible == 0`, keep every other point.
         annotated = ~((kp[:, 0] == 0) & (kp[:, 1] == 0) & (kp[:, 2] == 0))
         for box_key in ("bbox", "bbox_head"):
-            if ann.get(box_key) is not None and len(ann[box_key]) != 4:
+            if isinstance(ann.get(box_key), list) and ann[box_key] and len(ann[box_key]) != 4:
                 raise ValueError(f"{path}: annotations[{a}]: expected {box_key!r} as (x, y, w, h), got {ann[box_key]}")
-        bbox = _xywh_to_xyxy(ann["bbox"]) if ann.get("bbox") else box_from_joints(kp[:, :2], annotated)
-        head = _xywh_to_xyxy(ann["bbox_head"]) if ann.get("bbox_head") else np.full(4, np.nan)
-        track = int(ann["track_id"]) if ann.get("track_id") is not None else -1 - a
-        people[ann["image_id"]].append(_Person(track, kp[:, :2].copy(), annotated, bbox, head))
+        bbox = (
+            _xywh_to_xyxy(path, f"annotations[{a}].bbox", ann["bbox"])
+            if ann.get("bbox")
+            else box_from_joints(kp[:, :2], annotated)
+        )
+        head = (
+            _xywh_to_xyxy(path, f"annotations[{a}].bbox_head", ann["bbox_head"])
+            if ann.get("bbox_head")
+            else np.full(4, np.nan)
+        )
+        track = (
+            _integer(path, f"annotations[{a}].track_id", ann["track_id"], unwrap=False)
+            if ann.get("track_id") is not None
+            else -1 - a
+        )
+        people[image_id].append(_Person(track, kp[:, :2].copy(), annotated, bbox, head))
     videos: dict[str, list[dict]] = {}
     position = {id(im): i for i, im in enumerate(images)}
     for im in images:
@@ -208,22 +288,28 @@ def _read_2018(path: Path, data: dict) -> list[_Video]:
         videos.setdefault(key, []).append(im)
     out = []
     for name, ims in videos.items():
-        ims = sorted(ims, key=lambda im: (im.get("frame_id", im["id"]), im["id"]))
+        ims = sorted(ims, key=lambda im: (im["frame_id"] if im.get("frame_id") is not None else im["id"], im["id"]))
         frames = []
         for im in ims:
-            xs, ys = im.get("ignore_regions_x") or [], im.get("ignore_regions_y") or []
+            i = position[id(im)]
+            xs = im.get("ignore_regions_x") or []
+            ys = im.get("ignore_regions_y") or []
+            for key, value in (("ignore_regions_x", xs), ("ignore_regions_y", ys)):
+                if not isinstance(value, list):
+                    raise ValueError(
+                        f"{path}: images[{i}].{key}: expected a list of lists of numbers, got {_kind(value)}"
+                    )
             if len(xs) != len(ys):
                 raise ValueError(f"{path}: image {im['id']}: {len(xs)} ignore_regions_x but {len(ys)} ignore_regions_y")
             regions = []
-            for x, y in zip(xs, ys):
+            for g, (x, y) in enumerate(zip(xs, ys)):
+                x = _numbers(path, f"images[{i}].ignore_regions_x[{g}]", x)
+                y = _numbers(path, f"images[{i}].ignore_regions_y[{g}]", y)
                 if len(x) != len(y):
                     raise ValueError(f"{path}: image {im['id']}: an ignore region with {len(x)} x but {len(y)} y")
-                regions.append(
-                    np.stack((np.asarray(x, dtype=np.float64), np.asarray(y, dtype=np.float64)), -1).reshape(-1, 2)
-                )
-            frames.append(
-                _Frame(im["file_name"], bool(im.get("is_labeled", True)), people[im["id"]], regions, position[id(im)])
-            )
+                regions.append(np.stack((x, y), -1).reshape(-1, 2))
+            labeled = _flag(path, f"images[{i}].is_labeled", im.get("is_labeled", True))
+            frames.append(_Frame(im["file_name"], labeled, people[im["id"]], regions, i))
         out.append(_Video(name, frames))
     return out
 

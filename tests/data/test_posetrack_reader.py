@@ -165,6 +165,87 @@ def test_bad_files_are_named_with_what_is_wrong(tmp_path):
         read_posetrack_frames(path)
 
 
+def _set(doc, where, value):
+    node = doc
+    for key in where[:-1]:
+        node = node[key]
+    node[where[-1]] = value
+    return doc
+
+
+# Each a 2018 file with one value of the wrong type, as benchmarks/fuzz.py --area readers found them
+# raising AttributeError / int('') / "not subscriptable" / "not iterable" (issue 15: "each error names the
+# file and what is wrong"): the error names the file, the field and what it expected and got.
+WRONG_TYPES = [
+    (("categories", 0), [], r"categories\[0\]: expected an object, got list"),
+    (("categories", 0), "a", r"categories\[0\]: expected an object, got str 'a'"),
+    (("categories",), 0.5, r"categories: expected a list of objects, got float 0.5"),
+    (("categories", 0, "keypoints"), 3, r"categories\[0\]\.keypoints: keypoint names 3 are not PoseTrack's"),
+    (("images", 0, "frame_id"), "", r"images\[0\]\.frame_id: expected a number, got str ''"),
+    (("images", 0, "frame_id"), 1.5, r"images\[0\]\.frame_id: expected an integer, got float 1.5"),
+    (("images", 0, "id"), [1], r"images\[0\]\.id: expected a number, got list"),
+    (("images", 0, "file_name"), 7, r"images\[0\]\.file_name: expected a string, got int 7"),
+    (("images", 0, "vid_id"), [], r"images\[0\]\.vid_id: expected a string or an integer, got list"),
+    (("images", 0, "is_labeled"), "yes", r"images\[0\]\.is_labeled: expected true/false \(or 0/1\), got str"),
+    (("images", 0, "ignore_regions_x"), 3, r"images\[0\]\.ignore_regions_x: expected a list of lists"),
+    (
+        ("images", 0, "ignore_regions_x", 0, 1),
+        "a",
+        r"images\[0\]\.ignore_regions_x\[0\]\[1\]: expected a number, got str",
+    ),
+    (("images",), 3, r"images: expected a list of objects, got int 3"),
+    (("images", 0), None, r"images\[0\]: expected an object, got NoneType"),
+    (("annotations", 0, "track_id"), "", r"annotations\[0\]\.track_id: expected a number, got str ''"),
+    (("annotations", 0, "image_id"), [1], r"annotations\[0\] refers to image_id \[1\], not in 'images'"),
+    (("annotations", 0, "keypoints"), 5.0, r"annotations\[0\]\.keypoints: expected a list of numbers, got float"),
+    (("annotations", 0, "keypoints", 4), "a", r"annotations\[0\]\.keypoints\[4\]: expected a number, got str"),
+    (("annotations", 0, "bbox"), "abcd", r"annotations\[0\]\.bbox: expected a list of numbers, got str"),
+    (("annotations", 0, "bbox_head", 2), None, r"annotations\[0\]\.bbox_head\[2\]: expected a number, got None"),
+    (("annotations",), 3, r"annotations: expected a list of objects, got int 3"),
+]
+
+
+@pytest.mark.parametrize("where, value, message", WRONG_TYPES, ids=[f"{w}={v!r}" for w, v, _ in WRONG_TYPES])
+def test_a_2018_value_of_the_wrong_type_names_the_file_and_the_field(tmp_path, where, value, message):
+    rng = np.random.default_rng(8)
+    doc = new_layout({"000001": [(0, [(1, keypoints(rng))])]})
+    doc["images"][0].update(ignore_regions_x=[[0, 9, 9]], ignore_regions_y=[[0, 0, 9]])
+    assert len(read_posetrack_frames(write(tmp_path, doc))) == 1  # the unchanged file reads
+    path = write(tmp_path, _set(doc, where, value))
+    with pytest.raises(ValueError, match=r"000001_mpii_test\.json: " + message):
+        read_posetrack_frames(path)
+
+
+WRONG_TYPES_2017 = [
+    (("annolist", 0), 3, r"annolist\[0\]: expected an object, got int 3"),
+    (("annolist", 0, "image", 0, "name"), 5, r"annolist\[0\]\.image\[0\]\.name: expected a string, got int 5"),
+    (("annolist", 0, "annorect"), 4, r"annolist\[0\]\.annorect: expected a list of objects, got int 4"),
+    (("annolist", 0, "annorect", 0, "annopoints"), "a", r"annorect\[0\]\.annopoints: expected a list of objects"),
+    (("annolist", 0, "annorect", 0, "annopoints", 0, "point", 0), 1, r"point\[0\]: expected an object, got int"),
+    (("annolist", 0, "annorect", 0, "annopoints", 0, "point", 0, "id"), [0.5], r"point\[0\]\.id: expected an integer"),
+    (("annolist", 0, "annorect", 0, "track_id"), [""], r"annorect\[0\]\.track_id: expected a number, got str ''"),
+    (("annolist", 0, "ignore_regions", 0), [], r"ignore_regions\[0\]: expected an object, got list"),
+    (("annolist", 0, "ignore_regions", 0, "point"), 2, r"ignore_regions\[0\]\.point: expected a list of objects"),
+    (("annolist", 0, "is_labeled"), ["x"], r"annolist\[0\]\.is_labeled: expected true/false"),
+]
+
+
+@pytest.mark.parametrize(
+    "where, value, message", WRONG_TYPES_2017, ids=[f"{w[-1]}={v!r}" for w, v, _ in WRONG_TYPES_2017]
+)
+def test_a_2017_value_of_the_wrong_type_names_the_file_and_the_field(tmp_path, where, value, message):
+    annolist = {"annolist": [
+        {"image": [{"name": "images/bonn/000001_bonn/00000001.jpg"}], "is_labeled": [1],
+         "annorect": [{"track_id": [4], "x1": [0], "y1": [0], "x2": [30], "y2": [40],
+                       "annopoints": [{"point": [{"id": [0], "x": [5], "y": [6], "is_visible": [1]}]}]}],
+         "ignore_regions": [{"point": [{"x": [0], "y": [0]}, {"x": [9], "y": [0]}, {"x": [9], "y": [9]}]}]},
+    ]}  # fmt: skip
+    read_posetrack_frames(write(tmp_path, annolist))  # the unchanged file reads
+    path = write(tmp_path, _set(annolist, where, value))
+    with pytest.raises(ValueError, match=r"000001_mpii_test\.json: .*" + message):
+        read_posetrack_frames(path)
+
+
 def test_ground_truth_frames_keep_the_files_order_and_tracks_the_time_order(tmp_path):
     # poseval's from_new walks track_data["images"] as listed; the order of frames decides tied scores.
     rng = np.random.default_rng(7)
