@@ -24,17 +24,22 @@ frame_mask        (T,) f32          1 where the frame is scored; evaluation item
                                     frame of a video exactly once (training items: all ones)
 affine            (2, 3) f64        original-image pixels -> crop pixels; one for the whole clip,
                                     taken from the key frame's box (identity for synthetic clips)
-joints_image      (T, J, 2) f32     ``joints`` mapped back to original-image pixels (same labels
+joints_image      (T, J, 2) f64     ``joints`` mapped back to original-image pixels (same labels
                                     as ``joints``, so also swapped in a flipped clip)
-bbox              (T, 4) f32        the person box (x1, y1, x2, y2) in original-image pixels
-person_size       (T,) f32          max(bbox w, bbox h): PCK's default normaliser (zero or negative
+bbox              (T, 4) f64        the person box (x1, y1, x2, y2) in original-image pixels
+person_size       (T,) f64          max(bbox w, bbox h): PCK's default normaliser (zero or negative
                                     for a degenerate dataset box: its joints then count as misses)
-torso_size        (T,) f32          |shoulder - opposite hip| in the original image (the layout's
+torso_size        (T,) f64          |shoulder - opposite hip| in the original image (the layout's
                                     ``Skeleton.torso``), NaN where either joint is not annotated
                                     (PCK then takes the predicted torso, as LSTMPM under 1 px)
 key_frame         () i64            the frame whose box defined ``affine``
 flipped           () bool           the crop was mirrored (``joints`` labels already swapped)
 ================  ================  ===========================================================
+
+The evaluation geometry (``affine``, ``joints_image``, ``bbox``, ``person_size``, ``torso_size``) is
+float64 because the reference evaluations compute in double: LSTMPM's MATLAB ``hit = error_dist <=
+bodysize*0.2`` is a double comparison, and a float32 torso (e.g. ``sqrt(125)`` rounded down) turns
+its exact ties into misses. Network inputs and targets stay float32.
 
 To score predictions, decode heatmaps with :func:`posemods.metrics.decode_heatmaps`, map them
 back with :func:`posemods.metrics.heatmap_to_image` and ``affine``, and compare with
@@ -57,10 +62,10 @@ CLIP_SPECS: dict[str, tuple[str, torch.dtype]] = {
     "heatmaps": ("T J h w", torch.float32),
     "frame_mask": ("T", torch.float32),
     "affine": ("2 3", torch.float64),
-    "joints_image": ("T J 2", torch.float32),
-    "bbox": ("T 4", torch.float32),
-    "person_size": ("T", torch.float32),
-    "torso_size": ("T", torch.float32),
+    "joints_image": ("T J 2", torch.float64),
+    "bbox": ("T 4", torch.float64),
+    "person_size": ("T", torch.float64),
+    "torso_size": ("T", torch.float64),
     "key_frame": ("", torch.int64),
     "flipped": ("", torch.bool),
 }
@@ -100,8 +105,8 @@ def make_clip(
 ) -> dict[str, torch.Tensor]:
     """Assemble a clip, deriving ``person_size`` and ``torso_size``, and check it."""
     t = frames.shape[0]
-    joints_image = joints_image.float()
-    bbox = bbox.float()
+    joints_image = joints_image.double()
+    bbox = bbox.double()
     person_size = torch.maximum(bbox[:, 2] - bbox[:, 0], bbox[:, 3] - bbox[:, 1])
     a, b = torso
     torso_size = (joints_image[:, a] - joints_image[:, b]).norm(dim=-1)

@@ -65,7 +65,10 @@ class OcclusionMasks:
         return f"OcclusionMasks(size={self.size:g}, joints={self.joints}, mode={self.mode!r}, seed={self.seed})"
 
     def _generator(self, clip: dict[str, torch.Tensor]) -> torch.Generator:
-        labels = clip["joints_image"].contiguous().numpy().tobytes() + clip["key_frame"].numpy().tobytes()
+        # Hashed as float32, the contract's dtype before joints_image became float64: the same seed
+        # keeps drawing the same occluders as in earlier releases.
+        joints = clip["joints_image"].float().contiguous().numpy().tobytes()
+        labels = joints + clip["key_frame"].numpy().tobytes()
         return torch.Generator().manual_seed(zlib.crc32(labels, self.seed & 0xFFFFFFFF))
 
     def masked(self, clip: dict[str, torch.Tensor]) -> torch.Tensor:

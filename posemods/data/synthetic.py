@@ -200,9 +200,10 @@ class SyntheticPoseVideos(torch.utils.data.Dataset):
     anti-aliased limbs (left limbs lighter, right limbs darker, colours varying per clip) whose
     joint angles follow random smooth trajectories, with global translation, sway and scale change,
     on a textured background. The frame is the crop: ``affine`` is the identity and
-    ``joints_image == joints``. Visibility is 0 for joints covered by an occluder box or outside the
-    frame (self-occlusion between limbs is not modelled); ``annotated`` is 1 everywhere, so occluded
-    joints are trained on and can be scored separately with ``annotated - visibility``.
+    ``joints_image`` is ``joints`` (kept in float64, ``joints`` is its float32 rounding).
+    Visibility is 0 for joints covered by an occluder box or outside the frame (self-occlusion
+    between limbs is not modelled); ``annotated`` is 1 everywhere, so occluded joints are trained on
+    and can be scored separately with ``annotated - visibility``.
 
     Args:
         num_clips: length of the dataset.

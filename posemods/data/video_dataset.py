@@ -210,7 +210,7 @@ class VideoPoseDataset(torch.utils.data.Dataset):
         )
         if record.crop_bbox is not None:
             # The evaluation box, degenerate or not: LSTMPM's person size is max(w, h) of the file's box.
-            bbox = torch.from_numpy(record.bbox[frames_idx]).float()
+            bbox = torch.from_numpy(record.bbox[frames_idx]).double()  # float64: the clip contract
             clip["bbox"] = bbox
             clip["person_size"] = torch.maximum(bbox[:, 2] - bbox[:, 0], bbox[:, 3] - bbox[:, 1])
         return clip

@@ -127,20 +127,7 @@ def clip_predictions(ds, index, table):
     return torch.from_numpy(table[ds.records[r_idx].name][frames])[None]
 
 
-@pytest.mark.parametrize(
-    "normalize",
-    [
-        "person",
-        pytest.param(
-            "torso",
-            marks=pytest.mark.xfail(
-                strict=True,
-                reason="the clip contract's float32 torso_size rounds sqrt(125) down, so an exact tie "
-                "(error_dist == 0.2 * torso, a hit for LSTMPM's double) becomes a miss",
-            ),
-        ),
-    ],
-)
+@pytest.mark.parametrize("normalize", ["person", "torso"])
 def test_label_files_score_as_lstmpm_reads_and_scores_them(tmp_path, normalize):
     """Penn label files with the release's quirks (unlabelled joints at (0.75, 0.75), zero and negative
     boxes, a short bbox array, tiny torsos), read and scored by posemods, against LSTMPM's chain

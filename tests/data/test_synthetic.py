@@ -39,7 +39,8 @@ def test_clip_contract_and_targets_sit_on_the_joints():
     assert sizes == {"T": 3, "J": 13, "H": 64, "W": 64, "h": 16, "w": 16}
     assert clip["frames"].min() >= 0 and clip["frames"].max() <= 1
     assert torch.equal(clip["affine"], torch.tensor([[1.0, 0, 0], [0, 1.0, 0]], dtype=torch.float64))
-    assert torch.equal(clip["joints_image"], clip["joints"])
+    # The identity crop: the same positions, float64 in the evaluation geometry, float32 for the network.
+    assert clip["joints_image"].dtype == torch.float64 and torch.equal(clip["joints_image"].float(), clip["joints"])
     coords, _ = decode_heatmaps(clip["heatmaps"])
     inside = clip["target_weight"] > 0
     assert inside.any()
