@@ -209,6 +209,7 @@ def add_arguments(
                 for name, spec in MODELS.items()
             )
             kwargs["help"] = f"the model's variant ({per_model}; *: the default)"
+            kwargs["metavar"] = "VARIANT"  # the choices are many: the usage line names the flag, --help lists them
         if isinstance(default, bool):
             kwargs["action"] = argparse.BooleanOptionalAction
         elif field.name == "input_size":
