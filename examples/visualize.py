@@ -100,7 +100,8 @@ def main(argv: list[str] | None = None) -> list[Path]:
     joints, _ = decode_to_image(heatmaps.float(), clips["affine"], input_size)
     # Draw in crop pixels: the frames are the crop (for synthetic clips crop and image coincide).
     affine = scored["affine"][0].float()
-    to_crop = lambda p: p @ affine[:, :2].T + affine[:, 2]
+    # float32 for drawing: joints_image is float64 in the clip contract, decoded joints float32.
+    to_crop = lambda p: p.float() @ affine[:, :2].T + affine[:, 2]
     name = f"{config.model} ({config.variant or spec.default_variant}, {config.preset})"
     trained = "trained" if state is not None else "untrained"
     out = Path(args.out)

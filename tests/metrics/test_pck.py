@@ -258,3 +258,57 @@ def test_property_equals_the_lstmpm_loop(frames_count, seed, alpha, layout):
     mask = np.ones((n, j)) if layout == "jhmdb" else vis
     metric.update(pred, target, mask, np.maximum(bbox[:, 2] - bbox[:, 0], bbox[:, 3] - bbox[:, 1]))
     assert metric.correct.tolist() == detected and metric.counted.tolist() == obj
+
+
+def _clip(joints_image, bbox):
+    """A one-frame Penn clip through the contract's make_clip, with every joint visible."""
+    from posemods.data.clip import make_clip
+
+    torso = (PENN_ACTION_13.index(PENN_ACTION_13.torso[0]), PENN_ACTION_13.index(PENN_ACTION_13.torso[1]))
+    ones = torch.ones(1, J)
+    return make_clip(
+        frames=torch.zeros(1, 3, 8, 8),
+        joints=joints_image.float(),
+        visibility=ones,
+        annotated=ones,
+        heatmaps=torch.zeros(1, J, 2, 2),
+        target_weight=ones,
+        affine=torch.eye(2, 3, dtype=torch.float64),
+        joints_image=joints_image,
+        bbox=bbox,
+        torso=torso,
+    )
+
+
+def test_the_clip_geometry_keeps_double_precision():
+    """person_size and torso_size are the float64 values of the labels, as MATLAB's double computes them."""
+    a, b = PENN_ACTION_13.index(PENN_ACTION_13.torso[0]), PENN_ACTION_13.index(PENN_ACTION_13.torso[1])
+    joints = torch.zeros(1, J, 2, dtype=torch.float64)
+    joints[0, a], joints[0, b] = (
+        torch.tensor([0.1, 0.2], dtype=torch.float64),
+        torch.tensor([10.7, 11.3], dtype=torch.float64),
+    )
+    clip = _clip(joints, torch.tensor([[0.1, 0.2, 10.7, 5.3]], dtype=torch.float64))
+    for key in ("joints_image", "bbox", "person_size", "torso_size"):
+        assert clip[key].dtype == torch.float64, key
+    assert clip["person_size"].item() == max(10.7 - 0.1, 5.3 - 0.2)
+    assert clip["torso_size"].item() == pytest.approx(math.sqrt((10.7 - 0.1) ** 2 + (11.3 - 0.2) ** 2), rel=1e-14)
+
+
+def test_an_exact_torso_tie_is_a_hit_as_in_lstmpm_double():
+    """run_benchmark_GPU_PENN.m: ``hit = error_dist <= bodysize*0.2`` in double. A torso of sqrt(125)
+    and a prediction exactly 0.2 * sqrt(125) away is a hit; float32 rounds the torso down to a miss."""
+    a, b = PENN_ACTION_13.index(PENN_ACTION_13.torso[0]), PENN_ACTION_13.index(PENN_ACTION_13.torso[1])
+    joints = torch.zeros(1, J, 2, dtype=torch.float64)
+    joints[0, b] = torch.tensor([10.0, 5.0])  # torso sqrt(125) from joint a at the origin
+    clip = _clip(joints, torch.tensor([[0.0, 0.0, 10.0, 5.0]], dtype=torch.float64))
+    d = 0.2 * math.sqrt(125)
+    pred = joints.clone()
+    pred[0, a, 0] = d  # joint a off by exactly the threshold; every other joint exact
+    # The oracle, in Python's double as MATLAB: a hit; and the float32 torso would call it a miss.
+    assert math.hypot(d, 0.0) <= math.sqrt(125) * 0.2
+    assert float(np.float32(math.sqrt(125))) * 0.2 < d
+    metric = PCK("penn_action")
+    batch = {key: value[None] for key, value in clip.items()}
+    metric.update_clips(pred[None], batch, normalize="torso")
+    assert metric.compute()["Mean"] == 100.0

@@ -29,7 +29,7 @@ def test_bad_arguments_are_refused():
         describe_protocol("jhmdb", "jhmdb", "height", 0.2)
 
 
-def test_the_evaluate_cli_prints_the_protocol(monkeypatch, capsys):
+def test_the_evaluate_cli_prints_the_protocol(monkeypatch, capsys, tmp_path):
     import posemods.evaluate as cli
     from posemods.training.config import TrainConfig
 
@@ -37,6 +37,8 @@ def test_the_evaluate_cli_prints_the_protocol(monkeypatch, capsys):
     metric.update(torch.zeros(1, 15, 2), torch.zeros(1, 15, 2), torch.ones(1, 15), torch.ones(1))
     config = TrainConfig(data="jhmdb", data_root="unused", normalize="torso", alpha=0.1)
     monkeypatch.setattr(cli, "score_checkpoint", lambda path, **kw: ({"visible": metric}, config))
-    cli.main(["unused.pt"])
+    checkpoint = tmp_path / "unused.pt"
+    checkpoint.touch()  # the CLI refuses a missing file before it scores; score_checkpoint is stubbed
+    cli.main([str(checkpoint)])
     out = capsys.readouterr().out
     assert "protocol: jhmdb, PCK@0.1" in out and "left_shoulder - right_hip" in out and "every joint" in out
