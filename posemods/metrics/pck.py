@@ -62,6 +62,10 @@ def pck_hits(pred, target, mask, normalizer, alpha: float = 0.2) -> tuple[torch.
     A joint is counted where ``mask > 0``, its target is finite and the frame's normaliser is not
     NaN; it is correct where ``dist <= alpha * normalizer`` (LSTMPM's ``hit = error_dist <=
     bodysize*0.2``, so a frame with a non-positive normaliser is counted with misses).
+
+    Distances and thresholds are computed in float64, as MATLAB's double: predictions decoded in
+    float32 are widened, and the clip contract keeps ``joints_image`` / ``person_size`` /
+    ``torso_size`` in float64, so an exact tie is a hit as in LSTMPM.
     """
     alpha = check_alpha(alpha)
     pred, target = _as_tensor("pred", pred), _as_tensor("target", target)
