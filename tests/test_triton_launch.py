@@ -223,7 +223,7 @@ def launches(monkeypatch):
             active.pop()
 
     monkeypatch.setattr(_common, "device_guard", recording_guard)
-    kernel_type = type(kmm_op._kernels()._forward_kernel)
+    kernel_type = type(kmm_op.RECORD.kernels()._forward_kernel)
     real_getitem = kernel_type.__getitem__
 
     def recording_getitem(self, grid):
@@ -253,7 +253,7 @@ def test_every_launch_is_guarded_and_keeps_the_batch_off_grid_axes_1_and_2(name,
 
 
 def test_launch_refuses_a_grid_beyond_cudas_limits():
-    kernel = kmm_op._kernels()._forward_kernel
+    kernel = kmm_op.RECORD.kernels()._forward_kernel
     with pytest.raises(RuntimeError, match=r"_forward_kernel: grid axis 1 has 65536 programs, CUDA allows 65535"):
         _common.launch(kernel, (1, 65536), torch.empty(0))
 

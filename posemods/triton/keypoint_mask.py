@@ -32,7 +32,7 @@ import torch
 import triton
 import triton.language as tl
 
-from posemods._ops.keypoint_mask import backward_outputs, forward_outputs
+from posemods._ops.keypoint_mask import RECORD
 from posemods.triton._common import (
     SUPPORTED_DTYPES,
     dot,
@@ -221,7 +221,7 @@ def forward(tokens: torch.Tensor, feats: torch.Tensor, scale: float) -> tuple[to
     batch, joints, channels = tokens.shape
     positions = feats.shape[1]
     tokens, feats = tokens.contiguous(), feats.contiguous()
-    mask, lse = forward_outputs(tokens, feats)
+    mask, lse = RECORD.forward_outputs(tokens, feats)
     if batch == 0 or positions == 0:
         return mask, lse.fill_(float("-inf"))
     if joints == 0:
@@ -243,7 +243,7 @@ def backward(
     # The incoming gradient may be an expanded (stride 0) view, e.g. from .sum().backward().
     grad_mask = grad_mask.contiguous()
     tokens, feats, lse = tokens.contiguous(), feats.contiguous(), lse.contiguous()
-    grad_tokens, grad_feats = (t.zero_() for t in backward_outputs(tokens, feats))
+    grad_tokens, grad_feats = (t.zero_() for t in RECORD.backward_outputs(tokens, feats))
     if batch == 0 or joints == 0 or positions == 0 or channels == 0:
         return grad_tokens, grad_feats
     scan = {**launch_config("scan"), **dot_config(tokens.dtype)}
