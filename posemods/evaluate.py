@@ -22,8 +22,8 @@ from posemods.data.occlusion import OcclusionMasks, TransformedDataset
 from posemods.metrics import PCK, describe_protocol
 from posemods.skeletons import GROUP_NAMES
 from posemods.training import distributed
-from posemods.training.checkpoint import load_checkpoint
-from posemods.training.config import TrainConfig, add_arguments, setup_logging
+from posemods.training.checkpoint import CheckpointError, load_checkpoint, load_model_state
+from posemods.training.config import TrainConfig, add_arguments, check_arguments, setup_logging
 from posemods.training.datasets import build_datasets
 from posemods.training.fit import build_model, eval_loader
 from posemods.training.loop import evaluate
@@ -72,15 +72,19 @@ def score_checkpoint(
     :class:`posemods.data.OcclusionMasks` (KIMNet section 4.5).
     """
     expect_choice("eval_mode", eval_mode, ("auto", *EVAL_MODES))
-    state = load_checkpoint(path)
-    config = dataclasses.replace(TrainConfig.from_dict(state["config"]), **overrides, resume=None)
+    state = load_checkpoint(path, require=("config", "model"))
+    try:
+        saved = TrainConfig.from_dict(state["config"])
+    except (TypeError, ValueError) as error:
+        raise CheckpointError(f"checkpoint {os.fspath(path)!r}: its saved config cannot be read ({error})") from None
+    config = dataclasses.replace(saved, **overrides, resume=None)
     context = distributed.setup(config.device)
     try:
         if config.threads:
             torch.set_num_threads(config.threads)
         _, eval_set, layout = build_datasets(config, get_model_spec(config.model), train=False)
         model, spec = build_model(config, layout.num_joints)
-        model.load_state_dict(state["model"])
+        load_model_state(model, state, path, config.to_dict())
         model.to(context.device)
         if context.is_main:
             variant = config.variant or spec.default_variant
@@ -216,9 +220,21 @@ def main(argv: list[str] | None = None, prog: str = "python -m posemods.evaluate
     parser.add_argument("--occlusion-size", type=float, default=40.0, help="mask side in original-image pixels")
     parser.add_argument("--plot", default="occlusion_sweep.png", help="where the sweep's figure goes")
     add_arguments(parser, OVERRIDES, overrides_only=True)
-    args = vars(parser.parse_args(argv))
+    namespace = parser.parse_args(argv)
+    check_arguments(parser, namespace)
+    args = vars(namespace)
     setup_logging()
     paths = args.pop("checkpoint")
+    for path in paths:
+        if not os.path.isfile(path):
+            parser.error(f"argument checkpoint: no such file {path!r}")
+    try:
+        return _evaluate(paths, args)
+    except CheckpointError as error:  # the file is what is wrong: say so, without a traceback
+        parser.exit(1, f"{parser.prog}: error: {error}\n")
+
+
+def _evaluate(paths: list[str], args: dict) -> dict:
     eval_mode = args.pop("eval_mode")
     counts, mode = args.pop("occlusion_sweep"), args.pop("occlusion_mode")
     size, plot = args.pop("occlusion_size"), args.pop("plot")

@@ -14,7 +14,9 @@ vremd-posetrack`` (see ``--help``).
 from __future__ import annotations
 
 import argparse
+import sys
 
+from posemods.training.checkpoint import CheckpointError
 from posemods.training.config import TrainConfig, add_arguments, check_arguments, config_from_args, setup_logging
 from posemods.training.fit import fit
 from posemods.training.recipes import RECIPES, recipe_config
@@ -66,7 +68,11 @@ def main(argv: list[str] | None = None, prog: str = "python -m posemods.train") 
     """Parse ``argv`` (a wrong value exits 2 with the usage line), log to stderr, train; returns fit's dict."""
     config = parse_config(argv, prog)
     setup_logging()
-    return fit(config)
+    try:
+        return fit(config)
+    except CheckpointError as error:  # --resume names an unusable file: say so, without a traceback
+        print(f"{prog}: error: {error}", file=sys.stderr)
+        raise SystemExit(1) from None
 
 
 def cli() -> int:

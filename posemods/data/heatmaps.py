@@ -6,9 +6,28 @@ Shapes use the vocabulary of :mod:`posemods._shapes`; the coordinate convention 
 
 from __future__ import annotations
 
+import math
+import numbers
+
 import torch
 
 from posemods.data.geometry import crop_to_heatmap
+
+
+def expect_sigma(sigma, name: str = "sigma") -> float:
+    """Return ``sigma`` as a float, or raise unless it is a positive, finite number.
+
+    A Gaussian of standard deviation 0 is no Gaussian: ``exp(-d^2 / 0)`` is 0 off the joint and NaN on
+    it, so the targets come out all zero and training runs on, learning nothing. A negative sigma
+    squares to a valid-looking positive one, and infinity makes every heatmap all ones.
+    """
+    if isinstance(sigma, bool) or not isinstance(sigma, numbers.Real):
+        raise TypeError(f"{name}: expected a positive number (heatmap pixels), got {type(sigma).__name__} {sigma!r}")
+    if not (math.isfinite(sigma) and sigma > 0):
+        raise ValueError(
+            f"{name}: expected a positive, finite Gaussian standard deviation in heatmap pixels, got {sigma!r}"
+        )
+    return float(sigma)
 
 
 def gaussian_heatmaps(
@@ -24,7 +43,7 @@ def gaussian_heatmaps(
         joints: (..., J, 2) joint positions (x, y) in crop pixels of an ``input_size = (H, W)`` crop.
         weight: (..., J) 1 where the joint has a known position.
         heatmap_size: (h, w) of the heatmap grid (torch's order, as every grid size in posemods).
-        sigma: the Gaussian's standard deviation in heatmap pixels (2 by default).
+        sigma: the Gaussian's standard deviation in heatmap pixels (2 by default); positive and finite.
 
     Returns:
         ``(heatmaps (..., J, h, w), target_weight (..., J))``. Each heatmap is
@@ -32,6 +51,7 @@ def gaussian_heatmaps(
         not rounded); ``target_weight`` is ``weight`` with joints whose centre falls outside the
         heatmap (or is not finite) zeroed, and their heatmaps are all zeros.
     """
+    sigma = expect_sigma(sigma)
     h, w = heatmap_size
     stride = (input_size[1] / w, input_size[0] / h)  # (x, y), as the points
     mu = crop_to_heatmap(joints.double(), stride)

@@ -14,7 +14,7 @@ import torch.nn.functional as F
 
 from posemods._shapes import expect_positive, expect_size
 from posemods.data.clip import make_clip
-from posemods.data.heatmaps import gaussian_heatmaps
+from posemods.data.heatmaps import expect_sigma, gaussian_heatmaps
 from posemods.skeletons import Skeleton, get_skeleton
 
 # Body proportions in units of L (about 1.12 x the person's height): pelvis-to-neck torso, limbs,
@@ -239,6 +239,7 @@ class SyntheticPoseVideos(torch.utils.data.Dataset):
         for name, value in (("distractors", distractors), ("occluders", occluders)):
             if isinstance(value, bool) or not isinstance(value, int) or value < 0:
                 raise ValueError(f"{name}: expected a non-negative integer, got {value!r}")
+        sigma = expect_sigma(sigma)
         if not motion_blur >= 0:
             raise ValueError(f"motion_blur: expected a non-negative shutter time, got {motion_blur!r}")
         self.num_clips = num_clips

@@ -13,7 +13,7 @@ import torch
 from posemods._shapes import expect_shape, expect_size
 from posemods.data.clip import make_clip
 from posemods.data.geometry import apply_affine, box_to_center_size, crop_affine, warp_frames
-from posemods.data.heatmaps import gaussian_heatmaps
+from posemods.data.heatmaps import expect_sigma, gaussian_heatmaps
 from posemods.skeletons import Skeleton, get_skeleton
 
 
@@ -67,7 +67,7 @@ class TopDownTransform:
         self.skeleton = get_skeleton(layout)
         self.input_size = expect_size("input_size", input_size)
         self.heatmap_size = expect_size("heatmap_size", heatmap_size)
-        self.sigma = sigma
+        self.sigma = expect_sigma(sigma)  # here, not at the first clip
         self.enlarge = enlarge
         self.augmentation = augmentation
 

@@ -5,6 +5,7 @@ with random weights and loads a local checkpoint path; nothing is downloaded.
 
 Every temporal model takes ``temporal=``: ``"kmm"`` retrofits KIMNet's KMM in place of the model's
 own temporal block (KIMNet Table 2), following the contract of :mod:`posemods.models.temporal`.
+The papers' tables (KIMNET_TABLE2/4-7, VREMD_TABLE4-6) are data in :mod:`posemods.variants`.
 """
 
 from posemods.models.backbones import Backbone
@@ -24,13 +25,27 @@ from posemods.models.summary import count_parameters, per_frame_latency, summary
 from posemods.models.temporal import TEMPORAL_MODULES, TemporalModule, build_temporal
 from posemods.models.vit import VIT_PRESETS, ViTBackbone
 from posemods.models.vremd import VREMD, VREMD_TABLE4, VREMD_TABLE5, VREMD_TABLE6, VREMDOutput
-from posemods.variants import RECURSIVE_VARIANTS
+from posemods.variants import (
+    KIMNET_TABLE2,
+    KIMNET_TABLE4,
+    KIMNET_TABLE5,
+    KIMNET_TABLE6,
+    KIMNET_TABLE7,
+    PAPER_TABLES,
+    RECURSIVE_VARIANTS,
+)
 
 __all__ = [
     "DKD",
     "JRPSP",
+    "KIMNET_TABLE2",
+    "KIMNET_TABLE4",
+    "KIMNET_TABLE5",
+    "KIMNET_TABLE6",
+    "KIMNET_TABLE7",
     "KIMNET_TEMPORAL",
     "LSTMPM",
+    "PAPER_TABLES",
     "RECURSIVE_VARIANTS",
     "RPSTN",
     "TEMPORAL_MODULES",

@@ -17,7 +17,7 @@ from posemods.models.heads import DeconvHead, TokenHeatmapHead
 from posemods.models.vit import ViTBackbone
 from posemods.modules import BMD, HKM
 from posemods.modules.deformable_sampling import expect_module_device
-from posemods.vremd_tables import VREMD_TABLE4, VREMD_TABLE5, VREMD_TABLE6
+from posemods.variants import VREMD_TABLE4, VREMD_TABLE5, VREMD_TABLE6
 
 __all__ = ["VREMD", "VREMD_TABLE4", "VREMD_TABLE5", "VREMD_TABLE6", "VREMDOutput"]
 

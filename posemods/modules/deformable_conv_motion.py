@@ -129,7 +129,15 @@ class DeformableConvMotion(nn.Module):
         # Under CPU autocast the offset conv runs in bf16 while x stays float32; deform_conv2d has no
         # CPU autocast rule and wants one dtype, x's.
         offset, weight, bias = (t.to(image.dtype) for t in (offset, self.weight, self.bias))
+        # torchvision's kernel converts each sampling position to an integer pixel: a NaN or infinite
+        # offset there is undefined behaviour (a finite output, or a read far out of bounds and a
+        # segfault). Past H + W + k pixels every tap samples the zero padding anyway, so clamping is
+        # exact; a NaN offset gives a NaN output at its pixel, as NaN in must give NaN out.
+        nan_offset = offset.isnan().any(dim=1, keepdim=True)
+        limit = height + width + self.kernel_size
+        offset = offset.nan_to_num(0.0).clamp(-limit, limit)
         out = deform_conv2d(image, offset, weight, bias, padding=self.kernel_size // 2)
+        out = out.masked_fill(nan_offset, float("nan"))
         out = out.flatten(2).transpose(1, 2)
         return torch.cat([prefix_tokens, out], dim=1) if prefix else out
 

@@ -6,7 +6,7 @@
 ``datasets``           the synthetic or real training and evaluation sets of a config
 ``loop``               loss, schedule, one train step, evaluation with PCK
 ``posetrack_eval``     PoseTrack mAP of a top-down model
-``checkpoint``         checkpoints that resume exactly
+``checkpoint``         checkpoints that resume exactly, digest-checked (:class:`CheckpointError`)
 ``distributed``        torchrun/DDP setup (NCCL on GPU, gloo on CPU)
 ``fit``                a whole run
 =====================  =======================================================================
@@ -14,7 +14,7 @@
 Never imported by ``import posemods``.
 """
 
-from posemods.training.checkpoint import load_checkpoint, save_checkpoint
+from posemods.training.checkpoint import CheckpointError, load_checkpoint, save_checkpoint
 from posemods.training.config import TrainConfig
 from posemods.training.datasets import build_datasets
 from posemods.training.fit import build_model, fit
@@ -23,6 +23,7 @@ from posemods.training.registry import MODELS, ModelSpec, get_model_spec, regist
 
 __all__ = [
     "MODELS",
+    "CheckpointError",
     "ModelSpec",
     "TrainConfig",
     "build_datasets",

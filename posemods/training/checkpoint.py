@@ -15,6 +15,8 @@ A checkpoint is one ``torch.save`` of plain data, readable with ``weights_only=T
 ``epoch_losses`` their losses, so the epoch's logged mean covers the whole epoch
 ``history``      the metrics logged after each finished epoch
 ``world_size``   processes that trained it (information only: resuming on another count works)
+``sha256``       the digest of all the above (:func:`posemods._serialization.payload_digest`): a file
+                 whose bytes changed is refused
 ===============  =================================================================================
 
 The data order needs no state of its own: it is a function of ``(seed, epoch)``. Because
@@ -30,6 +32,8 @@ from pathlib import Path
 
 import numpy as np
 import torch
+
+from posemods._serialization import DIGEST_KEY, CheckpointError, load_file, payload_digest
 
 #: Format 2: models normalise their [0, 1] frames themselves. Format-1 weights were trained on raw
 #: frames, so loading them into today's models would silently score them on different inputs.
@@ -63,22 +67,133 @@ def set_rng_state(state: dict) -> None:
 
 
 def save_checkpoint(path: str | os.PathLike, **fields) -> None:
-    """Write a checkpoint atomically: a crash mid-write leaves the previous file intact."""
+    """Write a checkpoint atomically and durably, with the digest of its payload.
+
+    A crash mid-write leaves the previous file intact: the payload goes to ``<path>.tmp``, which is
+    flushed to disk (``fsync``) before ``os.replace`` renames it over ``path``, and the folder is
+    fsynced after, so the rename itself survives a power cut (the rename is atomic, but without the
+    fsyncs the new name can reach the disk before the data it points to). A temporary file that a
+    killed run left behind is removed first; one from a failed write is removed on the way out.
+    """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(path.name + ".tmp")
-    torch.save({"format": FORMAT, **fields}, tmp)
-    os.replace(tmp, path)
+    tmp = temporary_path(path)
+    tmp.unlink(missing_ok=True)  # a killed run's stale, half-written file
+    payload = {"format": FORMAT, **fields}
+    payload[DIGEST_KEY] = payload_digest(payload)
+    try:
+        with open(tmp, "wb") as f:
+            torch.save(payload, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    _fsync_folder(path.parent)
 
 
-def load_checkpoint(path: str | os.PathLike) -> dict:
-    """Read a checkpoint written by :func:`save_checkpoint` (tensors on the CPU)."""
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"checkpoint: no such file {os.fspath(path)!r}")
-    state = torch.load(path, map_location="cpu", weights_only=True)
-    if isinstance(state, dict) and state.get("format") in _OUTDATED:
-        raise ValueError(f"checkpoint {os.fspath(path)!r}: {_OUTDATED[state['format']]}")
+def temporary_path(path: str | os.PathLike) -> Path:
+    """Where :func:`save_checkpoint` writes before the rename: ``<path>.tmp``."""
+    path = Path(path)
+    return path.with_name(path.name + ".tmp")
+
+
+def remove_stale_temporary(path: str | os.PathLike) -> bool:
+    """Remove the ``<path>.tmp`` a run killed mid-save left behind; True if there was one."""
+    tmp = temporary_path(path)
+    if tmp.is_file():
+        tmp.unlink(missing_ok=True)
+        return True
+    return False
+
+
+def _fsync_folder(folder: Path) -> None:
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:  # e.g. Windows cannot open a folder; its rename is durable on its own
+        return
+    try:
+        os.fsync(fd)
+    except OSError:  # some file systems refuse to fsync a folder; nothing more can be done there
+        pass
+    finally:
+        os.close(fd)
+
+
+def load_checkpoint(path: str | os.PathLike, require: tuple[str, ...] = ()) -> dict:
+    """Read a checkpoint written by :func:`save_checkpoint` (tensors on the CPU), checking its digest.
+
+    Every problem is a ``ValueError`` naming the file (``FileNotFoundError`` when there is none): an
+    empty, truncated, corrupt or foreign file; a file of another format or an outdated one; a payload
+    whose digest does not match (flipped bytes); a checkpoint without one of the fields in ``require``.
+    The returned dict no longer holds the digest.
+    """
+    name = os.fspath(path)
+    state = load_file(path, "checkpoint")
+    if isinstance(state, dict) and isinstance(state.get("format"), str) and state["format"] in _OUTDATED:
+        raise CheckpointError(f"checkpoint {name!r}: {_OUTDATED[state['format']]}")
     if not isinstance(state, dict) or state.get("format") != FORMAT:
         found = state.get("format") if isinstance(state, dict) else type(state).__name__
-        raise ValueError(f"checkpoint {os.fspath(path)!r}: expected format {FORMAT!r}, got {found!r}")
+        raise CheckpointError(f"checkpoint {name!r}: expected format {FORMAT!r}, got {found!r}")
+    stored = state.pop(DIGEST_KEY, None)
+    if stored is None:
+        raise CheckpointError(
+            f"checkpoint {name!r}: no payload digest ({DIGEST_KEY!r}), so its integrity cannot be checked; "
+            "it was not written by posemods.training.save_checkpoint"
+        )
+    try:
+        actual = payload_digest(state)
+    except TypeError as error:
+        raise CheckpointError(f"checkpoint {name!r}: {error}") from None
+    if actual != stored:
+        raise CheckpointError(
+            f"checkpoint {name!r} is corrupt: the digest of its payload is {actual[:16]}..., but it was "
+            f"saved with {str(stored)[:16]}... (bytes changed on disk or in transfer); use another copy"
+        )
+    if "config" in state and not isinstance(state["config"], dict):
+        raise CheckpointError(f"checkpoint {name!r}: its config is a {type(state['config']).__name__}, expected a dict")
+    missing = [key for key in require if key not in state]
+    if missing:
+        raise CheckpointError(f"checkpoint {name!r}: missing {', '.join(map(repr, missing))} (required here)")
     return state
+
+
+#: The settings that decide a model's weights (the data decides its joints).
+MODEL_SETTINGS = ("model", "variant", "preset", "model_kwargs", "input_size", "clip_length", "data")
+
+
+def describe_model(config: dict) -> str:
+    """``kimnet (variant kmm, preset tiny, input_size (32, 32), clip_length 3, data synthetic)``."""
+    details = ", ".join(f"{k} {_setting(config.get(k))}" for k in MODEL_SETTINGS[1:] if config.get(k) not in (None, {}))
+    return f"{config.get('model')} ({details})"
+
+
+def _setting(value):
+    return tuple(value) if isinstance(value, list) else value
+
+
+def load_model_state(model: torch.nn.Module, state: dict, path: str | os.PathLike, config: dict) -> None:
+    """``model.load_state_dict(state["model"])``, or a ``ValueError`` that says which model the file is for.
+
+    torch's own error is a dump of missing and unexpected keys; what the user needs is that the
+    checkpoint belongs to another model, or to this one built with other settings, and which ones.
+    """
+    try:
+        model.load_state_dict(state["model"])
+    except RuntimeError as error:
+        saved = state.get("config") or {}
+        differ = {k: (_setting(saved.get(k)), _setting(config.get(k))) for k in MODEL_SETTINGS
+                  if _setting(saved.get(k)) != _setting(config.get(k))}  # fmt: skip
+        lines = [line.strip() for line in str(error).splitlines()[1:] if line.strip()]
+        first = lines[0].split(". ")[0][:160] if lines else ""
+        because = (
+            "settings that differ (checkpoint, here): "
+            + ", ".join(f"{k} {a!r} vs {b!r}" for k, (a, b) in differ.items())
+            if differ
+            else f"its weights do not fit ({first})"
+        )
+        raise CheckpointError(
+            f"checkpoint {os.fspath(path)!r} holds the weights of {describe_model(saved)}, which do not fit "
+            f"the {describe_model(config)} built here; {because}"
+        ) from None

@@ -10,11 +10,13 @@ import argparse
 import dataclasses
 import json
 import logging
+import os
 import sys
 
 from posemods._shapes import expect_choice, expect_positive, expect_size
 
 DATASETS = ("synthetic", "penn_action", "jhmdb", "posetrack")
+JHMDB_SPLITS = ("1", "2", "3")
 NORMALIZERS = ("person", "torso")
 DEVICES = ("auto", "cpu", "cuda")
 
@@ -38,7 +40,7 @@ class TrainConfig:
     data: str = "synthetic"
     data_root: str | None = None
     annotations: str | None = None  # PoseTrack: the folder of per-video JSON files
-    split: str | None = None  # Penn Action: train/test; JHMDB: "1", "2" or "3"
+    split: str | None = None  # JHMDB: "1", "2" or "3" (the other datasets have fixed train/test sets)
     clip_length: int = 5
     input_size: tuple[int, int] = (128, 128)  # (H, W)
     sigma: float = 2.0
@@ -88,6 +90,23 @@ class TrainConfig:
             raise ValueError(f"half_body_prob: expected a probability in [0, 1], got {self.half_body_prob!r}")
         for name in ("clip_length", "epochs", "batch_size", "accumulate", "train_clips", "eval_clips"):
             expect_positive(name, getattr(self, name))
+        # sigma 0 renders all-zero targets and training runs on, learning nothing; refuse it here, before
+        # any data is read, so the CLI fails at once (the same check as the data's).
+        from posemods.data.heatmaps import expect_sigma
+
+        expect_sigma(self.sigma)
+        # The metric's own check, at the CLI: a NaN or negative --alpha would otherwise score silently.
+        from posemods.metrics import check_alpha
+
+        check_alpha(self.alpha)
+        if self.split is not None:
+            if self.data != "jhmdb":
+                raise ValueError(
+                    f"split: only JHMDB has numbered splits (Penn Action trains on its train flag, PoseTrack on "
+                    f"train/), got split {self.split!r} for data {self.data!r}"
+                )
+            if str(self.split) not in JHMDB_SPLITS:
+                raise ValueError(f"split: expected one of JHMDB's splits {JHMDB_SPLITS}, got {self.split!r}")
         if self.data != "synthetic" and self.data_root is None:
             raise ValueError(f"data_root: expected the {self.data} folder, got None")
         if self.data == "posetrack" and self.annotations is None:
@@ -190,6 +209,7 @@ def add_arguments(
                 for name, spec in MODELS.items()
             )
             kwargs["help"] = f"the model's variant ({per_model}; *: the default)"
+            kwargs["metavar"] = "VARIANT"  # the choices are many: the usage line names the flag, --help lists them
         if isinstance(default, bool):
             kwargs["action"] = argparse.BooleanOptionalAction
         elif field.name == "input_size":
@@ -217,9 +237,27 @@ def _union(names) -> tuple[str, ...]:
 
 
 def check_arguments(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
-    """``parser.error`` (exit 2 with the usage line) for flags valid alone but not together."""
+    """``parser.error`` (exit 2 with the usage line) for flags valid alone but not together, and for
+    numbers no run can use: ``--sigma`` 0 (all-zero targets), a NaN or negative ``--alpha``, a
+    ``--split`` JHMDB does not have."""
+    from posemods.data.heatmaps import expect_sigma
+    from posemods.metrics import check_alpha
     from posemods.training.registry import MODELS
 
+    for name, check in (("sigma", expect_sigma), ("alpha", check_alpha)):
+        if getattr(args, name, None) is not None:
+            try:
+                check(getattr(args, name))
+            except (TypeError, ValueError) as error:
+                parser.error(f"argument --{name}: {error}")
+    resume = getattr(args, "resume", None)
+    if resume not in (None, "auto") and not os.path.isfile(resume):
+        parser.error(f"argument --resume: no such file {resume!r}")
+    split, data = getattr(args, "split", None), getattr(args, "data", None)
+    if split is not None and split not in JHMDB_SPLITS:
+        parser.error(f"argument --split: expected one of JHMDB's splits {', '.join(JHMDB_SPLITS)}, got {split!r}")
+    if split is not None and data not in (None, "jhmdb"):
+        parser.error(f"argument --split: only JHMDB has numbered splits, got --split {split} with --data {data}")
     model = getattr(args, "model", None)
     if model not in MODELS:
         return

@@ -12,7 +12,7 @@ from pathlib import Path
 from torch.utils.data import Dataset
 
 from posemods.skeletons import Skeleton, get_skeleton
-from posemods.training.config import TrainConfig
+from posemods.training.config import JHMDB_SPLITS, TrainConfig
 from posemods.training.registry import ModelSpec
 
 #: The synthetic evaluation clips use this seed offset, so they never repeat a training clip.
@@ -61,7 +61,10 @@ def build_datasets(
     elif config.data == "jhmdb":
         from posemods.data import SubJHMDB
 
-        split = int(config.split or 1)
+        split = str(config.split or 1)
+        if split not in JHMDB_SPLITS:  # TrainConfig checks it too; this guards a config changed after
+            raise ValueError(f"split: expected one of JHMDB's splits {JHMDB_SPLITS}, got {config.split!r}")
+        split = int(split)
         make = lambda training: SubJHMDB(root, split=split, subset="train" if training else "test", **common)
         layout = "jhmdb"
     else:

@@ -25,7 +25,14 @@ from torch.utils.data import DataLoader, Dataset, DistributedSampler, Subset
 
 from posemods.skeletons import GROUP_NAMES, Skeleton
 from posemods.training import distributed
-from posemods.training.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
+from posemods.training.checkpoint import (
+    load_checkpoint,
+    load_model_state,
+    remove_stale_temporary,
+    rng_state,
+    save_checkpoint,
+    set_rng_state,
+)
 from posemods.training.config import TrainConfig
 from posemods.training.datasets import build_datasets
 from posemods.training.loop import evaluate, restore_schedule, train_step
@@ -71,6 +78,11 @@ def summarize(metrics: dict) -> dict[str, float]:
 
 # Settings that do not change what is computed, so a resumed run may change them freely.
 _RUN_ONLY = ("resume", "max_steps", "save_every", "progress", "threads", "workers", "device", "out")
+
+
+# What resuming reads from a checkpoint.
+RESUME_FIELDS = ("config", "model", "optimizer", "scheduler", "rng", "epoch", "step", "epoch_step", "epoch_losses",
+                 "history")  # fmt: skip
 
 
 def _changed_settings(saved: dict, current: dict) -> dict:
@@ -121,6 +133,13 @@ class Run:
         return self.epoch >= self.config.epochs or self.reached_max_steps
 
 
+def _resume_path(config: TrainConfig) -> str | None:
+    if config.resume == "auto":
+        last = Path(config.out) / "last.pt"
+        return str(last) if last.is_file() else None
+    return config.resume
+
+
 def resolve_resume(config: TrainConfig, context: distributed.Context | None = None) -> tuple[str | None, dict | None]:
     """The checkpoint to resume from and its contents, or ``(None, None)`` for a fresh run.
 
@@ -128,13 +147,12 @@ def resolve_resume(config: TrainConfig, context: distributed.Context | None = No
     since the checkpoint, other than the run-only ones (threads, device, ...), are logged as a warning:
     the run goes on, but is not an exact continuation.
     """
-    resume = config.resume
-    if resume == "auto":
-        last = Path(config.out) / "last.pt"
-        resume = str(last) if last.is_file() else None
+    if (context is None or context.is_main) and remove_stale_temporary(Path(config.out) / "last.pt"):
+        logger.warning("removed %s: a save interrupted by a killed run", Path(config.out) / "last.pt.tmp")
+    resume = _resume_path(config)
     if not resume:
         return None, None
-    state = load_checkpoint(resume)
+    state = load_checkpoint(resume, require=RESUME_FIELDS)
     if context is None or context.is_main:
         changed = _changed_settings(state["config"], config.to_dict())
         if changed:
@@ -170,7 +188,8 @@ def build_run(
     if state is None:
         scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, schedule)
     else:
-        model.load_state_dict(state["model"])
+        # Another model's weights (or this model's at other settings) get a ValueError saying which.
+        load_model_state(model, state, _resume_path(config) or "the resumed checkpoint", config.to_dict())
         optimizer.load_state_dict(state["optimizer"])
         scheduler = restore_schedule(optimizer, state["scheduler"], config.lr, config.weight_decay, schedule)
         set_rng_state(state["rng"])

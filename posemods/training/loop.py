@@ -181,15 +181,25 @@ def evaluate(
                 pred, clips = predict(model, spec, clips)
             input_size = tuple(clips["frames"].shape[-2:])  # (H, W)
             joints, _ = decode_to_image(pred.float(), clips["affine"], input_size)
-            for name, opt in scores.items():
-                metrics[name].update_clips(
-                    joints.cpu(),
-                    {k: v.cpu() for k, v in clips.items()},
-                    normalize=opt.get("normalize", normalize),
-                    joints=opt.get("joints", "visible"),
-                )
+            update_scores(metrics, scores, joints, clips, normalize)
     finally:
         model.train(was_training)
+    return reduce_scores(metrics, context)
+
+
+def update_scores(
+    metrics: dict[str, PCK], scores: dict[str, dict], joints: torch.Tensor, clips: dict, normalize: str
+) -> None:
+    """Add one batch's decoded ``joints`` (B, T, J, 2), in original-image pixels, to every score."""
+    clips = {k: v.cpu() for k, v in clips.items()}
+    for name, opt in scores.items():
+        metrics[name].update_clips(
+            joints.cpu(), clips, normalize=opt.get("normalize", normalize), joints=opt.get("joints", "visible")
+        )
+
+
+def reduce_scores(metrics: dict[str, PCK], context: Context) -> dict[str, PCK]:
+    """Sum every score's counts over processes, so that each process holds the totals."""
     for metric in metrics.values():
         all_reduce_sum(metric.correct, context)
         all_reduce_sum(metric.counted, context)

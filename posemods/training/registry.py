@@ -18,8 +18,7 @@ from collections.abc import Callable
 from torch import nn
 
 from posemods._shapes import expect_choice, expect_size
-from posemods.variants import LSTMPM_VARIANTS, RECURSIVE_VARIANTS, default_variant
-from posemods.vremd_tables import VREMD_TABLE4
+from posemods.variants import RECURSIVE_VARIANTS, cli_variants, default_variant
 
 
 @dataclasses.dataclass(frozen=True)
@@ -28,9 +27,11 @@ class ModelSpec:
 
     Attributes:
         name: the CLI name (``--model``).
-        build: ``build(num_joints, **kwargs) -> nn.Module``; kwargs are a variant's, then a preset's,
-            then the user's ``--model-kwargs``, later ones winning.
-        variants: named constructor arguments, e.g. ``{"kmm": {"temporal": "kmm"}, ...}`` (``--variant``).
+        build: ``build(num_joints, **kwargs) -> nn.Module``; kwargs are a preset's, then a variant's,
+            then the user's ``--model-kwargs``, later ones winning (a variant is a paper's table row,
+            e.g. Table 7's encoder, which must win over the preset's size).
+        variants: named constructor arguments, e.g. ``{"kmm": {"temporal": "kmm"}, ...}`` (``--variant``),
+            from :func:`posemods.variants.cli_variants`.
         presets: named sizes, e.g. backbones and widths (``--preset``); every spec has ``"tiny"``
             (tests), ``"small"`` (CPU demos) and ``"paper"``.
         default_variant: the variant used when none is given.
@@ -88,7 +89,7 @@ class ModelSpec:
         variant = self.default_variant if variant is None else variant
         expect_choice("variant", variant, tuple(self.variants))
         expect_choice("preset", preset, tuple(self.presets))
-        kwargs = {**self.variants[variant], **self.presets[preset]}
+        kwargs = {**self.presets[preset], **self.variants[variant]}
         if self.geometry is not None:
             size = self.input_size if input_size is None else tuple(input_size)
             kwargs.update(self.geometry(size, self.clip_length if clip_length is None else clip_length))
@@ -135,13 +136,14 @@ _RECURSIVE_PRESETS = {
     "paper": {"initializer_backbone": "resnet101", "encoder_backbone": "resnet50", "channels": 256},
 }
 
-# KIMNet, RPSTN and DKD: one model, its variants read from the table the models read (one source).
-for _family, _rows in RECURSIVE_VARIANTS.items():
+# KIMNet, RPSTN and DKD: one model, its variants read from the tables the models read (one source):
+# the temporal= names and every row of KIMNet's Tables 2 and 4-7 (posemods.variants.cli_variants).
+for _family in RECURSIVE_VARIANTS:
     register_model(
         ModelSpec(
             _family,
             _recursive(_family),
-            variants={mode: {"temporal": mode} for mode in _rows},
+            variants=cli_variants(_family),
             presets=_RECURSIVE_PRESETS,
             default_variant=default_variant(_family),
             input_multiple=32,  # ResNet backbones
@@ -151,7 +153,7 @@ register_model(
     ModelSpec(
         "lstmpm",
         _lstmpm,
-        variants={mode: {"temporal": mode} for mode in LSTMPM_VARIANTS},
+        variants=cli_variants("lstmpm"),
         # LSTMPM's CPM trunk has no backbone choice; only the ConvLSTM width changes.
         presets={"tiny": {"hidden_channels": 8}, "small": {"hidden_channels": 24}, "paper": {}},
         default_variant="original",
@@ -168,16 +170,16 @@ def _vremd(num_joints: int, **kwargs) -> nn.Module:
     return VREMD(num_joints, **kwargs)
 
 
-# Table 4's rows, read from posemods.vremd_tables, the one source posemods.models.VREMD_TABLE4 also
-# re-exports (a module without imports, so the CLI does not import timm to list them). Tables 5 and 6
-# are hkm_kwargs / bmd_kwargs rows: --model-kwargs '{"bmd_kwargs": {"operator": "dc", ...}}'. The
-# backbone trains here (the paper freezes a pretrained ViT-L; nothing is pretrained on synthetic
-# data); "paper" keeps the paper's frozen ViT-L for a user's --model-kwargs '{"backbone_checkpoint": ...}'.
+# Tables 4-6's rows, read from posemods.variants, the one source posemods.models.VREMD_TABLE4/5/6
+# also re-export (a module without imports, so the CLI does not import timm to list them): Table 4's
+# bare names and table4:/table5:/table6: rows (--variant table6:da). The backbone trains here (the
+# paper freezes a pretrained ViT-L; nothing is pretrained on synthetic data); "paper" keeps the paper's frozen
+# ViT-L for a user's --model-kwargs '{"backbone_checkpoint": ...}'.
 register_model(
     ModelSpec(
         "vremd",
         _vremd,
-        variants=VREMD_TABLE4,  # the same object the models export (create() copies a row before use)
+        variants=cli_variants("vremd"),
         presets={
             "tiny": {"backbone": "micro", "freeze_backbone": False, "head_channels": 16},
             "small": {"backbone": "tiny", "freeze_backbone": False, "head_channels": 64},

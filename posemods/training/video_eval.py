@@ -18,8 +18,8 @@ from torch import nn
 from torch.utils.data import Dataset
 
 from posemods.metrics import PCK, decode_to_image
-from posemods.training.distributed import Context, all_reduce_sum
-from posemods.training.loop import DEFAULT_SCORES, autocast, to_device
+from posemods.training.distributed import Context
+from posemods.training.loop import DEFAULT_SCORES, autocast, reduce_scores, to_device, update_scores
 from posemods.training.registry import ModelSpec
 
 EVAL_MODES = ("video", "clips")
@@ -109,16 +109,7 @@ def evaluate_videos(
                     # Decoded at once into original-image pixels with this frame's own crop.
                     decoded[i].append(decode_to_image(heatmap[:, None].float(), clip["affine"], input_size)[0])
             for clip, joints in zip(per_frame, decoded):
-                for name, opt in scores.items():
-                    metrics[name].update_clips(
-                        torch.cat(joints, dim=1).cpu(),
-                        {k: v.cpu() for k, v in clip.items()},
-                        normalize=opt.get("normalize", normalize),
-                        joints=opt.get("joints", "visible"),
-                    )
+                update_scores(metrics, scores, torch.cat(joints, dim=1), clip, normalize)
     finally:
         model.train(was_training)
-    for metric in metrics.values():
-        all_reduce_sum(metric.correct, context)
-        all_reduce_sum(metric.counted, context)
-    return metrics
+    return reduce_scores(metrics, context)

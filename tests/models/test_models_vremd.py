@@ -242,7 +242,11 @@ def test_table6_rows_build_the_paper_operator(row):
 def test_registry_reads_the_same_vremd_tables():
     from posemods.training.registry import MODELS
 
-    assert MODELS["vremd"].variants is VREMD_TABLE4  # one source, not a copy that can drift
+    # One source: the registry's rows are built from the tables the models export, not a copy that can drift.
+    variants = MODELS["vremd"].variants
+    assert {row: variants[f"table4:{row}"] for row in VREMD_TABLE4} == VREMD_TABLE4
+    assert {row: variants[f"table6:{row}"]["bmd_kwargs"] for row in VREMD_TABLE6} == VREMD_TABLE6
+    assert {row: variants[f"table5:{row}"]["hkm_kwargs"] for row in VREMD_TABLE5} == VREMD_TABLE5
 
 
 def test_module_options_pass_through():

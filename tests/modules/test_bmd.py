@@ -209,7 +209,7 @@ def test_table6_rows_a_and_b_replace_the_adc_block_without_cross_attention_or_f(
 
 @pytest.mark.parametrize("row", ["dc", "da"])
 def test_table6_rows_a_and_b_do_not_depend_on_f(row):
-    from posemods.vremd_tables import VREMD_TABLE6
+    from posemods.variants import VREMD_TABLE6
 
     bmd = small_bmd(**VREMD_TABLE6[row]).double()
     feats, enhanced = clip(dtype=torch.float64)
@@ -221,7 +221,7 @@ def test_table6_rows_a_and_b_do_not_depend_on_f(row):
 
 @pytest.mark.parametrize("row", ["dca", "dca+bs"])
 def test_table6_rows_c_and_d_are_constrained_by_f(row):
-    from posemods.vremd_tables import VREMD_TABLE6
+    from posemods.variants import VREMD_TABLE6
 
     bmd = small_bmd(**VREMD_TABLE6[row]).double()
     feats, enhanced = clip(dtype=torch.float64)

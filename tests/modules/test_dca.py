@@ -269,6 +269,30 @@ def test_dc_starts_as_a_plain_convolution():
     assert not dc.offsets.weight.any() and not dc.offsets.bias.any()
 
 
+def test_dc_nan_offsets_give_nan_where_they_act_and_never_reach_torchvision():
+    # torchvision turns sampling positions into integer pixels: a NaN offset made its taps read zeros (a
+    # finite output), or with many of them an out-of-bounds read and a segfault. NaN in, NaN out.
+    dc = deformable_motion("dc", 8, num_heads=2)
+    torch.nn.init.normal_(dc.offsets.weight, std=1e-3)  # offsets read the features: well under a pixel
+    x = torch.randn(1, 64, 8)
+    x[0, 9] = float("nan")  # pixel (1, 1) of an 8 x 8 map
+    out = dc(x, None, (8, 8)).reshape(8, 8, 8)
+    assert out[:3, :3].isnan().all()  # their offsets read the NaN pixel
+    far = torch.ones(8, 8, dtype=torch.bool)
+    far[:4, :4] = False  # taps moved by under a pixel cannot reach (1, 1) from here
+    assert out[far].isfinite().all()
+
+
+def test_dc_infinite_offsets_sample_only_the_zero_padding():
+    dc = deformable_motion("dc", 8, num_heads=2)
+    with torch.no_grad():
+        dc.offsets.bias.fill_(float("inf"))
+        dc.bias.normal_()
+    out = dc(torch.randn(2, 12, 8), None, (3, 4))
+    # Every tap lands far outside the map, where deformable convolution reads zeros: only the bias remains.
+    assert torch.equal(out, dc.bias.expand_as(out))
+
+
 # --- options, gradients, backends -------------------------------------------------------------------
 
 

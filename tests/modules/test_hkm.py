@@ -197,7 +197,7 @@ def test_table5_rows_differ_only_in_the_masks_and_keep_the_keypoint_tokens(row):
     # Table 5: "(a) ... only the spatio-temporal Transformers network", "(b) ... a human mask", "(c) ...
     # a keypoint mask", "(d) ... dual masks". A mask that is off is all ones; the tokens (and so H_k)
     # and every block stay, so all four rows have the same parameters.
-    from posemods.vremd_tables import VREMD_TABLE5
+    from posemods.variants import VREMD_TABLE5
 
     flags = VREMD_TABLE5[row]
     torch.manual_seed(1)

@@ -31,7 +31,9 @@ def test_a_variant_of_another_model_exits_2(capsys):
         train_cli.main(["--model", "vremd", "--variant", "kmm"])
     assert exit_info.value.code == 2
     err = capsys.readouterr().err
-    assert "usage:" in err and "'kmm' is not a variant of vremd (choose from baseline, hkm, bmd, hkm+bmd)" in err
+    assert (
+        "usage:" in err and "'kmm' is not a variant of vremd (choose from baseline, hkm, bmd, hkm+bmd, table4:" in err
+    )
 
 
 def test_an_invalid_config_value_exits_2(capsys):

@@ -212,10 +212,18 @@ def test_sizes_are_height_then_width():
         register_model(MODELS["kimnet"])
 
 
-def test_vremd_variants_are_table4():
-    from posemods.models import VREMD_TABLE4
+def test_vremd_variants_are_tables_4_to_6():
+    from posemods.models import VREMD_TABLE4, VREMD_TABLE5, VREMD_TABLE6
 
-    assert MODELS["vremd"].variants == VREMD_TABLE4
+    variants = MODELS["vremd"].variants
+    assert all(variants[row] == variants[f"table4:{row}"] == args for row, args in VREMD_TABLE4.items())
+    # Tables 5 and 6 ablate inside the full model: "(d) ... 87.6" is VREMD's own score.
+    assert all(
+        variants[f"table5:{row}"] == {"hkm": True, "bmd": True, "hkm_kwargs": a} for row, a in VREMD_TABLE5.items()
+    )
+    assert all(
+        variants[f"table6:{row}"] == {"hkm": True, "bmd": True, "bmd_kwargs": a} for row, a in VREMD_TABLE6.items()
+    )
 
 
 def test_fit_steps_one_by_one(tmp_path):

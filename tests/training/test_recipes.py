@@ -1,5 +1,7 @@
 """--recipe: the papers' optimisers and schedules, and explicit flags over a recipe."""
 
+import dataclasses
+
 import pytest
 import torch
 
@@ -109,3 +111,51 @@ def test_kimnet_recipes_crop_no_half_bodies_and_vremds_do(monkeypatch):
     assert vremd.half_body_prob == 0.3 and vremd.recipe == "vremd-posetrack"
     with pytest.raises(ValueError, match="half_body_prob: expected a probability"):
         TrainConfig(half_body_prob=1.5)
+
+
+def test_vremd_recipe_augments_and_freezes_as_the_paper_states(monkeypatch):
+    # VREMD, implementation details: "random rotation [-45, 45], random scale [0.65, 1.35], truncation
+    # (half body), and flipping", "trained ... for 20 epochs with the backbone frozen", "3" frames.
+    import inspect
+
+    import posemods.data
+    from posemods.models import VREMD
+    from posemods.training import build_datasets, get_model_spec
+
+    seen = []
+
+    class Recorder:
+        def __init__(self, root, annotations, train, **kwargs):
+            seen.append((train, kwargs["augmentation"], kwargs["clip_length"]))
+
+    monkeypatch.setattr(posemods.data, "PoseTrack", Recorder)
+    config = parse_config(["--recipe", "vremd-posetrack", "--data-root", "/d", "--annotations", "/a"])
+    spec = get_model_spec(config.model)
+    build_datasets(config, spec)
+    train, augmentation, frames = seen[0]
+    assert train and frames == 3
+    assert (augmentation.max_rotation, tuple(augmentation.scale)) == (45.0, (0.65, 1.35))
+    assert augmentation.flip_prob > 0 and augmentation.half_body_prob > 0
+    # The recipe builds the paper's ViT-L with the backbone frozen (VREMD's default, not overridden).
+    captured = {}
+    recorder = dataclasses.replace(spec, build=lambda joints, **kwargs: captured.update(kwargs))
+    recorder.create(17, config.variant, config.preset, config.input_size, config.clip_length, **config.model_kwargs)
+    frozen = captured.get("freeze_backbone", inspect.signature(VREMD).parameters["freeze_backbone"].default)
+    assert captured["backbone"] == "large" and frozen is True
+    assert (captured["hkm"], captured["bmd"], captured["num_frames"]) == (True, True, 3)
+
+
+def test_recipes_build_the_papers_networks_and_sizes():
+    # VREMD: "The input image size is fixed at 256x192". KIMNet 4.1: "SimpleBaseline [15] takes ResNet-101 as
+    # the backbone and is used as the pose initializer. SimpleBaseline [15] that takes ResNet-50 as the
+    # backbone is chosen as the feature encoder" (the paper states no input size; 256 x 256 is ours).
+    from posemods.training import get_model_spec
+
+    vremd = parse_config(["--recipe", "vremd-posetrack", "--data-root", "/d", "--annotations", "/a"])
+    assert tuple(vremd.input_size) == (256, 192)
+    for recipe in ("kimnet-penn", "kimnet-jhmdb"):
+        config = parse_config(["--recipe", recipe, "--data-root", "/d"])
+        spec = dataclasses.replace(get_model_spec(config.model), build=lambda joints, **kw: kw)
+        captured = spec.create(13, config.variant, config.preset, config.input_size, config.clip_length)
+        assert (captured["initializer_backbone"], captured["encoder_backbone"]) == ("resnet101", "resnet50")
+        assert captured["temporal"] == "kmm" and config.clip_length == 5
