@@ -174,6 +174,14 @@ def test_opcheck_with_every_layout(name, layout):
     torch.library.opcheck(op, args, test_utils=("test_schema", "test_autograd_registration", "test_faketensor"))
 
 
+@pytest.mark.parametrize("name", list(OPS))
+def test_opcheck_through_aot_autograd_with_dynamic_shapes(name):
+    # The util the layout test leaves out (it costs a few seconds per op): the op traced through
+    # AOTAutograd with dynamic shapes, fakes and backward included, as torch.compile runs it.
+    op, args = _opcheck_args(name, "contiguous")
+    torch.library.opcheck(op, args, test_utils=("test_aot_dispatch_dynamic",))
+
+
 def _backward_opcheck_args(name, layout):
     """The backward custom op and its arguments, every tensor (incoming gradients too) in ``layout``."""
     op, args = _opcheck_args(name, layout)
