@@ -158,7 +158,10 @@ def deformable_cross_attention(
 
     Gradients flow to all four inputs. The location gradient goes through the bilinear weights; at a
     sample exactly on a pixel centre (integer px or py, the weights' kink) it is grid_sample's
-    one-sided derivative, towards pixel ``floor(px) + 1``. Under
+    one-sided derivative, towards pixel ``floor(px) + 1``. The kernels round ``x * W - 0.5`` exactly as
+    the reference's ``sampler="gather"`` does; the reference's default grid_sample rounds its own
+    way, so at a sample exactly on a pixel centre the backends can pick different neighbours (see
+    :mod:`posemods.reference.deformable_cross_attention`). Under
     ``torch.use_deterministic_algorithms(True)`` the fused backward, which scatters key and value
     gradients with atomics, runs the reference instead (logged at DEBUG on ``posemods``).
     """
