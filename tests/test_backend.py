@@ -98,8 +98,10 @@ def test_auto_falls_back_when_the_kernel_cannot_take_the_input(caplog):
 def test_every_public_op_has_one_record_naming_its_reference_custom_op_and_kernels():
     from posemods import reference
     from posemods._ops.registry import OPS
+    from posemods.testing import OP_CASES, OP_OUTPUTS
 
     assert sorted(OPS) == sorted(functional.__all__)
+    assert sorted(OP_CASES) == sorted(OP_OUTPUTS) == sorted(OPS)  # the tests' and benchmarks' inputs too
     for name, record in OPS.items():
         assert record.name == name
         assert record.reference is getattr(reference, name)
