@@ -1,6 +1,8 @@
-"""Public ops. Each validates its inputs, picks a backend and dispatches.
+"""Public ops. Each validates its inputs and hands them to its op's record, which picks a backend.
 
 ``backend`` is ``"auto"``, ``"reference"`` or ``"triton"``; see :mod:`posemods._backend` for the rules.
+The records (:data:`posemods._ops.registry.OPS`) hold each op's reference, fused op, capability check
+and output allocation, so nothing here knows about ``posemods.triton``.
 Shapes use the vocabulary of :mod:`posemods._shapes`.
 """
 
@@ -11,21 +13,10 @@ import numbers
 
 import torch
 
-from posemods import reference
-from posemods._backend import select_backend
-from posemods._ops import deformable_attention as _da_op
-from posemods._ops import deformable_cross_attention as _dca_op
-from posemods._ops import keypoint_mask as _keypoint_mask_op
-from posemods._ops import kinematics_attention as _kmm_op
+from posemods._ops.registry import OPS
 from posemods._shapes import expect_choice, expect_float, expect_same, expect_shape
 
 __all__ = ["deformable_attention", "deformable_cross_attention", "keypoint_mask", "kinematics_attention"]
-
-
-def _kmm_triton_unsupported(query, key, value) -> str:
-    from posemods.triton.kinematics_attention import unsupported_reason
-
-    return unsupported_reason(query, key, value)
 
 
 def _expect_scale(scale: object) -> float:
@@ -99,16 +90,7 @@ def kinematics_attention(
                     f"the logits), got a minimum of {tensor.min().item()}"
                 )
 
-    if select_backend("kinematics_attention", backend, (query, key, value), _kmm_triton_unsupported) == "triton":
-        pred, attn, _ = _kmm_op.kinematics_attention(query, key, value, scale, normalization)
-        return pred, attn.to(query.dtype)
-    return reference.kinematics_attention(query, key, value, scale, normalization)
-
-
-def _keypoint_mask_triton_unsupported(tokens, feats) -> str:
-    from posemods.triton.keypoint_mask import unsupported_reason
-
-    return unsupported_reason(tokens, feats)
+    return OPS["kinematics_attention"].dispatch(backend, (query, key, value), scale, normalization)
 
 
 def keypoint_mask(
@@ -145,15 +127,7 @@ def keypoint_mask(
     expect_same("dtype", tokens=tokens, feats=feats)
     scale = _expect_scale(scale)
 
-    if select_backend("keypoint_mask", backend, (tokens, feats), _keypoint_mask_triton_unsupported) == "triton":
-        return _keypoint_mask_op.keypoint_mask(tokens, feats, scale)[0]
-    return reference.keypoint_mask(tokens, feats, scale)
-
-
-def _dca_triton_unsupported(query, key, value, locations) -> str:
-    from posemods.triton.deformable_cross_attention import unsupported_reason
-
-    return unsupported_reason(query, key, value, locations)
+    return OPS["keypoint_mask"].dispatch(backend, (tokens, feats), scale)
 
 
 def deformable_cross_attention(
@@ -184,7 +158,10 @@ def deformable_cross_attention(
 
     Gradients flow to all four inputs. The location gradient goes through the bilinear weights; at a
     sample exactly on a pixel centre (integer px or py, the weights' kink) it is grid_sample's
-    one-sided derivative, towards pixel ``floor(px) + 1``. Under
+    one-sided derivative, towards pixel ``floor(px) + 1``. The kernels round ``x * W - 0.5`` exactly as
+    the reference's ``sampler="gather"`` does; the reference's default grid_sample rounds its own
+    way, so at a sample exactly on a pixel centre the backends can pick different neighbours (see
+    :mod:`posemods.reference.deformable_cross_attention`). Under
     ``torch.use_deterministic_algorithms(True)`` the fused backward, which scatters key and value
     gradients with atomics, runs the reference instead (logged at DEBUG on ``posemods``).
     """
@@ -203,16 +180,7 @@ def deformable_cross_attention(
         )
     scale = dims["D"] ** -0.5 if scale is None else _expect_scale(scale)
 
-    tensors = (query, key, value, locations)
-    if select_backend("deformable_cross_attention", backend, tensors, _dca_triton_unsupported) == "triton":
-        return _dca_op.deformable_cross_attention(query, key, value, locations, scale)
-    return reference.deformable_cross_attention(query, key, value, locations, scale)
-
-
-def _da_triton_unsupported(value, locations, attention) -> str:
-    from posemods.triton.deformable_attention import unsupported_reason
-
-    return unsupported_reason(value, locations, attention)
+    return OPS["deformable_cross_attention"].dispatch(backend, (query, key, value, locations), scale)
 
 
 def deformable_attention(
@@ -250,7 +218,4 @@ def deformable_attention(
         raise TypeError(
             f"locations: expected dtype {value.dtype} (the value's) or torch.float32, got {locations.dtype}"
         )
-    tensors = (value, locations, attention)
-    if select_backend("deformable_attention", backend, tensors, _da_triton_unsupported) == "triton":
-        return _da_op.deformable_attention(value, locations, attention)
-    return reference.deformable_attention(value, locations, attention)
+    return OPS["deformable_attention"].dispatch(backend, (value, locations, attention))

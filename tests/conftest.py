@@ -5,7 +5,8 @@ Triton decides at decoration time whether a kernel is interpreted, so TRITON_INT
 
 - by default it is set to 1, and the op tests run the kernels in Triton's CPU interpreter;
 - ``pytest -m cuda`` on a machine with a CUDA GPU leaves it unset, so the ``cuda``-marked tests
-  (tests/test_triton_cuda.py) run the compiled kernels; without a GPU they skip.
+  (tests/test_triton_cuda.py, and the op tests' ``device="cuda"`` cases) run the compiled kernels;
+  without a GPU they skip (test_triton_cuda.py) or are not collected (the ``device`` cases).
 
 "auto" still never picks triton for CPU tensors; tests opt in with backend="triton".
 """
@@ -54,3 +55,26 @@ def _seed():
 def backend(request):
     """Both backends; triton runs in the interpreter on CPU tensors."""
     return request.param
+
+
+# The op tests' devices: CPU always, and CUDA (marked ``cuda``) on a machine that has a GPU.
+DEVICES = ["cpu", *([pytest.param("cuda", marks=pytest.mark.cuda)] if HAS_CUDA else [])]
+
+
+@pytest.fixture(params=DEVICES)
+def device(request):
+    """The device an op test builds its tensors on: ``"cpu"``, where ``backend="triton"`` runs the kernels in
+    Triton's interpreter, and, when a GPU exists, ``"cuda"``, where ``pytest -m cuda`` runs the compiled
+    kernels. A default run on a GPU machine interprets (TRITON_INTERPRET=1, see ``pytest_configure``) and
+    skips the CUDA case: the interpreter would copy the tensors to the host and test nothing new."""
+    if request.param == "cuda":
+        from posemods._backend import interpreting
+
+        if interpreting():
+            pytest.skip("TRITON_INTERPRET is set: run `pytest -m cuda` for the compiled kernels")
+    return torch.device(request.param)
+
+
+def to_device(inputs: dict, device) -> dict:
+    """``inputs`` (name -> CPU tensor, built by a seeded CPU generator) on ``device``."""
+    return {name: tensor.to(device) for name, tensor in inputs.items()}

@@ -1,5 +1,6 @@
 """Backend choice: precedence, auto fallback with logged reasons, explicit errors."""
 
+import dataclasses
 import logging
 import types
 
@@ -91,3 +92,47 @@ def test_auto_falls_back_when_the_kernel_cannot_take_the_input(caplog):
         assert _backend.select_backend("op", "auto", on_cuda, lambda *t: "J=300 is too many") == "reference"
         assert _backend.select_backend("op", "auto", on_cuda, lambda *t: "") == "triton"
     assert "J=300 is too many" in caplog.text
+
+
+@requires_triton
+def test_every_public_op_has_one_record_naming_its_reference_custom_op_and_kernels():
+    from posemods import reference
+    from posemods._ops.registry import OPS
+    from posemods.testing import OP_CASES, OP_OUTPUTS
+
+    assert sorted(OPS) == sorted(functional.__all__)
+    assert sorted(OP_CASES) == sorted(OP_OUTPUTS) == sorted(OPS)  # the tests' and benchmarks' inputs too
+    for name, record in OPS.items():
+        assert record.name == name
+        assert record.reference is getattr(reference, name)
+        assert hasattr(torch.ops.posemods, name) and hasattr(torch.ops.posemods, f"{name}_backward")
+        assert record.kernels().__name__ == f"posemods.triton.{name}"
+
+
+@requires_triton
+def test_record_dispatch_consults_its_kernel_modules_capability_check(monkeypatch, caplog):
+    # A record whose kernel module is a stand-in: dispatch must ask that module's unsupported_reason,
+    # run ``fused`` when it says "", and the reference (logging the reason) when it does not.
+    from posemods._ops._record import OpRecord
+
+    kernels = types.ModuleType("posemods_test_kernels")
+    kernels.unsupported_reason = lambda x: "" if x.ok else "x is not ok"
+    record = OpRecord("op", lambda x, s: ("reference", s), lambda x, s: ("fused", s), lambda: kernels, None, None)
+    cuda = torch.device("cuda", 0)
+    ok, not_ok = types.SimpleNamespace(device=cuda, ok=True), types.SimpleNamespace(device=cuda, ok=False)
+    with caplog.at_level(logging.DEBUG, logger="posemods"):
+        assert record.dispatch("auto", (ok,), 2.0) == ("fused", 2.0)
+        assert record.dispatch("auto", (not_ok,), 2.0) == ("reference", 2.0)
+        assert record.dispatch("reference", (ok,), 2.0) == ("reference", 2.0)
+    assert "posemods.op: backend 'auto' falls back to the reference: x is not ok" in caplog.text
+    with pytest.raises(RuntimeError, match="backend='triton' cannot run: x is not ok"):
+        record.dispatch("triton", (not_ok,), 2.0)
+
+
+def test_records_are_frozen():
+    from posemods._ops.registry import OPS
+
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        OPS["keypoint_mask"].fused = None
+    with pytest.raises(TypeError):
+        OPS["keypoint_mask"] = None

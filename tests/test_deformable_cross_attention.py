@@ -1,4 +1,8 @@
-"""posemods.functional.deformable_cross_attention: oracle, gradients, fused parity, errors."""
+"""posemods.functional.deformable_cross_attention: oracle, gradients, fused parity, errors.
+
+The fused-path tests take the ``device`` fixture: CPU (the interpreter) always, CUDA (compiled) under
+``pytest -m cuda`` on a GPU machine.
+"""
 
 import functools
 import logging
@@ -29,7 +33,7 @@ def reference_with(sampler):
 triton_fn = functools.partial(functional.deformable_cross_attention, backend="triton")
 
 
-def make_inputs(batch, queries, heads, points, dim, dim_v, hw, dtype=torch.float32, seed=0, kinks=True):
+def make_inputs(batch, queries, heads, points, dim, dim_v, hw, dtype=torch.float32, seed=0, kinks=True, device="cpu"):
     """Random maps and locations in [-0.25, 1.25]: some points sit partly or wholly outside the map.
 
     With ``kinks``, every fifth point sits exactly on a pixel centre (integer px and py, where the
@@ -45,11 +49,12 @@ def make_inputs(batch, queries, heads, points, dim, dim_v, hw, dtype=torch.float
         centres[:, 0] = (torch.randint(0, width, (len(centres),), generator=gen) + 0.5) / width
         centres[:, 1] = (torch.randint(0, height, (len(centres),), generator=gen) + 0.5) / height
         flat[3::7] = torch.tensor([-3.0, 4.5], dtype=torch.float64)
+    # Drawn on the CPU (one generator), so every device gets the same numbers.
     return {
-        "query": torch.randn(batch, queries, heads, dim, generator=gen).to(dtype),
-        "key": torch.randn(batch, height, width, heads, dim, generator=gen).to(dtype),
-        "value": torch.randn(batch, height, width, heads, dim_v, generator=gen).to(dtype),
-        "locations": locations.to(dtype),
+        "query": torch.randn(batch, queries, heads, dim, generator=gen).to(device, dtype),
+        "key": torch.randn(batch, height, width, heads, dim, generator=gen).to(device, dtype),
+        "value": torch.randn(batch, height, width, heads, dim_v, generator=gen).to(device, dtype),
+        "locations": locations.to(device, dtype),
     }
 
 
@@ -222,22 +227,22 @@ parity_reference_fn = reference_with("gather")
 @pytest.mark.parametrize(
     "shape", PARITY_SHAPES + [pytest.param(s, marks=pytest.mark.slow) for s in SLOW_PARITY_SHAPES], ids=shape_id
 )
-def test_triton_matches_reference_fp32(shape):
+def test_triton_matches_reference_fp32(shape, device):
     *sizes, hw = shape
-    parity_errors(parity_reference_fn, triton_fn, make_inputs(*sizes, hw), dtype=torch.float32)
+    parity_errors(parity_reference_fn, triton_fn, make_inputs(*sizes, hw, device=device), dtype=torch.float32)
 
 
 @requires_triton
 @pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16], ids=str)
 @pytest.mark.parametrize("shape", [(1, 4, 2, 4, 32, 16, (16, 12)), (1, 3, 1, 9, 8, 8, (7, 5))], ids=shape_id)
-def test_triton_matches_reference_half(dtype, shape):
+def test_triton_matches_reference_half(dtype, shape, device):
     *sizes, hw = shape
-    parity_errors(parity_reference_fn, triton_fn, make_inputs(*sizes, hw), dtype=dtype)
+    parity_errors(parity_reference_fn, triton_fn, make_inputs(*sizes, hw, device=device), dtype=dtype)
 
 
 @requires_triton
-def test_triton_with_float32_locations_and_bf16_features():
-    inputs = make_inputs(1, 4, 2, 4, 16, 16, (6, 5))
+def test_triton_with_float32_locations_and_bf16_features(device):
+    inputs = make_inputs(1, 4, 2, 4, 16, 16, (6, 5), device=device)
     half = {k: (v.bfloat16() if k != "locations" else v) for k, v in inputs.items()}
     out, grads, cot = outputs_and_grads(triton_fn, half)
     ref_out, ref_grads, _ = outputs_and_grads(parity_reference_fn, half, cotangents=cot)
@@ -248,9 +253,9 @@ def test_triton_with_float32_locations_and_bf16_features():
 
 
 @requires_triton
-def test_triton_far_outside_points_sample_zeros():
-    inputs = make_inputs(1, 2, 1, 2, 4, 3, (5, 4), kinks=False)
-    inputs["locations"][:] = torch.tensor([-40.0, 1e30])
+def test_triton_far_outside_points_sample_zeros(device):
+    inputs = make_inputs(1, 2, 1, 2, 4, 3, (5, 4), kinks=False, device=device)
+    inputs["locations"][:] = torch.tensor([-40.0, 1e30], device=device)
     locations = inputs["locations"].clone().requires_grad_()
     out = triton_fn(**{**inputs, "locations": locations})
     assert torch.equal(out, torch.zeros_like(out))
@@ -259,9 +264,9 @@ def test_triton_far_outside_points_sample_zeros():
 
 
 @requires_triton
-def test_triton_accepts_expanded_incoming_gradient():
+def test_triton_accepts_expanded_incoming_gradient(device):
     # .sum().backward() hands the op a stride-0 gradient; the kernels must read it correctly.
-    inputs = make_inputs(1, 3, 2, 2, 4, 4, (3, 3))
+    inputs = make_inputs(1, 3, 2, 2, 4, 4, (3, 3), device=device)
     grads = {}
     for name, fn in (("reference", parity_reference_fn), ("triton", triton_fn)):
         locations = inputs["locations"].clone().requires_grad_()
@@ -291,9 +296,9 @@ def test_triton_deterministic_mode_runs_the_reference_backward(caplog):
 
 
 @requires_triton
-def test_triton_handles_empty_inputs():
+def test_triton_handles_empty_inputs(device):
     for batch, queries in ((0, 3), (2, 0)):
-        inputs = make_inputs(batch, queries, 2, 3, 4, 5, (3, 3), kinks=False)
+        inputs = make_inputs(batch, queries, 2, 3, 4, 5, (3, 3), kinks=False, device=device)
         out, grads, _ = outputs_and_grads(triton_fn, inputs)
         assert out[0].shape == (batch, queries, 2, 5)
         assert grads["key"].shape == inputs["key"].shape and not grads["key"].any()
@@ -302,13 +307,13 @@ def test_triton_handles_empty_inputs():
 # --- NaN and bad input ------------------------------------------------------------------------------
 
 
-def test_nan_in_gives_nan_out(backend):
-    inputs = make_inputs(1, 4, 2, 3, 4, 4, (4, 4), kinks=False)
+def test_nan_in_gives_nan_out(backend, device):
+    inputs = make_inputs(1, 4, 2, 3, 4, 4, (4, 4), kinks=False, device=device)
     inputs["query"][0, 1, 0, 0] = float("nan")  # poisons query 1 in head 0 only
     inputs["locations"][0, 2, 1, 0, 0] = float("nan")  # poisons query 2 in head 1 only
     out = functional.deformable_cross_attention(**inputs, backend=backend)
     assert out[0, 1, 0].isnan().all() and out[0, 2, 1].isnan().all()
-    finite = torch.ones(4, 2, dtype=torch.bool)
+    finite = torch.ones(4, 2, dtype=torch.bool, device=device)
     finite[1, 0] = finite[2, 1] = False
     assert not out[0][finite].isnan().any()
     expected = functional.deformable_cross_attention(**inputs, backend="reference")
@@ -394,10 +399,10 @@ DA_PARITY_SHAPES = [
 ]
 
 
-def make_da_parity_inputs(batch, queries, heads, points, dim_v, hw):
-    inputs = make_inputs(batch, queries, heads, points, 1, dim_v, hw)
+def make_da_parity_inputs(batch, queries, heads, points, dim_v, hw, device="cpu"):
+    inputs = make_inputs(batch, queries, heads, points, 1, dim_v, hw, device=device)
     gen = torch.Generator().manual_seed(5)
-    attention = torch.randn(batch, queries, heads, points, generator=gen).softmax(-1)
+    attention = torch.randn(batch, queries, heads, points, generator=gen).softmax(-1).to(device)
     return {"value": inputs["value"], "locations": inputs["locations"], "attention": attention}
 
 
@@ -416,8 +421,8 @@ DA_PARITY_CASES = [(shape, torch.float32) for shape in DA_PARITY_SHAPES] + [
 @pytest.mark.parametrize(
     "shape, dtype", DA_PARITY_CASES, ids=lambda c: str(c).split(".")[-1] if isinstance(c, torch.dtype) else str(c)
 )
-def test_deformable_attention_triton_matches_reference(shape, dtype):
-    parity_errors(da_parity_reference_fn, da_triton_fn, make_da_parity_inputs(*shape), dtype=dtype)
+def test_deformable_attention_triton_matches_reference(shape, dtype, device):
+    parity_errors(da_parity_reference_fn, da_triton_fn, make_da_parity_inputs(*shape, device=device), dtype=dtype)
 
 
 @requires_triton

@@ -1,4 +1,8 @@
-"""posemods.functional.keypoint_mask: oracle, gradients, fused parity, errors."""
+"""posemods.functional.keypoint_mask: oracle, gradients, fused parity, errors.
+
+The fused-path tests take the ``device`` fixture: CPU (the interpreter) always, CUDA (compiled) under
+``pytest -m cuda`` on a GPU machine.
+"""
 
 import functools
 
@@ -11,11 +15,11 @@ from posemods import functional, reference
 from posemods.testing import assert_close, outputs_and_grads, parity_errors
 
 
-def make_inputs(batch, joints, positions, channels, dtype=torch.float32, seed=0, spread=0.5):
-    gen = torch.Generator().manual_seed(seed)
+def make_inputs(batch, joints, positions, channels, dtype=torch.float32, seed=0, spread=0.5, device="cpu"):
+    gen = torch.Generator().manual_seed(seed)  # on the CPU, so every device gets the same numbers
     return {
-        "tokens": (spread * torch.randn(batch, joints, channels, generator=gen)).to(dtype),
-        "feats": (spread * torch.randn(batch, positions, channels, generator=gen)).to(dtype),
+        "tokens": (spread * torch.randn(batch, joints, channels, generator=gen)).to(device, dtype),
+        "feats": (spread * torch.randn(batch, positions, channels, generator=gen)).to(device, dtype),
     }
 
 
@@ -44,11 +48,11 @@ def test_default_scale_is_the_papers_none():
     assert not torch.allclose(functional.keypoint_mask(**inputs), functional.keypoint_mask(**inputs, scale=0.5))
 
 
-def test_mask_is_nonnegative_and_sums_to_the_number_of_tokens(backend):
-    inputs = make_inputs(2, 5, 9, 6, spread=2.0)
+def test_mask_is_nonnegative_and_sums_to_the_number_of_tokens(backend, device):
+    inputs = make_inputs(2, 5, 9, 6, spread=2.0, device=device)
     mask = functional.keypoint_mask(**inputs, backend=backend)
     assert (mask >= 0).all()
-    assert_close(mask.sum(-1), torch.full((2,), 5.0))
+    assert_close(mask.sum(-1), torch.full((2,), 5.0, device=device))
 
 
 def test_sharp_tokens_pick_their_position():
@@ -86,8 +90,8 @@ PARITY_SHAPES = [
 
 @requires_triton
 @pytest.mark.parametrize("shape", PARITY_SHAPES, ids=lambda s: "B{}-J{}-L{}-C{}".format(*s))
-def test_triton_matches_reference_fp32(shape):
-    parity_errors(reference_fn, triton_fn, make_inputs(*shape), dtype=torch.float32)
+def test_triton_matches_reference_fp32(shape, device):
+    parity_errors(reference_fn, triton_fn, make_inputs(*shape, device=device), dtype=torch.float32)
 
 
 def test_reference_half_logits_neither_round_nor_overflow():
@@ -106,27 +110,27 @@ def test_reference_half_logits_neither_round_nor_overflow():
 @requires_triton
 @pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16], ids=str)
 @pytest.mark.parametrize("shape", [(2, 17, 45, 24), (1, 51, 70, 72)], ids=lambda s: "B{}-J{}-L{}-C{}".format(*s))
-def test_triton_matches_reference_half(dtype, shape):
-    parity_errors(reference_fn, triton_fn, make_inputs(*shape), dtype=dtype)
+def test_triton_matches_reference_half(dtype, shape, device):
+    parity_errors(reference_fn, triton_fn, make_inputs(*shape, device=device), dtype=dtype)
 
 
 @requires_triton
-def test_triton_matches_reference_with_a_scale_and_peaked_softmax():
+def test_triton_matches_reference_with_a_scale_and_peaked_softmax(device):
     # Large logits (spread 2, C = 40) make each softmax nearly one-hot: the regime eq. 2 runs in
     # without a scale, where the online max and the recomputed logits must agree closely.
-    inputs = make_inputs(2, 9, 50, 40, spread=2.0)
+    inputs = make_inputs(2, 9, 50, 40, spread=2.0, device=device)
     parity_errors(reference_fn, triton_fn, inputs)
     parity_errors(functools.partial(reference_fn, scale=40**-0.5), functools.partial(triton_fn, scale=40**-0.5), inputs)
 
 
 @requires_triton
-def test_triton_accepts_expanded_incoming_gradient_and_noncontiguous_inputs():
-    inputs = make_inputs(2, 4, 9, 6)
+def test_triton_accepts_expanded_incoming_gradient_and_noncontiguous_inputs(device):
+    inputs = make_inputs(2, 4, 9, 6, device=device)
     tokens = inputs["tokens"].transpose(0, 1).contiguous().transpose(0, 1)  # same values, other strides
     grads = {}
     for backend in ("reference", "triton"):
         t, f = tokens.clone().requires_grad_(), inputs["feats"].clone().requires_grad_()
-        (functional.keypoint_mask(t, f, backend=backend) * torch.linspace(0, 1, 9)).sum().backward()
+        (functional.keypoint_mask(t, f, backend=backend) * torch.linspace(0, 1, 9, device=device)).sum().backward()
         grads[backend] = (t.grad, f.grad)
         # A plain .sum() hands the op a stride-0 gradient; the mask sums to J, so its gradient is zero.
         t2, f2 = tokens.clone().requires_grad_(), inputs["feats"].clone().requires_grad_()
@@ -137,8 +141,8 @@ def test_triton_accepts_expanded_incoming_gradient_and_noncontiguous_inputs():
 
 
 @requires_triton
-def test_triton_backward_is_deterministic():
-    inputs = make_inputs(2, 20, 70, 40)
+def test_triton_backward_is_deterministic(device):
+    inputs = make_inputs(2, 20, 70, 40, device=device)
     runs = [outputs_and_grads(triton_fn, inputs)[1] for _ in range(2)]
     for name in runs[0]:
         assert torch.equal(runs[0][name], runs[1][name]), name
@@ -146,8 +150,8 @@ def test_triton_backward_is_deterministic():
 
 @requires_triton
 @pytest.mark.parametrize("shape", [(0, 3, 4, 2), (2, 0, 4, 2), (2, 3, 0, 2), (2, 3, 4, 0)])
-def test_triton_handles_empty_sizes_like_the_reference(shape):
-    inputs = make_inputs(*shape)
+def test_triton_handles_empty_sizes_like_the_reference(shape, device):
+    inputs = make_inputs(*shape, device=device)
     errors = parity_errors(reference_fn, triton_fn, inputs)
     assert all(e == 0.0 for e in errors.values()), errors
 
@@ -156,8 +160,8 @@ def test_triton_handles_empty_sizes_like_the_reference(shape):
 
 
 @pytest.mark.filterwarnings("ignore:invalid value encountered:RuntimeWarning")  # the interpreter's numpy
-def test_nan_in_gives_nan_out(backend):
-    inputs = make_inputs(2, 3, 5, 4)
+def test_nan_in_gives_nan_out(backend, device):
+    inputs = make_inputs(2, 3, 5, 4, device=device)
     inputs["feats"][0, 2, 1] = float("nan")  # one position of clip 0 poisons every softmax of clip 0
     inputs["tokens"][1, 1, 0] = float("nan")  # one token of clip 1 poisons its own softmax, so the sum
     mask = functional.keypoint_mask(**inputs, backend=backend)
@@ -165,8 +169,8 @@ def test_nan_in_gives_nan_out(backend):
 
 
 @pytest.mark.filterwarnings("ignore:invalid value encountered:RuntimeWarning")
-def test_nan_stays_in_its_clip(backend):
-    inputs = make_inputs(2, 3, 5, 4)
+def test_nan_stays_in_its_clip(backend, device):
+    inputs = make_inputs(2, 3, 5, 4, device=device)
     inputs["feats"][0, 2, 1] = float("nan")
     mask = functional.keypoint_mask(**inputs, backend=backend)
     assert mask[0].isnan().all() and not mask[1].isnan().any()

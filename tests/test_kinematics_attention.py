@@ -1,4 +1,8 @@
-"""posemods.functional.kinematics_attention: oracle, gradients, fused parity, errors."""
+"""posemods.functional.kinematics_attention: oracle, gradients, fused parity, errors.
+
+The fused-path tests take the ``device`` fixture: CPU (the interpreter) always, CUDA (compiled) under
+``pytest -m cuda`` on a GPU machine.
+"""
 
 import functools
 
@@ -11,13 +15,13 @@ from posemods import functional, reference
 from posemods.testing import assert_close, outputs_and_grads, parity_errors
 
 
-def make_inputs(batch, joints, hw, value_hw=None, dtype=torch.float32, seed=0):
-    gen = torch.Generator().manual_seed(seed)
+def make_inputs(batch, joints, hw, value_hw=None, dtype=torch.float32, seed=0, device="cpu"):
+    gen = torch.Generator().manual_seed(seed)  # on the CPU, so every device gets the same numbers
     value_hw = value_hw or hw
     return {
-        "query": torch.randn(batch, joints, *hw, generator=gen).relu().to(dtype),
-        "key": torch.randn(batch, joints, *hw, generator=gen).relu().to(dtype),
-        "value": torch.rand(batch, joints, *value_hw, generator=gen).to(dtype),
+        "query": torch.randn(batch, joints, *hw, generator=gen).relu().to(device, dtype),
+        "key": torch.randn(batch, joints, *hw, generator=gen).relu().to(device, dtype),
+        "value": torch.rand(batch, joints, *value_hw, generator=gen).to(device, dtype),
     }
 
 
@@ -76,9 +80,9 @@ PARITY_SHAPES = [
 
 @requires_triton
 @pytest.mark.parametrize("shape", PARITY_SHAPES, ids=lambda s: f"B{s[0]}-J{s[1]}-{s[2]}-v{s[3]}")
-def test_triton_matches_reference_fp32(shape):
+def test_triton_matches_reference_fp32(shape, device):
     batch, joints, hw, value_hw = shape
-    inputs = make_inputs(batch, joints, hw, value_hw)
+    inputs = make_inputs(batch, joints, hw, value_hw, device=device)
     ref_fn = functools.partial(functional.kinematics_attention, backend="reference")
     tri_fn = functools.partial(functional.kinematics_attention, backend="triton")
     parity_errors(ref_fn, tri_fn, inputs, dtype=torch.float32)
@@ -87,22 +91,22 @@ def test_triton_matches_reference_fp32(shape):
 @requires_triton
 @pytest.mark.parametrize("dtype", [torch.float16, torch.bfloat16], ids=str)
 @pytest.mark.parametrize("shape", [(2, 17, (7, 5), (9, 4)), (1, 133, (3, 5), None)])
-def test_triton_matches_reference_half(dtype, shape):
+def test_triton_matches_reference_half(dtype, shape, device):
     batch, joints, hw, value_hw = shape
-    inputs = make_inputs(batch, joints, hw, value_hw)
+    inputs = make_inputs(batch, joints, hw, value_hw, device=device)
     ref_fn = functools.partial(functional.kinematics_attention, backend="reference")
     tri_fn = functools.partial(functional.kinematics_attention, backend="triton")
     parity_errors(ref_fn, tri_fn, inputs, dtype=dtype)
 
 
 @requires_triton
-def test_triton_gradient_through_attention_output_only():
+def test_triton_gradient_through_attention_output_only(device):
     # A loss on the attention alone (e.g. a supervision on Fig. 4-style maps) must reach query and key.
-    inputs = make_inputs(2, 5, (3, 4))
+    inputs = make_inputs(2, 5, (3, 4), device=device)
     for backend in ("reference", "triton"):
         q, k, v = (t.clone().requires_grad_() for t in inputs.values())
         _, attn = functional.kinematics_attention(q, k, v, backend=backend)
-        (attn * torch.arange(5.0)).sum().backward()
+        (attn * torch.arange(5.0, device=device)).sum().backward()
         if backend == "reference":
             expected = (q.grad, k.grad)
         else:
@@ -112,9 +116,9 @@ def test_triton_gradient_through_attention_output_only():
 
 
 @requires_triton
-def test_triton_accepts_expanded_incoming_gradient():
+def test_triton_accepts_expanded_incoming_gradient(device):
     # .sum().backward() hands the op a stride-0 gradient; the kernels must read it correctly.
-    inputs = make_inputs(1, 4, (3, 3))
+    inputs = make_inputs(1, 4, (3, 3), device=device)
     grads = {}
     for backend in ("reference", "triton"):
         q = inputs["query"].clone().requires_grad_()
@@ -125,8 +129,8 @@ def test_triton_accepts_expanded_incoming_gradient():
 
 
 @requires_triton
-def test_triton_backward_is_deterministic():
-    inputs = make_inputs(2, 17, (9, 7))
+def test_triton_backward_is_deterministic(device):
+    inputs = make_inputs(2, 17, (9, 7), device=device)
     runs = [
         outputs_and_grads(functools.partial(functional.kinematics_attention, backend="triton"), inputs)[1]
         for _ in range(2)
@@ -136,8 +140,8 @@ def test_triton_backward_is_deterministic():
 
 
 @requires_triton
-def test_triton_handles_empty_batch():
-    inputs = make_inputs(0, 3, (2, 2))
+def test_triton_handles_empty_batch(device):
+    inputs = make_inputs(0, 3, (2, 2), device=device)
     pred, attn = functional.kinematics_attention(**inputs, backend="triton")
     assert pred.shape == (0, 3, 2, 2) and attn.shape == (0, 3, 3)
 
@@ -145,8 +149,8 @@ def test_triton_handles_empty_batch():
 # --- NaN and bad input ------------------------------------------------------------------------------
 
 
-def test_nan_in_gives_nan_out(backend):
-    inputs = make_inputs(1, 3, (2, 3))
+def test_nan_in_gives_nan_out(backend, device):
+    inputs = make_inputs(1, 3, (2, 3), device=device)
     inputs["query"][0, 1, 0, 0] = float("nan")
     inputs["value"][0, 2, 1, 1] = float("nan")
     pred, attn = functional.kinematics_attention(**inputs, backend=backend)
@@ -219,21 +223,21 @@ def test_sum_normalization_gradcheck_float64():
     assert torch.autograd.gradgradcheck(fn, args)
 
 
-def test_sum_normalization_zero_row_is_uniform_never_nan(backend):
-    inputs = make_inputs(1, 4, (3, 3))
+def test_sum_normalization_zero_row_is_uniform_never_nan(backend, device):
+    inputs = make_inputs(1, 4, (3, 3), device=device)
     inputs["query"][0, 2] = 0.0  # joint 2's logits are all exactly 0
     q, k, v = (t.clone().requires_grad_() for t in inputs.values())
     pred, attn = functional.kinematics_attention(q, k, v, backend=backend, normalization="sum")
-    assert torch.equal(attn[0, 2], torch.full((4,), 0.25))
+    assert torch.equal(attn[0, 2], torch.full((4,), 0.25, device=device))
     assert_close(pred[0, 2], inputs["value"][0].mean(0), name="pred of the zero row")
     (pred.sum() + attn.sum()).backward()
     for t in (q, k, v):
         assert t.grad.isfinite().all()
-    assert torch.equal(q.grad[0, 2], torch.zeros(3, 3))  # the constant row passes no gradient
+    assert torch.equal(q.grad[0, 2], torch.zeros(3, 3, device=device))  # the constant row passes no gradient
 
 
-def test_sum_normalization_keeps_nan_in_nan_out(backend):
-    inputs = make_inputs(1, 3, (2, 3))
+def test_sum_normalization_keeps_nan_in_nan_out(backend, device):
+    inputs = make_inputs(1, 3, (2, 3), device=device)
     inputs["query"][0, 1, 0, 0] = float("nan")
     _, attn = functional.kinematics_attention(**inputs, backend=backend, normalization="sum")
     assert attn[0, 1].isnan().all() and not attn[0, 0].isnan().any()
@@ -242,9 +246,9 @@ def test_sum_normalization_keeps_nan_in_nan_out(backend):
 @requires_triton
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float16, torch.bfloat16], ids=str)
 @pytest.mark.parametrize("shape", [(2, 13, (7, 5), None), (1, 17, (8, 6), (16, 12)), (1, 33, (3, 5), (2, 2))])
-def test_triton_sum_normalization_matches_reference(dtype, shape):
+def test_triton_sum_normalization_matches_reference(dtype, shape, device):
     batch, joints, hw, value_hw = shape
-    inputs = make_inputs(batch, joints, hw, value_hw)
+    inputs = make_inputs(batch, joints, hw, value_hw, device=device)
     ref_fn = functools.partial(functional.kinematics_attention, backend="reference", normalization="sum")
     tri_fn = functools.partial(functional.kinematics_attention, backend="triton", normalization="sum")
     parity_errors(ref_fn, tri_fn, inputs, dtype=dtype)
@@ -279,8 +283,8 @@ def test_scale_must_be_a_real_number(scale):
 
 
 @pytest.mark.parametrize("normalization", ["softmax", "sum"])
-def test_empty_batch_gives_empty_results(backend, normalization):
-    inputs = make_inputs(0, 3, (2, 4), (5, 1))
+def test_empty_batch_gives_empty_results(backend, normalization, device):
+    inputs = make_inputs(0, 3, (2, 4), (5, 1), device=device)
     q, k, v = (t.clone().requires_grad_() for t in inputs.values())
     pred, attn = functional.kinematics_attention(q, k, v, backend=backend, normalization=normalization)
     assert pred.shape == (0, 3, 5, 1) and attn.shape == (0, 3, 3)

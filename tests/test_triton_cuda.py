@@ -97,7 +97,10 @@ def test_opcheck_forward_and_backward(op, layout):
         args = tuple(
             a.detach().cuda().requires_grad_(a.requires_grad) if isinstance(a, torch.Tensor) else a for a in args
         )
-        torch.library.opcheck(fn, args, test_utils=("test_schema", "test_autograd_registration", "test_faketensor"))
+        utils = ("test_schema", "test_autograd_registration", "test_faketensor")
+        if layout == "contiguous" and make_args is _opcheck_args:  # AOTAutograd, dynamic shapes: once per op
+            utils += ("test_aot_dispatch_dynamic",)
+        torch.library.opcheck(fn, args, test_utils=utils)
 
 
 # --- what only a GPU enforces --------------------------------------------------------------------------

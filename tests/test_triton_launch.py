@@ -12,6 +12,7 @@
 import contextlib
 import functools
 import os
+import re
 import subprocess
 import sys
 import textwrap
@@ -173,6 +174,14 @@ def test_opcheck_with_every_layout(name, layout):
     torch.library.opcheck(op, args, test_utils=("test_schema", "test_autograd_registration", "test_faketensor"))
 
 
+@pytest.mark.parametrize("name", list(OPS))
+def test_opcheck_through_aot_autograd_with_dynamic_shapes(name):
+    # The util the layout test leaves out (it costs a few seconds per op): the op traced through
+    # AOTAutograd with dynamic shapes, fakes and backward included, as torch.compile runs it.
+    op, args = _opcheck_args(name, "contiguous")
+    torch.library.opcheck(op, args, test_utils=("test_aot_dispatch_dynamic",))
+
+
 def _backward_opcheck_args(name, layout):
     """The backward custom op and its arguments, every tensor (incoming gradients too) in ``layout``."""
     op, args = _opcheck_args(name, layout)
@@ -223,7 +232,7 @@ def launches(monkeypatch):
             active.pop()
 
     monkeypatch.setattr(_common, "device_guard", recording_guard)
-    kernel_type = type(kmm_op._kernels()._forward_kernel)
+    kernel_type = type(kmm_op.RECORD.kernels()._forward_kernel)
     real_getitem = kernel_type.__getitem__
 
     def recording_getitem(self, grid):
@@ -253,7 +262,7 @@ def test_every_launch_is_guarded_and_keeps_the_batch_off_grid_axes_1_and_2(name,
 
 
 def test_launch_refuses_a_grid_beyond_cudas_limits():
-    kernel = kmm_op._kernels()._forward_kernel
+    kernel = kmm_op.RECORD.kernels()._forward_kernel
     with pytest.raises(RuntimeError, match=r"_forward_kernel: grid axis 1 has 65536 programs, CUDA allows 65535"):
         _common.launch(kernel, (1, 65536), torch.empty(0))
 
@@ -294,16 +303,34 @@ def test_nan_locations_are_sent_off_the_map_explicitly():
     assert out[3].tolist() == [3.0, 2.0, 0.5, 0.5]  # (0.5 * 8 - 0.5, 0.5 * 6 - 0.5) = (3.5, 2.5)
 
 
+def test_infinite_locations_are_sent_off_the_map_with_a_nan_fraction_like_nan():
+    # The reference's fraction px - floor(px) is NaN at +-inf, so +-inf must behave as NaN: no neighbour
+    # on the map and a NaN weight, never a clamped finite position with fraction 0.
+    inf = float("inf")
+    loc = torch.tensor([[inf, 0.5], [0.5, -inf], [-inf, inf], [0.5, 0.5]] * 4, dtype=torch.float32)
+    out = torch.empty(16, 4)
+    _pixel_position_kernel[(1,)](loc, out, 6, 8, BLOCK=16)
+    for row, expect_fx_nan, expect_fy_nan in ((0, True, False), (1, False, True), (2, True, True)):
+        assert out[row, 0] == -2 and out[row, 1] == -2, out[row]
+        assert out[row, 2].isnan() == expect_fx_nan and out[row, 3].isnan() == expect_fy_nan, out[row]
+    assert out[3].tolist() == [3.0, 2.0, 0.5, 0.5]
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf"), -float("inf")], ids=str)
 @pytest.mark.parametrize("op", ["deformable_cross_attention", "deformable_attention"])
-def test_nan_location_gradients_stay_where_the_reference_puts_them(op):
+def test_nan_location_gradients_stay_where_the_reference_puts_them(op, bad):
+    # An infinite coordinate is as broken as a NaN one (a diverged offset head): the reference's
+    # ``fx = px - floor(px)`` is inf - inf = NaN, so its output is NaN there, and the fused path must
+    # not quietly clamp it to a finite zero sample (i13 review, finding 3).
     fn, make = OPS[op]
     inputs = make(batch=1)
-    inputs["locations"][0, 1, 0, 0, 0] = float("nan")
+    inputs["locations"][0, 1, 0, 0, 0] = bad
     results = {}
     for backend in ("reference", "triton"):
         leaves = {k: v.clone().requires_grad_() for k, v in inputs.items()}
         fn(**leaves, backend=backend).sum().backward()
         results[backend] = {k: v.grad for k, v in leaves.items()}
+    assert results["reference"]["locations"].isnan().any()  # the premise: the reference does give NaN
     for name, grad in results["triton"].items():
         assert torch.equal(grad.isnan(), results["reference"][name].isnan()), name
     if op == "deformable_attention":  # the NaN point's own weights are NaN, and it gathers nothing
@@ -334,6 +361,8 @@ def test_compiled_pixel_position_rounds_the_product_like_the_reference():
     ptx = proc.stdout
     assert "mul.rn.f32" in ptx
     assert "fma" not in ptx
+    # The NaN/inf test ``px - px != 0`` must survive compilation (no fast-math folding of x - x to 0).
+    assert re.search(r"sub\.f32\s+%\w+, (%\w+), \1;", ptx), "px - px was folded away"
 
 
 # --- fault 8: KMM's saved attention ----------------------------------------------------------------

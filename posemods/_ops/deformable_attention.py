@@ -7,15 +7,19 @@ reference backward runs instead.
 
 from __future__ import annotations
 
+from types import ModuleType
+
 import torch
 
+from posemods import reference
 from posemods._ops._deterministic import deterministic_fallback, reference_gradients
+from posemods._ops._record import OpRecord
 
 
-def _kernels():
-    from posemods.triton import deformable_attention
+def _load_kernels() -> ModuleType:
+    import posemods.triton.deformable_attention as kernels  # imports triton, so only on first use
 
-    return deformable_attention
+    return kernels
 
 
 def forward_outputs(value: torch.Tensor, locations: torch.Tensor, attention: torch.Tensor) -> torch.Tensor:
@@ -37,24 +41,24 @@ def backward_outputs(
 
 @torch.library.custom_op("posemods::deformable_attention", mutates_args=())
 def deformable_attention(value: torch.Tensor, locations: torch.Tensor, attention: torch.Tensor) -> torch.Tensor:
-    return _kernels().forward(value, locations, attention)
+    return RECORD.kernels().forward(value, locations, attention)
 
 
 @deformable_attention.register_fake
 def _(value, locations, attention):
-    return forward_outputs(value, locations, attention)
+    return RECORD.forward_outputs(value, locations, attention)
 
 
 @torch.library.custom_op("posemods::deformable_attention_backward", mutates_args=())
 def deformable_attention_backward(
     grad_out: torch.Tensor, value: torch.Tensor, locations: torch.Tensor, attention: torch.Tensor
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    return _kernels().backward(grad_out, value, locations, attention)
+    return RECORD.kernels().backward(grad_out, value, locations, attention)
 
 
 @deformable_attention_backward.register_fake
 def _(grad_out, value, locations, attention):
-    grad_v, grad_loc, grad_attn = backward_outputs(value, locations, attention)
+    grad_v, grad_loc, grad_attn = RECORD.backward_outputs(value, locations, attention)
     return grad_v.to(value.dtype), grad_loc, grad_attn
 
 
@@ -65,10 +69,18 @@ def _setup_context(ctx, inputs, output):
 def _backward(ctx, grad_out):
     value, locations, attention = ctx.saved_tensors
     if deterministic_fallback("posemods.deformable_attention"):
-        from posemods.reference import deformable_attention as reference
-
-        return reference_gradients(reference, (value, locations, attention), grad_out)
+        return reference_gradients(RECORD.reference, (value, locations, attention), grad_out)
     return deformable_attention_backward(grad_out, value, locations, attention)
 
 
 deformable_attention.register_autograd(_backward, setup_context=_setup_context)
+
+
+RECORD = OpRecord(
+    name="deformable_attention",
+    reference=reference.deformable_attention,
+    fused=deformable_attention,
+    load_kernels=_load_kernels,
+    forward_outputs=forward_outputs,
+    backward_outputs=backward_outputs,
+)

@@ -11,15 +11,19 @@ the reference instead and differentiates it; the forward stays fused.
 
 from __future__ import annotations
 
+from types import ModuleType
+
 import torch
 
+from posemods import reference
 from posemods._ops._deterministic import deterministic_fallback, reference_gradients
+from posemods._ops._record import OpRecord
 
 
-def _kernels():
-    from posemods.triton import deformable_cross_attention
+def _load_kernels() -> ModuleType:
+    import posemods.triton.deformable_cross_attention as kernels  # imports triton, so only on first use
 
-    return deformable_cross_attention
+    return kernels
 
 
 def forward_outputs(
@@ -49,12 +53,12 @@ def backward_outputs(
 def deformable_cross_attention_forward(
     query: torch.Tensor, key: torch.Tensor, value: torch.Tensor, locations: torch.Tensor, scale: float
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    return _kernels().forward(query, key, value, locations, scale)
+    return RECORD.kernels().forward(query, key, value, locations, scale)
 
 
 @deformable_cross_attention_forward.register_fake
 def _(query, key, value, locations, scale):
-    return forward_outputs(query, key, value, locations)
+    return RECORD.forward_outputs(query, key, value, locations)
 
 
 @torch.library.custom_op("posemods::deformable_cross_attention_backward", mutates_args=())
@@ -68,12 +72,12 @@ def deformable_cross_attention_backward(
     lse: torch.Tensor,
     scale: float,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-    return _kernels().backward(grad_out, query, key, value, locations, out, lse, scale)
+    return RECORD.kernels().backward(grad_out, query, key, value, locations, out, lse, scale)
 
 
 @deformable_cross_attention_backward.register_fake
 def _(grad_out, query, key, value, locations, out, lse, scale):
-    grad_q, grad_k, grad_v, grad_loc = backward_outputs(query, key, value, locations)
+    grad_q, grad_k, grad_v, grad_loc = RECORD.backward_outputs(query, key, value, locations)
     return grad_q, grad_k.to(key.dtype), grad_v.to(value.dtype), grad_loc
 
 
@@ -88,17 +92,25 @@ def _backward(ctx, grad_out, grad_lse):
     # lse is an internal output (functional returns only ``out``), so grad_lse is never used.
     query, key, value, locations, out, lse = ctx.saved_tensors
     if deterministic_fallback("posemods.deformable_cross_attention"):
-        from posemods.reference import deformable_cross_attention as reference
-
-        return *reference_gradients(reference, (query, key, value, locations), grad_out, ctx.scale), None
+        return *reference_gradients(RECORD.reference, (query, key, value, locations), grad_out, ctx.scale), None
     return *deformable_cross_attention_backward(grad_out, query, key, value, locations, out, lse, ctx.scale), None
 
 
 deformable_cross_attention_forward.register_autograd(_backward, setup_context=_setup_context)
 
 
-def deformable_cross_attention(
+def fused(
     query: torch.Tensor, key: torch.Tensor, value: torch.Tensor, locations: torch.Tensor, scale: float
 ) -> torch.Tensor:
     """The fused op's output (B, Lq, G, Dv); the logsumexp it also returns is kept for backward only."""
     return deformable_cross_attention_forward(query, key, value, locations, scale)[0]
+
+
+RECORD = OpRecord(
+    name="deformable_cross_attention",
+    reference=reference.deformable_cross_attention,
+    fused=fused,
+    load_kernels=_load_kernels,
+    forward_outputs=forward_outputs,
+    backward_outputs=backward_outputs,
+)

@@ -11,13 +11,18 @@ a fake promises to ``torch.compile`` are the launcher's (contiguous, whatever th
 
 from __future__ import annotations
 
+from types import ModuleType
+
 import torch
 
+from posemods import reference
+from posemods._ops._record import OpRecord
 
-def _kernels():
-    from posemods.triton import keypoint_mask
 
-    return keypoint_mask
+def _load_kernels() -> ModuleType:
+    import posemods.triton.keypoint_mask as kernels  # imports triton, so only on first use
+
+    return kernels
 
 
 def forward_outputs(tokens: torch.Tensor, feats: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -33,24 +38,24 @@ def backward_outputs(tokens: torch.Tensor, feats: torch.Tensor) -> tuple[torch.T
 
 @torch.library.custom_op("posemods::keypoint_mask", mutates_args=())
 def keypoint_mask(tokens: torch.Tensor, feats: torch.Tensor, scale: float) -> tuple[torch.Tensor, torch.Tensor]:
-    return _kernels().forward(tokens, feats, scale)
+    return RECORD.kernels().forward(tokens, feats, scale)
 
 
 @keypoint_mask.register_fake
 def _(tokens, feats, scale):
-    return forward_outputs(tokens, feats)
+    return RECORD.forward_outputs(tokens, feats)
 
 
 @torch.library.custom_op("posemods::keypoint_mask_backward", mutates_args=())
 def keypoint_mask_backward(
     grad_mask: torch.Tensor, tokens: torch.Tensor, feats: torch.Tensor, lse: torch.Tensor, scale: float
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    return _kernels().backward(grad_mask, tokens, feats, lse, scale)
+    return RECORD.kernels().backward(grad_mask, tokens, feats, lse, scale)
 
 
 @keypoint_mask_backward.register_fake
 def _(grad_mask, tokens, feats, lse, scale):
-    return backward_outputs(tokens, feats)
+    return RECORD.backward_outputs(tokens, feats)
 
 
 def _setup_context(ctx, inputs, output):
@@ -67,3 +72,19 @@ def _backward(ctx, grad_mask, _grad_lse):
 
 
 keypoint_mask.register_autograd(_backward, setup_context=_setup_context)
+
+
+def fused(tokens: torch.Tensor, feats: torch.Tensor, scale: float) -> torch.Tensor:
+    """The fused op with the reference's signature and output: the mask (the log-sum-exp stays with
+    the backward)."""
+    return keypoint_mask(tokens, feats, scale)[0]
+
+
+RECORD = OpRecord(
+    name="keypoint_mask",
+    reference=reference.keypoint_mask,
+    fused=fused,
+    load_kernels=_load_kernels,
+    forward_outputs=forward_outputs,
+    backward_outputs=backward_outputs,
+)

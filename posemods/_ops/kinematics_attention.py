@@ -14,13 +14,18 @@ backward; :func:`posemods.functional.kinematics_attention` casts the attention t
 
 from __future__ import annotations
 
+from types import ModuleType
+
 import torch
 
+from posemods import reference
+from posemods._ops._record import OpRecord
 
-def _kernels():
-    from posemods.triton import kinematics_attention
 
-    return kinematics_attention
+def _load_kernels() -> ModuleType:
+    import posemods.triton.kinematics_attention as kernels  # imports triton, so only on first use
+
+    return kernels
 
 
 def forward_outputs(
@@ -46,12 +51,12 @@ def backward_outputs(
 def kinematics_attention(
     query: torch.Tensor, key: torch.Tensor, value: torch.Tensor, scale: float, normalization: str = "softmax"
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    return _kernels().forward(query, key, value, scale, normalization)
+    return RECORD.kernels().forward(query, key, value, scale, normalization)
 
 
 @kinematics_attention.register_fake
 def _(query, key, value, scale, normalization="softmax"):
-    return forward_outputs(query, key, value)
+    return RECORD.forward_outputs(query, key, value)
 
 
 @torch.library.custom_op("posemods::kinematics_attention_backward", mutates_args=())
@@ -66,12 +71,12 @@ def kinematics_attention_backward(
     scale: float,
     normalization: str = "softmax",
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    return _kernels().backward(grad_pred, grad_attn, query, key, value, attn, norm, scale, normalization)
+    return RECORD.kernels().backward(grad_pred, grad_attn, query, key, value, attn, norm, scale, normalization)
 
 
 @kinematics_attention_backward.register_fake
 def _(grad_pred, grad_attn, query, key, value, attn, norm, scale, normalization="softmax"):
-    return backward_outputs(query, key, value)
+    return RECORD.backward_outputs(query, key, value)
 
 
 def _setup_context(ctx, inputs, output):
@@ -92,3 +97,22 @@ def _backward(ctx, grad_pred, grad_attn, _grad_norm):
 
 
 kinematics_attention.register_autograd(_backward, setup_context=_setup_context)
+
+
+def fused(
+    query: torch.Tensor, key: torch.Tensor, value: torch.Tensor, scale: float, normalization: str = "softmax"
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """The fused op with the reference's signature and outputs: ``pred`` and ``attn`` in the inputs'
+    dtype (the op keeps its fp32 attention and the row normalisers for the backward)."""
+    pred, attn, _ = kinematics_attention(query, key, value, scale, normalization)
+    return pred, attn.to(query.dtype)
+
+
+RECORD = OpRecord(
+    name="kinematics_attention",
+    reference=reference.kinematics_attention,
+    fused=fused,
+    load_kernels=_load_kernels,
+    forward_outputs=forward_outputs,
+    backward_outputs=backward_outputs,
+)

@@ -18,6 +18,14 @@ Two samplers compute exactly that:
   ``index_add``, which has a deterministic CUDA implementation where grid_sample's backward has none, so
   it is what runs on CUDA under ``torch.use_deterministic_algorithms(True)`` (the fused path's
   deterministic fallback).
+
+They differ in one rounding: the gather forms ``x * W - 0.5`` as written (a rounded product, then a
+rounded difference), exactly as the fused kernels do, while grid_sample unnormalises as
+``((x * 2 - 1) + 1) * W - 1) / 2``. In float32 the two land on different sides of an integer at some
+locations placed exactly on a pixel centre (about 8 % of the centres of widths 1-256), and there the
+neighbours and the one-sided location gradient differ. So the fused kernels agree with
+``sampler="gather"`` by construction, and with the default grid_sample away from pixel centres; the
+parity tests and benchmarks compare against the gather.
 """
 
 from __future__ import annotations

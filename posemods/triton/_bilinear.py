@@ -40,25 +40,32 @@ def pixel_position(loc, row_ok, H, W):
     neighbour and the fractional offsets from it, in fp32.
 
     Beyond one pixel outside the map every neighbour is padding, so clamping there keeps the integer
-    conversion in range without changing the result. A NaN coordinate is sent explicitly to (-2, -2),
-    where all four neighbours are outside: the GPU would convert NaN to pixel 0 and the inside test
-    would pass, so the backward's atomics would write NaN at pixels (0..1, 0..1) where the reference
-    writes nothing. ``fx``/``fy`` stay NaN, so the weights, the sample and the output are NaN as in
-    the reference.
+    conversion in range without changing the result. A NaN or infinite coordinate is sent explicitly
+    to (-2, -2), where all four neighbours are outside: the GPU would convert NaN to pixel 0 and the
+    inside test would pass, so the backward's atomics would write NaN at pixels (0..1, 0..1) where the
+    reference writes nothing. Its fraction is NaN, as the reference's ``px - floor(px)`` is for NaN and
+    for +-inf (inf - inf), so the weights, the sample and the output are NaN as in the reference; a
+    clamped +-inf would otherwise give a finite zero sample and hide a diverged offset.
+
+    ``H`` and ``W`` may be Python ints: Triton passes an int argument equal to 1 as a constexpr, so
+    they are only ever combined with tensors here, never ``.to()``-converted.
     """
     x = tl.load(loc, mask=row_ok, other=0.0).to(tl.float32)
     y = tl.load(loc + 1, mask=row_ok, other=0.0).to(tl.float32)
-    px = _mul_rn(x, tl.zeros_like(x) + W.to(tl.float32)) - 0.5
-    py = _mul_rn(y, tl.zeros_like(y) + H.to(tl.float32)) - 0.5
-    nan = (px != px) | (py != py)
-    cx = tl.where(nan, -2.0, tl.where(px < -2.0, -2.0, tl.where(px > W + 1.0, W + 1.0, px)))
-    cy = tl.where(nan, -2.0, tl.where(py < -2.0, -2.0, tl.where(py > H + 1.0, H + 1.0, py)))
+    px = _mul_rn(x, tl.zeros_like(x) + W) - 0.5
+    py = _mul_rn(y, tl.zeros_like(y) + H) - 0.5
+    # px - px is 0 for every finite px and NaN for NaN and +-inf.
+    bad_x = (px - px) != 0.0
+    bad_y = (py - py) != 0.0
+    bad = bad_x | bad_y
+    cx = tl.where(bad, -2.0, tl.where(px < -2.0, -2.0, tl.where(px > W + 1.0, W + 1.0, px)))
+    cy = tl.where(bad, -2.0, tl.where(py < -2.0, -2.0, tl.where(py > H + 1.0, H + 1.0, py)))
     x0f = tl.floor(cx)
     y0f = tl.floor(cy)
-    # A NaN coordinate keeps a NaN fraction (NaN weights, as in the reference); elsewhere the fraction
-    # of the clamped position, in [0, 1), so no weight overflows far outside the map.
-    fx = tl.where(px != px, px, cx - x0f)
-    fy = tl.where(py != py, py, cy - y0f)
+    # A NaN or infinite coordinate gets a NaN fraction (NaN weights, as in the reference); elsewhere the
+    # fraction of the clamped position, in [0, 1), so no weight overflows far outside the map.
+    fx = tl.where(bad_x, px - px, cx - x0f)
+    fy = tl.where(bad_y, py - py, cy - y0f)
     return x0f.to(tl.int32), y0f.to(tl.int32), fx, fy
 
 

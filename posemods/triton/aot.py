@@ -7,6 +7,8 @@ Kept out of the kernel modules, so importing a kernel never imports the compiler
 
 from __future__ import annotations
 
+import dataclasses
+
 from posemods.triton import deformable_attention as da
 from posemods.triton import deformable_cross_attention as dca
 from posemods.triton import keypoint_mask as kpm
@@ -173,10 +175,31 @@ def deformable_attention_specs() -> list[KernelSpec]:
     return specs
 
 
-def all_specs() -> list[KernelSpec]:
+def sizes_of_one(specs: list[KernelSpec]) -> list[KernelSpec]:
+    """Each kernel's first spec again with every integer size equal to 1, which Triton's launcher passes as
+    a constexpr, not an i32: ``native_specialize_impl(backend, 1, ...)`` returns ``("constexpr", 1)``
+    (triton/runtime/jit.py, ``create_function_from_signature``). The size then reaches the kernel as a
+    Python int, so ``W.to(tl.float32)`` fails to compile where the interpreter (which never specialises)
+    runs it. A 1 x 1 map, a single channel or a single joint must compile all the same."""
+    first: dict[object, KernelSpec] = {}
+    for spec in specs:
+        first.setdefault(spec.fn, spec)
     return [
+        dataclasses.replace(
+            spec,
+            name=f"{spec.name.split(' (')[0]} (every size = 1, constexpr)",
+            constexprs={**spec.constexprs, **{n: 1 for n, t in spec.signature.items() if t == "i32"}},
+            divisible=(),
+        )
+        for spec in first.values()
+    ]
+
+
+def all_specs() -> list[KernelSpec]:
+    specs = [
         *kinematics_attention_specs(),
         *keypoint_mask_specs(),
         *deformable_cross_attention_specs(),
         *deformable_attention_specs(),
     ]
+    return specs + sizes_of_one(specs)

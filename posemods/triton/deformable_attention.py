@@ -18,7 +18,7 @@ import torch
 import triton
 import triton.language as tl
 
-from posemods._ops.deformable_attention import backward_outputs, forward_outputs
+from posemods._ops.deformable_attention import RECORD
 from posemods.triton._bilinear import corner, pixel_position, query_block
 from posemods.triton._common import MAX_HEAD_DIM, SUPPORTED_DTYPES, launch
 
@@ -124,7 +124,7 @@ def forward(value: torch.Tensor, locations: torch.Tensor, attention: torch.Tenso
     batch, height, width, heads, dim_v = value.shape
     queries, points = locations.shape[1], locations.shape[3]
     value, locations, attention = value.contiguous(), locations.contiguous(), attention.contiguous()
-    out = forward_outputs(value, locations, attention)
+    out = RECORD.forward_outputs(value, locations, attention)
     if out.numel() == 0:
         return out
     config = launch_config(dim_v)
@@ -144,7 +144,7 @@ def backward(
     queries, points = locations.shape[1], locations.shape[3]
     # Incoming gradients may be expanded (stride 0) views, e.g. from .sum().backward().
     grad_out, value, locations, attention = (t.contiguous() for t in (grad_out, value, locations, attention))
-    grad_v, grad_loc, grad_attn = (t.zero_() for t in backward_outputs(value, locations, attention))
+    grad_v, grad_loc, grad_attn = (t.zero_() for t in RECORD.backward_outputs(value, locations, attention))
     if batch * queries * heads and points:
         config = launch_config(dim_v, "backward")
         grid = (batch * heads * triton.cdiv(queries, config["BLOCK_Q"]),)

@@ -27,7 +27,7 @@ import torch
 import triton
 import triton.language as tl
 
-from posemods._ops.deformable_cross_attention import backward_outputs, forward_outputs
+from posemods._ops.deformable_cross_attention import RECORD
 from posemods.triton._bilinear import corner, pixel_position, query_block
 from posemods.triton._common import MAX_HEAD_DIM, SUPPORTED_DTYPES, launch
 
@@ -203,7 +203,7 @@ def forward(
     """Returns the output (B, Lq, G, Dv) and the logsumexp (B, Lq, G) in float32."""
     batch, queries, height, width, heads, points, dim, dim_v = _sizes(query, value, locations)
     query, key, value, locations = (t.contiguous() for t in (query, key, value, locations))
-    out, lse = forward_outputs(query, key, value, locations)
+    out, lse = RECORD.forward_outputs(query, key, value, locations)
     if out.numel() == 0:
         return out, lse.fill_(float("-inf"))
     config = launch_config(dim, dim_v)
@@ -232,7 +232,7 @@ def backward(
     grad_out, query, key, value, locations, out = (
         t.contiguous() for t in (grad_out, query, key, value, locations, out)
     )
-    grad_q, grad_k, grad_v, grad_loc = backward_outputs(query, key, value, locations)
+    grad_q, grad_k, grad_v, grad_loc = RECORD.backward_outputs(query, key, value, locations)
     grad_k, grad_v = grad_k.zero_(), grad_v.zero_()  # fp32 accumulators for the atomics
     if batch * queries * heads and points:
         config = launch_config(dim, dim_v, "backward")

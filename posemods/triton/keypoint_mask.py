@@ -32,7 +32,7 @@ import torch
 import triton
 import triton.language as tl
 
-from posemods._ops.keypoint_mask import backward_outputs, forward_outputs
+from posemods._ops.keypoint_mask import RECORD
 from posemods.triton._common import (
     SUPPORTED_DTYPES,
     dot,
@@ -61,7 +61,10 @@ def _token_logsumexp_kernel(
     run_sum = tl.zeros((BLOCK_J,), dtype=tl.float32)
     for l0 in range(0, L, BLOCK_L):
         pos_ok = l0 + tl.arange(0, BLOCK_L) < L
-        logits = logit_tile(tok_blk, row_ok, feat_base + l0 * C.to(tl.int64), pos_ok, C,
+        # int64 before the product (l0 * C passes 2**31 at large L * C). tl.cast, not ``C.to``: C = 1
+        # reaches a compiled kernel as a Python int (Triton specialises an int argument equal to 1 to a
+        # constexpr), and l0 is a Python int under the interpreter; tl.cast takes both.
+        logits = logit_tile(tok_blk, row_ok, feat_base + tl.cast(l0, tl.int64) * C, pos_ok, C,
                              BLOCK_J, BLOCK_L, BLOCK_C, DOT_PRECISION, UPCAST)  # fmt: skip
         logits = tl.where(pos_ok[None, :], logits * scale, float("-inf"))
         new_max = tl.maximum(run_max, tl.max(logits, axis=1))
@@ -87,7 +90,7 @@ def _position_sum_kernel(
     for j0 in range(0, J, BLOCK_J):
         rows = j0 + tl.arange(0, BLOCK_J)
         row_ok = rows < J
-        logits = logit_tile(tok_base + j0 * C.to(tl.int64), row_ok, feat_blk, pos_ok, C,
+        logits = logit_tile(tok_base + tl.cast(j0, tl.int64) * C, row_ok, feat_blk, pos_ok, C,
                              BLOCK_J, BLOCK_L, BLOCK_C, DOT_PRECISION, UPCAST)  # fmt: skip
         lse = tl.load(lse_ptr + b * J + rows, mask=row_ok, other=0.0)
         prob = tl.where(row_ok[:, None], tl.exp(logits * scale - lse[:, None]), 0.0)
@@ -113,7 +116,7 @@ def _token_delta_kernel(
     for l0 in range(0, L, BLOCK_L):
         pos = l0 + tl.arange(0, BLOCK_L)
         pos_ok = pos < L
-        logits = logit_tile(tok_blk, row_ok, feat_base + l0 * C.to(tl.int64), pos_ok, C,
+        logits = logit_tile(tok_blk, row_ok, feat_base + tl.cast(l0, tl.int64) * C, pos_ok, C,
                              BLOCK_J, BLOCK_L, BLOCK_C, DOT_PRECISION, UPCAST)  # fmt: skip
         g = tl.load(grad_mask_ptr + b * L + pos, mask=pos_ok, other=0.0).to(tl.float32)
         prob = tl.where(pos_ok[None, :], tl.exp(logits * scale - lse[:, None]), 0.0)
@@ -145,7 +148,7 @@ def _token_grad_kernel(
         p = tl.arange(0, BLOCK_L)
         pos = l0 + p
         pos_ok = pos < L
-        feat_blk = feat_base + l0 * C.to(tl.int64)
+        feat_blk = feat_base + tl.cast(l0, tl.int64) * C
         logits = logit_tile(tok_ptr + tok_offset, row_ok, feat_blk, pos_ok, C,
                              BLOCK_J, BLOCK_L, BLOCK_C, DOT_PRECISION, UPCAST)  # fmt: skip
         g = tl.load(grad_mask_ptr + b * L + pos, mask=pos_ok, other=0.0).to(tl.float32)
@@ -180,7 +183,7 @@ def _feature_grad_kernel(
         r = tl.arange(0, BLOCK_J)
         rows = j0 + r
         row_ok = rows < J
-        tok_blk = tok_base + j0 * C.to(tl.int64)
+        tok_blk = tok_base + tl.cast(j0, tl.int64) * C
         logits = logit_tile(tok_blk, row_ok, feat_ptr + feat_offset, pos_ok, C,
                              BLOCK_J, BLOCK_L, BLOCK_C, DOT_PRECISION, UPCAST)  # fmt: skip
         lse = tl.load(lse_ptr + b * J + rows, mask=row_ok, other=0.0)
@@ -221,7 +224,7 @@ def forward(tokens: torch.Tensor, feats: torch.Tensor, scale: float) -> tuple[to
     batch, joints, channels = tokens.shape
     positions = feats.shape[1]
     tokens, feats = tokens.contiguous(), feats.contiguous()
-    mask, lse = forward_outputs(tokens, feats)
+    mask, lse = RECORD.forward_outputs(tokens, feats)
     if batch == 0 or positions == 0:
         return mask, lse.fill_(float("-inf"))
     if joints == 0:
@@ -243,7 +246,7 @@ def backward(
     # The incoming gradient may be an expanded (stride 0) view, e.g. from .sum().backward().
     grad_mask = grad_mask.contiguous()
     tokens, feats, lse = tokens.contiguous(), feats.contiguous(), lse.contiguous()
-    grad_tokens, grad_feats = (t.zero_() for t in backward_outputs(tokens, feats))
+    grad_tokens, grad_feats = (t.zero_() for t in RECORD.backward_outputs(tokens, feats))
     if batch == 0 or joints == 0 or positions == 0 or channels == 0:
         return grad_tokens, grad_feats
     scan = {**launch_config("scan"), **dot_config(tokens.dtype)}

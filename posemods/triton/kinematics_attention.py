@@ -25,7 +25,7 @@ import torch
 import triton
 import triton.language as tl
 
-from posemods._ops.kinematics_attention import backward_outputs, forward_outputs
+from posemods._ops.kinematics_attention import RECORD
 from posemods.triton._common import (
     SUPPORTED_DTYPES,
     dot_config,
@@ -172,7 +172,7 @@ def forward(
     normaliser (B, J) in fp32 (the sum of the logits for ``"sum"``, which its backward needs)."""
     batch, joints, height, width = query.shape
     query, key, value = query.contiguous(), key.contiguous(), value.contiguous()
-    pred, attn, norm = forward_outputs(query, key, value)
+    pred, attn, norm = RECORD.forward_outputs(query, key, value)
     if batch == 0:
         return pred, attn, norm
     launch(
@@ -202,7 +202,7 @@ def backward(
     grad_attn = None if grad_attn is None else grad_attn.contiguous()
     query, key, value = query.contiguous(), key.contiguous(), value.contiguous()
     attn, norm = attn.float().contiguous(), norm.float().contiguous()
-    grad_q, grad_k, grad_v = backward_outputs(query, key, value)
+    grad_q, grad_k, grad_v = RECORD.backward_outputs(query, key, value)
     if batch == 0:
         return grad_q, grad_k, grad_v
     dlogits = torch.empty((batch, joints, joints), device=query.device, dtype=torch.float32)
