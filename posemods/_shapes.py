@@ -27,6 +27,8 @@ broadcasting can turn them into something cryptic.
 from __future__ import annotations
 
 import contextlib
+import math
+import numbers
 import operator
 
 import torch
@@ -121,6 +123,33 @@ def expect_positive(name: str, value: int) -> int:
     if number is None or number < 1:
         raise ValueError(f"{name}: expected a positive integer, got {value!r} ({type(value).__name__})")
     return number
+
+
+def expect_mlp_ratio(mlp_ratio, dim: int) -> float:
+    """Return ``mlp_ratio`` as a float, or raise unless it is a finite real > 0 giving >= 1 hidden unit.
+
+    ``dim * '4'`` repeats a string (and allocates gigabytes), so a string is refused before any
+    arithmetic: ``TypeError`` for a non-number, ``ValueError`` for 0, negative, NaN or inf.
+    """
+    if isinstance(mlp_ratio, bool) or not isinstance(mlp_ratio, numbers.Real):
+        raise TypeError(f"mlp_ratio: expected a positive real number, got {type(mlp_ratio).__name__} {mlp_ratio!r}")
+    value = float(mlp_ratio)
+    if not math.isfinite(value) or value <= 0 or int(dim * value) < 1:
+        raise ValueError(f"mlp_ratio: expected a finite number > 0 with dim * mlp_ratio >= 1, got {mlp_ratio!r}")
+    return value
+
+
+def expect_prefix_tokens(num_prefix_tokens) -> int:
+    """``num_prefix_tokens`` as a non-negative int (cls / register tokens ahead of the grid)."""
+    if isinstance(num_prefix_tokens, bool):
+        raise TypeError(f"num_prefix_tokens: expected a non-negative integer, got {num_prefix_tokens!r}")
+    try:
+        value = operator.index(num_prefix_tokens)
+    except TypeError:
+        raise TypeError(f"num_prefix_tokens: expected a non-negative integer, got {num_prefix_tokens!r}") from None
+    if value < 0:
+        raise ValueError(f"num_prefix_tokens: expected a non-negative integer, got {num_prefix_tokens!r}")
+    return value
 
 
 def expect_size(name: str, size) -> tuple[int, int]:

@@ -13,7 +13,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from posemods import functional
-from posemods._shapes import expect_choice
+from posemods._shapes import expect_choice, expect_prefix_tokens
 from posemods.modules.deformable_sampling import (
     DeformableOffsets,
     OffsetConv,
@@ -21,7 +21,6 @@ from posemods.modules.deformable_sampling import (
     ReferencePointsMode,
     check_motion_config,
     check_motion_inputs,
-    expect_prefix_tokens,
     pixel_centres,
     sampling_locations,
 )

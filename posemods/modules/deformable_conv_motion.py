@@ -10,13 +10,12 @@ from typing import Literal
 import torch
 from torch import nn
 
-from posemods._shapes import expect_positive
+from posemods._shapes import expect_positive, expect_prefix_tokens
 from posemods.modules.deformable_sampling import (
     OffsetConv,
     ReferencePointsMode,
     check_motion_config,
     check_motion_inputs,
-    expect_prefix_tokens,
     pixel_centres,
 )
 

@@ -10,8 +10,6 @@ the vocabulary of :mod:`posemods._shapes`.
 from __future__ import annotations
 
 import math
-import numbers
-import operator
 from typing import Literal
 
 import torch
@@ -162,48 +160,6 @@ def sampling_locations(
     return reference_points.to(dtype)[:, :, None, None, :] + offsets.to(dtype) / scale
 
 
-def expect_module_device(name: str, tensor: torch.Tensor, module: nn.Module) -> None:
-    """Raise ``ValueError`` if ``module``'s first parameter is on another device than ``tensor``.
-
-    Without it a CPU input into a module on another device fails deep inside a matmul with "Tensor
-    on device cpu is not on the expected device meta", naming neither. (Kept here rather than in
-    :mod:`posemods._shapes`, which another change owns; it can move there.)
-    """
-    param = next(module.parameters(), None)
-    if param is not None and param.device != tensor.device:
-        raise ValueError(
-            f"{name}: on device {tensor.device} but {type(module).__name__}'s parameters are on "
-            f"{param.device}; move one to the other (e.g. module.to({str(tensor.device)!r}))"
-        )
-
-
-def expect_mlp_ratio(mlp_ratio, dim: int) -> float:
-    """Return ``mlp_ratio`` as a float, or raise unless it is a finite real > 0 giving >= 1 hidden unit.
-
-    ``dim * '4'`` repeats a string (and allocates gigabytes), so a string is refused before any
-    arithmetic: ``TypeError`` for a non-number, ``ValueError`` for 0, negative, NaN or inf.
-    """
-    if isinstance(mlp_ratio, bool) or not isinstance(mlp_ratio, numbers.Real):
-        raise TypeError(f"mlp_ratio: expected a positive real number, got {type(mlp_ratio).__name__} {mlp_ratio!r}")
-    value = float(mlp_ratio)
-    if not math.isfinite(value) or value <= 0 or int(dim * value) < 1:
-        raise ValueError(f"mlp_ratio: expected a finite number > 0 with dim * mlp_ratio >= 1, got {mlp_ratio!r}")
-    return value
-
-
-def expect_prefix_tokens(num_prefix_tokens) -> int:
-    """``num_prefix_tokens`` as a non-negative int (cls / register tokens ahead of the grid)."""
-    if isinstance(num_prefix_tokens, bool):
-        raise TypeError(f"num_prefix_tokens: expected a non-negative integer, got {num_prefix_tokens!r}")
-    try:
-        value = operator.index(num_prefix_tokens)
-    except TypeError:
-        raise TypeError(f"num_prefix_tokens: expected a non-negative integer, got {num_prefix_tokens!r}") from None
-    if value < 0:
-        raise ValueError(f"num_prefix_tokens: expected a non-negative integer, got {num_prefix_tokens!r}")
-    return value
-
-
 def check_motion_inputs(
     module: nn.Module, x, constraint, hw, reference_points, *, constraint_used: bool = True
 ) -> tuple[int, int, int, int]:
@@ -218,8 +174,7 @@ def check_motion_inputs(
         expect_shape("constraint", constraint, "B L Cz", dims)
         expect_float("constraint", constraint)
         expect_same("device", x=x, constraint=constraint)
-    expect_module_device("x", x, module)
-    expect_module_dtype("x", x, module)
+    expect_module_dtype("x", x, module)  # also checks the device
     if constraint is not None:
         expect_module_dtype("constraint", constraint, module)
     prefix = getattr(module, "num_prefix_tokens", 0)

@@ -16,11 +16,12 @@ from posemods._shapes import (
     expect_choice,
     expect_float,
     expect_grid,
+    expect_mlp_ratio,
     expect_module_dtype,
     expect_positive,
+    expect_prefix_tokens,
     expect_shape,
 )
-from posemods.modules.deformable_sampling import expect_mlp_ratio, expect_module_device, expect_prefix_tokens
 
 MASK_ACTIVATIONS = ("none", "sigmoid")
 
@@ -228,8 +229,7 @@ class HumanKeypointMask(nn.Module):
         dims = {"T": self.num_frames, "C": self.dim}
         expect_shape("feats", feats, "B T L C", dims)
         expect_float("feats", feats)
-        expect_module_device("feats", feats, self)
-        expect_module_dtype("feats", feats, self)
+        expect_module_dtype("feats", feats, self)  # also checks the device
         prefix = self.num_prefix_tokens
         if prefix >= dims["L"]:
             raise ValueError(f"feats: expected more than num_prefix_tokens={prefix} tokens, got L={dims['L']}")
