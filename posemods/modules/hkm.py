@@ -37,7 +37,7 @@ class HKMOutput(NamedTuple):
     """
 
     features: torch.Tensor
-    keypoint_tokens: torch.Tensor | None
+    keypoint_tokens: torch.Tensor
     human_mask: torch.Tensor
     keypoint_mask: torch.Tensor
 
