@@ -125,6 +125,15 @@ def expect_positive(name: str, value: int) -> int:
     return number
 
 
+def expect_odd_size(name: str, value) -> int:
+    """Return ``value`` as an ``int``, or raise ``ValueError`` unless it is an odd integer >= 1: a
+    kernel padded by ``size // 2`` on each side then keeps the map's H x W."""
+    size = expect_positive(name, value)
+    if size % 2 == 0:
+        raise ValueError(f"{name}: expected an odd size so the map keeps H x W, got {value}")
+    return size
+
+
 def expect_mlp_ratio(mlp_ratio, dim: int) -> float:
     """Return ``mlp_ratio`` as a float, or raise unless it is a finite real > 0 giving >= 1 hidden unit.
 

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from posemods import BMD, DCA, HKM, KMM
-from posemods._shapes import expect_positive, expect_shape
+from posemods._shapes import expect_odd_size, expect_positive, expect_shape
 
 
 @pytest.mark.parametrize("value", [4, np.int64(4), np.int32(4), np.uint8(4)])
@@ -66,3 +66,24 @@ def test_inputs_on_another_device_than_the_module_are_named():
     bmd = BMD(dim=8, num_heads=2, num_points=2).to("meta")
     with pytest.raises(ValueError, match=r"feats: on device cpu but BidirectionalMotionDisentangle's"):
         bmd(torch.randn(1, 3, 6, 8), torch.randn(1, 6, 8), hw=(2, 3))
+
+
+@pytest.mark.parametrize("value", [1, 3, np.int64(5)])
+def test_expect_odd_size_returns_odd_integers_as_int(value):
+    got = expect_odd_size("kernel_size", value)
+    assert got == int(value) and type(got) is int
+
+
+@pytest.mark.parametrize("value", [2, 4, np.int64(6)])
+def test_expect_odd_size_refuses_even_sizes_naming_the_argument(value):
+    with pytest.raises(ValueError, match=rf"kernel_size: expected an odd size so the map keeps H x W, got {value}"):
+        expect_odd_size("kernel_size", value)
+
+
+def test_dc_refuses_an_even_kernel_size():
+    from posemods.modules.deformable_conv_motion import DeformableConvMotion
+
+    with pytest.raises(ValueError, match="kernel_size: expected an odd size"):
+        DeformableConvMotion(8, num_heads=2, kernel_size=4)
+    with pytest.raises(ValueError, match="kernel_size: expected a positive integer"):
+        DeformableConvMotion(8, num_heads=2, kernel_size=0)

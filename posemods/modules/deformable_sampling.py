@@ -21,6 +21,7 @@ from posemods._shapes import (
     expect_float,
     expect_grid,
     expect_module_dtype,
+    expect_odd_size,
     expect_positive,
     expect_same,
     expect_shape,
@@ -88,9 +89,7 @@ class DeformableOffsets(nn.Module):
         super().__init__()
         for name, value in (("dim", dim), ("num_heads", num_heads), ("num_points", num_points)):
             expect_positive(name, value)
-        expect_positive("offset_kernel_size", kernel_size)
-        if kernel_size % 2 == 0:
-            raise ValueError(f"offset_kernel_size: expected an odd size so the map keeps H x W, got {kernel_size}")
+        expect_odd_size("offset_kernel_size", kernel_size)
         expect_choice("offset_conv", conv, OFFSET_CONVS)
         self.num_heads, self.num_points = num_heads, num_points
         pad = kernel_size // 2
@@ -201,9 +200,7 @@ def check_motion_config(
 ) -> int:
     """Constructor checks shared by DCA, DA and DC (also of the arguments one of them ignores, so a
     typo fails whichever operator is chosen). Returns Cz."""
-    expect_positive("offset_kernel_size", offset_kernel_size)
-    if offset_kernel_size % 2 == 0:
-        raise ValueError(f"offset_kernel_size: expected an odd size so the map keeps H x W, got {offset_kernel_size}")
+    expect_odd_size("offset_kernel_size", offset_kernel_size)
     expect_choice("offset_conv", offset_conv, OFFSET_CONVS)
     for name, value in (("dim", dim), ("num_heads", num_heads), ("num_points", num_points)):
         expect_positive(name, value)
