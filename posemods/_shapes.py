@@ -161,6 +161,15 @@ def expect_prefix_tokens(num_prefix_tokens) -> int:
     return value
 
 
+def expect_grid_tokens(name: str, length: int, num_prefix_tokens: int) -> int:
+    """Return the grid's token count ``L - P`` of a sequence of ``length`` tokens whose first
+    ``num_prefix_tokens`` (P: cls / register tokens) are not on the grid; ``ValueError`` naming
+    ``name`` unless at least one grid token is left."""
+    if num_prefix_tokens >= length:
+        raise ValueError(f"{name}: expected more than num_prefix_tokens={num_prefix_tokens} tokens, got L={length}")
+    return length - num_prefix_tokens
+
+
 def expect_size(name: str, size) -> tuple[int, int]:
     """Return ``size`` as ``(H, W)`` ints, or raise ``ValueError`` unless it is two positive integers.
 

@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from posemods import BMD, DCA, HKM, KMM
-from posemods._shapes import expect_odd_size, expect_positive, expect_shape
+from posemods._shapes import expect_grid_tokens, expect_odd_size, expect_positive, expect_shape
 
 
 @pytest.mark.parametrize("value", [4, np.int64(4), np.int32(4), np.uint8(4)])
@@ -87,3 +87,21 @@ def test_dc_refuses_an_even_kernel_size():
         DeformableConvMotion(8, num_heads=2, kernel_size=4)
     with pytest.raises(ValueError, match="kernel_size: expected a positive integer"):
         DeformableConvMotion(8, num_heads=2, kernel_size=0)
+
+
+def test_a_sequence_of_prefix_tokens_only_is_refused_naming_the_argument():
+    """P prefix tokens need at least one grid token after them: L = P gives no H x W grid at all."""
+    with pytest.raises(ValueError, match=r"feats: expected more than num_prefix_tokens=6 tokens, got L=6"):
+        HKM(dim=8, num_joints=3, num_heads=2, num_prefix_tokens=6)(torch.randn(1, 3, 6, 8))
+    with pytest.raises(ValueError, match=r"feats: expected more than num_prefix_tokens=6 tokens, got L=6"):
+        BMD(dim=8, num_heads=2, num_points=2, num_prefix_tokens=6)(
+            torch.randn(1, 3, 6, 8), torch.randn(1, 6, 8), hw=(2, 3)
+        )
+    with pytest.raises(ValueError, match=r"x: expected more than num_prefix_tokens=7 tokens, got L=6"):
+        DCA(dim=8, num_heads=2, num_points=2, num_prefix_tokens=7)(torch.randn(1, 6, 8), torch.randn(1, 6, 8), (2, 3))
+
+
+def test_expect_grid_tokens_is_the_length_after_the_prefix():
+    assert expect_grid_tokens("x", 7, 1) == 6 and expect_grid_tokens("x", 6, 0) == 6
+    with pytest.raises(ValueError, match=r"x: expected more than num_prefix_tokens=2 tokens, got L=1"):
+        expect_grid_tokens("x", 1, 2)

@@ -15,6 +15,7 @@ from posemods._shapes import (
     expect_choice,
     expect_float,
     expect_grid,
+    expect_grid_tokens,
     expect_mlp_ratio,
     expect_module_dtype,
     expect_positive,
@@ -311,10 +312,7 @@ class BidirectionalMotionDisentangle(nn.Module):
             expect_float("enhanced", enhanced)
             expect_same("device", feats=feats, enhanced=enhanced)
             expect_module_dtype("enhanced", enhanced, self)
-        prefix = self.num_prefix_tokens
-        if prefix >= dims["L"]:
-            raise ValueError(f"feats: expected more than num_prefix_tokens={prefix} tokens, got L={dims['L']}")
-        expect_grid("hw", hw, dims["L"] - prefix)
+        expect_grid("hw", hw, expect_grid_tokens("feats", dims["L"], self.num_prefix_tokens))
 
     def extra_repr(self) -> str:
         return (

@@ -20,6 +20,7 @@ from posemods._shapes import (
     expect_choice,
     expect_float,
     expect_grid,
+    expect_grid_tokens,
     expect_module_dtype,
     expect_odd_size,
     expect_positive,
@@ -176,10 +177,8 @@ def check_motion_inputs(
     expect_module_dtype("x", x, module)  # also checks the device
     if constraint is not None:
         expect_module_dtype("constraint", constraint, module)
-    prefix = getattr(module, "num_prefix_tokens", 0)
-    if prefix >= dims["L"]:
-        raise ValueError(f"x: expected more than num_prefix_tokens={prefix} tokens, got L={dims['L']}")
-    grid = {"B": dims["B"], "L": dims["L"] - prefix}  # L of the grid, after the prefix tokens
+    # L of the grid, after the prefix tokens
+    grid = {"B": dims["B"], "L": expect_grid_tokens("x", dims["L"], getattr(module, "num_prefix_tokens", 0))}
     height, width = expect_grid("hw", hw, grid["L"])
     if reference_points is not None:
         expect_shape("reference_points", reference_points, "B L 2", grid)

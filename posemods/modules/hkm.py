@@ -16,6 +16,7 @@ from posemods._shapes import (
     expect_choice,
     expect_float,
     expect_grid,
+    expect_grid_tokens,
     expect_mlp_ratio,
     expect_module_dtype,
     expect_positive,
@@ -230,11 +231,9 @@ class HumanKeypointMask(nn.Module):
         expect_shape("feats", feats, "B T L C", dims)
         expect_float("feats", feats)
         expect_module_dtype("feats", feats, self)  # also checks the device
-        prefix = self.num_prefix_tokens
-        if prefix >= dims["L"]:
-            raise ValueError(f"feats: expected more than num_prefix_tokens={prefix} tokens, got L={dims['L']}")
+        grid_tokens = expect_grid_tokens("feats", dims["L"], self.num_prefix_tokens)
         if hw is not None:
-            expect_grid("hw", hw, dims["L"] - prefix)
+            expect_grid("hw", hw, grid_tokens)
         return tuple(feats.shape)
 
     def extra_repr(self) -> str:
