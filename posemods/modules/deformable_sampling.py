@@ -68,6 +68,15 @@ def pixel_centres(height: int, width: int, device=None, dtype=torch.float32) -> 
     return torch.stack(torch.meshgrid(xs, ys, indexing="xy"), dim=-1).reshape(-1, 2)
 
 
+def init_offset_head(theta: nn.Linear, num_heads: int, num_points: int) -> None:
+    """θ's weight to zero and its bias to :func:`initial_points`, as Deformable DETR initialises
+    ``sampling_offsets`` (``constant_(self.sampling_offsets.weight.data, 0.)``, then a per-head grid
+    bias): every query starts sampling the same rings, whatever its features."""
+    nn.init.zeros_(theta.weight)
+    with torch.no_grad():
+        theta.bias.copy_(initial_points(num_heads, num_points).flatten())
+
+
 class DeformableOffsets(nn.Module):
     """Per-query sampling offsets from the query and the constraint: Δp = θ(ψ(q ⊕ z)) (eq. 3).
 
@@ -104,9 +113,7 @@ class DeformableOffsets(nn.Module):
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
-        nn.init.zeros_(self.theta.weight)
-        with torch.no_grad():
-            self.theta.bias.copy_(initial_points(self.num_heads, self.num_points).flatten())
+        init_offset_head(self.theta, self.num_heads, self.num_points)
 
     def forward(self, query: torch.Tensor, constraint: torch.Tensor, hw: tuple[int, int]) -> torch.Tensor:
         """query, constraint: (B, L, C) on an H x W grid. Returns (B, L, G, N, 2) offsets in pixels."""
@@ -133,9 +140,7 @@ class QueryOffsets(nn.Module):
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
-        nn.init.zeros_(self.theta.weight)
-        with torch.no_grad():
-            self.theta.bias.copy_(initial_points(self.num_heads, self.num_points).flatten())
+        init_offset_head(self.theta, self.num_heads, self.num_points)
 
     def forward(self, query: torch.Tensor) -> torch.Tensor:
         """query (B, L, C). Returns (B, L, G, N, 2) offsets (dx, dy) in pixels."""
