@@ -105,3 +105,14 @@ def test_expect_grid_tokens_is_the_length_after_the_prefix():
     assert expect_grid_tokens("x", 7, 1) == 6 and expect_grid_tokens("x", 6, 0) == 6
     with pytest.raises(ValueError, match=r"x: expected more than num_prefix_tokens=2 tokens, got L=1"):
         expect_grid_tokens("x", 1, 2)
+
+
+def test_the_deformable_choices_are_the_values_of_their_annotations():
+    """OPERATORS, REFERENCE_POINTS and OFFSET_CONVS are read from the Literal types: one list each."""
+    from posemods.modules import deformable_sampling as ds
+
+    assert ds.OPERATORS == ("dca", "da", "dc")
+    assert ds.REFERENCE_POINTS == ("grid", "constraint")
+    assert ds.OFFSET_CONVS == ("depthwise", "full")
+    with pytest.raises(ValueError, match=r"operator: expected one of \('dca', 'da', 'dc'\), got 'conv'"):
+        BMD(dim=8, num_heads=2, operator="conv")

@@ -10,7 +10,7 @@ the vocabulary of :mod:`posemods._shapes`.
 from __future__ import annotations
 
 import math
-from typing import Literal
+from typing import Literal, get_args
 
 import torch
 from torch import nn
@@ -35,12 +35,12 @@ from posemods._shapes import (
 #: cross attention (eq. 3-4), ``"da"`` plain deformable attention (Deformable DETR), ``"dc"``
 #: deformable convolution.
 Operator = Literal["dca", "da", "dc"]
-OPERATORS: tuple[str, ...] = ("dca", "da", "dc")
+OPERATORS: tuple[str, ...] = get_args(Operator)  # the runtime check reads the annotation's values
 #: Where DCA's reference points p_z come from: each query's own pixel, or predicted from z.
 ReferencePointsMode = Literal["grid", "constraint"]
-REFERENCE_POINTS: tuple[str, ...] = ("grid", "constraint")
+REFERENCE_POINTS: tuple[str, ...] = get_args(ReferencePointsMode)
 OffsetConv = Literal["depthwise", "full"]
-OFFSET_CONVS = ("depthwise", "full")
+OFFSET_CONVS: tuple[str, ...] = get_args(OffsetConv)
 RING_SIZE = 8  # points per ring of the initial pattern; ring r (from 1) has radius r pixels
 
 
