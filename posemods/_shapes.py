@@ -201,15 +201,26 @@ def expect_grid(name: str, hw, tokens: int) -> tuple[int, int]:
     return height, width
 
 
+def _parameters_allow(module: torch.nn.Module, attr: str, value) -> bool:
+    """Whether ``module`` has no parameters or one whose ``attr`` is ``value``.
+
+    Runs on every forward: it stops at the first matching parameter (usually the first one).
+    """
+    empty = True
+    for param in module.parameters():
+        if getattr(param, attr) == value:
+            return True
+        empty = False
+    return empty
+
+
 def expect_module_device(name: str, tensor: torch.Tensor, module: torch.nn.Module) -> None:
     """Raise ``ValueError`` if no parameter of ``module`` is on ``tensor``'s device.
 
     Without it the first layer fails with torch's "Tensor on device cpu is not on the expected device
     meta", which names neither the argument nor the module.
     """
-    params = iter(module.parameters())
-    first = next(params, None)
-    if first is None or first.device == tensor.device or any(p.device == tensor.device for p in params):
+    if _parameters_allow(module, "device", tensor.device):
         return
     devices = sorted({str(p.device) for p in module.parameters()})
     raise ValueError(
@@ -226,10 +237,7 @@ def expect_module_dtype(name: str, tensor: torch.Tensor, module: torch.nn.Module
     autocast a mix is expected (autocast casts per op), so it is allowed there.
     """
     expect_module_device(name, tensor, module)
-    # Runs on every forward: stop at the first matching parameter (usually the first one).
-    params = iter(module.parameters())
-    first = next(params, None)
-    if first is None or first.dtype == tensor.dtype or any(p.dtype == tensor.dtype for p in params):
+    if _parameters_allow(module, "dtype", tensor.dtype):
         return
     if _autocasting(tensor.device.type):
         return

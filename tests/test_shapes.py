@@ -7,7 +7,14 @@ import pytest
 import torch
 
 from posemods import BMD, DCA, HKM, KMM
-from posemods._shapes import expect_grid_tokens, expect_odd_size, expect_positive, expect_shape
+from posemods._shapes import (
+    expect_grid_tokens,
+    expect_module_device,
+    expect_module_dtype,
+    expect_odd_size,
+    expect_positive,
+    expect_shape,
+)
 
 
 @pytest.mark.parametrize("value", [4, np.int64(4), np.int32(4), np.uint8(4)])
@@ -116,3 +123,18 @@ def test_the_deformable_choices_are_the_values_of_their_annotations():
     assert ds.OFFSET_CONVS == ("depthwise", "full")
     with pytest.raises(ValueError, match=r"operator: expected one of \('dca', 'da', 'dc'\), got 'conv'"):
         BMD(dim=8, num_heads=2, operator="conv")
+
+
+def test_a_module_passes_when_any_of_its_parameters_matches_and_when_it_has_none():
+    """bf16 weights with an fp32 norm take fp32 and bf16 inputs; fp16 names every dtype the module has."""
+    mixed = torch.nn.Sequential(torch.nn.Linear(2, 2).to(torch.bfloat16), torch.nn.LayerNorm(2))
+    for dtype in (torch.float32, torch.bfloat16):
+        expect_module_dtype("x", torch.zeros(1, 2, dtype=dtype), mixed)
+    with pytest.raises(
+        TypeError, match=r"x: dtype torch.float16 but Sequential's parameters are torch.bfloat16, torch.float32"
+    ):
+        expect_module_dtype("x", torch.zeros(1, 2, dtype=torch.float16), mixed)
+    expect_module_dtype("x", torch.zeros(1, dtype=torch.float64), torch.nn.ReLU())  # no parameters: nothing to match
+    expect_module_device("x", torch.zeros(1, device="meta"), torch.nn.ReLU())
+    with pytest.raises(ValueError, match=r"x: on device meta but Linear's parameters are on cpu"):
+        expect_module_device("x", torch.zeros(1, device="meta"), torch.nn.Linear(2, 2))
