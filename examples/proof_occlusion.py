@@ -97,7 +97,7 @@ def main(argv: list[str] | None = None) -> dict:
     checkpoints = {(v, s): train(v, s, settings, out / f"{v}-seed{s}", args.device) for s in seeds for v in VARIANTS}
     train_seconds = time.perf_counter() - start
 
-    # Scored with the config's seed as the masks' seed, so both variants of a seed see the same masks.
+    # occlusion_sweep seeds the masks with 0 (no seed override here), so both variants of a seed see the same masks.
     score = lambda path, ks, mode: occlusion_sweep([str(path)], ks, mode, size, "video", progress=False)[str(path)]
     results: dict = {"protocols": {}, "sweep": {}}
     for mode in ("temporal", "spatial"):

@@ -94,6 +94,22 @@ def payload_digest(fields: Mapping) -> str:
     return digest.hexdigest()
 
 
+def verify_digest(state: dict, name: str) -> None:
+    """Pop :data:`DIGEST_KEY` from ``state`` and raise :class:`CheckpointError` naming the file ``name``
+    unless it equals :func:`payload_digest` of the rest (the training checkpoints' reader and the
+    models' ``checkpoint=`` reader both check it here)."""
+    stored = state.pop(DIGEST_KEY)
+    try:
+        actual = payload_digest(state)
+    except TypeError as error:
+        raise CheckpointError(f"checkpoint {name!r}: {error}") from None
+    if actual != stored:
+        raise CheckpointError(
+            f"checkpoint {name!r} is corrupt: the digest of its payload is {actual[:16]}..., but it was "
+            f"saved with {str(stored)[:16]}... (bytes changed on disk or in transfer); use another copy"
+        )
+
+
 def _feed(digest, value) -> None:
     if isinstance(value, torch.Tensor):
         tensor = value.detach().cpu().resolve_conj().resolve_neg().contiguous().reshape(-1)

@@ -27,6 +27,8 @@ broadcasting can turn them into something cryptic.
 from __future__ import annotations
 
 import contextlib
+import math
+import numbers
 import operator
 
 import torch
@@ -123,6 +125,51 @@ def expect_positive(name: str, value: int) -> int:
     return number
 
 
+def expect_odd_size(name: str, value) -> int:
+    """Return ``value`` as an ``int``, or raise ``ValueError`` unless it is an odd integer >= 1: a
+    kernel padded by ``size // 2`` on each side then keeps the map's H x W."""
+    size = expect_positive(name, value)
+    if size % 2 == 0:
+        raise ValueError(f"{name}: expected an odd size so the map keeps H x W, got {value}")
+    return size
+
+
+def expect_mlp_ratio(mlp_ratio, dim: int) -> float:
+    """Return ``mlp_ratio`` as a float, or raise unless it is a finite real > 0 giving >= 1 hidden unit.
+
+    ``dim * '4'`` repeats a string (and allocates gigabytes), so a string is refused before any
+    arithmetic: ``TypeError`` for a non-number, ``ValueError`` for 0, negative, NaN or inf.
+    """
+    if isinstance(mlp_ratio, bool) or not isinstance(mlp_ratio, numbers.Real):
+        raise TypeError(f"mlp_ratio: expected a positive real number, got {type(mlp_ratio).__name__} {mlp_ratio!r}")
+    value = float(mlp_ratio)
+    if not math.isfinite(value) or value <= 0 or int(dim * value) < 1:
+        raise ValueError(f"mlp_ratio: expected a finite number > 0 with dim * mlp_ratio >= 1, got {mlp_ratio!r}")
+    return value
+
+
+def expect_prefix_tokens(num_prefix_tokens) -> int:
+    """``num_prefix_tokens`` as a non-negative int (cls / register tokens ahead of the grid)."""
+    if isinstance(num_prefix_tokens, bool):
+        raise TypeError(f"num_prefix_tokens: expected a non-negative integer, got {num_prefix_tokens!r}")
+    try:
+        value = operator.index(num_prefix_tokens)
+    except TypeError:
+        raise TypeError(f"num_prefix_tokens: expected a non-negative integer, got {num_prefix_tokens!r}") from None
+    if value < 0:
+        raise ValueError(f"num_prefix_tokens: expected a non-negative integer, got {num_prefix_tokens!r}")
+    return value
+
+
+def expect_grid_tokens(name: str, length: int, num_prefix_tokens: int) -> int:
+    """Return the grid's token count ``L - P`` of a sequence of ``length`` tokens whose first
+    ``num_prefix_tokens`` (P: cls / register tokens) are not on the grid; ``ValueError`` naming
+    ``name`` unless at least one grid token is left."""
+    if num_prefix_tokens >= length:
+        raise ValueError(f"{name}: expected more than num_prefix_tokens={num_prefix_tokens} tokens, got L={length}")
+    return length - num_prefix_tokens
+
+
 def expect_size(name: str, size) -> tuple[int, int]:
     """Return ``size`` as ``(H, W)`` ints, or raise ``ValueError`` unless it is two positive integers.
 
@@ -154,15 +201,26 @@ def expect_grid(name: str, hw, tokens: int) -> tuple[int, int]:
     return height, width
 
 
+def _parameters_allow(module: torch.nn.Module, attr: str, value) -> bool:
+    """Whether ``module`` has no parameters or one whose ``attr`` is ``value``.
+
+    Runs on every forward: it stops at the first matching parameter (usually the first one).
+    """
+    empty = True
+    for param in module.parameters():
+        if getattr(param, attr) == value:
+            return True
+        empty = False
+    return empty
+
+
 def expect_module_device(name: str, tensor: torch.Tensor, module: torch.nn.Module) -> None:
     """Raise ``ValueError`` if no parameter of ``module`` is on ``tensor``'s device.
 
     Without it the first layer fails with torch's "Tensor on device cpu is not on the expected device
     meta", which names neither the argument nor the module.
     """
-    params = iter(module.parameters())
-    first = next(params, None)
-    if first is None or first.device == tensor.device or any(p.device == tensor.device for p in params):
+    if _parameters_allow(module, "device", tensor.device):
         return
     devices = sorted({str(p.device) for p in module.parameters()})
     raise ValueError(
@@ -179,10 +237,7 @@ def expect_module_dtype(name: str, tensor: torch.Tensor, module: torch.nn.Module
     autocast a mix is expected (autocast casts per op), so it is allowed there.
     """
     expect_module_device(name, tensor, module)
-    # Runs on every forward: stop at the first matching parameter (usually the first one).
-    params = iter(module.parameters())
-    first = next(params, None)
-    if first is None or first.dtype == tensor.dtype or any(p.dtype == tensor.dtype for p in params):
+    if _parameters_allow(module, "dtype", tensor.dtype):
         return
     if _autocasting(tensor.device.type):
         return

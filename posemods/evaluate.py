@@ -142,7 +142,8 @@ def occlusion_sweep(
 
     "the number of occluded joints is increased from 1 to 9. Under the same experimental settings,
     we compare the performance ..." (KIMNet 4.5.1). Every checkpoint sees the same masks
-    (:class:`~posemods.data.OcclusionMasks` with the config's seed). Returns
+    (:class:`~posemods.data.OcclusionMasks` seeded with the ``seed`` override, 0 when none is given,
+    not with each checkpoint's own seed). Returns
     ``{path: {k: {"all": mean PCK over every annotated joint, "occluded": over the masked ones}}}``.
     """
     table: dict[str, dict[int, dict[str, float]]] = {}

@@ -7,7 +7,14 @@ import pytest
 import torch
 
 from posemods import BMD, DCA, HKM, KMM
-from posemods._shapes import expect_positive, expect_shape
+from posemods._shapes import (
+    expect_grid_tokens,
+    expect_module_device,
+    expect_module_dtype,
+    expect_odd_size,
+    expect_positive,
+    expect_shape,
+)
 
 
 @pytest.mark.parametrize("value", [4, np.int64(4), np.int32(4), np.uint8(4)])
@@ -66,3 +73,68 @@ def test_inputs_on_another_device_than_the_module_are_named():
     bmd = BMD(dim=8, num_heads=2, num_points=2).to("meta")
     with pytest.raises(ValueError, match=r"feats: on device cpu but BidirectionalMotionDisentangle's"):
         bmd(torch.randn(1, 3, 6, 8), torch.randn(1, 6, 8), hw=(2, 3))
+
+
+@pytest.mark.parametrize("value", [1, 3, np.int64(5)])
+def test_expect_odd_size_returns_odd_integers_as_int(value):
+    got = expect_odd_size("kernel_size", value)
+    assert got == int(value) and type(got) is int
+
+
+@pytest.mark.parametrize("value", [2, 4, np.int64(6)])
+def test_expect_odd_size_refuses_even_sizes_naming_the_argument(value):
+    with pytest.raises(ValueError, match=rf"kernel_size: expected an odd size so the map keeps H x W, got {value}"):
+        expect_odd_size("kernel_size", value)
+
+
+def test_dc_refuses_an_even_kernel_size():
+    from posemods.modules.deformable_conv_motion import DeformableConvMotion
+
+    with pytest.raises(ValueError, match="kernel_size: expected an odd size"):
+        DeformableConvMotion(8, num_heads=2, kernel_size=4)
+    with pytest.raises(ValueError, match="kernel_size: expected a positive integer"):
+        DeformableConvMotion(8, num_heads=2, kernel_size=0)
+
+
+def test_a_sequence_of_prefix_tokens_only_is_refused_naming_the_argument():
+    """P prefix tokens need at least one grid token after them: L = P gives no H x W grid at all."""
+    with pytest.raises(ValueError, match=r"feats: expected more than num_prefix_tokens=6 tokens, got L=6"):
+        HKM(dim=8, num_joints=3, num_heads=2, num_prefix_tokens=6)(torch.randn(1, 3, 6, 8))
+    with pytest.raises(ValueError, match=r"feats: expected more than num_prefix_tokens=6 tokens, got L=6"):
+        BMD(dim=8, num_heads=2, num_points=2, num_prefix_tokens=6)(
+            torch.randn(1, 3, 6, 8), torch.randn(1, 6, 8), hw=(2, 3)
+        )
+    with pytest.raises(ValueError, match=r"x: expected more than num_prefix_tokens=7 tokens, got L=6"):
+        DCA(dim=8, num_heads=2, num_points=2, num_prefix_tokens=7)(torch.randn(1, 6, 8), torch.randn(1, 6, 8), (2, 3))
+
+
+def test_expect_grid_tokens_is_the_length_after_the_prefix():
+    assert expect_grid_tokens("x", 7, 1) == 6 and expect_grid_tokens("x", 6, 0) == 6
+    with pytest.raises(ValueError, match=r"x: expected more than num_prefix_tokens=2 tokens, got L=1"):
+        expect_grid_tokens("x", 1, 2)
+
+
+def test_the_deformable_choices_are_the_values_of_their_annotations():
+    """OPERATORS, REFERENCE_POINTS and OFFSET_CONVS are read from the Literal types: one list each."""
+    from posemods.modules import deformable_sampling as ds
+
+    assert ds.OPERATORS == ("dca", "da", "dc")
+    assert ds.REFERENCE_POINTS == ("grid", "constraint")
+    assert ds.OFFSET_CONVS == ("depthwise", "full")
+    with pytest.raises(ValueError, match=r"operator: expected one of \('dca', 'da', 'dc'\), got 'conv'"):
+        BMD(dim=8, num_heads=2, operator="conv")
+
+
+def test_a_module_passes_when_any_of_its_parameters_matches_and_when_it_has_none():
+    """bf16 weights with an fp32 norm take fp32 and bf16 inputs; fp16 names every dtype the module has."""
+    mixed = torch.nn.Sequential(torch.nn.Linear(2, 2).to(torch.bfloat16), torch.nn.LayerNorm(2))
+    for dtype in (torch.float32, torch.bfloat16):
+        expect_module_dtype("x", torch.zeros(1, 2, dtype=dtype), mixed)
+    with pytest.raises(
+        TypeError, match=r"x: dtype torch.float16 but Sequential's parameters are torch.bfloat16, torch.float32"
+    ):
+        expect_module_dtype("x", torch.zeros(1, 2, dtype=torch.float16), mixed)
+    expect_module_dtype("x", torch.zeros(1, dtype=torch.float64), torch.nn.ReLU())  # no parameters: nothing to match
+    expect_module_device("x", torch.zeros(1, device="meta"), torch.nn.ReLU())
+    with pytest.raises(ValueError, match=r"x: on device meta but Linear's parameters are on cpu"):
+        expect_module_device("x", torch.zeros(1, device="meta"), torch.nn.Linear(2, 2))

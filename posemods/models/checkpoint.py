@@ -8,7 +8,7 @@ from collections.abc import Mapping
 import torch
 from torch import nn
 
-from posemods._serialization import DIGEST_KEY, CheckpointError, load_file, payload_digest
+from posemods._serialization import DIGEST_KEY, load_file, verify_digest
 
 # Keys that wrap a state_dict in common training checkpoints.
 _WRAPPERS = ("state_dict", "model", "module", "model_state_dict")
@@ -25,11 +25,7 @@ def read_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
     state = load_file(path, "checkpoint")  # a clear error for an empty, truncated or foreign file
     if isinstance(state, dict) and DIGEST_KEY in state and "format" in state:
         # A posemods training checkpoint carries the digest of its payload: flipped bytes are refused.
-        stored = state.pop(DIGEST_KEY)
-        if payload_digest(state) != stored:
-            raise CheckpointError(
-                f"checkpoint {os.fspath(path)!r} is corrupt: the digest of its payload does not match"
-            )
+        verify_digest(state, os.fspath(path))
     while isinstance(state, Mapping) and not any(isinstance(v, torch.Tensor) for v in state.values()):
         inner = next((state[k] for k in _WRAPPERS if k in state), None)
         if inner is None:

@@ -11,12 +11,11 @@ from typing import Literal, NamedTuple
 import torch
 from torch import nn
 
-from posemods._shapes import expect_float, expect_module_dtype, expect_positive, expect_shape
+from posemods._shapes import expect_float, expect_module_device, expect_module_dtype, expect_positive, expect_shape
 from posemods.models.checkpoint import load_checkpoint
 from posemods.models.heads import DeconvHead, TokenHeatmapHead
 from posemods.models.vit import ViTBackbone
 from posemods.modules import BMD, HKM
-from posemods.modules.deformable_sampling import expect_module_device
 from posemods.variants import VREMD_TABLE4, VREMD_TABLE5, VREMD_TABLE6
 
 __all__ = ["VREMD", "VREMD_TABLE4", "VREMD_TABLE5", "VREMD_TABLE6", "VREMDOutput"]

@@ -15,8 +15,11 @@ from posemods._shapes import (
     expect_choice,
     expect_float,
     expect_grid,
+    expect_grid_tokens,
+    expect_mlp_ratio,
     expect_module_dtype,
     expect_positive,
+    expect_prefix_tokens,
     expect_same,
     expect_shape,
 )
@@ -27,9 +30,6 @@ from posemods.modules.deformable_sampling import (
     OffsetConv,
     Operator,
     ReferencePointsMode,
-    expect_mlp_ratio,
-    expect_module_device,
-    expect_prefix_tokens,
 )
 
 
@@ -306,17 +306,13 @@ class BidirectionalMotionDisentangle(nn.Module):
         dims = {"T": self.num_frames, "C": self.dim, "Cz": self.constraint_dim}
         expect_shape("feats", feats, "B T L C", dims)
         expect_float("feats", feats)
-        expect_module_device("feats", feats, self)
-        expect_module_dtype("feats", feats, self)
+        expect_module_dtype("feats", feats, self)  # also checks the device
         if enhanced is not None or self.operator == "dca":
             expect_shape("enhanced", enhanced, "B L Cz", dims)
             expect_float("enhanced", enhanced)
             expect_same("device", feats=feats, enhanced=enhanced)
             expect_module_dtype("enhanced", enhanced, self)
-        prefix = self.num_prefix_tokens
-        if prefix >= dims["L"]:
-            raise ValueError(f"feats: expected more than num_prefix_tokens={prefix} tokens, got L={dims['L']}")
-        expect_grid("hw", hw, dims["L"] - prefix)
+        expect_grid("hw", hw, expect_grid_tokens("feats", dims["L"], self.num_prefix_tokens))
 
     def extra_repr(self) -> str:
         return (

@@ -10,7 +10,6 @@ import torch.nn.functional as F
 from torch import nn
 
 from posemods._shapes import expect_float, expect_module_dtype, expect_positive, expect_same, expect_shape
-from posemods.modules.deformable_sampling import expect_module_device
 
 
 class CrossAttention(nn.Module):
@@ -59,8 +58,7 @@ class CrossAttention(nn.Module):
         expect_float("x", x)
         expect_float("context", context)
         expect_same("device", x=x, context=context)
-        expect_module_device("x", x, self)
-        expect_module_dtype("x", x, self)
+        expect_module_dtype("x", x, self)  # also checks the device
         expect_module_dtype("context", context, self)
         batch, queries, length = dims["B"], dims["Lq"], dims["L"]
         heads, head_dim = self.num_heads, self.dim // self.num_heads

@@ -13,7 +13,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from posemods import functional
-from posemods._shapes import expect_choice
+from posemods._shapes import expect_choice, expect_prefix_tokens
 from posemods.modules.deformable_sampling import (
     DeformableOffsets,
     OffsetConv,
@@ -21,8 +21,6 @@ from posemods.modules.deformable_sampling import (
     ReferencePointsMode,
     check_motion_config,
     check_motion_inputs,
-    expect_prefix_tokens,
-    pixel_centres,
     sampling_locations,
 )
 
@@ -198,14 +196,11 @@ class DeformableCrossAttention(nn.Module):
         return torch.cat([prefix_tokens, out], dim=1) if prefix else out
 
     def _reference_from_z(self, z: torch.Tensor, hw: tuple[int, int], base: torch.Tensor | None) -> torch.Tensor:
-        """p_z = base + reference_proj(z) / (W, H): (B, L, 2) normalised (x, y), in at least float32."""
-        height, width = hw
-        shift = self.reference_proj(z)
-        dtype = torch.promote_types(shift.dtype, torch.float32)
-        if base is None:
-            base = pixel_centres(height, width, z.device, dtype).unsqueeze(0)
-        scale = torch.tensor([width, height], device=z.device, dtype=dtype)
-        return base.to(dtype) + shift.to(dtype) / scale
+        """p_z = base + reference_proj(z) / (W, H): (B, L, 2) normalised (x, y), in at least float32.
+
+        The same sum as the sampling locations (base: each query's pixel centre when None), with one
+        point per query, so it is :func:`sampling_locations` of a (B, L, 1, 1, 2) shift."""
+        return sampling_locations(self.reference_proj(z)[:, :, None, None, :], hw, base)[:, :, 0, 0]
 
     def extra_repr(self) -> str:
         return (

@@ -10,13 +10,12 @@ from typing import Literal
 import torch
 from torch import nn
 
-from posemods._shapes import expect_positive
+from posemods._shapes import expect_odd_size, expect_prefix_tokens
 from posemods.modules.deformable_sampling import (
     OffsetConv,
     ReferencePointsMode,
     check_motion_config,
     check_motion_inputs,
-    expect_prefix_tokens,
     pixel_centres,
 )
 
@@ -81,9 +80,7 @@ class DeformableConvMotion(nn.Module):
         )
         if reference_points != "grid":
             raise ValueError("reference_points: deformable convolution (operator='dc') has no z; expected 'grid'")
-        expect_positive("kernel_size", kernel_size)
-        if kernel_size % 2 == 0:
-            raise ValueError(f"kernel_size: expected an odd size so the map keeps H x W, got {kernel_size}")
+        expect_odd_size("kernel_size", kernel_size)
         self.dim, self.num_heads, self.kernel_size, self.backend = dim, num_heads, kernel_size, backend
         self.num_prefix_tokens = expect_prefix_tokens(num_prefix_tokens)
         taps = kernel_size * kernel_size

@@ -10,9 +10,7 @@ the vocabulary of :mod:`posemods._shapes`.
 from __future__ import annotations
 
 import math
-import numbers
-import operator
-from typing import Literal
+from typing import Literal, get_args
 
 import torch
 from torch import nn
@@ -22,7 +20,9 @@ from posemods._shapes import (
     expect_choice,
     expect_float,
     expect_grid,
+    expect_grid_tokens,
     expect_module_dtype,
+    expect_odd_size,
     expect_positive,
     expect_same,
     expect_shape,
@@ -35,12 +35,12 @@ from posemods._shapes import (
 #: cross attention (eq. 3-4), ``"da"`` plain deformable attention (Deformable DETR), ``"dc"``
 #: deformable convolution.
 Operator = Literal["dca", "da", "dc"]
-OPERATORS: tuple[str, ...] = ("dca", "da", "dc")
+OPERATORS: tuple[str, ...] = get_args(Operator)  # the runtime check reads the annotation's values
 #: Where DCA's reference points p_z come from: each query's own pixel, or predicted from z.
 ReferencePointsMode = Literal["grid", "constraint"]
-REFERENCE_POINTS: tuple[str, ...] = ("grid", "constraint")
+REFERENCE_POINTS: tuple[str, ...] = get_args(ReferencePointsMode)
 OffsetConv = Literal["depthwise", "full"]
-OFFSET_CONVS = ("depthwise", "full")
+OFFSET_CONVS: tuple[str, ...] = get_args(OffsetConv)
 RING_SIZE = 8  # points per ring of the initial pattern; ring r (from 1) has radius r pixels
 
 
@@ -68,6 +68,15 @@ def pixel_centres(height: int, width: int, device=None, dtype=torch.float32) -> 
     return torch.stack(torch.meshgrid(xs, ys, indexing="xy"), dim=-1).reshape(-1, 2)
 
 
+def init_offset_head(theta: nn.Linear, num_heads: int, num_points: int) -> None:
+    """θ's weight to zero and its bias to :func:`initial_points`, as Deformable DETR initialises
+    ``sampling_offsets`` (``constant_(self.sampling_offsets.weight.data, 0.)``, then a per-head grid
+    bias): every query starts sampling the same rings, whatever its features."""
+    nn.init.zeros_(theta.weight)
+    with torch.no_grad():
+        theta.bias.copy_(initial_points(num_heads, num_points).flatten())
+
+
 class DeformableOffsets(nn.Module):
     """Per-query sampling offsets from the query and the constraint: Δp = θ(ψ(q ⊕ z)) (eq. 3).
 
@@ -90,9 +99,7 @@ class DeformableOffsets(nn.Module):
         super().__init__()
         for name, value in (("dim", dim), ("num_heads", num_heads), ("num_points", num_points)):
             expect_positive(name, value)
-        expect_positive("offset_kernel_size", kernel_size)
-        if kernel_size % 2 == 0:
-            raise ValueError(f"offset_kernel_size: expected an odd size so the map keeps H x W, got {kernel_size}")
+        expect_odd_size("offset_kernel_size", kernel_size)
         expect_choice("offset_conv", conv, OFFSET_CONVS)
         self.num_heads, self.num_points = num_heads, num_points
         pad = kernel_size // 2
@@ -106,9 +113,7 @@ class DeformableOffsets(nn.Module):
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
-        nn.init.zeros_(self.theta.weight)
-        with torch.no_grad():
-            self.theta.bias.copy_(initial_points(self.num_heads, self.num_points).flatten())
+        init_offset_head(self.theta, self.num_heads, self.num_points)
 
     def forward(self, query: torch.Tensor, constraint: torch.Tensor, hw: tuple[int, int]) -> torch.Tensor:
         """query, constraint: (B, L, C) on an H x W grid. Returns (B, L, G, N, 2) offsets in pixels."""
@@ -135,9 +140,7 @@ class QueryOffsets(nn.Module):
         self.reset_parameters()
 
     def reset_parameters(self) -> None:
-        nn.init.zeros_(self.theta.weight)
-        with torch.no_grad():
-            self.theta.bias.copy_(initial_points(self.num_heads, self.num_points).flatten())
+        init_offset_head(self.theta, self.num_heads, self.num_points)
 
     def forward(self, query: torch.Tensor) -> torch.Tensor:
         """query (B, L, C). Returns (B, L, G, N, 2) offsets (dx, dy) in pixels."""
@@ -162,48 +165,6 @@ def sampling_locations(
     return reference_points.to(dtype)[:, :, None, None, :] + offsets.to(dtype) / scale
 
 
-def expect_module_device(name: str, tensor: torch.Tensor, module: nn.Module) -> None:
-    """Raise ``ValueError`` if ``module``'s first parameter is on another device than ``tensor``.
-
-    Without it a CPU input into a module on another device fails deep inside a matmul with "Tensor
-    on device cpu is not on the expected device meta", naming neither. (Kept here rather than in
-    :mod:`posemods._shapes`, which another change owns; it can move there.)
-    """
-    param = next(module.parameters(), None)
-    if param is not None and param.device != tensor.device:
-        raise ValueError(
-            f"{name}: on device {tensor.device} but {type(module).__name__}'s parameters are on "
-            f"{param.device}; move one to the other (e.g. module.to({str(tensor.device)!r}))"
-        )
-
-
-def expect_mlp_ratio(mlp_ratio, dim: int) -> float:
-    """Return ``mlp_ratio`` as a float, or raise unless it is a finite real > 0 giving >= 1 hidden unit.
-
-    ``dim * '4'`` repeats a string (and allocates gigabytes), so a string is refused before any
-    arithmetic: ``TypeError`` for a non-number, ``ValueError`` for 0, negative, NaN or inf.
-    """
-    if isinstance(mlp_ratio, bool) or not isinstance(mlp_ratio, numbers.Real):
-        raise TypeError(f"mlp_ratio: expected a positive real number, got {type(mlp_ratio).__name__} {mlp_ratio!r}")
-    value = float(mlp_ratio)
-    if not math.isfinite(value) or value <= 0 or int(dim * value) < 1:
-        raise ValueError(f"mlp_ratio: expected a finite number > 0 with dim * mlp_ratio >= 1, got {mlp_ratio!r}")
-    return value
-
-
-def expect_prefix_tokens(num_prefix_tokens) -> int:
-    """``num_prefix_tokens`` as a non-negative int (cls / register tokens ahead of the grid)."""
-    if isinstance(num_prefix_tokens, bool):
-        raise TypeError(f"num_prefix_tokens: expected a non-negative integer, got {num_prefix_tokens!r}")
-    try:
-        value = operator.index(num_prefix_tokens)
-    except TypeError:
-        raise TypeError(f"num_prefix_tokens: expected a non-negative integer, got {num_prefix_tokens!r}") from None
-    if value < 0:
-        raise ValueError(f"num_prefix_tokens: expected a non-negative integer, got {num_prefix_tokens!r}")
-    return value
-
-
 def check_motion_inputs(
     module: nn.Module, x, constraint, hw, reference_points, *, constraint_used: bool = True
 ) -> tuple[int, int, int, int]:
@@ -218,14 +179,11 @@ def check_motion_inputs(
         expect_shape("constraint", constraint, "B L Cz", dims)
         expect_float("constraint", constraint)
         expect_same("device", x=x, constraint=constraint)
-    expect_module_device("x", x, module)
-    expect_module_dtype("x", x, module)
+    expect_module_dtype("x", x, module)  # also checks the device
     if constraint is not None:
         expect_module_dtype("constraint", constraint, module)
-    prefix = getattr(module, "num_prefix_tokens", 0)
-    if prefix >= dims["L"]:
-        raise ValueError(f"x: expected more than num_prefix_tokens={prefix} tokens, got L={dims['L']}")
-    grid = {"B": dims["B"], "L": dims["L"] - prefix}  # L of the grid, after the prefix tokens
+    # L of the grid, after the prefix tokens
+    grid = {"B": dims["B"], "L": expect_grid_tokens("x", dims["L"], getattr(module, "num_prefix_tokens", 0))}
     height, width = expect_grid("hw", hw, grid["L"])
     if reference_points is not None:
         expect_shape("reference_points", reference_points, "B L 2", grid)
@@ -246,9 +204,7 @@ def check_motion_config(
 ) -> int:
     """Constructor checks shared by DCA, DA and DC (also of the arguments one of them ignores, so a
     typo fails whichever operator is chosen). Returns Cz."""
-    expect_positive("offset_kernel_size", offset_kernel_size)
-    if offset_kernel_size % 2 == 0:
-        raise ValueError(f"offset_kernel_size: expected an odd size so the map keeps H x W, got {offset_kernel_size}")
+    expect_odd_size("offset_kernel_size", offset_kernel_size)
     expect_choice("offset_conv", offset_conv, OFFSET_CONVS)
     for name, value in (("dim", dim), ("num_heads", num_heads), ("num_points", num_points)):
         expect_positive(name, value)

@@ -16,11 +16,13 @@ from posemods._shapes import (
     expect_choice,
     expect_float,
     expect_grid,
+    expect_grid_tokens,
+    expect_mlp_ratio,
     expect_module_dtype,
     expect_positive,
+    expect_prefix_tokens,
     expect_shape,
 )
-from posemods.modules.deformable_sampling import expect_mlp_ratio, expect_module_device, expect_prefix_tokens
 
 MASK_ACTIVATIONS = ("none", "sigmoid")
 
@@ -36,7 +38,7 @@ class HKMOutput(NamedTuple):
     """
 
     features: torch.Tensor
-    keypoint_tokens: torch.Tensor | None
+    keypoint_tokens: torch.Tensor
     human_mask: torch.Tensor
     keypoint_mask: torch.Tensor
 
@@ -228,13 +230,10 @@ class HumanKeypointMask(nn.Module):
         dims = {"T": self.num_frames, "C": self.dim}
         expect_shape("feats", feats, "B T L C", dims)
         expect_float("feats", feats)
-        expect_module_device("feats", feats, self)
-        expect_module_dtype("feats", feats, self)
-        prefix = self.num_prefix_tokens
-        if prefix >= dims["L"]:
-            raise ValueError(f"feats: expected more than num_prefix_tokens={prefix} tokens, got L={dims['L']}")
+        expect_module_dtype("feats", feats, self)  # also checks the device
+        grid_tokens = expect_grid_tokens("feats", dims["L"], self.num_prefix_tokens)
         if hw is not None:
-            expect_grid("hw", hw, dims["L"] - prefix)
+            expect_grid("hw", hw, grid_tokens)
         return tuple(feats.shape)
 
     def extra_repr(self) -> str:

@@ -56,16 +56,5 @@ def check_temporal_inputs(
     expect_same("device", feat_prev=feat_prev, feat_cur=feat_cur, heatmap_prev=heatmap_prev)
     if not _autocasting(feat_prev.device.type):  # under autocast a mix is expected (casts per op)
         expect_same("dtype", feat_prev=feat_prev, feat_cur=feat_cur)
-    expect_module_device("feat_prev", feat_prev, module)
-    expect_module_dtype("feat_prev", feat_prev, module)
+    expect_module_dtype("feat_prev", feat_prev, module)  # also checks the device
     return dims
-
-
-def expect_module_device(name: str, tensor: torch.Tensor, module: nn.Module) -> None:
-    """Raise ``ValueError`` unless ``tensor`` is on the device of ``module``'s first parameter."""
-    param = next(module.parameters(), None)
-    if param is not None and param.device != tensor.device:
-        raise ValueError(
-            f"{name}: on {tensor.device} but {type(module).__name__}'s parameters are on {param.device}; "
-            f"move one to the other (e.g. module.to({str(tensor.device)!r}))"
-        )

@@ -33,7 +33,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from posemods._serialization import DIGEST_KEY, CheckpointError, load_file, payload_digest
+from posemods._serialization import DIGEST_KEY, CheckpointError, load_file, payload_digest, verify_digest
 
 #: Format 2: models normalise their [0, 1] frames themselves. Format-1 weights were trained on raw
 #: frames, so loading them into today's models would silently score them on different inputs.
@@ -136,21 +136,12 @@ def load_checkpoint(path: str | os.PathLike, require: tuple[str, ...] = ()) -> d
     if not isinstance(state, dict) or state.get("format") != FORMAT:
         found = state.get("format") if isinstance(state, dict) else type(state).__name__
         raise CheckpointError(f"checkpoint {name!r}: expected format {FORMAT!r}, got {found!r}")
-    stored = state.pop(DIGEST_KEY, None)
-    if stored is None:
+    if state.get(DIGEST_KEY) is None:
         raise CheckpointError(
             f"checkpoint {name!r}: no payload digest ({DIGEST_KEY!r}), so its integrity cannot be checked; "
             "it was not written by posemods.training.save_checkpoint"
         )
-    try:
-        actual = payload_digest(state)
-    except TypeError as error:
-        raise CheckpointError(f"checkpoint {name!r}: {error}") from None
-    if actual != stored:
-        raise CheckpointError(
-            f"checkpoint {name!r} is corrupt: the digest of its payload is {actual[:16]}..., but it was "
-            f"saved with {str(stored)[:16]}... (bytes changed on disk or in transfer); use another copy"
-        )
+    verify_digest(state, name)
     if "config" in state and not isinstance(state["config"], dict):
         raise CheckpointError(f"checkpoint {name!r}: its config is a {type(state['config']).__name__}, expected a dict")
     missing = [key for key in require if key not in state]

@@ -14,6 +14,7 @@ import os
 import sys
 
 from posemods._shapes import expect_choice, expect_positive, expect_size
+from posemods.training.recipes import LR_SCHEDULES, OPTIMIZERS, RECIPES
 
 DATASETS = ("synthetic", "penn_action", "jhmdb", "posetrack")
 JHMDB_SPLITS = ("1", "2", "3")
@@ -83,8 +84,8 @@ class TrainConfig:
         expect_choice("data", self.data, DATASETS)
         expect_choice("normalize", self.normalize, NORMALIZERS)
         expect_choice("device", self.device, DEVICES)
-        expect_choice("optimizer", self.optimizer, ("adamw", "adam"))  # recipes.OPTIMIZERS
-        expect_choice("lr_schedule", self.lr_schedule, ("cosine", "constant", "step"))  # recipes.LR_SCHEDULES
+        expect_choice("optimizer", self.optimizer, OPTIMIZERS)
+        expect_choice("lr_schedule", self.lr_schedule, LR_SCHEDULES)
         self.lr_steps = [int(e) for e in self.lr_steps]
         if not 0.0 <= self.half_body_prob <= 1.0:  # also refuses NaN
             raise ValueError(f"half_body_prob: expected a probability in [0, 1], got {self.half_body_prob!r}")
@@ -182,7 +183,6 @@ def add_arguments(
     enumeration is an argparse ``choices``, so a wrong value exits with status 2 and the usage line;
     :func:`check_arguments` adds the checks that span two flags (a variant of another model).
     """
-    from posemods.training.recipes import LR_SCHEDULES, OPTIMIZERS, RECIPES
     from posemods.training.registry import MODELS
 
     choices = {

@@ -97,6 +97,17 @@ def to_device(clips: dict[str, torch.Tensor], device: torch.device) -> dict[str,
     return {k: v.to(device, non_blocking=True) for k, v in clips.items()}
 
 
+@contextlib.contextmanager
+def evaluating(model: nn.Module):
+    """``model.eval()`` for the block, then back to the mode it was in, also when the block raises."""
+    was_training = model.training
+    model.eval()
+    try:
+        yield model
+    finally:
+        model.train(was_training)
+
+
 def autocast(device: torch.device):
     """bf16 autocast on CUDA; full float32 elsewhere (CPU autocast would only slow small convs)."""
     if device.type == "cuda":
@@ -172,9 +183,7 @@ def evaluate(
     scores = DEFAULT_SCORES if scores is None else scores
     context = Context() if context is None else context
     metrics = {name: PCK(layout, opt.get("alpha", alpha)) for name, opt in scores.items()}
-    was_training = model.training
-    model.eval()
-    try:
+    with evaluating(model):
         for clips in loader if progress is None else progress(loader):
             clips = to_device(clips, context.device)
             with autocast(context.device):
@@ -182,8 +191,6 @@ def evaluate(
             input_size = tuple(clips["frames"].shape[-2:])  # (H, W)
             joints, _ = decode_to_image(pred.float(), clips["affine"], input_size)
             update_scores(metrics, scores, joints, clips, normalize)
-    finally:
-        model.train(was_training)
     return reduce_scores(metrics, context)
 
 

@@ -24,7 +24,7 @@ from torch.utils.data import DataLoader, Subset
 from posemods.data import read_posetrack_frames
 from posemods.metrics import decode_to_image, posetrack_map
 from posemods.training.distributed import Context
-from posemods.training.loop import autocast, predict, to_device
+from posemods.training.loop import autocast, evaluating, predict, to_device
 from posemods.training.registry import ModelSpec
 
 
@@ -41,9 +41,7 @@ def predict_key_frames(
     loader = DataLoader(Subset(dataset, shard), batch_size=batch_size, shuffle=False)
     found: dict[str, list[tuple[np.ndarray, np.ndarray]]] = {}
     position = 0
-    was_training = model.training
-    model.eval()
-    try:
+    with evaluating(model):
         for clips in loader:
             clips = to_device(clips, context.device)
             with autocast(context.device):
@@ -57,8 +55,6 @@ def predict_key_frames(
                 image = str(dataset.records[record].frame_paths[key])
                 t = int(scored[b])
                 found.setdefault(image, []).append((joints[b, t].cpu().numpy(), scores[b, t].cpu().numpy()))
-    finally:
-        model.train(was_training)
     if context.distributed:
         parts: list = [None] * context.world_size
         dist.all_gather_object(parts, found)

@@ -19,7 +19,7 @@ from torch.utils.data import Dataset
 
 from posemods.metrics import PCK, decode_to_image
 from posemods.training.distributed import Context
-from posemods.training.loop import DEFAULT_SCORES, autocast, reduce_scores, to_device, update_scores
+from posemods.training.loop import DEFAULT_SCORES, autocast, evaluating, reduce_scores, to_device, update_scores
 from posemods.training.registry import ModelSpec
 
 EVAL_MODES = ("video", "clips")
@@ -90,9 +90,7 @@ def evaluate_videos(
     scores = DEFAULT_SCORES if scores is None else scores
     context = Context() if context is None else context
     metrics = {name: PCK(layout, opt.get("alpha", alpha)) for name, opt in scores.items()}
-    was_training = model.training
-    model.eval()
-    try:
+    with evaluating(model):
         for video in loader:
             # A whole clip (one crop for every frame), or a list of one-frame clips, each its own crop.
             per_frame = [video] if isinstance(video, dict) else video
@@ -110,6 +108,4 @@ def evaluate_videos(
                     decoded[i].append(decode_to_image(heatmap[:, None].float(), clip["affine"], input_size)[0])
             for clip, joints in zip(per_frame, decoded):
                 update_scores(metrics, scores, torch.cat(joints, dim=1), clip, normalize)
-    finally:
-        model.train(was_training)
     return reduce_scores(metrics, context)

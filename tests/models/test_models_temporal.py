@@ -230,7 +230,7 @@ def test_features_of_another_dtype_than_the_module_name_the_argument(kind):
 @pytest.mark.parametrize("kind", KINDS)
 def test_features_on_another_device_than_the_module_name_the_argument(kind):
     module = build_temporal(kind, 4, 3).to("meta")
-    with pytest.raises(ValueError, match=r"feat_prev: on cpu but .*parameters are on meta"):
+    with pytest.raises(ValueError, match=r"feat_prev: on device cpu but .*parameters are on meta"):
         module(torch.rand(1, 4, 6, 6), torch.rand(1, 4, 6, 6), torch.rand(1, 3, 6, 6))
 
 

@@ -255,3 +255,16 @@ def test_fit_steps_one_by_one(tmp_path):
     assert train_epoch(resumed) is True and resumed.step == 2
     record = evaluate_epoch(resumed)
     assert set(record) >= {"visible/Mean", "occluded/Mean"}
+
+
+@pytest.mark.parametrize("mode", [True, False])
+def test_evaluating_restores_the_models_mode_also_when_the_block_raises(mode):
+    from posemods.training.loop import evaluating
+
+    model = nn.Sequential(nn.Dropout(0.5)).train(mode)
+    with evaluating(model):
+        assert not model.training and not model[0].training
+    assert model.training is mode and model[0].training is mode
+    with pytest.raises(RuntimeError, match="boom"), evaluating(model):
+        raise RuntimeError("boom")
+    assert model.training is mode and model[0].training is mode
