@@ -18,7 +18,6 @@ import functools
 import json
 import math
 import numbers
-import operator
 
 import numpy as np
 import torch
@@ -26,6 +25,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import posemods
+from benchmarks.fuzz import positive_int, positive_real  # the one contract both checkers apply
 from posemods import functional
 
 SETTINGS = settings(
@@ -44,23 +44,6 @@ WEIRD_REALS = st.sampled_from(
     [4.0, 2, 0.5, 1e-3, np.float32(2.0), np.float64(1.5), 0.0, -1.0, math.nan, math.inf, -math.inf, "4", None,
      True, 1 + 0j, torch.tensor(2.0)]
 )  # fmt: skip
-
-
-def is_positive_int(value) -> bool:
-    """The contract for sizes and counts: an integer (Python or numpy, not bool) of at least 1."""
-    if isinstance(value, bool):
-        return False
-    try:
-        return operator.index(value) >= 1
-    except TypeError:
-        return False
-
-
-def is_positive_real(value) -> bool:
-    """The contract for ratios and sigmas: a real number (not bool), finite and above 0."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        return False
-    return math.isfinite(value) and value > 0
 
 
 def clear_error_or(call, names, valid: bool | None = None):
@@ -98,7 +81,7 @@ def check_output(out: torch.Tensor, shape, nan_in: bool) -> None:
 @given(in_channels=WEIRD_INTS, num_joints=WEIRD_INTS, batch=st.sampled_from([1, 2]), nan=st.booleans(),
        hw=st.sampled_from([(1, 1), (2, 3), (4, 4)]))  # fmt: skip
 def test_kmm_hyperparameters_and_inputs(in_channels, num_joints, batch, nan, hw):
-    valid = is_positive_int(in_channels) and is_positive_int(num_joints)
+    valid = positive_int(in_channels) and positive_int(num_joints)
     module = clear_error_or(
         lambda: posemods.KMM(in_channels, num_joints, backend="reference"), ["in_channels", "num_joints"], valid
     )
@@ -136,7 +119,7 @@ def test_kmm_inputs_of_another_dtype_than_its_weights(dtype, which):
 @given(dim=WEIRD_INTS, num_heads=WEIRD_INTS, num_points=WEIRD_INTS, nan=st.booleans(),
        operator=st.sampled_from(["dca", "da", "bogus"]))  # fmt: skip
 def test_dca_hyperparameters_and_inputs(dim, num_heads, num_points, nan, operator):
-    valid = all(map(is_positive_int, (dim, num_heads, num_points))) and operator != "bogus"
+    valid = all(map(positive_int, (dim, num_heads, num_points))) and operator != "bogus"
     names = ["dim", "num_heads", "num_points", "operator"]
     module = clear_error_or(
         lambda: posemods.DCA(dim, num_heads, num_points, operator=operator, backend="reference"), names, valid
@@ -154,9 +137,7 @@ def test_dca_hyperparameters_and_inputs(dim, num_heads, num_points, nan, operato
 @SETTINGS
 @given(dim=WEIRD_INTS, num_heads=WEIRD_INTS, context_dim=st.one_of(st.none(), WEIRD_INTS))
 def test_cross_attention_hyperparameters(dim, num_heads, context_dim):
-    valid = (
-        is_positive_int(dim) and is_positive_int(num_heads) and (context_dim is None or is_positive_int(context_dim))
-    )
+    valid = positive_int(dim) and positive_int(num_heads) and (context_dim is None or positive_int(context_dim))
     module = clear_error_or(
         lambda: posemods.CrossAttention(dim, num_heads, context_dim), ["dim", "num_heads", "context_dim"], valid
     )
@@ -181,7 +162,7 @@ def test_cross_attention_nan_in_a_query_row_gives_nan_out(row):
 def test_hkm_and_bmd_mlp_ratio(mlp_ratio, which):
     # dim 4: were a string ratio repeated (dim * '4'), the hidden width stays small (4444), not gigabytes.
     dim = 4
-    valid = is_positive_real(mlp_ratio)
+    valid = positive_real(mlp_ratio)
     if isinstance(mlp_ratio, torch.Tensor) or (valid and int(dim * float(mlp_ratio)) < 1):
         valid = None  # a 0-d tensor, or a ratio so small the hidden layer has no units: either answer
     if which == "hkm":
@@ -287,11 +268,11 @@ def test_pck_inputs(alpha, kind, joints, nan_pred, normalizer):
         pred[0, 0] = math.nan
     mask, norm = np.ones((2, joints)), np.full(2, normalizer)
     convert = {"tensor": torch.as_tensor, "numpy": np.asarray, "list": lambda a: a.tolist()}[kind]
-    valid = is_positive_real(alpha) and joints == 13 and normalizer > 0
+    valid = positive_real(alpha) and joints == 13 and normalizer > 0
     out = clear_error_or(
         lambda: pck(convert(pred), convert(target), convert(mask), convert(norm), "penn_action", alpha),
         ["alpha", "pred", "target", "mask", "normalizer"],
-        None if valid else (False if not is_positive_real(alpha) or joints != 13 else None),
+        None if valid else (False if not positive_real(alpha) or joints != 13 else None),
     )
     if out is None:
         return
@@ -390,8 +371,8 @@ def test_synthetic_videos_and_heatmaps(sigma, frame_size):
     from posemods.data import SyntheticPoseVideos
     from posemods.data.heatmaps import gaussian_heatmaps
 
-    sizes_ok = isinstance(frame_size, tuple) and len(frame_size) == 2 and all(map(is_positive_int, frame_size))
-    valid = is_positive_real(sigma) and sizes_ok
+    sizes_ok = isinstance(frame_size, tuple) and len(frame_size) == 2 and all(map(positive_int, frame_size))
+    valid = positive_real(sigma) and sizes_ok
     dataset = clear_error_or(
         lambda: SyntheticPoseVideos(
             num_clips=1, clip_length=2, frame_size=frame_size, heatmap_size=(8, 8), sigma=sigma
@@ -405,7 +386,7 @@ def test_synthetic_videos_and_heatmaps(sigma, frame_size):
     heatmaps = clear_error_or(
         lambda: gaussian_heatmaps(torch.tensor([[13.5, 13.5]]), torch.ones(1), (8, 8), (32, 32), sigma=sigma),
         ["sigma"],
-        is_positive_real(sigma),
+        positive_real(sigma),
     )
     if heatmaps is not None:
         # The joint lands on heatmap pixel (3, 3) ((13.5 + 0.5) / 4 - 0.5 = 3): a peak of exactly 1 there.
@@ -454,13 +435,13 @@ def test_train_config_fields(field, value):
     from posemods.training import TrainConfig
 
     if field in ("sigma", "alpha"):
-        valid = is_positive_real(value)
+        valid = positive_real(value)
     elif field == "input_size":
-        valid = isinstance(value, tuple) and len(value) == 2 and all(map(is_positive_int, value))
+        valid = isinstance(value, tuple) and len(value) == 2 and all(map(positive_int, value))
     elif field == "split":
         valid = False  # synthetic data has no splits
     else:
-        valid = is_positive_int(value)
+        valid = positive_int(value)
     clear_error_or(lambda: TrainConfig(**{field: value}), [field], valid)
 
 
