@@ -18,6 +18,8 @@ import os
 import pytest
 import torch
 
+import posemods
+
 HAS_TRITON = importlib.util.find_spec("triton") is not None
 HAS_CUDA = torch.cuda.is_available()
 
@@ -78,3 +80,26 @@ def device(request):
 def to_device(inputs: dict, device) -> dict:
     """``inputs`` (name -> CPU tensor, built by a seeded CPU generator) on ``device``."""
     return {name: tensor.to(device) for name, tensor in inputs.items()}
+
+
+def randomise_offsets(module, seed=1):
+    """For the deformable-motion tests (DCA, DA, DC and the BMD blocks built from them): give the offset
+    predictors non-zero weights so the offsets depend on the input (at init they do not): θ of DCA and
+    DA, DCA's reference-point map, DC's offset conv; and the q/v projections non-zero biases."""
+    gen = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for sub in module.modules():
+            if isinstance(sub, posemods.DeformableConvMotion):
+                sub.offsets.weight.copy_(torch.randn(sub.offsets.weight.shape, generator=gen) * 0.3)
+                sub.offsets.bias.copy_(torch.randn(sub.offsets.bias.shape, generator=gen))
+            elif isinstance(sub, posemods.DeformableCrossAttention):
+                theta = sub.offsets.theta
+                theta.weight.copy_(torch.randn(theta.weight.shape, generator=gen) * 0.5)
+                theta.bias.add_(torch.randn(theta.bias.shape, generator=gen))
+                if hasattr(sub, "reference_proj"):
+                    sub.reference_proj.weight.copy_(torch.randn(sub.reference_proj.weight.shape, generator=gen))
+                    sub.reference_proj.bias.copy_(torch.randn(2, generator=gen))
+                for proj in (getattr(sub, "v_proj", None), getattr(sub, "q_proj", None)):
+                    if proj is not None and proj.bias is not None:
+                        proj.bias.copy_(torch.randn(proj.bias.shape, generator=gen))
+    return module

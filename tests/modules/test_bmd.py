@@ -5,6 +5,7 @@ import copy
 import pytest
 import torch
 import torch.nn.functional as F
+from conftest import randomise_offsets
 from oracles.cross_attention import cross_attention_loop
 from torch import nn
 
@@ -20,24 +21,6 @@ LENGTH = HW[0] * HW[1]
 def small_bmd(**kwargs):
     kwargs = {"num_heads": HEADS, "num_points": POINTS, "depth": 1, "mlp_ratio": 2.0, **kwargs}
     return randomise_offsets(BMD(DIM, **kwargs))
-
-
-def randomise_offsets(module, seed=1):
-    """Give every offset predictor (DCA's and DA's θ, DCA's reference map, DC's offset conv) a non-zero
-    weight, so the sampling points depend on the motion (and, for DCA, on F)."""
-    gen = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for sub in module.modules():
-            if isinstance(sub, DeformableConvMotion):
-                sub.offsets.weight.copy_(torch.randn(sub.offsets.weight.shape, generator=gen) * 0.3)
-                sub.offsets.bias.copy_(torch.randn(sub.offsets.bias.shape, generator=gen))
-            elif isinstance(sub, DeformableCrossAttention):
-                theta = sub.offsets.theta
-                theta.weight.copy_(torch.randn(theta.weight.shape, generator=gen) * 0.5)
-                theta.bias.add_(torch.randn(theta.bias.shape, generator=gen))
-                if hasattr(sub, "reference_proj"):
-                    sub.reference_proj.weight.copy_(torch.randn(sub.reference_proj.weight.shape, generator=gen))
-    return module
 
 
 def clip(batch=2, frames=3, dtype=torch.float32, seed=0):

@@ -4,7 +4,7 @@ import math
 
 import pytest
 import torch
-from conftest import requires_triton
+from conftest import randomise_offsets, requires_triton
 from oracles.deformable_cross_attention import bilinear_sample, deformable_attention_loop
 
 import posemods
@@ -22,28 +22,6 @@ def make_tokens(batch=2, hw=(3, 4), dim=8, constraint_dim=6, dtype=torch.float64
     x = torch.randn(batch, length, dim, generator=gen).to(dtype)
     constraint = torch.randn(batch, length, constraint_dim, generator=gen).to(dtype)
     return x, constraint
-
-
-def randomise_offsets(module, seed=1):
-    """Give the offset predictors non-zero weights so the offsets depend on the input (at init they
-    do not): θ of DCA and DA, DCA's reference-point map, DC's offset conv."""
-    gen = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for sub in module.modules():
-            if isinstance(sub, DeformableConvMotion):
-                sub.offsets.weight.copy_(torch.randn(sub.offsets.weight.shape, generator=gen) * 0.3)
-                sub.offsets.bias.copy_(torch.randn(sub.offsets.bias.shape, generator=gen))
-            elif isinstance(sub, DeformableCrossAttention):
-                theta = sub.offsets.theta
-                theta.weight.copy_(torch.randn(theta.weight.shape, generator=gen) * 0.5)
-                theta.bias.add_(torch.randn(theta.bias.shape, generator=gen))
-                if hasattr(sub, "reference_proj"):
-                    sub.reference_proj.weight.copy_(torch.randn(sub.reference_proj.weight.shape, generator=gen))
-                    sub.reference_proj.bias.copy_(torch.randn(2, generator=gen))
-                for proj in (getattr(sub, "v_proj", None), getattr(sub, "q_proj", None)):
-                    if proj is not None and proj.bias is not None:
-                        proj.bias.copy_(torch.randn(proj.bias.shape, generator=gen))
-    return module
 
 
 def test_public_names():
