@@ -18,6 +18,7 @@ from pathlib import Path
 import torch
 
 from posemods._shapes import expect_choice
+from posemods.data import get_dataset_spec
 from posemods.data.occlusion import OcclusionMasks, TransformedDataset
 from posemods.metrics import PCK, describe_protocol
 from posemods.skeletons import GROUP_NAMES
@@ -258,7 +259,8 @@ def _score_and_print(path: str, eval_mode: str, args: dict) -> dict[str, PCK]:
         print(f"{config.model} ({variant}, {config.preset}) on {config.data}: "
               f"PCK@{config.alpha}, normalised by {config.normalize} size")  # fmt: skip
         layout = next(iter(metrics.values())).skeleton
-        print(describe_protocol(config.data, layout, config.normalize, config.alpha))
+        protocol = get_dataset_spec(config.data).protocol
+        print(describe_protocol(protocol, layout, config.normalize, config.alpha, data=config.data))
         if eval_mode == "auto":  # the registry's clip models are the recursive ones
             eval_mode = "video" if get_model_spec(config.model).output == "clip" else "clips"
         print(f"  evaluation: {eval_mode} (video: each test video streamed whole from frame 1)")
