@@ -20,14 +20,13 @@ from __future__ import annotations
 import dataclasses
 import fnmatch
 from collections.abc import Callable, Mapping
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from posemods._shapes import expect_choice, expect_size
 from posemods.skeletons import Skeleton, get_skeleton
 
 if TYPE_CHECKING:
-    from pathlib import Path
-
     from torch.utils.data import Dataset
 
     from posemods.data.transforms import Augmentation
@@ -40,7 +39,7 @@ class DatasetOptions:
     The names are :class:`~posemods.training.TrainConfig`'s, so a run passes its fields as they are.
 
     Attributes:
-        data_root: the folder the reader reads (``None`` for data made on the fly).
+        data_root: the folder the reader reads (``None`` for data made on the fly); a ``Path``.
         annotations: a second folder, for datasets that keep their labels apart (PoseTrack's JSON files).
         split: a numbered split, already checked by :meth:`DatasetSpec.check_split` (``None``: the
             dataset has fixed training and evaluation sets).
@@ -56,8 +55,8 @@ class DatasetOptions:
         extra: the dataset's own settings (:attr:`DatasetSpec.options`), every one filled in.
     """
 
-    data_root: str | Path | None = None
-    annotations: str | Path | None = None
+    data_root: Path | None = None
+    annotations: Path | None = None
     split: str | None = None
     clip_length: int = 5
     input_size: tuple[int, int] = (256, 256)
@@ -205,6 +204,9 @@ def create_dataset(name: str, train: bool = False, **options) -> Dataset:
     shared = {**spec.defaults, **{k: v for k, v in options.items() if k in SHARED_OPTIONS}}
     spec.check_required(**shared)
     shared["split"] = spec.check_split(shared.get("split"))
+    for folder in ("data_root", "annotations"):  # readers get paths, whatever the caller passed
+        if shared.get(folder) is not None:
+            shared[folder] = Path(shared[folder])
     if shared.get("heatmap_size") is None:
         height, width = expect_size("input_size", shared.get("input_size", DatasetOptions.input_size))
         shared["heatmap_size"] = (height // 4, width // 4)
