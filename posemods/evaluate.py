@@ -25,7 +25,7 @@ from posemods.skeletons import GROUP_NAMES
 from posemods.training import distributed
 from posemods.training.checkpoint import CheckpointError, load_checkpoint, load_model_state
 from posemods.training.config import TrainConfig, add_arguments, check_arguments, setup_logging
-from posemods.training.datasets import build_datasets
+from posemods.training.datasets import build_datasets, dataset_protocol
 from posemods.training.fit import build_model, eval_loader
 from posemods.training.loop import evaluate
 from posemods.training.posetrack_eval import posetrack_map_of, predict_key_frames
@@ -99,8 +99,9 @@ def score_checkpoint(
         scored_set = WholeVideos(eval_set) if eval_mode == "video" else eval_set
         if occlusion is not None:
             scored_set = TransformedDataset(scored_set, occlusion)
-        # Whole videos differ in length: one per batch, unless they are synthetic clips of one length.
-        batch = per_process if eval_mode == "clips" or config.data == "synthetic" else 1
+        # Whole videos differ in length: one per batch, unless the set has no videos to unroll (synthetic
+        # clips: WholeVideos passes them through, all of one length).
+        batch = per_process if eval_mode == "clips" or getattr(eval_set, "records", None) is None else 1
         loader = eval_loader(scored_set, batch, context, config.workers)
         if config.progress and context.is_main:
             from tqdm.auto import tqdm
@@ -110,7 +111,7 @@ def score_checkpoint(
             metrics = evaluate_videos(model, spec, loader, layout, context, config.alpha, config.normalize, scores)
         else:
             metrics = evaluate(model, spec, loader, layout, context, config.alpha, config.normalize, scores)
-        if config.data == "posetrack":
+        if dataset_protocol(config).posetrack_map:
             predictions = predict_key_frames(model, spec, eval_set, context, per_process)
             metrics["mAP"] = posetrack_map_of(predictions, config.data_root, Path(config.annotations) / "val")
         return metrics, config
