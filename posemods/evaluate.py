@@ -18,13 +18,14 @@ from pathlib import Path
 import torch
 
 from posemods._shapes import expect_choice
+from posemods.data import get_dataset_spec
 from posemods.data.occlusion import OcclusionMasks, TransformedDataset
 from posemods.metrics import PCK, describe_protocol
 from posemods.skeletons import GROUP_NAMES
 from posemods.training import distributed
 from posemods.training.checkpoint import CheckpointError, load_checkpoint, load_model_state
 from posemods.training.config import TrainConfig, add_arguments, check_arguments, setup_logging
-from posemods.training.datasets import build_datasets
+from posemods.training.datasets import build_datasets, dataset_protocol
 from posemods.training.fit import build_model, eval_loader
 from posemods.training.loop import evaluate
 from posemods.training.posetrack_eval import posetrack_map_of, predict_key_frames
@@ -98,8 +99,9 @@ def score_checkpoint(
         scored_set = WholeVideos(eval_set) if eval_mode == "video" else eval_set
         if occlusion is not None:
             scored_set = TransformedDataset(scored_set, occlusion)
-        # Whole videos differ in length: one per batch, unless they are synthetic clips of one length.
-        batch = per_process if eval_mode == "clips" or config.data == "synthetic" else 1
+        # Whole videos differ in length: one per batch, unless the set has no videos to unroll (synthetic
+        # clips: WholeVideos passes them through, all of one length).
+        batch = per_process if eval_mode == "clips" or getattr(eval_set, "records", None) is None else 1
         loader = eval_loader(scored_set, batch, context, config.workers)
         if config.progress and context.is_main:
             from tqdm.auto import tqdm
@@ -109,7 +111,7 @@ def score_checkpoint(
             metrics = evaluate_videos(model, spec, loader, layout, context, config.alpha, config.normalize, scores)
         else:
             metrics = evaluate(model, spec, loader, layout, context, config.alpha, config.normalize, scores)
-        if config.data == "posetrack":
+        if dataset_protocol(config).posetrack_map:
             predictions = predict_key_frames(model, spec, eval_set, context, per_process)
             metrics["mAP"] = posetrack_map_of(predictions, config.data_root, Path(config.annotations) / "val")
         return metrics, config
@@ -258,7 +260,8 @@ def _score_and_print(path: str, eval_mode: str, args: dict) -> dict[str, PCK]:
         print(f"{config.model} ({variant}, {config.preset}) on {config.data}: "
               f"PCK@{config.alpha}, normalised by {config.normalize} size")  # fmt: skip
         layout = next(iter(metrics.values())).skeleton
-        print(describe_protocol(config.data, layout, config.normalize, config.alpha))
+        protocol = get_dataset_spec(config.data).protocol
+        print(describe_protocol(protocol, layout, config.normalize, config.alpha, data=config.data))
         if eval_mode == "auto":  # the registry's clip models are the recursive ones
             eval_mode = "video" if get_model_spec(config.model).output == "clip" else "clips"
         print(f"  evaluation: {eval_mode} (video: each test video streamed whole from frame 1)")

@@ -35,6 +35,7 @@ import numpy as np
 
 from posemods._shapes import expect_choice
 from posemods.data._files import load_mat, mat_array, require_scipy
+from posemods.data.registry import DatasetOptions, DatasetSpec, register_dataset
 from posemods.data.video_dataset import VideoPoseDataset, VideoRecord, box_from_joints, fill_missing_boxes
 from posemods.skeletons import PENN_ACTION_13
 
@@ -137,3 +138,20 @@ class PennAction(VideoPoseDataset):
         super().__init__(
             read_penn_action(root, split), PENN_ACTION_13, train=split == "train" if train is None else train, **kwargs
         )
+
+
+def _build(options: DatasetOptions, train: bool) -> PennAction:
+    return PennAction(options.data_root, split="train" if train else "test", train=train, **options.video_kwargs())
+
+
+register_dataset(
+    DatasetSpec(
+        "penn_action",
+        _build,
+        layout="penn_action",
+        protocol="lstmpm_penn",
+        description="Penn Action, 13 joints, read from --data-root",
+        split_rule="the label files' train flag, 1 for training and -1 for test",
+        requires={"data_root": "the Penn Action folder with labels/ and frames/"},
+    )
+)

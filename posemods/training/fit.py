@@ -34,7 +34,7 @@ from posemods.training.checkpoint import (
     set_rng_state,
 )
 from posemods.training.config import TrainConfig
-from posemods.training.datasets import build_datasets
+from posemods.training.datasets import build_datasets, dataset_protocol
 from posemods.training.loop import evaluate, restore_schedule, train_step
 from posemods.training.posetrack_eval import posetrack_map_of, predict_key_frames
 from posemods.training.recipes import build_optimizer
@@ -287,7 +287,7 @@ def evaluate_epoch(run: Run, progress=None, scores: dict | None = None) -> dict[
         config.alpha, config.normalize, scores,
     )  # fmt: skip
     record = summarize(metrics)
-    if config.data == "posetrack":
+    if dataset_protocol(config).posetrack_map:
         predictions = predict_key_frames(run.model, run.spec, run.eval_set, context, run.per_process)
         average_precision = posetrack_map_of(predictions, config.data_root, Path(config.annotations) / "val")
         record.update({f"mAP/{c}": average_precision[c] for c in (*GROUP_NAMES, "Mean")})

@@ -93,7 +93,7 @@ def test_a_recipes_model_is_the_one_its_variant_is_checked_against(capsys):
 
 def test_kimnet_recipes_crop_no_half_bodies_and_vremds_do(monkeypatch):
     # KIMNet names "random scaling, rotation, and flipping"; VREMD adds "truncation (half body)".
-    import posemods.data
+    import posemods.data.penn_action
     from posemods.training import build_datasets, get_model_spec
 
     seen = []
@@ -102,7 +102,8 @@ def test_kimnet_recipes_crop_no_half_bodies_and_vremds_do(monkeypatch):
         def __init__(self, root, split, train, **kwargs):
             seen.append((train, kwargs["augmentation"]))
 
-    monkeypatch.setattr(posemods.data, "PennAction", Recorder)
+    # The class the registered builder calls: the reader's module's own name for it.
+    monkeypatch.setattr(posemods.data.penn_action, "PennAction", Recorder)
     config = parse_config(["--recipe", "kimnet-penn", "--data-root", "/data/PennAction"])
     build_datasets(config, get_model_spec("kimnet"))
     assert [train for train, _ in seen] == [True, False]
@@ -118,7 +119,7 @@ def test_vremd_recipe_augments_and_freezes_as_the_paper_states(monkeypatch):
     # (half body), and flipping", "trained ... for 20 epochs with the backbone frozen", "3" frames.
     import inspect
 
-    import posemods.data
+    import posemods.data.posetrack
     from posemods.models import VREMD
     from posemods.training import build_datasets, get_model_spec
 
@@ -128,7 +129,7 @@ def test_vremd_recipe_augments_and_freezes_as_the_paper_states(monkeypatch):
         def __init__(self, root, annotations, train, **kwargs):
             seen.append((train, kwargs["augmentation"], kwargs["clip_length"]))
 
-    monkeypatch.setattr(posemods.data, "PoseTrack", Recorder)
+    monkeypatch.setattr(posemods.data.posetrack, "PoseTrack", Recorder)
     config = parse_config(["--recipe", "vremd-posetrack", "--data-root", "/d", "--annotations", "/a"])
     spec = get_model_spec(config.model)
     build_datasets(config, spec)
