@@ -14,7 +14,7 @@ import torch
 from torch.export import Dim, export
 
 from posemods import BMD, DCA, HKM, KMM
-from posemods.training.registry import get_model_spec
+from posemods.models import get_model_spec
 
 BATCH = Dim("batch", min=1, max=64)
 

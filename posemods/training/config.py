@@ -130,7 +130,7 @@ class TrainConfig:
 
 # Flags with their help; the defaults come from the dataclass.
 _HELP = {
-    "model": "model family (see posemods.training.MODELS)",
+    "model": "registered model (posemods.list_models())",
     "variant": "the model's variant",
     "preset": "model size",
     "model_kwargs": "JSON of extra constructor arguments, e.g. '{\"channels\": 32}'",
@@ -183,7 +183,7 @@ def add_arguments(
     enumeration is an argparse ``choices``, so a wrong value exits with status 2 and the usage line;
     :func:`check_arguments` adds the checks that span two flags (a variant of another model).
     """
-    from posemods.training.registry import MODELS
+    from posemods.models import MODELS
 
     choices = {
         "model": tuple(MODELS),
@@ -242,7 +242,7 @@ def check_arguments(parser: argparse.ArgumentParser, args: argparse.Namespace) -
     ``--split`` JHMDB does not have."""
     from posemods.data.heatmaps import expect_sigma
     from posemods.metrics import check_alpha
-    from posemods.training.registry import MODELS
+    from posemods.models import MODELS
 
     for name, check in (("sigma", expect_sigma), ("alpha", check_alpha)):
         if getattr(args, name, None) is not None:

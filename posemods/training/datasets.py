@@ -8,12 +8,15 @@ augmented, their evaluation sets covering every frame once).
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from torch.utils.data import Dataset
 
 from posemods.skeletons import Skeleton, get_skeleton
 from posemods.training.config import JHMDB_SPLITS, TrainConfig
-from posemods.training.registry import ModelSpec
+
+if TYPE_CHECKING:
+    from posemods.models import ModelSpec
 
 #: The synthetic evaluation clips use this seed offset, so they never repeat a training clip.
 EVAL_SEED_OFFSET = 1_000
