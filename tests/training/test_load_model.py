@@ -11,6 +11,7 @@ from posemods._serialization import encode_safetensors, read_safetensors
 from posemods.models import VREMD, create_model
 from posemods.training import TrainConfig, fit
 from posemods.training.checkpoint import read_checkpoint, save_checkpoint, save_weights, weights_path
+from tests.readme import run_readme_example
 from tests.training.cli import TINY, run
 
 # VREMD at its tiny preset: a checkpoint of 3 MB (the tiny ResNet models write 170 MB with AdamW's state).
@@ -143,3 +144,10 @@ def test_tied_and_viewed_weights_round_trip_through_safetensors(tmp_path):
     loaded = posemods.load_model(tmp_path / "share.safetensors")
     assert loaded.temporal.proj_cur.weight is loaded.temporal.proj_prev.weight
     assert torch.equal(loaded.temporal.proj_cur.weight, model.temporal.proj_cur.weight)
+
+
+def test_the_readme_python_api_example_runs(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)  # its run writes runs/readme/ here
+    namespace = run_readme_example("python-api-example")
+    assert (tmp_path / "runs" / "readme" / "last.safetensors").is_file()
+    assert namespace["model"].model_config["name"] == "vremd" and not namespace["model"].training
