@@ -242,7 +242,10 @@ def load_model(path: str | os.PathLike, map_location: str | torch.device = "cpu"
                 f"model_config), got format {metadata.get('format')!r}; plain weights load into a model built "
                 "with posemods.create_model(name, checkpoint=path)"
             )
-        arguments = json.loads(metadata["model_config"])
+        try:
+            arguments = json.loads(metadata["model_config"])
+        except ValueError as error:
+            raise CheckpointError(f"checkpoint {name!r}: its model_config is not JSON ({error})") from None
     else:
         state = read_checkpoint(path, require=("model",))
         weights, arguments = state["model"], state.get("model_config")
@@ -254,7 +257,12 @@ def load_model(path: str | os.PathLike, map_location: str | torch.device = "cpu"
                 arguments = saved_model_config(state["config"])
             except (TypeError, ValueError) as error:
                 raise CheckpointError(f"checkpoint {name!r}: its saved config cannot be read ({error})") from None
-    model = create_model(**arguments)
+    if not isinstance(arguments, dict) or not isinstance(arguments.get("name"), str):
+        raise CheckpointError(f"checkpoint {name!r}: expected a model_config naming a model, got {arguments!r}")
+    try:
+        model = create_model(**arguments)
+    except (TypeError, ValueError) as error:  # e.g. a model this installation does not register
+        raise CheckpointError(f"checkpoint {name!r}: its model cannot be built here ({error})") from None
     try:
         model.load_state_dict(weights)
     except RuntimeError as error:

@@ -104,6 +104,7 @@ def test_what_cannot_be_loaded_is_refused_naming_the_file(fitted, tmp_path):
     save_checkpoint(tmp_path / "nameless.pt", model=state["model"])
     other = {**state["model_config"], "num_joints": 5}
     save_checkpoint(tmp_path / "other.pt", model_config=other, model=state["model"])
+    save_checkpoint(tmp_path / "unknown.pt", model_config={**other, "name": "vremdd"}, model=state["model"])
     for name, message in [
         ("flipped.safetensors", "is corrupt: the digest of its weights"),
         ("cut.safetensors", "not a readable safetensors file"),
@@ -111,6 +112,7 @@ def test_what_cannot_be_loaded_is_refused_naming_the_file(fitted, tmp_path):
         ("plain.safetensors", r"expected posemods weights .* posemods.create_model\(name, checkpoint=path\)"),
         ("nameless.pt", "missing 'model_config' and 'config'"),
         ("other.pt", "its weights do not fit the vremd its configuration builds"),
+        ("unknown.pt", r"its model cannot be built here \(name: no model named 'vremdd'; did you mean 'vremd'"),
     ]:
         with pytest.raises(ValueError, match=message) as info:
             posemods.load_model(tmp_path / name)
