@@ -21,15 +21,15 @@ from posemods._shapes import expect_choice
 from posemods.data import get_dataset_spec
 from posemods.data.occlusion import OcclusionMasks, TransformedDataset
 from posemods.metrics import PCK, describe_protocol
+from posemods.models import get_model_spec
 from posemods.skeletons import GROUP_NAMES
 from posemods.training import distributed
-from posemods.training.checkpoint import CheckpointError, load_checkpoint, load_model_state
+from posemods.training.checkpoint import CheckpointError, load_model_state, read_checkpoint
 from posemods.training.config import TrainConfig, add_arguments, check_arguments, setup_logging
 from posemods.training.datasets import build_datasets, dataset_protocol
-from posemods.training.fit import build_model, eval_loader
-from posemods.training.loop import evaluate
+from posemods.training.loop import eval_loader, evaluate
 from posemods.training.posetrack_eval import posetrack_map_of, predict_key_frames
-from posemods.training.registry import get_model_spec
+from posemods.training.registry import build_model
 from posemods.training.video_eval import EVAL_MODES, WholeVideos, default_eval_mode, evaluate_videos
 
 logger = logging.getLogger(__name__)
@@ -73,7 +73,7 @@ def score_checkpoint(
     :class:`posemods.data.OcclusionMasks` (KIMNet section 4.5).
     """
     expect_choice("eval_mode", eval_mode, ("auto", *EVAL_MODES))
-    state = load_checkpoint(path, require=("config", "model"))
+    state = read_checkpoint(path, require=("config", "model"))
     try:
         saved = TrainConfig.from_dict(state["config"])
     except (TypeError, ValueError) as error:

@@ -1,8 +1,8 @@
 """The papers' tables as data: every named model variant and ablation row, in one module.
 
-The models (:mod:`posemods.models` re-exports these tables) and the train/evaluate CLIs (through
-:mod:`posemods.training.registry`) read them alike. The module imports nothing but the standard
-library, so the CLIs list and check variants without importing the models (and timm).
+The models (:mod:`posemods.models` re-exports these tables) and their registrations, which give the
+train/evaluate CLIs their ``--variant`` names (:mod:`posemods.models._registry`), read them alike. The
+module imports nothing but the standard library: the tables can be read without the models (and timm).
 
 One dict per paper table, each row with the paper's words beside it:
 

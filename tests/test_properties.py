@@ -179,7 +179,7 @@ def test_hkm_and_bmd_mlp_ratio(mlp_ratio, which):
 
 @functools.cache
 def _tiny_model(name: str):
-    from posemods.training.registry import get_model_spec
+    from posemods.models import get_model_spec
 
     spec = get_model_spec(name)
     return spec.create(13, None, "tiny", (32, 32), 3).eval()
@@ -402,7 +402,7 @@ def test_synthetic_videos_and_heatmaps(sigma, frame_size):
        cut=st.sampled_from([None, 0, 1, 100]))  # fmt: skip
 def test_a_damaged_checkpoint_is_refused_or_reads_back_exactly(tmp_path, flips, cut):
     from posemods.models import read_state_dict
-    from posemods.training.checkpoint import load_checkpoint, save_checkpoint
+    from posemods.training.checkpoint import read_checkpoint, save_checkpoint
 
     path = tmp_path / "last.pt"
     weights = {"w": torch.arange(64, dtype=torch.float32), "b": torch.ones(3, dtype=torch.float64)}
@@ -413,7 +413,7 @@ def test_a_damaged_checkpoint_is_refused_or_reads_back_exactly(tmp_path, flips, 
     if cut is not None:
         data = data[: len(data) - cut] if cut else data[:0]
     path.write_bytes(bytes(data))
-    state = clear_error_or(lambda: load_checkpoint(path), ["last.pt"])
+    state = clear_error_or(lambda: read_checkpoint(path), ["last.pt"])
     if state is not None:  # a flip in bytes the payload never reads (e.g. zip padding) changes nothing
         assert state["step"] == 7 and state["config"] == {"model": "kimnet", "sigma": 2.0}
         for name, tensor in weights.items():

@@ -6,9 +6,11 @@ Shapes use the vocabulary of :mod:`posemods._shapes`.
 
 from __future__ import annotations
 
-from posemods.models.recursive import RecursivePoseModel
+from posemods.models._registry import register_model
+from posemods.models.recursive import RecursivePoseModel, registration
 
 
+@register_model("dkd", **registration("dkd"))
 class DKD(RecursivePoseModel):
     """``video (B, T, 3, H, W) -> heatmaps (B, T, J, H / 4, W / 4)``; the paper: 256 x 256 -> 64 x 64, T = 5.
 

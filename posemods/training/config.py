@@ -123,7 +123,7 @@ class TrainConfig:
 
 # Flags with their help; the defaults come from the dataclass, the dataset flags' help from _dataset_help().
 _HELP = {
-    "model": "model family (see posemods.training.MODELS)",
+    "model": "registered model (posemods.list_models())",
     "variant": "the model's variant",
     "preset": "model size",
     "model_kwargs": "JSON of extra constructor arguments, e.g. '{\"channels\": 32}'",
@@ -192,7 +192,7 @@ def add_arguments(
     :func:`check_arguments` adds the checks that span two flags (a variant of another model).
     """
     from posemods.data.registry import list_datasets
-    from posemods.training.registry import MODELS
+    from posemods.models import MODELS
 
     choices = {
         "model": tuple(MODELS),
@@ -253,7 +253,7 @@ def check_arguments(parser: argparse.ArgumentParser, args: argparse.Namespace) -
     from posemods.data.heatmaps import expect_sigma
     from posemods.data.registry import get_dataset_spec, list_datasets
     from posemods.metrics import check_alpha
-    from posemods.training.registry import MODELS
+    from posemods.models import MODELS
 
     for name, check in (("sigma", expect_sigma), ("alpha", check_alpha)):
         if getattr(args, name, None) is not None:

@@ -8,6 +8,7 @@ dataset. Synthetic data is the default: nothing to download, learning shows in m
 from __future__ import annotations
 
 import dataclasses
+from typing import TYPE_CHECKING
 
 from torch.utils.data import Dataset
 
@@ -15,7 +16,9 @@ from posemods.data import Augmentation, create_dataset, get_dataset_spec
 from posemods.metrics import Protocol, get_protocol
 from posemods.skeletons import Skeleton
 from posemods.training.config import TrainConfig
-from posemods.training.registry import ModelSpec
+
+if TYPE_CHECKING:
+    from posemods.models import ModelSpec
 
 
 def dataset_options(config: TrainConfig, spec: ModelSpec) -> dict:

@@ -53,7 +53,7 @@ def recipe_config(name: str) -> dict:
     expect_choice("recipe", name, tuple(RECIPES))
     values = {**RECIPES[name], "recipe": name}
     if "input_size" not in values:
-        from posemods.training.registry import get_model_spec
+        from posemods.models import get_model_spec  # the registry stands beside the models
 
         values["input_size"] = tuple(get_model_spec(values["model"]).input_size)
     return values

@@ -290,8 +290,7 @@ def test_no_frames_float64_video_and_unknown_backbone_are_clear_errors():
 
 
 def test_variants_are_one_table_read_by_the_models_and_the_cli():
-    from posemods.models import RECURSIVE_VARIANTS, RecursivePoseModel
-    from posemods.training import MODELS
+    from posemods.models import MODELS, RECURSIVE_VARIANTS, RecursivePoseModel
 
     for family, rows in RECURSIVE_VARIANTS.items():
         spec = MODELS[family]

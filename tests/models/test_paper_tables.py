@@ -17,6 +17,7 @@ from posemods.models import (
     KIMNET_TABLE5,
     KIMNET_TABLE6,
     KIMNET_TABLE7,
+    MODELS,
     PAPER_TABLES,
     VREMD_TABLE4,
     VREMD_TABLE5,
@@ -25,7 +26,6 @@ from posemods.models import (
     PoseKernelDistillator,
 )
 from posemods.train import parse_config
-from posemods.training import MODELS
 
 J = 4
 

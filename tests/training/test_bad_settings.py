@@ -10,11 +10,11 @@ from posemods.data.heatmaps import gaussian_heatmaps
 from posemods.data.transforms import TopDownTransform
 from posemods.evaluate import main as evaluate_main
 from posemods.evaluate import score_checkpoint
+from posemods.models import get_model_spec
 from posemods.train import main as train_main
 from posemods.training import TrainConfig
 from posemods.training.checkpoint import save_checkpoint
 from posemods.training.datasets import build_datasets
-from posemods.training.registry import get_model_spec
 
 BAD_SIGMAS = [0, 0.0, -1.0, math.nan, math.inf]
 

@@ -4,6 +4,7 @@ import dataclasses
 
 import pytest
 import torch
+from torch import nn
 
 from posemods.train import parse_config
 from posemods.training import TrainConfig
@@ -91,10 +92,21 @@ def test_a_recipes_model_is_the_one_its_variant_is_checked_against(capsys):
     assert "not a variant of kimnet" in capsys.readouterr().err
 
 
+def _recorder(captured: dict):
+    """A model class stand-in that records its constructor arguments in ``captured``."""
+
+    def build(num_joints, **kwargs):
+        captured.update(kwargs)
+        return nn.Identity()
+
+    return build
+
+
 def test_kimnet_recipes_crop_no_half_bodies_and_vremds_do(monkeypatch):
     # KIMNet names "random scaling, rotation, and flipping"; VREMD adds "truncation (half body)".
     import posemods.data.penn_action
-    from posemods.training import build_datasets, get_model_spec
+    from posemods.models import get_model_spec
+    from posemods.training import build_datasets
 
     seen = []
 
@@ -120,8 +132,8 @@ def test_vremd_recipe_augments_and_freezes_as_the_paper_states(monkeypatch):
     import inspect
 
     import posemods.data.posetrack
-    from posemods.models import VREMD
-    from posemods.training import build_datasets, get_model_spec
+    from posemods.models import VREMD, get_model_spec
+    from posemods.training import build_datasets
 
     seen = []
 
@@ -139,7 +151,7 @@ def test_vremd_recipe_augments_and_freezes_as_the_paper_states(monkeypatch):
     assert augmentation.flip_prob > 0 and augmentation.half_body_prob > 0
     # The recipe builds the paper's ViT-L with the backbone frozen (VREMD's default, not overridden).
     captured = {}
-    recorder = dataclasses.replace(spec, build=lambda joints, **kwargs: captured.update(kwargs))
+    recorder = dataclasses.replace(spec, build=_recorder(captured))
     recorder.create(17, config.variant, config.preset, config.input_size, config.clip_length, **config.model_kwargs)
     frozen = captured.get("freeze_backbone", inspect.signature(VREMD).parameters["freeze_backbone"].default)
     assert captured["backbone"] == "large" and frozen is True
@@ -150,13 +162,14 @@ def test_recipes_build_the_papers_networks_and_sizes():
     # VREMD: "The input image size is fixed at 256x192". KIMNet 4.1: "SimpleBaseline [15] takes ResNet-101 as
     # the backbone and is used as the pose initializer. SimpleBaseline [15] that takes ResNet-50 as the
     # backbone is chosen as the feature encoder" (the paper states no input size; 256 x 256 is ours).
-    from posemods.training import get_model_spec
+    from posemods.models import get_model_spec
 
     vremd = parse_config(["--recipe", "vremd-posetrack", "--data-root", "/d", "--annotations", "/a"])
     assert tuple(vremd.input_size) == (256, 192)
     for recipe in ("kimnet-penn", "kimnet-jhmdb"):
         config = parse_config(["--recipe", recipe, "--data-root", "/d"])
-        spec = dataclasses.replace(get_model_spec(config.model), build=lambda joints, **kw: kw)
-        captured = spec.create(13, config.variant, config.preset, config.input_size, config.clip_length)
+        captured = {}
+        spec = dataclasses.replace(get_model_spec(config.model), build=_recorder(captured))
+        spec.create(13, config.variant, config.preset, config.input_size, config.clip_length)
         assert (captured["initializer_backbone"], captured["encoder_backbone"]) == ("resnet101", "resnet50")
         assert captured["temporal"] == "kmm" and config.clip_length == 5
