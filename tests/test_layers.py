@@ -166,7 +166,41 @@ def test_op_layers_import_only_downwards(area, forbidden):
     assert not _violations([m for m in GRAPH if _within(m, area)], forbidden)
 
 
+# The package face (posemods/__init__.py) sits above every layer: it offers the model registry's
+# create_model / list_models / load_model, but only through a module __getattr__, so `import posemods`
+# never runs models/ or training/ (tests/test_package.py checks timm stays unimported too).
+FACE = "posemods"
+
+
 def test_the_core_never_imports_models_data_metrics_or_training():
-    core = [m for m in GRAPH if not _within(m, *OUTSIDE_THE_CORE, *CLIS)]
+    core = [m for m in GRAPH if not _within(m, *OUTSIDE_THE_CORE, *CLIS) and m != FACE]
     assert "posemods.functional" in core and "posemods.skeletons" in core
     assert not _violations(core, OUTSIDE_THE_CORE)
+
+
+def _import_time_names(path: Path) -> set[str]:
+    """The modules a file imports when it is imported: its module-level statements, not the bodies of its
+    functions or its ``if TYPE_CHECKING:`` blocks."""
+    names: set[str] = set()
+    pending = list(ast.parse(path.read_text()).body)
+    while pending:
+        node = pending.pop()
+        if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+            continue
+        if isinstance(node, ast.If) and "TYPE_CHECKING" in ast.unparse(node.test):
+            pending.extend(node.orelse)
+            continue
+        if isinstance(node, ast.Import):
+            names |= {alias.name for alias in node.names}
+        elif isinstance(node, ast.ImportFrom):
+            names |= {f"{node.module}.{alias.name}" for alias in node.names}
+        else:
+            pending.extend(child for child in ast.iter_child_nodes(node) if isinstance(child, ast.stmt))
+    return names
+
+
+def test_the_package_face_reaches_models_and_training_only_when_asked():
+    lazy = {t for t in GRAPH[FACE] if _within(t, *OUTSIDE_THE_CORE)}
+    assert lazy, "the face offers create_model / load_model: the scan must see those imports"
+    eager = {n for n in _import_time_names(MODULES[FACE]) if _within(n, *OUTSIDE_THE_CORE)}
+    assert not eager, f"imported with the package itself: {sorted(eager)}"
