@@ -13,7 +13,9 @@ from posemods import functional
 from posemods._backend import use_backend
 from posemods.modules import (
     BMD,
+    DCA,
     HKM,
+    KMM,
     BidirectionalMotionDisentangle,
     CrossAttention,
     DeformableConvMotion,
@@ -22,9 +24,6 @@ from posemods.modules import (
     HumanKeypointMask,
     KinematicsModelingModule,
 )
-
-KMM = KinematicsModelingModule
-DCA = DeformableCrossAttention
 
 __all__ = [
     "BMD",

@@ -319,6 +319,3 @@ class BidirectionalMotionDisentangle(nn.Module):
             f"dim={self.dim}, num_frames={self.num_frames}, operator={self.operator!r}, "
             f"bidirectional={self.bidirectional}, num_prefix_tokens={self.num_prefix_tokens}, backend={self.backend!r}"
         )
-
-
-BMD = BidirectionalMotionDisentangle
