@@ -167,11 +167,11 @@ def test_expect_grid_tokens_is_the_length_after_the_prefix():
 
 def test_the_deformable_choices_are_the_values_of_their_annotations():
     """OPERATORS, REFERENCE_POINTS and OFFSET_CONVS are read from the Literal types: one list each."""
-    from posemods.modules import deformable_sampling as ds
+    from posemods.modules import motion_operator, offsets
 
-    assert ds.OPERATORS == ("dca", "da", "dc")
-    assert ds.REFERENCE_POINTS == ("grid", "constraint")
-    assert ds.OFFSET_CONVS == ("depthwise", "full")
+    assert motion_operator.OPERATORS == ("dca", "da", "dc")
+    assert motion_operator.REFERENCE_POINTS == ("grid", "constraint")
+    assert offsets.OFFSET_CONVS == ("depthwise", "full")
     with pytest.raises(ValueError, match=r"operator: expected one of \('dca', 'da', 'dc'\), got 'conv'"):
         BMD(dim=8, num_heads=2, operator="conv")
 
