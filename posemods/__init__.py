@@ -18,7 +18,9 @@ from posemods import functional
 from posemods._backend import use_backend
 from posemods.modules import (
     BMD,
+    DCA,
     HKM,
+    KMM,
     BidirectionalMotionDisentangle,
     CrossAttention,
     DeformableConvMotion,
@@ -31,9 +33,6 @@ from posemods.modules import (
 if TYPE_CHECKING:
     from posemods.models import create_model, list_models
     from posemods.training.checkpoint import load_model
-
-KMM = KinematicsModelingModule
-DCA = DeformableCrossAttention
 
 __all__ = [
     "BMD",
