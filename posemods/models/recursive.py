@@ -25,7 +25,7 @@ from torch import nn
 from posemods._shapes import expect_choice, expect_float, expect_module_dtype, expect_positive, expect_shape
 from posemods.models.checkpoint import load_checkpoint
 from posemods.models.correction import PriorCorrection
-from posemods.models.relation import JointRelationExtractor
+from posemods.models.relation import RelationDecoder
 from posemods.models.simple_baseline import SimpleBaseline
 from posemods.models.temporal import build_temporal
 from posemods.variants import RECURSIVE_VARIANTS, default_variant
@@ -107,7 +107,7 @@ class RecursivePoseModel(nn.Module):
             prior = num_joints if "prior" in row["correction"] else 0
             features = channels if "features" in row["correction"] else 0
             self.correction = PriorCorrection(prior, features, channels, num_joints)
-        self.decoder: nn.Module | None = JointRelationExtractor(num_joints) if row["decoder"] else None
+        self.decoder: nn.Module | None = RelationDecoder(num_joints) if row["decoder"] else None
         if checkpoint is not None:
             load_checkpoint(self, checkpoint)
 
