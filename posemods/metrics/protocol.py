@@ -4,6 +4,37 @@
 names the reference evaluator the numbers follow and the rules that change them: the dataset, the
 PCK normaliser, alpha, and which joints are counted.
 
+Two PCK protocols (``python -m posemods.evaluate --protocol lstmpm | rpstn``):
+
+=====================  ======================================  ==========================================
+                       ``lstmpm`` (the default)                ``rpstn``
+=====================  ======================================  ==========================================
+reference              LSTM Pose Machines' MATLAB,             the RPSTN authors' Python, YHDang/RPSTN
+                       run_benchmark_GPU_PENN.m (68a9212)      f7dcd3e, evaluate.py + 1_test_penn.py
+what is scored         every frame of every test video,        one clip of T = 5 frames per test video,
+                       streamed from frame 1 (``--eval-mode    from ``RandomState(10480 + index)
+                       video``)                                .randint(1, nframes - 5)``
+crop                   each frame's box, 1.25x, aspect kept    each frame's box stretched, no margin
+prediction             decoded argmax (quarter-pixel shift),   argmax in heatmap pixels
+                       mapped back to image pixels
+ground truth           the annotated coordinate                the argmax of the rendered target Gaussian
+                                                               (centre ``int(x / 4)``)
+joints counted         visibility == 1                         target argmax above 1 in x and y, whatever
+                                                               the visibility
+distance               |pred - gt| in image pixels             |(pred - gt) / (h / 10) + 1|: 1.414 when
+                                                               perfect
+threshold              ``<= 0.2 x L``, L per frame: the box's  ``< 0.2 x torso`` of the clip's first
+                       max side, or the torso                  frame, in heatmap pixels (the predicted
+                                                               torso under 1 px); torso only
+averaging              hits / counted, pooled over frames      per clip, then the clips' mean per
+                       (groups and mean pool their joints)     joint; groups and mean average the
+                                                               joints, a never-counted joint as 0
+=====================  ======================================  ==========================================
+
+The rpstn distance's +1 and its threshold in heatmap pixels make it far more lenient: see the README
+for the two protocols on the same predictions. RPSTN's and DKD's published tables, and KIMNet's
+(which sets L "according to [11, 12]"), are not comparable with LSTMPM-protocol numbers.
+
 Each protocol detail and the file that implements it (the docstrings there quote the reference):
 
 LSTMPM PCK (lawy623/LSTM_Pose_Machines 68a9212):
@@ -40,10 +71,13 @@ poseval evaluateAP (leonid-pishchulin/poseval 4258a15):
 from __future__ import annotations
 
 from posemods.metrics.pck import check_alpha
+from posemods.metrics.rpstn import RPSTN_COMMIT
 from posemods.skeletons import Skeleton, get_skeleton
 
 POSEVAL_COMMIT = "4258a1575b9f2ddd0bdb85f74557235ab5df0f52"
 LSTMPM_COMMIT = "68a9212"
+#: ``python -m posemods.evaluate --protocol``: LSTMPM's PCK (the default) or the RPSTN authors'.
+PROTOCOLS = ("lstmpm", "rpstn")
 
 _JOINTS = {
     "penn_action": "joints with the file's visibility == 1 (LSTMPM: label(3,joints,frame)==1)",
@@ -59,10 +93,35 @@ _BOXES = {
 }
 
 
-def describe_protocol(data: str, layout: str | Skeleton, normalize: str, alpha: float) -> str:
-    """Lines naming the protocol: e.g. ``describe_protocol("penn_action", "penn_action", "person", 0.2)``."""
+def describe_protocol(data: str, layout: str | Skeleton, normalize: str, alpha: float, protocol: str = "lstmpm") -> str:
+    """Lines naming the protocol: e.g. ``describe_protocol("penn_action", "penn_action", "person", 0.2)``.
+
+    ``protocol="rpstn"`` describes :mod:`posemods.metrics.rpstn` (``normalize`` must be ``"torso"``).
+    """
     skeleton = get_skeleton(layout)
     alpha = check_alpha(alpha)
+    if protocol == "rpstn":
+        if normalize != "torso":
+            raise ValueError(f"normalize: the rpstn protocol normalises by the torso only, got {normalize!r}")
+        a, b = skeleton.torso
+        clips = (
+            "one clip per test video from frame RandomState(10480 + index).randint(1, nframes - T), each frame "
+            "cropped by its own box, stretched"
+            if data == "penn_action"
+            else "every evaluation clip, one standing for one video"
+        )
+        return "\n".join(
+            [
+                f"protocol: {data}, RPSTN's PCK@{alpha:g} (YHDang/RPSTN {RPSTN_COMMIT}, evaluate.py accuracy)",
+                f"  clips: {clips}",
+                f"  distance |(pred - target argmax) / (h/10) + 1| < {alpha:g} x torso |{a} - {b}| of the clip's "
+                "first frame, in heatmap pixels",
+                f"  joints counted: target argmax above 1 in x and y; {skeleton.num_joints} joints ({skeleton.name}); "
+                "per-joint means over clips",
+            ]
+        )
+    if protocol != "lstmpm":
+        raise ValueError(f"protocol: expected one of {PROTOCOLS}, got {protocol!r}")
     if normalize == "torso":
         a, b = skeleton.torso
         normaliser = f"torso |{a} - {b}| (the predicted torso where the ground truth's is under 1 px or unknown)"

@@ -56,7 +56,12 @@ def build_datasets(
     if config.data == "penn_action":
         from posemods.data import PennAction
 
-        make = lambda training: PennAction(root, split="train" if training else "test", train=training, **common)
+        reader = PennAction
+        if config.pipeline == "rpstn":  # the RPSTN authors' clips, crop, augmentation and targets
+            from posemods.data.rpstn import RPSTN_PENN_AUGMENTATION, RPSTNPennAction
+
+            reader, common["augmentation"] = RPSTNPennAction, RPSTN_PENN_AUGMENTATION
+        make = lambda training: reader(root, split="train" if training else "test", train=training, **common)
         layout = "penn_action"
     elif config.data == "jhmdb":
         from posemods.data import SubJHMDB
