@@ -41,6 +41,11 @@ targets             a Gaussian (sigma 2, at ``int(x / 4)``,      the same render
                     whatever its visibility
 ==================  ===========================================  =====================================
 
+Their loss (``lib/core/loss.py:MSESequenceLoss``) is ``mean((pred - target) ** 2)`` over every frame,
+joint and pixel, the all-zero maps of joints without a target included; posemods' loss is
+``0.5 * mean((weight * (pred - target)) ** 2)`` with ``weight`` 0 for those joints: a factor 2 that
+Adam does not see, and no pull towards zero maps for joints without a target.
+
 Their quirks left out, because they misplace targets: ``rotate`` skips joints with visibility 0 and
 ``hflip`` mirrors only joints with visibility 1 (both still swap labels), so an invisible joint keeps
 its unrotated, unmirrored position; and Penn Action's unlabelled joints, stored near pixel (1, 1),

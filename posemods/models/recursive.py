@@ -10,6 +10,11 @@ correction and an optional decoder (KIMNet eq. 2):
 Which blocks exist is data: a row of :data:`posemods.variants.RECURSIVE_VARIANTS`, picked by the
 family (``KIMNet``, ``RPSTN``, ``DKD`` are presets of this class) and ``temporal``.
 
+The recursion, the decoder of frame 1 and its sharing by every frame were held against the RPSTN
+authors' ``lib/models/dkd_net.py:DKD_Network.forward`` (github:YHDang/RPSTN f7dcd3e); the decoder is
+:class:`~posemods.models.relation.RelationDecoder`, the pose initializer and the feature encoder are
+their ``pose_resnet.py:get_pose_net``'s two SimpleBaselines (to the parameter).
+
 Shapes use the vocabulary of :mod:`posemods._shapes`.
 """
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import importlib.util
+
 import pytest
 import torch
 
@@ -10,7 +12,7 @@ from posemods import train as train_cli
 from posemods.metrics import RPSTNPCK
 from posemods.training.registry import get_model_spec
 from posemods.training.rpstn_eval import evaluate_rpstn
-from tests.training.cli import TINY
+from tests.training.cli import ROOT, TINY
 
 
 @pytest.fixture(scope="module")
@@ -52,3 +54,14 @@ def test_flags_the_protocol_cannot_honour_exit_2(checkpoint, flags, message, cap
 def test_a_key_frame_model_is_refused():
     with pytest.raises(ValueError, match="protocol: 'rpstn' scores every frame of a clip"):
         evaluate_rpstn(torch.nn.Identity(), get_model_spec("vremd"), [], "posetrack")
+
+
+def test_protocol_gap_example_runs(checkpoint, capsys):
+    # examples/protocol_gap.py, at a plumbing budget (the README's numbers come from its defaults).
+    spec = importlib.util.spec_from_file_location("protocol_gap", ROOT / "examples" / "protocol_gap.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    results = module.main(["--clips", "3", "--heatmap-size", "16", "--checkpoint", checkpoint])
+    assert set(results) == {"synthetic 16 x 16 heatmaps", checkpoint}
+    assert set(results[checkpoint]) == {"lstmpm person", "lstmpm torso", "rpstn"}
+    assert "mean PCK@0.2 rpstn" in capsys.readouterr().out
