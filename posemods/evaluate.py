@@ -22,7 +22,7 @@ import torch
 from posemods._shapes import expect_choice
 from posemods.data.occlusion import OcclusionMasks, TransformedDataset
 from posemods.metrics import PCK, describe_protocol
-from posemods.metrics.protocol import PROTOCOLS
+from posemods.metrics.rpstn import PCK_PROTOCOLS
 from posemods.skeletons import GROUP_NAMES
 from posemods.training import distributed
 from posemods.training.checkpoint import CheckpointError, load_checkpoint, load_model_state
@@ -83,7 +83,7 @@ def score_checkpoint(
     neither ``eval_mode``, ``scores`` nor ``occlusion``.
     """
     expect_choice("eval_mode", eval_mode, ("auto", *EVAL_MODES))
-    expect_choice("protocol", protocol, PROTOCOLS)
+    expect_choice("protocol", protocol, PCK_PROTOCOLS)
     state = load_checkpoint(path, require=("config", "model"))
     try:
         saved = TrainConfig.from_dict(state["config"])
@@ -249,7 +249,7 @@ def main(argv: list[str] | None = None, prog: str = "python -m posemods.evaluate
     parser.add_argument("--occlusion-size", type=float, default=40.0, help="mask side in original-image pixels")
     parser.add_argument("--plot", default="occlusion_sweep.png", help="where the sweep's figure goes")
     parser.add_argument(
-        "--protocol", choices=PROTOCOLS, default="lstmpm",
+        "--protocol", choices=PCK_PROTOCOLS, default="lstmpm",
         help="lstmpm: LSTM Pose Machines' PCK (the default); rpstn: the RPSTN authors' test, one clip per "
         "test video, PCK from heatmaps (Penn Action or synthetic data; see posemods.metrics.protocol)",
     )  # fmt: skip
@@ -303,14 +303,15 @@ def _evaluate(paths: list[str], args: dict) -> dict:
     return results[paths[0]] if len(paths) == 1 else results
 
 
-def _score_and_print(path: str, eval_mode: str, args: dict, protocol: str = "lstmpm") -> dict[str, PCK]:
-    metrics, config = score_checkpoint(path, eval_mode=eval_mode, protocol=protocol, **args)
-    if protocol == "rpstn":
+def _score_and_print(path: str, eval_mode: str, args: dict, scoring: str = "lstmpm") -> dict[str, PCK]:
+    metrics, config = score_checkpoint(path, eval_mode=eval_mode, protocol=scoring, **args)
+    if scoring == "rpstn":
         if int(os.environ.get("RANK", "0")) == 0:
+            from posemods.metrics.rpstn import describe_rpstn_protocol
+
             variant = config.variant or get_model_spec(config.model).default_variant
-            layout = metrics["rpstn"].skeleton
             print(f"{config.model} ({variant}, {config.preset}) on {config.data}")
-            print(describe_protocol(config.data, layout, "torso", config.alpha, protocol="rpstn"))
+            print(describe_rpstn_protocol(config.data, metrics["rpstn"].skeleton, config.alpha))
             print(per_joint_table(metrics))
         return metrics
     if int(os.environ.get("RANK", "0")) == 0:

@@ -1,5 +1,4 @@
-"""Metrics for video pose estimation: PCK (Penn Action, Sub-JHMDB) by LSTMPM's and by RPSTN's protocol,
-PoseTrack mAP, heatmap decoding.
+"""Metrics for video pose estimation: PCK (Penn Action, Sub-JHMDB), PoseTrack mAP, heatmap decoding.
 
 They take predictions and ground truth as tensors or arrays, never models. Never imported by
 ``import posemods``.
@@ -9,7 +8,7 @@ from posemods.metrics.decode import decode_heatmaps, decode_to_image, heatmap_to
 from posemods.metrics.pck import PCK, check_alpha, pck, pck_hits, torso_normalizer
 from posemods.metrics.posetrack_map import points_in_polygon, posetrack_map, precision_recall, voc_ap
 from posemods.metrics.protocol import describe_protocol
-from posemods.metrics.rpstn import RPSTNPCK, heatmap_argmax, rpstn_clip_pck
+from posemods.metrics.rpstn import RPSTNPCK, describe_rpstn_protocol, heatmap_argmax, rpstn_clip_pck
 
 __all__ = [
     "PCK",
@@ -18,6 +17,7 @@ __all__ = [
     "decode_heatmaps",
     "decode_to_image",
     "describe_protocol",
+    "describe_rpstn_protocol",
     "heatmap_argmax",
     "heatmap_to_image",
     "pck",

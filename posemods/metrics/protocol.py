@@ -4,6 +4,38 @@
 names the reference evaluator the numbers follow and the rules that change them: the dataset, the
 PCK normaliser, alpha, and which joints are counted.
 
+Each protocol detail and the file that implements it (the docstrings there quote the reference):
+
+LSTMPM PCK (lawy623/LSTM_Pose_Machines 68a9212):
+
+- ``hit = error_dist <= bodysize*0.2``, non-positive L: metrics/pck.py ``pck_hits``
+- person size max(w, h) of the file's box, kept degenerate: data/penn_action.py, data/video_dataset.py
+- torso pair per layout (Penn 3-8, JHMDB 5-6): skeletons.py ``Skeleton.torso``
+- predicted torso where the ground truth's is under 1 px: metrics/pck.py ``torso_normalizer``
+- an unlabelled torso joint is an unknown (NaN) torso, so the predicted one; LSTMPM's torso_norm
+  branch would measure to the stored corner point (a deliberate difference): metrics/pck.py
+- Penn: ``label(3,joints,frame)==1`` only: data/penn_action.py
+- Penn: short bbox arrays repeat the last row: data/penn_action.py ``penn_boxes``
+- Penn: crops of degenerate boxes use the joints' extent: data/penn_action.py ``penn_crop_boxes``
+- JHMDB: 1-based pos_img and boxes to 0-based pixels: data/jhmdb.py
+- JHMDB: getBox.m boxes, its rounding included: data/jhmdb.py ``get_box``
+- JHMDB: every joint counted: data/jhmdb.py
+
+poseval evaluateAP (leonid-pishchulin/poseval 4258a15):
+
+- 2017 / 2018 / 2021 layouts told apart by content: data/posetrack.py ``posetrack_format``
+- annotated unless (x, y, v) == (0, 0, 0) (to_old): data/posetrack.py
+- identities per video: data/posetrack.py ``read_posetrack``
+- people without joints kept: their frame's FPs count: data/posetrack.py, metrics/posetrack_map.py
+- ties ranked by ``argsort()[::-1]``, frames in file order: metrics/posetrack_map.py, data/posetrack.py
+- ignore regions: shapely ``contains`` (boundary outside): metrics/posetrack_map.py ``points_in_polygon``
+- a zero-size head box never matches (poseval's division by zero): metrics/posetrack_map.py
+- refused only where poseval crashes: a missing head box in a frame with predictions, a 1-2 point
+  ignore region in a frame with people: metrics/posetrack_map.py, data/posetrack.py
+- 2017: a joint id listed twice keeps its first point (getPointGTbyID): data/posetrack.py
+- a file of several videos: all scored, with a warning (load_data_dir keeps only the first):
+  data/posetrack.py ``read_posetrack_frames``
+
 Two PCK protocols (``python -m posemods.evaluate --protocol lstmpm | rpstn``):
 
 =====================  ======================================  ==========================================
@@ -47,50 +79,15 @@ and KIMNet's (which sets L "according to [11, 12]"), are comparable with ``--pro
 heatmaps only, never with LSTMPM-protocol numbers. Their own README's test command validates at
 PCK@1.0 (``pck_thred = 1`` in ``1_train_penn.py``); ``1_test_penn.py``, which uses 0.2, does not run
 as published.
-
-Each protocol detail and the file that implements it (the docstrings there quote the reference):
-
-LSTMPM PCK (lawy623/LSTM_Pose_Machines 68a9212):
-
-- ``hit = error_dist <= bodysize*0.2``, non-positive L: metrics/pck.py ``pck_hits``
-- person size max(w, h) of the file's box, kept degenerate: data/penn_action.py, data/video_dataset.py
-- torso pair per layout (Penn 3-8, JHMDB 5-6): skeletons.py ``Skeleton.torso``
-- predicted torso where the ground truth's is under 1 px: metrics/pck.py ``torso_normalizer``
-- an unlabelled torso joint is an unknown (NaN) torso, so the predicted one; LSTMPM's torso_norm
-  branch would measure to the stored corner point (a deliberate difference): metrics/pck.py
-- Penn: ``label(3,joints,frame)==1`` only: data/penn_action.py
-- Penn: short bbox arrays repeat the last row: data/penn_action.py ``penn_boxes``
-- Penn: crops of degenerate boxes use the joints' extent: data/penn_action.py ``penn_crop_boxes``
-- JHMDB: 1-based pos_img and boxes to 0-based pixels: data/jhmdb.py
-- JHMDB: getBox.m boxes, its rounding included: data/jhmdb.py ``get_box``
-- JHMDB: every joint counted: data/jhmdb.py
-
-poseval evaluateAP (leonid-pishchulin/poseval 4258a15):
-
-- 2017 / 2018 / 2021 layouts told apart by content: data/posetrack.py ``posetrack_format``
-- annotated unless (x, y, v) == (0, 0, 0) (to_old): data/posetrack.py
-- identities per video: data/posetrack.py ``read_posetrack``
-- people without joints kept: their frame's FPs count: data/posetrack.py, metrics/posetrack_map.py
-- ties ranked by ``argsort()[::-1]``, frames in file order: metrics/posetrack_map.py, data/posetrack.py
-- ignore regions: shapely ``contains`` (boundary outside): metrics/posetrack_map.py ``points_in_polygon``
-- a zero-size head box never matches (poseval's division by zero): metrics/posetrack_map.py
-- refused only where poseval crashes: a missing head box in a frame with predictions, a 1-2 point
-  ignore region in a frame with people: metrics/posetrack_map.py, data/posetrack.py
-- 2017: a joint id listed twice keeps its first point (getPointGTbyID): data/posetrack.py
-- a file of several videos: all scored, with a warning (load_data_dir keeps only the first):
-  data/posetrack.py ``read_posetrack_frames``
 """
 
 from __future__ import annotations
 
 from posemods.metrics.pck import check_alpha
-from posemods.metrics.rpstn import RPSTN_COMMIT
 from posemods.skeletons import Skeleton, get_skeleton
 
 POSEVAL_COMMIT = "4258a1575b9f2ddd0bdb85f74557235ab5df0f52"
 LSTMPM_COMMIT = "68a9212"
-#: ``python -m posemods.evaluate --protocol``: LSTMPM's PCK (the default) or the RPSTN authors'.
-PROTOCOLS = ("lstmpm", "rpstn")
 
 _JOINTS = {
     "penn_action": "joints with the file's visibility == 1 (LSTMPM: label(3,joints,frame)==1)",
@@ -106,35 +103,10 @@ _BOXES = {
 }
 
 
-def describe_protocol(data: str, layout: str | Skeleton, normalize: str, alpha: float, protocol: str = "lstmpm") -> str:
-    """Lines naming the protocol: e.g. ``describe_protocol("penn_action", "penn_action", "person", 0.2)``.
-
-    ``protocol="rpstn"`` describes :mod:`posemods.metrics.rpstn` (``normalize`` must be ``"torso"``).
-    """
+def describe_protocol(data: str, layout: str | Skeleton, normalize: str, alpha: float) -> str:
+    """Lines naming the protocol: e.g. ``describe_protocol("penn_action", "penn_action", "person", 0.2)``."""
     skeleton = get_skeleton(layout)
     alpha = check_alpha(alpha)
-    if protocol == "rpstn":
-        if normalize != "torso":
-            raise ValueError(f"normalize: the rpstn protocol normalises by the torso only, got {normalize!r}")
-        a, b = skeleton.torso
-        clips = (
-            "one clip per test video from frame RandomState(10480 + index).randint(1, nframes - T), each frame "
-            "cropped by its own box, stretched"
-            if data == "penn_action"
-            else "every evaluation clip, one standing for one video"
-        )
-        return "\n".join(
-            [
-                f"protocol: {data}, RPSTN's PCK@{alpha:g} (YHDang/RPSTN {RPSTN_COMMIT}, evaluate.py accuracy)",
-                f"  clips: {clips}",
-                f"  distance |(pred - target argmax) / (h/10) + 1| < {alpha:g} x torso |{a} - {b}| of the clip's "
-                "first frame, in heatmap pixels",
-                f"  joints counted: target argmax above 1 in x and y; {skeleton.num_joints} joints ({skeleton.name}); "
-                "per-joint means over clips",
-            ]
-        )
-    if protocol != "lstmpm":
-        raise ValueError(f"protocol: expected one of {PROTOCOLS}, got {protocol!r}")
     if normalize == "torso":
         a, b = skeleton.torso
         normaliser = f"torso |{a} - {b}| (the predicted torso where the ground truth's is under 1 px or unknown)"

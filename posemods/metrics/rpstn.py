@@ -54,6 +54,9 @@ from posemods.skeletons import Skeleton, get_skeleton
 
 #: The commit of github:YHDang/RPSTN this protocol follows.
 RPSTN_COMMIT = "f7dcd3e"
+#: The PCK arithmetics ``python -m posemods.evaluate --protocol`` offers: LSTMPM's (the default,
+#: :mod:`posemods.metrics.pck`) and the RPSTN authors' (this module).
+PCK_PROTOCOLS = ("lstmpm", "rpstn")
 
 
 def _as_heatmaps(name: str, value) -> np.ndarray:
@@ -154,3 +157,26 @@ class RPSTNPCK:
         out.update({g: 100.0 * float(values[list(idx)].mean()) for g, idx in self.skeleton.groups.items()})
         out["Mean"] = 100.0 * float(values.sum()) / self.skeleton.num_joints
         return out
+
+
+def describe_rpstn_protocol(data: str, layout: str | Skeleton, alpha: float) -> str:
+    """Lines naming this protocol, printed by ``python -m posemods.evaluate --protocol rpstn`` beside its table."""
+    skeleton = get_skeleton(layout)
+    alpha = check_alpha(alpha)
+    a, b = skeleton.torso
+    clips = (
+        "one clip per test video from frame RandomState(10480 + index).randint(1, nframes - T), each frame "
+        "cropped by its own box, stretched"
+        if data == "penn_action"
+        else "every evaluation clip, one standing for one video"
+    )
+    return "\n".join(
+        [
+            f"protocol: {data}, RPSTN's PCK@{alpha:g} (YHDang/RPSTN {RPSTN_COMMIT}, evaluate.py accuracy)",
+            f"  clips: {clips}",
+            f"  distance |(pred - target argmax) / (h/10) + 1| < {alpha:g} x torso |{a} - {b}| of the clip's "
+            "first frame, in heatmap pixels",
+            f"  joints counted: target argmax above 1 in x and y; {skeleton.num_joints} joints ({skeleton.name}); "
+            "per-joint means over clips",
+        ]
+    )

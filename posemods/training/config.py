@@ -17,12 +17,13 @@ from posemods._shapes import expect_choice, expect_positive, expect_size
 from posemods.training.recipes import LR_SCHEDULES, OPTIMIZERS, RECIPES
 
 DATASETS = ("synthetic", "penn_action", "jhmdb", "posetrack")
-#: How a real dataset's clips are sampled, cropped, augmented and targeted: posemods' own, or the RPSTN
-#: authors' Penn Action pipeline (posemods.data.rpstn), which KIMNet says it follows.
-PIPELINES = ("posemods", "rpstn")
 JHMDB_SPLITS = ("1", "2", "3")
 NORMALIZERS = ("person", "torso")
 DEVICES = ("auto", "cpu", "cuda")
+
+#: How a real dataset's clips are sampled, cropped, augmented and targeted: posemods' own, or the RPSTN
+#: authors' Penn Action pipeline (posemods.data.rpstn), which KIMNet says it follows.
+PIPELINES = ("posemods", "rpstn")
 
 
 @dataclasses.dataclass
