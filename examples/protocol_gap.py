@@ -3,13 +3,15 @@
     python examples/protocol_gap.py                              # synthetic heatmaps, under a minute
     python examples/protocol_gap.py --heatmap-size 16            # the same at 16 x 16 heatmaps
     python examples/protocol_gap.py --checkpoint runs/demo/last.pt  # and a trained model's predictions
+    python examples/protocol_gap.py --checkpoint runs/demo/last.pt --input-size 256 256  # at 64 x 64 heatmaps
 
 1. Synthetic heatmaps: clips of the synthetic people (64 x 64 heatmaps, J = 13, T = 5), targets
    rendered as the RPSTN authors render them, predictions Gaussians at the true joint plus an error
    of standard deviation 0.5 to 4 heatmap pixels (drawn per clip). Every joint with a coordinate is
    scored by both protocols, so only the arithmetic differs.
 2. ``--checkpoint``: the run's evaluation clips scored by ``python -m posemods.evaluate`` both ways
-   (LSTMPM person and torso size, on the visible joints; RPSTN's, on every joint with a target).
+   (LSTMPM person and torso size, on the visible joints; RPSTN's, on every joint with a target),
+   optionally at another ``--input-size`` than the run's (RPSTN's numbers depend on the heatmap size).
 """
 
 from __future__ import annotations
@@ -49,14 +51,14 @@ def synthetic_heatmaps(clips: int, seed: int, side: int = 64) -> dict[str, float
     }
 
 
-def checkpoint_scores(path: str) -> dict[str, float]:
+def checkpoint_scores(path: str, **overrides) -> dict[str, float]:
     from posemods.evaluate import score_checkpoint
 
     out = {}
     for normalize in ("person", "torso"):
-        metrics, _ = score_checkpoint(path, eval_mode="auto", normalize=normalize, progress=False)
+        metrics, _ = score_checkpoint(path, eval_mode="auto", normalize=normalize, progress=False, **overrides)
         out[f"lstmpm {normalize}"] = metrics["visible"].compute()["Mean"]
-    metrics, _ = score_checkpoint(path, protocol="rpstn", progress=False)
+    metrics, _ = score_checkpoint(path, protocol="rpstn", progress=False, **overrides)
     out["rpstn"] = metrics["rpstn"].compute()["Mean"]
     return out
 
@@ -67,12 +69,16 @@ def main(argv: list[str] | None = None) -> dict:
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--heatmap-size", type=int, default=64, help="side of the synthetic heatmaps")
     parser.add_argument("--checkpoint", default=None, help="also score this run's evaluation clips both ways")
+    parser.add_argument(
+        "--input-size", type=int, nargs=2, metavar=("H", "W"), help="the checkpoint's clips at this size"
+    )
     args = parser.parse_args(argv)
     torch.set_num_threads(1)
     side = args.heatmap_size
     results = {f"synthetic {side} x {side} heatmaps": synthetic_heatmaps(args.clips, args.seed, side)}
     if args.checkpoint:
-        results[args.checkpoint] = checkpoint_scores(args.checkpoint)
+        overrides = {} if args.input_size is None else {"input_size": tuple(args.input_size)}
+        results[args.checkpoint] = checkpoint_scores(args.checkpoint, **overrides)
     for name, values in results.items():
         cells = ", ".join(f"{k} {v:.1f}" for k, v in values.items())
         print(f"{name}: mean PCK@0.2 {cells}")

@@ -71,6 +71,7 @@ predictions                                                 rpstn  lstmpm torso 
 synthetic heatmaps, 64 x 64, errors 0.5-4 px, 300 clips      99.2          63.0           98.4
 the same at 16 x 16                                           0.7          61.3           98.5
 the README demo's KIMNet (16 x 16 heatmaps), 64 clips         6.8          11.8           64.4
+the same model on 256 x 256 clips (64 x 64 heatmaps)          26.8           0.1            2.1
 ==========================================================  =====  ============  =============
 
 The rpstn distance's +1 is in units of h / 10 and its threshold in heatmap pixels: lenient at the
