@@ -31,6 +31,7 @@ from posemods.data.registry import (
     list_datasets,
     register_dataset,
 )
+from posemods.data.rpstn import RPSTNPennAction  # joins Penn Action's pipelines as "rpstn"
 from posemods.data.synthetic import SyntheticPoseVideos
 from posemods.data.transforms import Augmentation, TopDownTransform
 from posemods.data.video_dataset import VideoPoseDataset, VideoRecord
@@ -43,6 +44,7 @@ __all__ = [
     "OcclusionMasks",
     "PennAction",
     "PoseTrack",
+    "RPSTNPennAction",
     "SubJHMDB",
     "SyntheticPoseVideos",
     "TopDownTransform",

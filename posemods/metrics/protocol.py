@@ -38,6 +38,51 @@ poseval evaluateAP (leonid-pishchulin/poseval 4258a15):
 - 2017: a joint id listed twice keeps its first point (getPointGTbyID): data/posetrack.py
 - a file of several videos: all scored, with a warning (load_data_dir keeps only the first):
   data/posetrack.py ``read_posetrack_frames``
+
+Two PCK protocols (``python -m posemods.evaluate --protocol lstmpm | rpstn``):
+
+=====================  ======================================  ==========================================
+                       ``lstmpm`` (the default)                ``rpstn``
+=====================  ======================================  ==========================================
+reference              LSTM Pose Machines' MATLAB,             the RPSTN authors' Python, YHDang/RPSTN
+                       run_benchmark_GPU_PENN.m (68a9212)      f7dcd3e, evaluate.py + 1_test_penn.py
+what is scored         every frame of every test video,        one clip of T = 5 frames per test video,
+                       streamed from frame 1 (``--eval-mode    from ``RandomState(10480 + index)
+                       video``)                                .randint(1, nframes - 5)``
+crop                   each frame's box, 1.25x, aspect kept    each frame's box stretched, no margin
+prediction             decoded argmax (quarter-pixel shift),   argmax in heatmap pixels
+                       mapped back to image pixels
+ground truth           the annotated coordinate                the argmax of the rendered target Gaussian
+                                                               (centre ``int(x / 4)``)
+joints counted         visibility == 1                         target argmax above 1 in x and y, whatever
+                                                               the visibility
+distance               |pred - gt| in image pixels             |(pred - gt) / (h / 10) + 1|: 1.414 when
+                                                               perfect
+threshold              ``<= 0.2 x L``, L per frame: the box's  ``< 0.2 x torso`` of the clip's first
+                       max side, or the torso                  frame, in heatmap pixels (the predicted
+                                                               torso under 1 px); torso only
+averaging              hits / counted, pooled over frames      per clip, then the clips' mean per
+                       (groups and mean pool their joints)     joint; groups and mean average the
+                                                               joints, a never-counted joint as 0
+=====================  ======================================  ==========================================
+
+Measured on the same predictions (``examples/protocol_gap.py``; mean PCK@0.2, %):
+
+==========================================================  =====  ============  =============
+predictions                                                 rpstn  lstmpm torso  lstmpm person
+==========================================================  =====  ============  =============
+synthetic heatmaps, 64 x 64, errors 0.5-4 px, 300 clips      99.2          63.0           98.4
+the same at 16 x 16                                           0.7          61.3           98.5
+the README demo's KIMNet (16 x 16 heatmaps), 64 clips         6.8          11.8           64.4
+the same model on 256 x 256 clips (64 x 64 heatmaps)          26.8           0.1            2.1
+==========================================================  =====  ============  =============
+
+The rpstn distance's +1 is in units of h / 10 and its threshold in heatmap pixels: lenient at the
+papers' 64 x 64 heatmaps, failing even perfect joints at 16 x 16. RPSTN's and DKD's published tables,
+and KIMNet's (which sets L "according to [11, 12]"), are comparable with ``--protocol rpstn`` at 64 x 64
+heatmaps only, never with LSTMPM-protocol numbers. Their own README's test command validates at
+PCK@1.0 (``pck_thred = 1`` in ``1_train_penn.py``); ``1_test_penn.py``, which uses 0.2, does not run
+as published.
 """
 
 from __future__ import annotations

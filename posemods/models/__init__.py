@@ -32,7 +32,7 @@ from posemods.models.kernel_distillation import JRPSP, PoseKernelDistillator
 from posemods.models.kimnet import KIMNET_TEMPORAL, KIMNet
 from posemods.models.lstmpm import LSTMPM
 from posemods.models.recursive import RecursivePoseModel
-from posemods.models.relation import JointRelationExtractor
+from posemods.models.relation import JointRelationExtractor, RelationDecoder
 from posemods.models.rpstn import RPSTN
 from posemods.models.simple_baseline import SimpleBaseline
 from posemods.models.summary import count_parameters, per_frame_latency, summary
@@ -78,6 +78,7 @@ __all__ = [
     "PoseKernelDistillator",
     "PriorCorrection",
     "RecursivePoseModel",
+    "RelationDecoder",
     "SimpleBaseline",
     "TemporalModule",
     "TokenHeatmapHead",

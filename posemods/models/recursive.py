@@ -10,6 +10,11 @@ correction and an optional decoder (KIMNet eq. 2):
 Which blocks exist is data: a row of :data:`posemods.variants.RECURSIVE_VARIANTS`, picked by the
 family (``KIMNet``, ``RPSTN``, ``DKD`` are presets of this class) and ``temporal``.
 
+The recursion, the decoder of frame 1 and its sharing by every frame were held against the RPSTN
+authors' ``lib/models/dkd_net.py:DKD_Network.forward`` (github:YHDang/RPSTN f7dcd3e); the decoder is
+:class:`~posemods.models.relation.RelationDecoder`, the pose initializer and the feature encoder are
+their ``pose_resnet.py:get_pose_net``'s two SimpleBaselines (to the parameter).
+
 Shapes use the vocabulary of :mod:`posemods._shapes`.
 """
 
@@ -26,7 +31,7 @@ from posemods._shapes import expect_choice, expect_float, expect_module_dtype, e
 from posemods.models.checkpoint import load_checkpoint
 from posemods.models.correction import PriorCorrection
 from posemods.models.normalize import IMAGENET_MEAN, IMAGENET_STD
-from posemods.models.relation import JointRelationExtractor
+from posemods.models.relation import RelationDecoder
 from posemods.models.simple_baseline import SimpleBaseline
 from posemods.models.temporal import build_temporal
 from posemods.variants import RECURSIVE_VARIANTS, cli_variants, default_variant
@@ -132,7 +137,7 @@ class RecursivePoseModel(nn.Module):
             prior = num_joints if "prior" in row["correction"] else 0
             features = channels if "features" in row["correction"] else 0
             self.correction = PriorCorrection(prior, features, channels, num_joints)
-        self.decoder: nn.Module | None = JointRelationExtractor(num_joints) if row["decoder"] else None
+        self.decoder: nn.Module | None = RelationDecoder(num_joints) if row["decoder"] else None
         if checkpoint is not None:
             load_checkpoint(self, checkpoint)
 

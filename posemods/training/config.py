@@ -20,6 +20,15 @@ NORMALIZERS = ("person", "torso")
 DEVICES = ("auto", "cpu", "cuda")
 
 
+def pipelines() -> tuple[str, ...]:
+    """How Penn Action's clips are sampled, cropped, augmented and targeted: posemods' own, or the RPSTN
+    authors' pipeline (posemods.data.rpstn), which KIMNet says it follows. Read from the reader's table,
+    which each pipeline joins beside its code."""
+    from posemods.data.penn_action import PENN_PIPELINES
+
+    return tuple(PENN_PIPELINES)
+
+
 @dataclasses.dataclass
 class TrainConfig:
     """Everything that defines a run. Sizes are (H, W), torch's order; ``batch_size`` is global (all processes).
@@ -50,6 +59,7 @@ class TrainConfig:
     distractors: int = 0
     motion_blur: float = 0.0
     half_body_prob: float = 0.3  # real datasets: chance of a half-body training crop
+    pipeline: str = "posemods"  # "rpstn": the RPSTN authors' Penn Action clips, crop, augmentation, targets
     # The optimisation.
     epochs: int = 5
     batch_size: int = 8
@@ -86,6 +96,14 @@ class TrainConfig:
         expect_choice("device", self.device, DEVICES)
         expect_choice("optimizer", self.optimizer, OPTIMIZERS)
         expect_choice("lr_schedule", self.lr_schedule, LR_SCHEDULES)
+        expect_choice("pipeline", self.pipeline, pipelines())
+        # Synthetic clips are made whole, with nothing to sample or crop: the recipe's pipeline may stay
+        # set when a kimnet-penn run is tried on them. The other readers have no RPSTN pipeline.
+        if self.pipeline == "rpstn" and self.data not in ("penn_action", "synthetic"):
+            raise ValueError(
+                f"pipeline: 'rpstn' is the RPSTN authors' Penn Action pipeline, got data {self.data!r} "
+                "(use --pipeline posemods)"
+            )
         self.lr_steps = [int(e) for e in self.lr_steps]
         if not 0.0 <= self.half_body_prob <= 1.0:  # also refuses NaN
             raise ValueError(f"half_body_prob: expected a probability in [0, 1], got {self.half_body_prob!r}")
@@ -137,6 +155,8 @@ _HELP = {
     "distractors": "synthetic distractor people per clip (at most)",
     "motion_blur": "synthetic largest shutter time in frame intervals (0: off)",
     "half_body_prob": "datasets: probability of a half-body training crop (VREMD's truncation; 0 for KIMNet's recipe)",
+    "pipeline": "posemods | rpstn: the RPSTN authors' Penn Action clips, crop, augmentation and targets "
+    "(posemods.data.rpstn; the kimnet-penn recipe's; synthetic clips are made whole either way)",
     "epochs": "epochs",
     "batch_size": "clips per optimizer step, over all processes",
     "accumulate": "micro-batches per process and step (gradient accumulation)",
@@ -204,6 +224,7 @@ def add_arguments(
         "optimizer": OPTIMIZERS,
         "lr_schedule": LR_SCHEDULES,
         "recipe": tuple(RECIPES),
+        "pipeline": pipelines(),
     }
     defaults = TrainConfig()
     helps = {**_HELP, **_dataset_help()}

@@ -16,6 +16,8 @@ def test_recipes_set_what_the_papers_state():
     # KIMNet 4.1: Adam, lr 0.005, batch 16 on Penn Action, 100 epochs, 5 contiguous frames.
     assert (penn.model, penn.optimizer, penn.lr, penn.batch_size, penn.epochs) == ("kimnet", "adam", 5e-3, 16, 100)
     assert (penn.clip_length, penn.data, penn.lr_schedule, penn.recipe) == (5, "penn_action", "constant", "kimnet-penn")
+    # "keeping consistency with works [11, 12]": the RPSTN authors' Penn Action pipeline.
+    assert penn.pipeline == "rpstn"
     jhmdb = parse_config(["--recipe", "kimnet-jhmdb", "--data-root", "/data/JHMDB"])
     assert (jhmdb.optimizer, jhmdb.lr, jhmdb.batch_size, jhmdb.data) == ("adam", 1e-3, 8, "jhmdb")
     vremd = parse_config(["--recipe", "vremd-posetrack", "--data-root", "/d", "--annotations", "/a"])
@@ -105,6 +107,7 @@ def _recorder(captured: dict):
 def test_kimnet_recipes_crop_no_half_bodies_and_vremds_do(monkeypatch):
     # KIMNet names "random scaling, rotation, and flipping"; VREMD adds "truncation (half body)".
     import posemods.data.penn_action
+    import posemods.data.rpstn
     from posemods.models import get_model_spec
     from posemods.training import build_datasets
 
@@ -113,13 +116,29 @@ def test_kimnet_recipes_crop_no_half_bodies_and_vremds_do(monkeypatch):
     class Recorder:
         def __init__(self, root, split, train, **kwargs):
             seen.append((train, kwargs["augmentation"]))
+            readers.append(type(self).__name__)
 
-    # The class the registered builder calls: the reader's module's own name for it.
+    class RPSTNRecorder(Recorder):
+        pass
+
+    readers = []
+
+    # The classes the registered builder calls: the reader modules' own names for them.
     monkeypatch.setattr(posemods.data.penn_action, "PennAction", Recorder)
+    monkeypatch.setattr(posemods.data.rpstn, "RPSTNPennAction", RPSTNRecorder)
     config = parse_config(["--recipe", "kimnet-penn", "--data-root", "/data/PennAction"])
     build_datasets(config, get_model_spec("kimnet"))
     assert [train for train, _ in seen] == [True, False]
     assert seen[0][1].half_body_prob == 0.0 and seen[0][1].max_rotation > 0 and seen[0][1].flip_prob > 0
+    # The recipe's pipeline is the RPSTN authors': rotation in [-40, 40] always, flip 0.5, no scaling.
+    rpstn = seen[0][1]
+    assert (rpstn.max_rotation, rpstn.rotation_prob, rpstn.flip_prob, rpstn.scale) == (40.0, 1.0, 0.5, (1.0, 1.0))
+    assert readers == ["RPSTNRecorder", "RPSTNRecorder"]
+    seen.clear()
+    posemods_pipeline = parse_config(["--recipe", "kimnet-penn", "--data-root", "/d", "--pipeline", "posemods"])
+    build_datasets(posemods_pipeline, get_model_spec("kimnet"))
+    assert seen[0][1].scale == (0.65, 1.35) and seen[0][1].half_body_prob == 0.0
+    assert readers[2:] == ["Recorder", "Recorder"]
     vremd = parse_config(["--recipe", "vremd-posetrack", "--data-root", "/d", "--annotations", "/a"])
     assert vremd.half_body_prob == 0.3 and vremd.recipe == "vremd-posetrack"
     with pytest.raises(ValueError, match="half_body_prob: expected a probability"):

@@ -19,8 +19,9 @@ import posemods.data.registry as registry
 from posemods import evaluate as evaluate_cli
 from posemods import train as train_cli
 from posemods.data import DatasetOptions, DatasetSpec, VideoPoseDataset, VideoRecord, register_dataset
+from posemods.models import get_model_spec
 from posemods.skeletons import COCO_17
-from posemods.training import TrainConfig, build_datasets, get_model_spec
+from posemods.training import TrainConfig, build_datasets
 
 # Three videos; each is the test video of the split it names, a training video of the others.
 VIDEOS = {"v0": ("a", 4), "v1": ("b", 5), "v2": ("-", 3)}  # name: (test split, frames)
