@@ -153,5 +153,6 @@ register_dataset(
         description="Penn Action, 13 joints, read from --data-root",
         split_rule="the label files' train flag, 1 for training and -1 for test",
         requires={"data_root": "the Penn Action folder with labels/ and frames/"},
+        source="Penn Action: https://dreamdragon.github.io/PennAction/",
     )
 )
