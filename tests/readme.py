@@ -3,7 +3,7 @@
 A block runs in ``tests/test_readme.py`` unless the line before it is a marker:
 
 - ``<!-- NAME: tests/PATH runs this block -->``: the test in PATH runs it (``run_readme_example("NAME")``),
-  next to the assertions about what it builds; tests/test_readme.py checks that PATH does;
+  next to the assertions about what it builds; tests/test_readme.py checks that PATH names the block;
 - ``<!-- not run: REASON -->``: the block cannot run in the test-suite (it needs a GPU, a dataset, a
   download), and REASON says so. A marker without a reason is an error.
 
