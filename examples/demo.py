@@ -4,10 +4,10 @@
     python examples/demo.py --steps 20      # a quicker look
 
 Nothing is downloaded: the clips are SyntheticPoseVideos (stick people with occluder boxes) made on
-the fly. Training goes through the same code as ``python -m posemods.train`` (progress bars,
-checkpoint in ``--out``), then the held-out clips are scored and the per-joint PCK table printed:
-visible joints (the protocol) and joints hidden under an occluder. Score the checkpoint again with
-``python -m posemods.evaluate OUT/last.pt``, or draw it with ``examples/visualize.py --checkpoint``.
+the fly. Training goes through the same code as ``python -m posemods.train`` (progress bars on a
+terminal, checkpoint in ``--out``), then the held-out clips are scored and the per-joint PCK table
+printed: visible joints (the protocol) and joints hidden under an occluder. Score the checkpoint again
+with ``python -m posemods.evaluate OUT/last.pt``, or draw it with ``python -m posemods.visualize OUT/last.pt``.
 """
 
 from __future__ import annotations
@@ -29,7 +29,8 @@ def main(argv: list[str] | None = None) -> dict:
     # One thread: on a shared or small machine, more threads mostly wait on each other (2 threads took
     # 3-5x the CPU time per step of 1 on this project's loaded 2-core machine).
     parser.add_argument("--threads", type=int, default=1, help="torch threads (0: torch's choice)")
-    parser.add_argument("--no-progress", dest="progress", action="store_false")
+    parser.add_argument("--progress", action=argparse.BooleanOptionalAction, default=None,
+                        help="progress bars (default: only on a terminal)")  # fmt: skip
     args = parser.parse_args(argv)
     config = TrainConfig(
         model="kimnet", variant=args.variant, preset="small", input_size=(64, 64), clip_length=5,
@@ -47,9 +48,13 @@ def main(argv: list[str] | None = None) -> dict:
     from posemods.evaluate import score_checkpoint
 
     metrics, _ = score_checkpoint(f"{args.out}/last.pt", progress=args.progress, threads=args.threads or None)
-    print(f"\nTrained in {trained / 60:.1f} min. PCK@0.2 (%, by person size) on {args.eval_clips} held-out clips:")
+    print(f"\nTrained in {trained / 60:.1f} min. PCK@0.2 (%, by person size) on {args.eval_clips} held-out clips,")
+    print("of the joints in view (visible) and of those under an occluder box (occluded):")
     print(per_joint_table(metrics))
-    print(f"\nCheckpoint: {args.out}/last.pt  (python -m posemods.evaluate {args.out}/last.pt)")
+    print(
+        f"\nCheckpoint: {args.out}/last.pt  (python -m posemods.evaluate {args.out}/last.pt; "
+        f"pictures: python -m posemods.visualize {args.out}/last.pt)"
+    )
     return {"metrics": metrics, "result": result}
 
 

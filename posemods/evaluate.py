@@ -19,6 +19,7 @@ from pathlib import Path
 
 import torch
 
+from posemods._cli import add_debug_flag, check_writable_folder, run
 from posemods._shapes import expect_choice
 from posemods.data import get_dataset_spec
 from posemods.data.occlusion import OcclusionMasks, TransformedDataset
@@ -28,14 +29,23 @@ from posemods.models import get_model_spec
 from posemods.skeletons import GROUP_NAMES
 from posemods.training import distributed
 from posemods.training.checkpoint import CheckpointError, load_model_state, read_checkpoint
-from posemods.training.config import TrainConfig, add_arguments, check_arguments, setup_logging
+from posemods.training.config import (
+    RUN_ONLY,
+    TrainConfig,
+    add_arguments,
+    check_arguments,
+    check_machine,
+    setup_logging,
+    show_progress,
+)
 from posemods.training.datasets import build_datasets, dataset_protocol
-from posemods.training.loop import eval_loader, evaluate
+from posemods.training.loop import DEFAULT_SCORES, eval_loader, evaluate
 from posemods.training.posetrack_eval import posetrack_map_of, predict_key_frames
 from posemods.training.registry import build_model
 from posemods.training.video_eval import EVAL_MODES, WholeVideos, default_eval_mode, evaluate_videos
 
-logger = logging.getLogger(__name__)
+# Named, not __name__: under ``python -m posemods.evaluate`` that is "__main__", which no handler hears.
+logger = logging.getLogger("posemods.evaluate")
 
 # The flags that may override the checkpoint's config.
 OVERRIDES = (
@@ -46,15 +56,21 @@ OVERRIDES = (
 
 
 def per_joint_table(metrics: dict[str, PCK]) -> str:
-    """Rows: every joint, then the groups and the mean; one column per metric (NaN: nothing counted)."""
+    """Rows: every joint, then the groups and the mean; one column per metric (NaN: nothing counted).
+
+    A group that is one joint of its own name (Penn Action's ``head`` is the ``Head`` column) is not
+    repeated: its row would show the joint's numbers again, under the same word.
+    """
     first = next(iter(metrics.values()))
+    skeleton = first.skeleton
     values = {name: metric.compute() for name, metric in metrics.items()}
-    rows = [*first.skeleton.joint_names, *first.skeleton.groups, "Mean"]
+    groups = [g for g, idx in skeleton.groups.items() if [skeleton.joint_names[j].lower() for j in idx] != [g.lower()]]
+    rows = [*skeleton.joint_names, *groups, "Mean"]
     width = max(len(r) for r in rows)
     header = f"{'joint':<{width}} | " + " | ".join(f"{name:>9}" for name in metrics)
     lines = [header, "-" * len(header)]
     for row in rows:
-        if row in first.skeleton.groups and row == next(iter(first.skeleton.groups)):
+        if row == (groups or ["Mean"])[0]:
             lines.append("-" * len(header))
         lines.append(f"{row:<{width}} | " + " | ".join(f"{values[name][row]:9.1f}" for name in metrics))
     return "\n".join(lines)
@@ -66,6 +82,7 @@ def score_checkpoint(
     eval_mode: str = "clips",
     occlusion=None,
     protocol: str = "lstmpm",
+    banner: bool = True,
     **overrides,
 ) -> tuple[dict, TrainConfig]:
     """Evaluate the checkpoint at ``path``; ``overrides`` replace fields of its saved config.
@@ -78,7 +95,8 @@ def score_checkpoint(
     its pose initializer), ``"video"`` runs each whole test video through the model's ``stream``
     (:mod:`posemods.training.video_eval`), ``"auto"`` picks ``"video"`` for recursive models.
     ``occlusion``: a clip transform applied to every evaluation clip, e.g.
-    :class:`posemods.data.OcclusionMasks` (KIMNet section 4.5).
+    :class:`posemods.data.OcclusionMasks` (KIMNet section 4.5). ``banner``: log what is scored (once
+    per checkpoint is enough: the occlusion sweep scores each several times).
     ``protocol``: ``"lstmpm"`` or ``"rpstn"``, the RPSTN authors' test (one clip per test video, PCK
     from heatmaps: :mod:`posemods.training.rpstn_eval`); it returns ``{"rpstn": RPSTNPCK}`` and takes
     neither ``eval_mode``, ``scores`` nor ``occlusion``.
@@ -90,7 +108,9 @@ def score_checkpoint(
         saved = TrainConfig.from_dict(state["config"])
     except (TypeError, ValueError) as error:
         raise CheckpointError(f"checkpoint {os.fspath(path)!r}: its saved config cannot be read ({error})") from None
-    config = dataclasses.replace(saved, **overrides, resume=None)
+    # How the checkpoint was run (its device, threads, progress bars) is not how it is scored here.
+    invocation = {name: getattr(TrainConfig(), name) for name in RUN_ONLY}
+    config = dataclasses.replace(saved, **{**invocation, **overrides})
     context = distributed.setup(config.device)
     try:
         if config.threads:
@@ -99,7 +119,7 @@ def score_checkpoint(
         model, spec = build_model(config, layout.num_joints)
         load_model_state(model, state, path, config.to_dict())
         model.to(context.device)
-        if context.is_main:
+        if banner and context.is_main:
             variant = config.variant or spec.default_variant
             logger.info(
                 "posemods.evaluate: %s (%s, %s) from %s; data %s, %d clips at %d x %d (H x W); device %s",
@@ -131,7 +151,7 @@ def score_checkpoint(
         # clips: WholeVideos passes them through, all of one length).
         batch = per_process if eval_mode == "clips" or getattr(eval_set, "records", None) is None else 1
         loader = eval_loader(scored_set, batch, context, config.workers)
-        if config.progress and context.is_main:
+        if show_progress(config.progress) and context.is_main:
             from tqdm.auto import tqdm
 
             loader = tqdm(loader, desc="evaluate", leave=False)
@@ -182,7 +202,7 @@ def occlusion_sweep(
         for k in counts:
             seed = overrides.get("seed", 0)
             masks = OcclusionMasks(size=size, joints=k, mode=mode, seed=seed)
-            metrics, _ = score_checkpoint(path, SWEEP_SCORES, eval_mode, masks, **overrides)
+            metrics, _ = score_checkpoint(path, SWEEP_SCORES, eval_mode, masks, banner=k == counts[0], **overrides)
             visible, occluded = metrics["visible"], metrics["occluded"]
             counted = float(visible.counted.sum() + occluded.counted.sum())
             correct = float(visible.correct.sum() + occluded.correct.sum())
@@ -256,19 +276,26 @@ def main(argv: list[str] | None = None, prog: str = "python -m posemods.evaluate
         "test video, PCK from heatmaps (Penn Action or synthetic data; see posemods.metrics.protocol)",
     )  # fmt: skip
     add_arguments(parser, OVERRIDES, overrides_only=True)
-    namespace = parser.parse_args(argv)
+    add_debug_flag(parser)
+    # A failure ends with one error: line (exit 2 for arguments, 1 for the run), as in every posemods CLI.
+    return run(parser, lambda namespace: _checked_evaluate(parser, namespace), argv)
+
+
+def _checked_evaluate(parser: argparse.ArgumentParser, namespace: argparse.Namespace) -> dict:
     check_arguments(parser, namespace)
-    args = vars(namespace)
+    args = {k: v for k, v in vars(namespace).items() if k != "debug"}  # a copy: run() reads --debug after
+    check_machine(
+        args.get("device"), args.get("data"), data_root=args.get("data_root"), annotations=args.get("annotations")
+    )
     setup_logging()
     paths = args.pop("checkpoint")
     for path in paths:
         if not os.path.isfile(path):
             parser.error(f"argument checkpoint: no such file {path!r}")
     _check_protocol(parser, args)
-    try:
-        return _evaluate(paths, args)
-    except CheckpointError as error:  # the file is what is wrong: say so, without a traceback
-        parser.exit(1, f"{parser.prog}: error: {error}\n")
+    if args["occlusion_sweep"] is not None:
+        check_writable_folder("--plot", Path(args["plot"]).parent)
+    return _evaluate(paths, args)
 
 
 def _check_protocol(parser: argparse.ArgumentParser, args: dict) -> None:
@@ -322,7 +349,9 @@ def _score_and_print(path: str, eval_mode: str, args: dict, scoring: str = "lstm
               f"PCK@{config.alpha}, normalised by {config.normalize} size")  # fmt: skip
         layout = next(iter(metrics.values())).skeleton
         protocol = get_dataset_spec(config.data).protocol
-        print(describe_protocol(protocol, layout, config.normalize, config.alpha, data=config.data))
+        # Each column of the table in words: what it counts, in the data's own terms.
+        columns = {name: DEFAULT_SCORES[name]["joints"] for name in metrics if name in DEFAULT_SCORES}
+        print(describe_protocol(protocol, layout, config.normalize, config.alpha, config.data, columns))
         if eval_mode == "auto":  # the registry's clip models are the recursive ones
             eval_mode = "video" if get_model_spec(config.model).output == "clip" else "clips"
         print(f"  evaluation: {eval_mode} (video: each test video streamed whole from frame 1)")

@@ -24,6 +24,7 @@ from posemods.data.occlusion import OcclusionMasks
 from posemods.data.penn_action import PennAction, read_penn_action
 from posemods.data.posetrack import PoseTrack, read_posetrack, read_posetrack_frames
 from posemods.data.registry import (
+    DatasetFilesError,
     DatasetOptions,
     DatasetSpec,
     create_dataset,
@@ -39,6 +40,7 @@ from posemods.data.video_dataset import VideoPoseDataset, VideoRecord
 __all__ = [
     "CLIP_SPECS",
     "Augmentation",
+    "DatasetFilesError",
     "DatasetOptions",
     "DatasetSpec",
     "OcclusionMasks",

@@ -158,5 +158,6 @@ register_dataset(
         split_rule="sub_splits/<class>_test_split_<k>.txt of split k",
         splits=tuple(str(k) for k in JHMDB_SPLITS),
         requires={"data_root": "the JHMDB folder with joint_positions/, puppet_mask/, sub_splits/, Rename_Images/"},
+        source="JHMDB: http://jhmdb.is.tue.mpg.de/",
     )
 )

@@ -173,5 +173,6 @@ register_dataset(
         # "posemods" (this reader) or "rpstn" (posemods.data.rpstn: the RPSTN authors' pipeline,
         # which the kimnet-penn recipe takes); TrainConfig's field of the same name fills it.
         options={"pipeline": "posemods"},
+        source="Penn Action: https://dreamdragon.github.io/PennAction/",
     )
 )

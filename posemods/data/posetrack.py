@@ -440,6 +440,7 @@ register_dataset(
             "data_root": "PoseTrack's image root, where the files' image paths start",
             "annotations": "the folder of per-video JSON files, with train/ and val/",
         },
+        source="PoseTrack 2017/2018: https://posetrack.net/; PoseTrack21: https://github.com/anDoer/PoseTrack21",
         # The top-down crop of PoseTrack's models (VREMD, and the HRNet line it builds on): H x W = 4 x 3.
         defaults={"input_size": (256, 192)},
     )

@@ -12,7 +12,8 @@ through the crop's affine), so data naming metrics by import would close a loop.
 which imports both, joins the two.
 
 Public: :func:`list_datasets`, :func:`get_dataset_spec`, :func:`create_dataset`, :func:`register_dataset`,
-:class:`DatasetSpec`, :class:`DatasetOptions` (the same verbs as ``create_model`` / ``list_models``).
+:class:`DatasetSpec`, :class:`DatasetOptions` (the same verbs as ``create_model`` / ``list_models``), and
+:class:`DatasetFilesError`, raised when a folder lacks the files its reader needs.
 """
 
 from __future__ import annotations
@@ -102,6 +103,8 @@ class DatasetSpec:
             training and evaluation sets are fixed.
         requires: the :class:`DatasetOptions` that must be given, each with what it should name,
             e.g. ``{"data_root": "the Penn Action folder with labels/ and frames/"}``.
+        source: where the files come from (the dataset's download page), for the errors that say
+            what a folder lacks; empty for data made on the fly.
         defaults: values of :class:`DatasetOptions` fields that :func:`create_dataset` uses when its
             caller gives none (a run always gives its own, so these never change a run).
         options: settings of this dataset alone, with their defaults; a run fills each from the
@@ -116,6 +119,7 @@ class DatasetSpec:
     split_rule: str
     splits: tuple[str, ...] = ()
     requires: Mapping[str, str] = dataclasses.field(default_factory=dict)
+    source: str = ""
     defaults: Mapping[str, Any] = dataclasses.field(default_factory=dict)
     options: Mapping[str, Any] = dataclasses.field(default_factory=dict)
 
@@ -162,7 +166,22 @@ class DatasetSpec:
         """A ``ValueError`` naming the first required option that ``given`` leaves ``None``."""
         for option, what in self.requires.items():
             if given.get(option) is None:
-                raise ValueError(f"{option}: expected {what} for data {self.name!r}, got None")
+                raise ValueError(f"{option}: expected {what} for data {self.name!r}, got None{self._source()}")
+
+    def expected_files(self) -> str:
+        """What the folders must hold and where the dataset comes from, in words, e.g. ``data_root should
+        be the Penn Action folder with labels/ and frames/ (download: https://...)``. The one statement
+        of it, for ``--help`` and for every error about a dataset's files."""
+        wanted = "; ".join(f"{option} should be {what}" for option, what in self.requires.items())
+        return (wanted or f"{self.name} reads no files") + self._source()
+
+    def _source(self) -> str:
+        return f" ({self.source})" if self.source else ""
+
+
+class DatasetFilesError(FileNotFoundError):
+    """A dataset's folder lacks the files its reader needs. The message names the dataset, what was not
+    found, what the folder should hold and where the dataset comes from (:meth:`DatasetSpec.expected_files`)."""
 
 
 #: Every registered dataset by name; :func:`register_dataset` adds to it.
@@ -211,7 +230,13 @@ def create_dataset(name: str, train: bool = False, **options) -> Dataset:
         height, width = expect_size("input_size", shared.get("input_size", DatasetOptions.input_size))
         shared["heatmap_size"] = (height // 4, width // 4)
     extra = {**spec.options, **{k: v for k, v in options.items() if k in spec.options}}
-    dataset = spec.build(DatasetOptions(**shared, extra=extra), bool(train))
+    try:
+        dataset = spec.build(DatasetOptions(**shared, extra=extra), bool(train))
+    except DatasetFilesError:
+        raise
+    except FileNotFoundError as error:
+        # The reader says which file it missed; the registry knows what the folder should be.
+        raise DatasetFilesError(f"{name}: {error}; {spec.expected_files()}") from error
     skeleton = getattr(dataset, "skeleton", None)
     if skeleton is not None and skeleton != spec.skeleton:
         # The layout's joint order is what the heatmap channels and the metric's table mean.

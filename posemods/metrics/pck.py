@@ -31,6 +31,14 @@ import torch
 from posemods._shapes import expect_choice
 from posemods.skeletons import GROUP_NAMES, Skeleton, get_skeleton
 
+#: What each ``joints=`` of :meth:`PCK.update_clips` counts, in words (the evaluation header prints it);
+#: "visible" is the protocol's own rule, which each dataset's protocol states.
+JOINT_SETS = {
+    "visible": "the protocol's joints",
+    "occluded": "annotated joints that are not visible (marked occluded by the labels, under an occluder, "
+    "or outside the frame); not part of the protocol's score",
+}
+
 
 def check_alpha(alpha) -> float:
     """``alpha`` as a float, or a TypeError / ValueError saying what was expected."""
@@ -144,7 +152,7 @@ class PCK:
         ``frame_mask`` are not counted.
         """
         expect_choice("normalize", normalize, ("person", "torso"))
-        expect_choice("joints", joints, ("visible", "occluded"))
+        expect_choice("joints", joints, tuple(JOINT_SETS))
         mask = clips["visibility"] if joints == "visible" else clips["annotated"] * (1 - clips["visibility"])
         mask = mask * clips["frame_mask"].unsqueeze(-1)
         normalizer = clips["person_size"]

@@ -88,9 +88,10 @@ as published.
 from __future__ import annotations
 
 import dataclasses
+from collections.abc import Mapping
 
 from posemods._shapes import expect_choice
-from posemods.metrics.pck import check_alpha
+from posemods.metrics.pck import JOINT_SETS, check_alpha
 from posemods.skeletons import Skeleton, get_skeleton
 
 POSEVAL_COMMIT = "4258a1575b9f2ddd0bdb85f74557235ab5df0f52"
@@ -156,10 +157,20 @@ def get_protocol(name: str | Protocol) -> Protocol:
 
 
 def describe_protocol(
-    protocol: str | Protocol, layout: str | Skeleton, normalize: str, alpha: float, data: str | None = None
+    protocol: str | Protocol,
+    layout: str | Skeleton,
+    normalize: str,
+    alpha: float,
+    data: str | None = None,
+    columns: Mapping[str, str] | None = None,
 ) -> str:
     """Lines naming the protocol, e.g. ``describe_protocol("lstmpm_penn", "penn_action", "person", 0.2,
-    data="penn_action")``; ``data`` (the dataset's name) heads the first line, the protocol's when ``None``."""
+    data="penn_action")``; ``data`` (the dataset's name) heads the first line, the protocol's when ``None``.
+
+    ``columns`` maps each column of the table printed below to the joints it counts (a ``joints=`` of
+    :meth:`~posemods.metrics.PCK.update_clips`, ``"visible"`` or ``"occluded"``), so every column is
+    said in words; without it, one line says which joints the protocol counts.
+    """
     protocol = get_protocol(protocol)
     skeleton = get_skeleton(layout)
     alpha = check_alpha(alpha)
@@ -170,11 +181,21 @@ def describe_protocol(
         normaliser = f"person size max(w, h) of {protocol.person_box} (zero or negative boxes count as misses)"
     else:
         raise ValueError(f"normalize: expected 'person' or 'torso', got {normalize!r}")
+    joints = f"{skeleton.num_joints} joints ({skeleton.name})"
+    if data is not None and data != skeleton.name:  # e.g. synthetic people drawn in Penn Action's joint order
+        joints = f"{skeleton.num_joints} joints, in the {skeleton.name} layout's order"
     lines = [
         f"protocol: {protocol.name if data is None else data}, PCK@{alpha:g} as {protocol.reference}",
         f"  normaliser L: {normaliser}",
-        f"  joints counted: {protocol.joints}; {skeleton.num_joints} joints ({skeleton.name})",
     ]
+    if columns is None:
+        lines.append(f"  joints counted: {protocol.joints}; {joints}")
+    else:
+        lines.append(f"  {joints}; the columns count:")
+        for name, counted in columns.items():
+            expect_choice("columns", counted, tuple(JOINT_SETS))
+            said = protocol.joints if counted == "visible" else JOINT_SETS[counted]
+            lines.append(f"    {name}: {said}")
     if protocol.posetrack_map:
         lines.append(
             f"  mAP: poseval evaluateAP (leonid-pishchulin/poseval {POSEVAL_COMMIT[:7]}), PCKh@0.5 of 0.6 x the head "

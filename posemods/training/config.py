@@ -13,7 +13,7 @@ import logging
 import os
 import sys
 
-from posemods._shapes import expect_choice, expect_positive, expect_size
+from posemods._shapes import expect_choice, expect_positive, expect_size, is_size
 from posemods.training.recipes import LR_SCHEDULES, OPTIMIZERS, RECIPES
 
 NORMALIZERS = ("person", "torso")
@@ -85,7 +85,7 @@ class TrainConfig:
     workers: int = 0
     threads: int | None = None
     device: str = "auto"
-    progress: bool = True
+    progress: bool | None = None  # tqdm bars; None: only when stderr is a terminal (see show_progress)
 
     def __post_init__(self) -> None:
         self.input_size = expect_size("input_size", self.input_size)
@@ -139,6 +139,13 @@ class TrainConfig:
         return cls(**values)
 
 
+#: Settings of one invocation, not of the run: they do not change what is computed, so a resumed run
+#: takes them from its own command line (or their defaults), never from the checkpoint.
+RUN_ONLY = ("resume", "max_steps", "save_every", "progress", "threads", "workers", "device", "out")
+#: Settings that decide the model's weights and what they were trained on: resuming cannot change them.
+RUN_DEFINING = ("model", "variant", "preset", "model_kwargs", "data")
+
+
 # Flags with their help; the defaults come from the dataclass, the dataset flags' help from _dataset_help().
 _HELP = {
     "model": "registered model (posemods.list_models())",
@@ -179,7 +186,8 @@ _HELP = {
     "workers": "DataLoader worker processes",
     "threads": "torch intra-op threads per process (default: torch's choice)",
     "device": "auto: CUDA when available",
-    "progress": "tqdm progress bars",
+    "progress": "tqdm progress bars; with neither flag (None), only when stderr is a terminal, so a log file "
+    "gets no carriage returns",
 }
 
 
@@ -234,6 +242,8 @@ def add_arguments(
         flag = "--" + field.name.replace("_", "-")
         default = getattr(defaults, field.name)
         kwargs: dict = {"default": default, "help": helps[field.name], "dest": field.name}
+        if field.name == "input_size":
+            kwargs["help"] = f"{helps['input_size']}; {size_rules(MODELS)}"
         if field.name == "variant":
             per_model = "; ".join(
                 f"{name}: " + " | ".join(v + "*" * (v == spec.default_variant) for v in spec.variants)
@@ -241,7 +251,7 @@ def add_arguments(
             )
             kwargs["help"] = f"the model's variant ({per_model}; *: the default)"
             kwargs["metavar"] = "VARIANT"  # the choices are many: the usage line names the flag, --help lists them
-        if isinstance(default, bool):
+        if isinstance(default, bool) or field.name == "progress":
             kwargs["action"] = argparse.BooleanOptionalAction
         elif field.name == "input_size":
             kwargs.update(nargs=2, type=int, metavar=("H", "W"))
@@ -262,6 +272,11 @@ def add_arguments(
         parser.add_argument(flag, **kwargs)
 
 
+def size_rules(models) -> str:
+    """Each model's rule for H and W, from the registry: ``H and W multiples of: kimnet 32, ..., vremd 16``."""
+    return "H and W multiples of: " + ", ".join(f"{name} {spec.size_multiple}" for name, spec in models.items())
+
+
 def _union(names) -> tuple[str, ...]:
     """Every name of several dicts, in first-seen order."""
     return tuple(dict.fromkeys(name for group in names for name in group))
@@ -269,8 +284,9 @@ def _union(names) -> tuple[str, ...]:
 
 def check_arguments(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
     """``parser.error`` (exit 2 with the usage line) for flags valid alone but not together, and for
-    numbers no run can use: ``--sigma`` 0 (all-zero targets), a NaN or negative ``--alpha``, a
-    ``--split`` the dataset does not have."""
+    values no run can use: ``--sigma`` 0 (all-zero targets), a NaN or negative ``--alpha``, a
+    ``--split`` the dataset does not have, an ``--input-size`` the model cannot take. What depends on
+    the machine (the device, the folders) is :func:`check_machine`'s."""
     from posemods.data.heatmaps import expect_sigma
     from posemods.data.registry import get_dataset_spec, list_datasets
     from posemods.metrics import check_alpha
@@ -312,6 +328,46 @@ def check_arguments(parser: argparse.ArgumentParser, args: argparse.Namespace) -
         parser.error(
             f"argument --preset: {preset!r} is not a preset of {model} (choose from {', '.join(spec.presets)})"
         )
+    size = getattr(args, "input_size", None)
+    if is_size(size):
+        multiple = spec.size_multiple
+        height, width = (int(v) for v in size)
+        if height % multiple or width % multiple:
+            fit = [-(-v // multiple) * multiple for v in (height, width)]  # each rounded up
+            parser.error(
+                f"argument --input-size: {model} takes H and W in multiples of {multiple}, got {height} {width}; "
+                f"e.g. --input-size {fit[0]} {fit[1]}"
+            )
+
+
+def check_machine(device: str | None = None, data: str | None = None, **folders: str | None) -> None:
+    """A :class:`posemods._cli.UsageError` (exit 2) for settings this machine cannot run, checked when a
+    command starts (a config may be written on another machine): ``--device cuda`` where torch sees no
+    GPU, a ``--data-root`` or ``--annotations`` (``folders``) that is not a folder, the latter saying
+    what the folder should hold and where ``data`` comes from."""
+    import torch
+
+    from posemods._cli import UsageError
+    from posemods.data.registry import get_dataset_spec, list_datasets
+
+    if device == "cuda" and not torch.cuda.is_available():
+        raise UsageError(
+            "--device", "cuda was asked for, but torch sees no CUDA device on this machine; use --device cpu (or auto)"
+        )
+    for option, folder in folders.items():
+        if folder is not None and not os.path.isdir(folder):
+            # Evaluate may name no --data (the checkpoint's dataset is read later): then no hint.
+            hint = f"; {data}: {get_dataset_spec(data).expected_files()}" if data in list_datasets() else ""
+            raise UsageError("--" + option.replace("_", "-"), f"no folder {folder!r}{hint}")
+
+
+def show_progress(setting: bool | None) -> bool:
+    """Whether to draw tqdm bars: ``setting`` when given, else only when stderr is a terminal (or a
+    notebook kernel runs us), so a log file or a pipe never gets a bar's carriage returns."""
+    if setting is not None:
+        return bool(setting)
+    stream = sys.stderr
+    return bool(getattr(stream, "isatty", lambda: False)()) or "ipykernel" in sys.modules
 
 
 class _CLIFormatter(logging.Formatter):

@@ -36,7 +36,7 @@ from posemods.training.checkpoint import (
     set_rng_state,
     weights_path,
 )
-from posemods.training.config import TrainConfig
+from posemods.training.config import RUN_ONLY, TrainConfig, show_progress
 from posemods.training.datasets import build_datasets, dataset_protocol
 from posemods.training.loop import eval_loader, evaluate, restore_schedule, train_step
 from posemods.training.posetrack_eval import posetrack_map_of, predict_key_frames
@@ -65,17 +65,13 @@ def summarize(metrics: dict) -> dict[str, float]:
     return out
 
 
-# Settings that do not change what is computed, so a resumed run may change them freely.
-_RUN_ONLY = ("resume", "max_steps", "save_every", "progress", "threads", "workers", "device", "out")
-
-
 # What resuming reads from a checkpoint.
 RESUME_FIELDS = ("config", "model", "optimizer", "scheduler", "rng", "epoch", "step", "epoch_step", "epoch_losses",
                  "history")  # fmt: skip
 
 
 def _changed_settings(saved: dict, current: dict) -> dict:
-    return {k: (saved.get(k), v) for k, v in current.items() if k not in _RUN_ONLY and saved.get(k) != v}
+    return {k: (saved.get(k), v) for k, v in current.items() if k not in RUN_ONLY and saved.get(k) != v}
 
 
 @dataclasses.dataclass
@@ -140,6 +136,8 @@ def resolve_resume(config: TrainConfig, context: distributed.Context | None = No
         logger.warning("removed %s: a save interrupted by a killed run", Path(config.out) / "last.pt.tmp")
     resume = _resume_path(config)
     if not resume:
+        if config.resume == "auto" and (context is None or context.is_main):
+            logger.info("no checkpoint %s yet: a new run", Path(config.out) / "last.pt")
         return None, None
     state = read_checkpoint(resume, require=RESUME_FIELDS)
     if context is None or context.is_main:
@@ -343,7 +341,7 @@ def _fit(config: TrainConfig, context: distributed.Context, datasets, scores) ->
     main = context.is_main
     if main:
         _log_banner(run, resume)
-    progress = _progress(config.progress and main)
+    progress = _progress(show_progress(config.progress) and main)
     first_step = run.step
     while not run.done:
         start = time.perf_counter()

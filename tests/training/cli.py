@@ -37,3 +37,18 @@ def run(*args: str, launcher: tuple[str, ...] = ()) -> subprocess.CompletedProce
 def train(out: Path, *extra: str, launcher: tuple[str, ...] = ()) -> dict:
     run("posemods.train", *TINY, "--out", str(out), *extra, launcher=launcher)
     return torch.load(out / "last.pt", map_location="cpu", weights_only=True)
+
+
+def untrained_checkpoint(path: Path, **fields) -> Path:
+    """A checkpoint as fit writes it (with the weights file beside it), of an untrained model of the
+    ``TrainConfig`` ``fields``: what evaluate and visualize read, without the cost of training."""
+    from posemods.data import get_dataset_spec
+    from posemods.training import TrainConfig, build_model
+    from posemods.training.checkpoint import save_checkpoint, save_weights, weights_path
+
+    config = TrainConfig(**{"progress": False, "threads": 1, **fields})
+    torch.manual_seed(0)
+    model, _ = build_model(config, get_dataset_spec(config.data).skeleton.num_joints)
+    save_checkpoint(path, config=config.to_dict(), model_config=model.model_config, model=model.state_dict())
+    save_weights(weights_path(path), model)
+    return path

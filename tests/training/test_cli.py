@@ -97,5 +97,11 @@ def test_console_scripts_are_declared_and_callable():
     tomllib = pytest.importorskip("tomllib")  # Python 3.11+
 
     scripts = tomllib.loads((ROOT / "pyproject.toml").read_text())["project"]["scripts"]
-    assert scripts == {"posemods-train": "posemods.train:cli", "posemods-evaluate": "posemods.evaluate:cli"}
-    assert callable(train_cli.cli) and callable(evaluate_cli.cli)
+    assert scripts == {
+        "posemods-train": "posemods.train:cli",
+        "posemods-evaluate": "posemods.evaluate:cli",
+        "posemods-visualize": "posemods.visualize:cli",
+    }
+    from posemods import visualize
+
+    assert callable(train_cli.cli) and callable(evaluate_cli.cli) and callable(visualize.cli)

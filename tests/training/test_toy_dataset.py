@@ -112,6 +112,6 @@ def test_the_toy_trains_and_evaluates_through_the_clis(toy, tmp_path, capsys, ca
     printed = capsys.readouterr().out
     assert "kimnet (kmm, tiny) on toy" in printed
     assert "protocol: toy, PCK@0.2 as the LSTMPM PCK rule" in printed
-    assert "17 joints (coco)" in printed and "left_ear" in printed
+    assert "17 joints, in the coco layout's order" in printed and "left_ear" in printed  # toy data, COCO's joints
     # Every frame of split b's one test video (v1, 5 frames) scored once, each of its 17 joints.
     assert metrics["visible"].counted.sum() == 5 * 17
