@@ -284,6 +284,7 @@ def main(argv: list[str] | None = None, prog: str = "python -m posemods.evaluate
 def _checked_evaluate(parser: argparse.ArgumentParser, namespace: argparse.Namespace) -> dict:
     check_arguments(parser, namespace)
     args = {k: v for k, v in vars(namespace).items() if k != "debug"}  # a copy: run() reads --debug after
+    _check_protocol(parser, args)  # flags that cannot go together, before anything about this machine
     check_machine(
         args.get("device"), args.get("data"), data_root=args.get("data_root"), annotations=args.get("annotations")
     )
@@ -292,7 +293,6 @@ def _checked_evaluate(parser: argparse.ArgumentParser, namespace: argparse.Names
     for path in paths:
         if not os.path.isfile(path):
             parser.error(f"argument checkpoint: no such file {path!r}")
-    _check_protocol(parser, args)
     if args["occlusion_sweep"] is not None:
         check_writable_folder("--plot", Path(args["plot"]).parent)
     return _evaluate(paths, args)
