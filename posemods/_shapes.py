@@ -30,6 +30,7 @@ import contextlib
 import math
 import numbers
 import operator
+import warnings
 
 import torch
 
@@ -70,6 +71,23 @@ def _is_symbolic(value) -> bool:
     return isinstance(value, torch.SymInt)
 
 
+def traced_value(value):
+    """``value`` as the Python number it has for this input, also where ``torch.jit.trace`` (the legacy
+    ONNX exporter, ``torch.onnx.export(..., dynamo=False)``) hands a size or a defaulted argument over as a
+    0-d tensor; anything else unchanged.
+
+    For a value that only decides Python control flow (whether a shape check raises, whether a flag
+    returns a second output, how many chunks a loop runs): the trace cannot record such a decision
+    whatever posemods does, so reading the example's value is what tracing means, and the tracer's
+    "might not generalize" warning about it would be noise. Sizes that enter arithmetic stay traced.
+    """
+    if isinstance(value, torch.Tensor) and torch.jit.is_tracing():
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", torch.jit.TracerWarning)
+            return value.item()
+    return value
+
+
 def _check_size(name, dims, tensor, letter, axis, size, expected) -> None:
     """Raise ``ValueError`` when ``size != expected``, without specialising a symbolic size.
 
@@ -87,7 +105,7 @@ def _check_size(name, dims, tensor, letter, axis, size, expected) -> None:
 
     if _is_symbolic(size) or _is_symbolic(expected):
         torch._check(size == expected, message)
-    elif size != expected:
+    elif traced_value(size) != traced_value(expected):
         raise ValueError(message())
 
 
@@ -165,7 +183,7 @@ def expect_grid_tokens(name: str, length: int, num_prefix_tokens: int) -> int:
     """Return the grid's token count ``L - P`` of a sequence of ``length`` tokens whose first
     ``num_prefix_tokens`` (P: cls / register tokens) are not on the grid; ``ValueError`` naming
     ``name`` unless at least one grid token is left."""
-    if num_prefix_tokens >= length:
+    if num_prefix_tokens >= traced_value(length):
         raise ValueError(f"{name}: expected more than num_prefix_tokens={num_prefix_tokens} tokens, got L={length}")
     return length - num_prefix_tokens
 
@@ -196,7 +214,7 @@ def expect_grid(name: str, hw, tokens: int) -> tuple[int, int]:
         height, width = (operator.index(v) for v in hw)
     except (TypeError, ValueError):
         raise ValueError(f"{name}: expected (H, W), two integers, got {hw!r}") from None
-    if height < 1 or width < 1 or height * width != tokens:
+    if height < 1 or width < 1 or height * width != traced_value(tokens):
         raise ValueError(f"{name}: expected (H, W) with H * W = L = {tokens}, got ({height}, {width})")
     return height, width
 
