@@ -208,14 +208,34 @@ def expect_choice(name: str, value: str, choices: tuple[str, ...]) -> None:
         raise ValueError(f"{name}: expected one of {choices}, got {value!r}")
 
 
-def expect_grid(name: str, hw, tokens: int) -> tuple[int, int]:
-    """Return ``hw`` as ``(H, W)`` ints, or raise ``ValueError`` unless it is two positive ints with H * W = L."""
+#: The most prefix tokens :func:`expect_grid` suggests: a ViT carries a class token, perhaps a distillation
+#: token and a few register tokens; a bigger surplus is more likely a wrong ``hw`` than a prefix.
+MAX_SUGGESTED_PREFIX_TOKENS = 16
+
+
+def expect_grid(name: str, hw, tokens: int, num_prefix_tokens: int | None = None) -> tuple[int, int]:
+    """Return ``hw`` as ``(H, W)`` ints, or raise ``ValueError`` unless it is two positive ints with H * W = L.
+
+    ``tokens`` is L after the module's ``num_prefix_tokens`` (given by modules that take them): when
+    H * W is off by a few tokens that a different ``num_prefix_tokens`` would account for (a ViT's class
+    or register tokens left in the sequence), the error suggests that value.
+    """
     try:
         height, width = (operator.index(v) for v in hw)
     except (TypeError, ValueError):
         raise ValueError(f"{name}: expected (H, W), two integers, got {hw!r}") from None
-    if height < 1 or width < 1 or height * width != traced_value(tokens):
-        raise ValueError(f"{name}: expected (H, W) with H * W = L = {tokens}, got ({height}, {width})")
+    tokens = traced_value(tokens)
+    if height < 1 or width < 1 or height * width != tokens:
+        message = f"{name}: expected (H, W) with H * W = L = {tokens}, got ({height}, {width})"
+        suggested = None if num_prefix_tokens is None else num_prefix_tokens + tokens - height * width
+        if height >= 1 and width >= 1 and suggested is not None and 0 <= suggested <= MAX_SUGGESTED_PREFIX_TOKENS:
+            start = f"starts with {suggested} class / register token{'s' * (suggested != 1)}"
+            message += (
+                f"; the sequence has {tokens + num_prefix_tokens} tokens and a {height} x {width} grid holds "
+                f"{height * width}: if it {start if suggested else 'has no class / register tokens'}, pass "
+                f"num_prefix_tokens={suggested} (now {num_prefix_tokens})"
+            )
+        raise ValueError(message)
     return height, width
 
 

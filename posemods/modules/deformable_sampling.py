@@ -184,8 +184,9 @@ def check_motion_inputs(
     if constraint is not None:
         expect_module_dtype("constraint", constraint, module)
     # L of the grid, after the prefix tokens
-    grid = {"B": dims["B"], "L": expect_grid_tokens("x", dims["L"], getattr(module, "num_prefix_tokens", 0))}
-    height, width = expect_grid("hw", hw, grid["L"])
+    prefix = getattr(module, "num_prefix_tokens", 0)
+    grid = {"B": dims["B"], "L": expect_grid_tokens("x", dims["L"], prefix)}
+    height, width = expect_grid("hw", hw, grid["L"], prefix)
     if reference_points is not None:
         expect_shape("reference_points", reference_points, "B L 2", grid)
         expect_float("reference_points", reference_points)
