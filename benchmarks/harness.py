@@ -1,7 +1,8 @@
 """Timing and memory measurement for one benchmark case.
 
 Timing: ``torch.utils.benchmark.Timer.blocked_autorange`` on CPU (median and IQR over blocks), CUDA events
-through ``triton.testing.do_bench`` on CUDA.
+through ``triton.testing.do_bench`` on CUDA; either way at least :data:`MIN_REPEATS` timed repetitions,
+and the count is reported beside the median.
 
 Peak memory:
 - CUDA: ``torch.cuda.max_memory_allocated`` over one step, minus what was allocated before it.
@@ -23,9 +24,13 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 
+import numpy as np
 import torch
 
 ROOT = Path(__file__).resolve().parents[1]
+#: The fewest timed repetitions behind a median: blocked_autorange stops once ``min_run_time`` is spent,
+#: which for a step slower than that is one block, a median of one and an IQR of 0.
+MIN_REPEATS = 5
 MALLOC_ENV = {"MALLOC_MMAP_THRESHOLD_": "131072", "MALLOC_TRIM_THRESHOLD_": "131072"}
 MEMORY_METHOD = {
     "cpu": "peak RSS added by one step, fresh process per case (/proc clear_refs + VmHWM, large blocks mmapped)",
@@ -66,21 +71,29 @@ class Result:
     iqr_ms: float
     peak_mb: float | None
     error: str = ""
+    repeats: int = 0  # timed repetitions behind median_ms and iqr_ms (blocks, on CPU)
 
 
-def time_case(case: Case, min_run_time: float) -> tuple[float, float]:
-    """Median and IQR of one step, in milliseconds, divided by ``case.frames``."""
+def time_case(case: Case, min_run_time: float) -> tuple[float, float, int]:
+    """Median and IQR of one step, in milliseconds divided by ``case.frames``, and how many timed
+    repetitions they come from (at least :data:`MIN_REPEATS`)."""
     step = case.build()
     step()  # warm-up: lazy initialisation, compilation, allocator growth
     if case.device == "cuda":
         import triton.testing
 
-        ms = triton.testing.do_bench(step, quantiles=[0.25, 0.5, 0.75])
-        return ms[1] / case.frames, (ms[2] - ms[0]) / case.frames
-    from torch.utils.benchmark import Timer
+        times = []
+        while len(times) < MIN_REPEATS:  # do_bench fits its repetitions into ~100 ms: one for a slow step
+            times += triton.testing.do_bench(step, return_mode="all")
+    else:
+        from torch.utils.benchmark import Timer
 
-    measurement = Timer(stmt="step()", globals={"step": step}).blocked_autorange(min_run_time=min_run_time)
-    return measurement.median * 1e3 / case.frames, measurement.iqr * 1e3 / case.frames
+        timer = Timer(stmt="step()", globals={"step": step})
+        times = [t * 1e3 for t in timer.blocked_autorange(min_run_time=min_run_time).times]  # ms per run, per block
+        while len(times) < MIN_REPEATS:
+            times += [t * 1e3 for t in timer.timeit(number=1).times]
+    q1, median, q3 = np.percentile(times, [25, 50, 75])
+    return float(median) / case.frames, float(q3 - q1) / case.frames, len(times)
 
 
 def _rss_kb(field: str) -> int:

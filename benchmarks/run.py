@@ -62,13 +62,13 @@ def run_cases(args, cases, on_result=None) -> list[harness.Result]:
     for i, case in enumerate(cases, 1):
         print(f"[{i}/{len(cases)}] {case.module} | {case.provider} | {case.shape} | {case.mode}", flush=True)
         try:
-            median, iqr = harness.time_case(case, min_run_time)
+            median, iqr, repeats = harness.time_case(case, min_run_time)
             # On CPU each measurement is a fresh process: for a compiled provider (minutes of recompiling)
             # and for cases that opt out (B=8 paper-size models) it would cost more than it tells.
             costly = case.device == "cpu" and (not case.memory or "torch.compile" in case.provider)
             skip_memory = args.no_memory or costly
             peak = None if skip_memory else harness.peak_memory_mb(case, cli_args_for_subprocess(args))
-            results.append(harness.Result(case, median, iqr, peak))
+            results.append(harness.Result(case, median, iqr, peak, repeats=repeats))
         except Exception as exc:  # a provider that cannot run at a shape is a result, not a crash
             results.append(harness.Result(case, math.nan, math.nan, None, error=f"{type(exc).__name__}: {exc}"))
             print(f"    failed: {results[-1].error[:200]}", flush=True)
@@ -91,8 +91,8 @@ def speedups(results) -> dict[str, float]:
 
 
 def write_csv(path: Path, results, env) -> None:
-    fields = ["suite", "module", "provider", "shape", "mode", "dtype", "device", "median_ms", "iqr_ms", "peak_mb",
-              "frames", "info", "error", *env]  # fmt: skip
+    fields = ["suite", "module", "provider", "shape", "mode", "dtype", "device", "median_ms", "iqr_ms", "repeats",
+              "peak_mb", "frames", "info", "error", *env]  # fmt: skip
     with open(path, "w", newline="") as f:
         writer = csv.DictWriter(f, fieldnames=fields)
         writer.writeheader()
@@ -101,7 +101,7 @@ def write_csv(path: Path, results, env) -> None:
             writer.writerow({
                 "suite": c.suite, "module": c.module, "provider": c.provider, "shape": c.shape, "mode": c.mode,
                 "dtype": c.dtype, "device": c.device, "median_ms": f"{r.median_ms:.4f}", "iqr_ms": f"{r.iqr_ms:.4f}",
-                "peak_mb": "" if r.peak_mb is None else f"{r.peak_mb:.1f}", "frames": c.frames,
+                "repeats": r.repeats, "peak_mb": "" if r.peak_mb is None else f"{r.peak_mb:.1f}", "frames": c.frames,
                 "info": json.dumps(c.info) if c.info else "", "error": r.error, **env,
             })  # fmt: skip
 
@@ -117,7 +117,10 @@ def read_csv(path: Path) -> list[harness.Result]:
                 info=json.loads(row["info"]) if row["info"] else {},
             )  # fmt: skip
             peak = float(row["peak_mb"]) if row["peak_mb"] else None
-            results.append(harness.Result(case, float(row["median_ms"]), float(row["iqr_ms"]), peak, row["error"]))
+            repeats = int(row.get("repeats") or 0)  # 0: written before the count was recorded
+            results.append(
+                harness.Result(case, float(row["median_ms"]), float(row["iqr_ms"]), peak, row["error"], repeats)
+            )
     return results
 
 
@@ -138,13 +141,14 @@ def markdown_tables(results) -> str:
         lines += [f"### {module} ({suite})", ""]
         if baseline:
             lines += [f"Speedup = median of *{baseline}* / median of the row, at the same shape and mode.", ""]
-        header = ["shape", "mode", "provider", f"median ms{per}", "IQR ms", "peak MB", "speedup", *extra]
+        header = ["shape", "mode", "provider", f"median ms{per}", "IQR ms", "runs", "peak MB", "speedup", *extra]
         lines += ["| " + " | ".join(header) + " |", "|---" * len(header) + "|"]
         for r in rows:
             c = r.case
             median = f"failed: {r.error[:60]}" if r.error else _fmt(r.median_ms, ".3f")
-            cells = [c.shape, c.mode, c.provider, median, _fmt(r.iqr_ms, ".3f"), _fmt(r.peak_mb, ".1f"),
-                     f"{_fmt(speed[c.key], '.2f')}x", *(c.info.get(k, "") for k in extra)]  # fmt: skip
+            speedup = f"{_fmt(speed[c.key], '.2f')}x"
+            cells = [c.shape, c.mode, c.provider, median, _fmt(r.iqr_ms, ".3f"), str(r.repeats or "-"),
+                     _fmt(r.peak_mb, ".1f"), speedup, *(c.info.get(k, "") for k in extra)]  # fmt: skip
             lines.append("| " + " | ".join(cells) + " |")
         lines.append("")
     return "\n".join(lines)
@@ -244,7 +248,8 @@ def main(argv=None) -> None:
         "# posemods benchmarks", "",
         f"`python -m benchmarks {' '.join(sys.argv[1:] if argv is None else argv)}`", "",
         "| " + " | ".join(env) + " |", "|" + "---|" * len(env), "| " + " | ".join(env.values()) + " |", "",
-        f"Timing: torch.utils.benchmark blocked_autorange (median, IQR) on CPU; CUDA events on CUDA. "
+        f"Timing: torch.utils.benchmark blocked_autorange (median, IQR) on CPU; CUDA events on CUDA; at least "
+        f"{harness.MIN_REPEATS} timed repetitions per row (runs). "
         f"Memory: {harness.MEMORY_METHOD[args.device]}; '-' where not measured (on CPU: compiled providers and "
         f"B=8 models, whose fresh processes would take minutes). One run; the machine is shared, so compare "
         f"ratios.", "",

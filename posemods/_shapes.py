@@ -29,6 +29,7 @@ from __future__ import annotations
 import math
 import numbers
 import operator
+import warnings
 
 import torch
 
@@ -69,6 +70,23 @@ def _is_symbolic(value) -> bool:
     return isinstance(value, torch.SymInt)
 
 
+def traced_value(value):
+    """``value`` as the Python number it has for this input, also where ``torch.jit.trace`` (the legacy
+    ONNX exporter, ``torch.onnx.export(..., dynamo=False)``) hands a size or a defaulted argument over as a
+    0-d tensor; anything else unchanged.
+
+    For a value that only decides Python control flow (whether a shape check raises, whether a flag
+    returns a second output, how many chunks a loop runs): the trace cannot record such a decision
+    whatever posemods does, so reading the example's value is what tracing means, and the tracer's
+    "might not generalize" warning about it would be noise. Sizes that enter arithmetic stay traced.
+    """
+    if isinstance(value, torch.Tensor) and torch.jit.is_tracing():
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", torch.jit.TracerWarning)
+            return value.item()
+    return value
+
+
 def _check_size(name, dims, tensor, letter, axis, size, expected) -> None:
     """Raise ``ValueError`` when ``size != expected``, without specialising a symbolic size.
 
@@ -86,7 +104,7 @@ def _check_size(name, dims, tensor, letter, axis, size, expected) -> None:
 
     if _is_symbolic(size) or _is_symbolic(expected):
         torch._check(size == expected, message)
-    elif size != expected:
+    elif traced_value(size) != traced_value(expected):
         raise ValueError(message())
 
 
@@ -199,7 +217,7 @@ def expect_grid_tokens(name: str, length: int, num_prefix_tokens: int) -> int:
     """Return the grid's token count ``L - P`` of a sequence of ``length`` tokens whose first
     ``num_prefix_tokens`` (P: cls / register tokens) are not on the grid; ``ValueError`` naming
     ``name`` unless at least one grid token is left."""
-    if num_prefix_tokens >= length:
+    if num_prefix_tokens >= traced_value(length):
         raise ValueError(f"{name}: expected more than num_prefix_tokens={num_prefix_tokens} tokens, got L={length}")
     return length - num_prefix_tokens
 
@@ -220,14 +238,34 @@ def expect_choice(name: str, value: str, choices: tuple[str, ...]) -> None:
         raise ValueError(f"{name}: expected one of {choices}, got {value!r}")
 
 
-def expect_grid(name: str, hw, tokens: int) -> tuple[int, int]:
-    """Return ``hw`` as ``(H, W)`` ints, or raise ``ValueError`` unless it is two positive ints with H * W = L."""
+#: The most prefix tokens :func:`expect_grid` suggests: a ViT carries a class token, perhaps a distillation
+#: token and a few register tokens; a bigger surplus is more likely a wrong ``hw`` than a prefix.
+MAX_SUGGESTED_PREFIX_TOKENS = 16
+
+
+def expect_grid(name: str, hw, tokens: int, num_prefix_tokens: int | None = None) -> tuple[int, int]:
+    """Return ``hw`` as ``(H, W)`` ints, or raise ``ValueError`` unless it is two positive ints with H * W = L.
+
+    ``tokens`` is L after the module's ``num_prefix_tokens`` (given by modules that take them): when
+    H * W is off by a few tokens that a different ``num_prefix_tokens`` would account for (a ViT's class
+    or register tokens left in the sequence), the error suggests that value.
+    """
     try:
         height, width = (operator.index(v) for v in hw)
     except (TypeError, ValueError):
         raise ValueError(f"{name}: expected (H, W), two integers, got {hw!r}") from None
+    tokens = traced_value(tokens)
     if height < 1 or width < 1 or height * width != tokens:
-        raise ValueError(f"{name}: expected (H, W) with H * W = L = {tokens}, got ({height}, {width})")
+        message = f"{name}: expected (H, W) with H * W = L = {tokens}, got ({height}, {width})"
+        suggested = None if num_prefix_tokens is None else num_prefix_tokens + tokens - height * width
+        if height >= 1 and width >= 1 and suggested is not None and 0 <= suggested <= MAX_SUGGESTED_PREFIX_TOKENS:
+            start = f"starts with {suggested} class / register token{'s' * (suggested != 1)}"
+            message += (
+                f"; the sequence has {tokens + num_prefix_tokens} tokens and a {height} x {width} grid holds "
+                f"{height * width}: if it {start if suggested else 'has no class / register tokens'}, pass "
+                f"num_prefix_tokens={suggested} (now {num_prefix_tokens})"
+            )
+        raise ValueError(message)
     return height, width
 
 

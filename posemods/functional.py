@@ -74,8 +74,12 @@ def kinematics_attention(
     expect_choice("normalization", normalization, NORMALIZATIONS)
     if scale is None:
         area = dims["H"] * dims["W"]
-        # A traced (symbolic) H * W stays symbolic: math.sqrt would specialise it under torch.export.
-        scale = 1.0 / (torch.sym_sqrt(area) if isinstance(area, torch.SymInt) else math.sqrt(area))
+        # A traced H * W stays traced, or the graph would keep the example's scale: a SymInt under
+        # torch.export (** -0.5: the dynamo ONNX exporter cannot translate sym_sqrt), a 0-d tensor under
+        # torch.jit.trace (the legacy ONNX exporter).
+        if isinstance(area, torch.Tensor):
+            area = area.double()
+        scale = area**-0.5 if isinstance(area, (torch.SymInt, torch.Tensor)) else 1.0 / math.sqrt(area)
     else:
         scale = _expect_scale(scale)
         if normalization == "sum" and not scale > 0:

@@ -79,4 +79,8 @@ def test_packaging_metadata():
     assert meta["urls"] and all(u.startswith("https://") for u in meta["urls"].values())
     # einops was declared but never imported: declared dependencies must be used somewhere.
     assert not any(d.startswith("einops") for d in meta["dependencies"])
+    # tests/test_onnx.py skips without these: the onnx extra installs them, and dev (the whole suite) too.
+    extras = meta["optional-dependencies"]
+    assert extras["onnx"] == ["onnx", "onnxscript", "onnxruntime"]
+    assert set(extras["onnx"]) <= set(extras["dev"])
     assert "import einops" not in "".join(p.read_text() for p in (ROOT / "posemods").rglob("*.py"))

@@ -165,6 +165,38 @@ def test_expect_grid_tokens_is_the_length_after_the_prefix():
         expect_grid_tokens("x", 1, 2)
 
 
+GRID_MODULES = {  # a 4 x 3 grid of 8-wide tokens behind `extra` leading tokens: (module, inputs)
+    "dca": lambda p, extra: (DCA(dim=8, num_heads=2, num_points=2, num_prefix_tokens=p), (1, 12 + extra, 8), 2),
+    "hkm": lambda p, extra: (HKM(dim=8, num_joints=3, num_heads=2, num_prefix_tokens=p), (1, 3, 12 + extra, 8), 1),
+    "bmd": lambda p, extra: (BMD(dim=8, num_heads=2, num_points=2, num_prefix_tokens=p), (1, 3, 12 + extra, 8), 2),
+}
+
+
+def grid_module(name, prefix, extra):
+    """The module and its inputs: the tokens, and for DCA and BMD a constraint (B, L, C) of the same L."""
+    module, shape, count = GRID_MODULES[name](prefix, extra)
+    inputs = [torch.randn(shape), torch.randn(1, 12 + extra, 8)][:count]
+    return module, inputs
+
+
+@pytest.mark.parametrize("name", sorted(GRID_MODULES))
+@pytest.mark.parametrize(("prefix", "extra", "suggested"), [(0, 1, 1), (0, 5, 5), (1, 5, 5), (4, 0, 0)])
+def test_a_few_tokens_over_the_grid_suggest_num_prefix_tokens(name, prefix, extra, suggested):
+    """A ViT's class / register tokens left ahead of the grid: L - H * W is a small positive number, and
+    the error names the num_prefix_tokens that would fit (also when the module was given a wrong one)."""
+    module, inputs = grid_module(name, prefix, extra)
+    with pytest.raises(ValueError, match=rf"hw: .*pass num_prefix_tokens={suggested} \(now {prefix}\)"):
+        module(*inputs, hw=(4, 3))
+
+
+@pytest.mark.parametrize("extra", [-1, 17, 24])
+def test_a_grid_off_by_more_than_a_prefix_suggests_nothing(extra):
+    """Fewer tokens than the grid, or more than any ViT's class and register tokens: the hw is wrong."""
+    module, inputs = grid_module("dca", 0, extra)
+    with pytest.raises(ValueError, match=r"hw: expected \(H, W\) with H \* W = L = \d+, got \(4, 3\)$"):
+        module(*inputs, hw=(4, 3))
+
+
 def test_the_deformable_choices_are_the_values_of_their_annotations():
     """OPERATORS, REFERENCE_POINTS and OFFSET_CONVS are read from the Literal types: one list each."""
     from posemods.modules import motion_operator, offsets

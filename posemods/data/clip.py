@@ -15,8 +15,9 @@ joints            (T, J, 2) f32     joint (x, y) in crop pixels
 visibility        (T, J) f32        1 where the joint counts for PCK, as the dataset's reference
                                     evaluation decides: Penn's visibility == 1, every JHMDB joint
                                     (LSTMPM counts them all), synthetic joints not occluded
-annotated         (T, J) f32        1 where the joint's position is known (synthetic clips know
-                                    occluded joints too; PoseTrack leaves unlabelled frames at 0)
+annotated         (T, J) f32        1 where the joint's position is known (synthetic clips and
+                                    Penn Action know occluded joints too; PoseTrack leaves
+                                    unlabelled frames at 0)
 target_weight     (T, J) f32        1 where ``heatmaps`` carries a Gaussian (annotated and inside
                                     the heatmap): the loss weight
 heatmaps          (T, J, h, w) f32  Gaussian targets, peak 1, sigma in heatmap pixels
@@ -30,8 +31,9 @@ bbox              (T, 4) f64        the person box (x1, y1, x2, y2) in original-
 person_size       (T,) f64          max(bbox w, bbox h): PCK's default normaliser (zero or negative
                                     for a degenerate dataset box: its joints then count as misses)
 torso_size        (T,) f64          |shoulder - opposite hip| in the original image (the layout's
-                                    ``Skeleton.torso``), NaN where either joint is not annotated
-                                    (PCK then takes the predicted torso, as LSTMPM under 1 px)
+                                    ``Skeleton.torso``) between the stored coordinates, annotated
+                                    or not, as LSTMPM's ``norm(label(:,3) - label(:,8))``; PCK
+                                    takes the predicted torso where it is under 1 px (or NaN)
 key_frame         () i64            the frame whose box defined ``affine``
 flipped           () bool           the crop was mirrored (``joints`` labels already swapped)
 ================  ================  ===========================================================
@@ -109,8 +111,8 @@ def make_clip(
     bbox = bbox.double()
     person_size = torch.maximum(bbox[:, 2] - bbox[:, 0], bbox[:, 3] - bbox[:, 1])
     a, b = torso
+    # Whatever the joints' visibility or annotation: LSTMPM's torso_norm branch measures the stored labels.
     torso_size = (joints_image[:, a] - joints_image[:, b]).norm(dim=-1)
-    torso_size = torso_size.masked_fill((annotated[:, a] * annotated[:, b]) == 0, float("nan"))
     clip = {
         "frames": frames.float(),
         "joints": joints.float(),

@@ -4,14 +4,25 @@ Each ``labels/NNNN.mat`` holds ``x``, ``y`` and ``visibility`` (nframes, 13) in
 :data:`posemods.skeletons.PENN_ACTION_13` order, ``bbox`` (nframes, 4) as (x1, y1, x2, y2),
 ``train`` (1: train, -1: test), ``nframes`` and ``dimensions`` (H, W, nframes). Needs scipy
 (``pip install posemods[data]``). The reference is LSTMPM (github:lawy623/LSTM_Pose_Machines, commit
-68a9212): ``dataset/PENN/PENN_PreData.m`` and ``testing/src/run_benchmark_GPU_PENN.m``.
+68a9212): ``dataset/PENN/PENN_PreData.m``, ``training/src/transformation_PENN.m`` and
+``testing/src/run_benchmark_GPU_PENN.m``.
 
 Rules, and where each applies:
 
-- **Which joints count.** The file's visibility decides, never a coordinate: LSTMPM counts a joint
-  ``if(label(3,joints,frame)==1)``. Unlabelled joints are stored with visibility 0 at MATLAB's pixel
-  (1, 1) after the dataset's rescaling (0.75, 0.6667, 1.0, ...), not at (0, 0), so ``visibility`` and
-  ``annotated`` are both ``visibility == 1``: nothing else gets a heatmap target or a torso.
+- **Which joints count, which are trained on.** ``visibility`` is the file's flag, and PCK counts
+  a joint ``if(label(3,joints,frame)==1)`` (run_benchmark_GPU_PENN.m). Visibility 0 mostly marks
+  *occluded* joints stored at their true positions; only some are unlabelled placeholders, stored
+  at MATLAB's pixel (1, 1) after the release's rescaling (x == y == 0.75, 0.6667, 1.0, ...). So
+  ``annotated`` means "has a real coordinate": every joint except a placeholder (visibility 0 at
+  x == y <= 1, (0, 0) included) or a non-finite one. LSTMPM's training
+  (``training/src/transformation_PENN.m``, ``produceLabelMap``) draws a Gaussian for every joint
+  whose flag is ``>= 0``, occluded ones included, and none for joints off the image or the crop
+  (flag -1); posemods gives every annotated joint inside the heatmap a target the same way
+  (:func:`posemods.data.heatmaps.gaussian_heatmaps`). A placeholder gets none, where LSTMPM draws
+  one at the image corner unless its box-margin test (``outOfBox``) drops it.
+- **Torso** (PCK's ``normalize="torso"``): right shoulder to left hip from the stored labels
+  whatever their visibility, placeholders included, as LSTMPM's ``norm(label(:,3) - label(:,8))``
+  (:mod:`posemods.data.clip`'s ``torso_size``; the predicted torso where that is under 1 px).
 - **Evaluation boxes** (the clip's ``bbox`` and ``person_size``) are the file's, as LSTMPM's
   ``bodysize = max(bbox(frame,3)-bbox(frame,1),bbox(frame,4)-bbox(frame,2))``, kept also where w or
   h is zero or negative (PCK then counts those frames' joints as misses).
@@ -19,7 +30,7 @@ Rules, and where each applies:
   PENN_PreData.m does: "Bboxes of the last frame of sequence of 1865 and 1154 are missing. Manually
   add the bbox using the previous frame." A file without any box row takes the joints' extent.
 - **Crop boxes** (training and evaluation crops only): a degenerate or non-finite box is replaced by
-  the extent of the frame's visible joints (:attr:`VideoRecord.crop_bbox`), then by the nearest
+  the extent of the frame's annotated joints (:attr:`VideoRecord.crop_bbox`), then by the nearest
   frame's, then by the whole image.
 
 Coordinates are used as stored (prediction and label share them, so distances do not depend on
@@ -63,13 +74,21 @@ def penn_boxes(bbox: np.ndarray, n: int) -> np.ndarray:
     return out
 
 
-def penn_crop_boxes(bbox: np.ndarray, joints: np.ndarray, visible: np.ndarray, image_hw) -> np.ndarray:
-    """Boxes to crop around: ``bbox`` where it has a positive size, else the visible joints' extent,
+def penn_unlabelled(joints: np.ndarray, stored_vis: np.ndarray) -> np.ndarray:
+    """Where a joint (..., 2) is an unlabelled placeholder: visibility 0 at x == y <= 1 (MATLAB's
+    pixel (1, 1) after the release's rescaling), or not a finite coordinate at all."""
+    x, y = joints[..., 0], joints[..., 1]
+    placeholder = (stored_vis == 0) & (x == y) & (x <= 1)
+    return placeholder | ~np.isfinite(joints).all(-1)
+
+
+def penn_crop_boxes(bbox: np.ndarray, joints: np.ndarray, annotated: np.ndarray, image_hw) -> np.ndarray:
+    """Boxes to crop around: ``bbox`` where it has a positive size, else the annotated joints' extent,
     else the nearest frame's box, else the whole image (H, W)."""
     crop = bbox.copy()
     bad = ~np.isfinite(crop).all(1) | (crop[:, 2] <= crop[:, 0]) | (crop[:, 3] <= crop[:, 1])
     for i in np.flatnonzero(bad):
-        box = box_from_joints(joints[i], visible[i])
+        box = box_from_joints(joints[i], annotated[i])
         crop[i] = box if np.isfinite(box).all() and box[2] > box[0] and box[3] > box[1] else np.nan
     crop = fill_missing_boxes(crop)
     if not np.isfinite(crop).all():
@@ -105,23 +124,25 @@ def read_penn_action(root: str | Path, split: str = "train") -> list[VideoRecord
         if n == 0:
             continue
         joints = np.stack((x, y), axis=-1)[:n]
-        # LSTMPM: `if(label(3,joints,frame)==1)`; visibility 0 marks the unlabelled joints too.
+        # LSTMPM scores `if(label(3,joints,frame)==1)`; visibility 0 is mostly an occluded joint at its
+        # true position, which LSTMPM trains on: only a placeholder has no coordinate.
         visible = (stored_vis[:n] == 1).astype(np.float64)
+        annotated = (~penn_unlabelled(joints, stored_vis[:n])).astype(np.float64)
         bbox = penn_boxes(mat_array(path, "bbox", mat.get("bbox", np.zeros((0, 4)))), n)
         if not np.isfinite(bbox).all():
-            logger.warning("%s: no bbox rows; evaluating on the visible joints' extent", path)
+            logger.warning("%s: no bbox rows; evaluating on the annotated joints' extent", path)
             for i in np.flatnonzero(~np.isfinite(bbox).all(1)):
-                bbox[i] = box_from_joints(joints[i], visible[i])
+                bbox[i] = box_from_joints(joints[i], annotated[i])
         dims = mat_array(path, "dimensions", mat.get("dimensions", np.zeros(0))).reshape(-1)
         image_hw = (dims[0], dims[1]) if len(dims) >= 2 else (joints[..., 1].max() + 1, joints[..., 0].max() + 1)
-        crop = penn_crop_boxes(bbox, joints, visible, image_hw)
+        crop = penn_crop_boxes(bbox, joints, annotated, image_hw)
         records.append(
             VideoRecord(
                 path.stem,
                 frames[:n],
                 joints,
                 visible,
-                visible.copy(),
+                annotated,
                 bbox,
                 crop_bbox=None if np.array_equal(crop, bbox, equal_nan=True) else crop,
             )

@@ -95,15 +95,14 @@ def pck_hits(pred, target, mask, normalizer, alpha: float = 0.2) -> tuple[torch.
 
 def torso_normalizer(target_torso, pred, skeleton: str | Skeleton) -> torch.Tensor:
     """LSTMPM's torso size: the ground-truth torso ``target_torso`` (...), or, where it is under 1 px
-    or NaN (a torso joint not annotated), the torso of the predicted joints ``pred`` (..., J, 2).
+    or NaN, the torso of the predicted joints ``pred`` (..., J, 2).
 
-    run_benchmark_GPU_PENN.m: ``if(bodysize<1) bodysize = norm([pred_x(3),pred_y(3)] -
-    [pred_x(8),pred_y(8)]);``. One deliberate difference (issue 11): LSTMPM's ``torso_norm == 1``
-    branch measures the ground-truth torso to wherever the file stores an unlabelled torso joint
-    (Penn: visibility 0 at MATLAB's pixel (1, 1) near the image corner), so it would normalise by a
-    torso to the corner; posemods' clips carry a NaN torso there (:mod:`posemods.data.clip`) and this
-    function treats it as a torso under 1 px, i.e. takes the predicted one. With the default
-    ``torso_norm = 0`` (person size) LSTMPM and posemods agree exactly.
+    run_benchmark_GPU_PENN.m: ``bodysize = norm([label(1,3,frame),label(2,3,frame)] -
+    [label(1,8,frame),label(2,8,frame)]); if(bodysize<1) bodysize = norm([pred_x(3),pred_y(3)] -
+    [pred_x(8),pred_y(8)]);``. The ground truth is measured between the stored labels whatever their
+    visibility (an occluded torso joint at its true position, and also Penn's unlabelled placeholder
+    at MATLAB's pixel (1, 1)): the clip's ``torso_size`` (:mod:`posemods.data.clip`) is exactly that.
+    NaN (a non-finite stored label, which LSTMPM never meets) is treated as unknown: the predicted torso.
     """
     skeleton = get_skeleton(skeleton)
     target_torso, pred = _as_tensor("target_torso", target_torso).double(), _as_tensor("pred", pred).double()
@@ -146,7 +145,7 @@ class PCK:
         """Score a batch of clips: pred_image (B, T, J, 2) against ``clips["joints_image"]``.
 
         ``normalize``: ``"person"`` or ``"torso"`` (the ground-truth torso, or the predicted one
-        where that is under 1 px or unknown: :func:`torso_normalizer`); ``joints``: ``"visible"``
+        where that is under 1 px: :func:`torso_normalizer`); ``joints``: ``"visible"``
         (the protocol) or
         ``"occluded"`` (annotated but not visible, e.g. under a synthetic occluder). Frames outside
         ``frame_mask`` are not counted.

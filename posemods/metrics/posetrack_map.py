@@ -27,7 +27,9 @@ without predictions. Head = mean of head_top, head_bottom and nose; Sho. ... Ank
 right; Mean averages every non-NaN per-joint AP (poseval's ``total``).
 
 A head box of zero size is poseval's division by zero: its person's joints are never matched (the
-distances are inf, or nan for an exact prediction) but still count as ground truth. Where poseval
+distances are inf, or nan for an exact prediction) but still count as ground truth. poseval does this
+silently; posemods scores it the same way and warns (a ``UserWarning``, one per call) naming the
+first such person's image, frame and index, and how many there are. Where poseval
 crashes, posemods raises a ``ValueError`` that names the frame and person instead: a person with
 annotated joints but no finite head box, in a frame with predictions (poseval reads ``rectGT["x1"]``
 only there: ``KeyError: 'x1'``; elsewhere such a person's joints count as missed ground truth), and
@@ -46,6 +48,7 @@ PoseTrack21 figure must say which of the two produced it.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 
 import numpy as np
@@ -142,6 +145,20 @@ def _regions(f: int, regions) -> list[np.ndarray]:
     return out
 
 
+def _warn_zero_heads(gt_frames, zero_heads: list[tuple[int, int, list[float]]]) -> None:
+    """One warning for every person whose head box has zero size: poseval scores them silently."""
+    f, person, box = zero_heads[0]
+    image = gt_frames[f].get("image")
+    more = len(zero_heads) - 1
+    warnings.warn(
+        f"{f'{image}: ' if image else ''}gt_frames[{f}] person {person}: head box {box} has zero size, so none of "
+        "its joints can be matched (poseval divides by the head size: even an exact prediction scores as a "
+        f"miss) but they count as ground truth{f'; {more} more people like it' if more else ''}",
+        UserWarning,
+        stacklevel=3,
+    )
+
+
 def posetrack_map(
     gt_frames: Sequence[dict],
     pred_frames: Sequence[dict],
@@ -172,6 +189,7 @@ def posetrack_map(
     scores_all: list[list[np.ndarray]] = [[] for _ in range(nj)]
     labels_all: list[list[np.ndarray]] = [[] for _ in range(nj)]
     num_gt = np.zeros(nj)
+    zero_heads: list[tuple[int, int, list[float]]] = []  # (frame, person, head box) that no joint can match
     for f, (gt, pr) in enumerate(zip(gt_frames, pred_frames)):
         gt_kp = _array(f"gt_frames[{f}]['keypoints']", _get("gt_frames", f, gt, "keypoints"), (-1, J, 2))
         p = len(gt_kp)
@@ -201,6 +219,8 @@ def posetrack_map(
                 f"gt_frames[{f}]['head_box'][{person}]: a person with annotated joints in a frame with predictions "
                 f"needs a finite head box for PCKh (poseval: KeyError 'x1'), got {head[missing][0].tolist()}"
             )
+        for g in np.flatnonzero(head_size == 0):
+            zero_heads.append((f, int(np.flatnonzero(keep_gt)[g]), head[g].tolist()))
         num_gt += has_gt.sum(0)
         assigned = np.full(len(pr_kp), -1)
         match = np.zeros((len(pr_kp), len(gt_kp), nj), dtype=bool)
@@ -221,6 +241,8 @@ def posetrack_map(
             for j in np.flatnonzero(has_pr[q]):
                 scores_all[j].append(score[q, j : j + 1])
                 labels_all[j].append(label[j : j + 1])
+    if zero_heads:
+        _warn_zero_heads(gt_frames, zero_heads)
     ap = np.zeros(nj)
     for j in range(nj):
         if not scores_all[j]:

@@ -15,9 +15,9 @@ LSTMPM PCK (lawy623/LSTM_Pose_Machines 68a9212):
 - person size max(w, h) of the file's box, kept degenerate: data/penn_action.py, data/video_dataset.py
 - torso pair per layout (Penn 3-8, JHMDB 5-6): skeletons.py ``Skeleton.torso``
 - predicted torso where the ground truth's is under 1 px: metrics/pck.py ``torso_normalizer``
-- an unlabelled torso joint is an unknown (NaN) torso, so the predicted one; LSTMPM's torso_norm
-  branch would measure to the stored corner point (a deliberate difference): metrics/pck.py
+- the ground-truth torso between the stored labels whatever their visibility: data/clip.py ``make_clip``
 - Penn: ``label(3,joints,frame)==1`` only: data/penn_action.py
+- Penn: occluded joints (visibility 0 at real coordinates) trained on, as transformation_PENN.m: data/penn_action.py
 - Penn: short bbox arrays repeat the last row: data/penn_action.py ``penn_boxes``
 - Penn: crops of degenerate boxes use the joints' extent: data/penn_action.py ``penn_crop_boxes``
 - JHMDB: 1-based pos_img and boxes to 0-based pixels: data/jhmdb.py

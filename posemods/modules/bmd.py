@@ -299,7 +299,8 @@ class BidirectionalMotionDisentangle(nn.Module):
             expect_float("enhanced", enhanced)
             expect_same("device", feats=feats, enhanced=enhanced)
             expect_module_dtype("enhanced", enhanced, self)
-        expect_grid("hw", hw, expect_grid_tokens("feats", dims["L"], self.num_prefix_tokens))
+        grid_tokens = expect_grid_tokens("feats", dims["L"], self.num_prefix_tokens)
+        expect_grid("hw", hw, grid_tokens, self.num_prefix_tokens)
 
     def extra_repr(self) -> str:
         return (

@@ -64,7 +64,8 @@ class CrossAttention(nn.Module):
         heads, head_dim = self.num_heads, self.dim // self.num_heads
 
         query = self.q_proj(x).view(batch, queries, heads, head_dim).transpose(1, 2)  # (B, G, Lq, D)
-        key, value = self.kv_proj(context).view(batch, length, 2, heads, head_dim).permute(2, 0, 3, 1, 4)
+        # unbind, not tuple unpacking: iterating over a tensor is what torch.jit.trace warns about.
+        key, value = self.kv_proj(context).view(batch, length, 2, heads, head_dim).permute(2, 0, 3, 1, 4).unbind(0)
         out = F.scaled_dot_product_attention(query, key, value)  # (B, G, Lq, D), scale 1 / sqrt(D)
         # CPU SDPA returns 0 for a query row whose logits are all NaN (its flash kernel skips the row);
         # the maths gives NaN there, and NaN in must give NaN out. One isnan per query and head.

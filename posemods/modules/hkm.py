@@ -233,7 +233,7 @@ class HumanKeypointMask(nn.Module):
         expect_module_dtype("feats", feats, self)  # also checks the device
         grid_tokens = expect_grid_tokens("feats", dims["L"], self.num_prefix_tokens)
         if hw is not None:
-            expect_grid("hw", hw, grid_tokens)
+            expect_grid("hw", hw, grid_tokens, self.num_prefix_tokens)
         return tuple(feats.shape)
 
     def extra_repr(self) -> str:

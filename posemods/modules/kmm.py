@@ -11,7 +11,7 @@ from torch import nn
 from posemods import functional
 from posemods._backend import BACKENDS
 from posemods._resize import resize
-from posemods._shapes import expect_choice, expect_positive
+from posemods._shapes import expect_choice, expect_positive, traced_value
 from posemods.modules.temporal import check_temporal_inputs
 
 ACTIVATIONS = {"relu": nn.ReLU, "sigmoid": nn.Sigmoid, "identity": nn.Identity}
@@ -117,7 +117,8 @@ class KinematicsModelingModule(nn.Module):
             prior = resize(prior, out_size)
         if self.residual:
             prior = prior + heatmap_prev
-        return (prior, attn) if return_attention else prior
+        # traced_value: the legacy ONNX exporter passes the defaulted flag as a tensor; it shapes the outputs.
+        return (prior, attn) if traced_value(return_attention) else prior
 
     def extra_repr(self) -> str:
         return (

@@ -163,8 +163,9 @@ def check_motion_inputs(module: MotionOperator, x, constraint, hw, reference_poi
     if constraint is not None:
         expect_module_dtype("constraint", constraint, module)
     # L of the grid, after the prefix tokens
-    grid = {"B": dims["B"], "L": expect_grid_tokens("x", dims["L"], module.num_prefix_tokens)}
-    height, width = expect_grid("hw", hw, grid["L"])
+    prefix = module.num_prefix_tokens
+    grid = {"B": dims["B"], "L": expect_grid_tokens("x", dims["L"], prefix)}
+    height, width = expect_grid("hw", hw, grid["L"], prefix)
     if reference_points is not None:
         expect_shape("reference_points", reference_points, "B L 2", grid)
         expect_float("reference_points", reference_points)

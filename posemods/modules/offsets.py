@@ -143,5 +143,6 @@ def sampling_locations(
     dtype = torch.promote_types(offsets.dtype, torch.float32)
     if reference_points is None:
         reference_points = pixel_centres(height, width, offsets.device, dtype).unsqueeze(0)
-    scale = torch.tensor([width, height], device=offsets.device, dtype=dtype)
+    # new_tensor, not torch.tensor: the same constant, without torch.jit.trace's warning about torch.tensor.
+    scale = offsets.new_tensor([width, height], dtype=dtype)
     return reference_points.to(dtype)[:, :, None, None, :] + offsets.to(dtype) / scale

@@ -35,6 +35,8 @@ import torch
 import torch.nn.functional as F
 from torch.utils.checkpoint import checkpoint
 
+from posemods._shapes import traced_value
+
 # Upper bound on the elements one chunk samples: B * G * chunk * N * (D + Dv) for grid_sample, and the
 # gathered corner rows B * G * chunk * N * 4 * max(D, Dv) for the gather. 2**22 fp32 elements are 16 MiB;
 # the chunk loop keeps peak extra memory near a few of those.
@@ -120,9 +122,12 @@ def chunk_size(
 
     A symbolic ``batch`` (torch.export with a dynamic batch, ``torch.compile(dynamic=True)``) is sized
     as 1, so the number of chunks stays a constant of the traced graph instead of a guard on B; each
-    chunk then samples at most ``B * elements`` numbers."""
-    if isinstance(batch, torch.SymInt):
+    chunk then samples at most ``B * elements`` numbers. So is a batch traced by torch.jit (a 0-d tensor
+    in the legacy ONNX exporter)."""
+    if isinstance(batch, (torch.SymInt, torch.Tensor)):
         batch = 1
+    # The number of chunks is Python control flow: the sizes as the example has them.
+    queries, heads, points, dim = (traced_value(size) for size in (queries, heads, points, dim))
     per_point = 4 * dim if sampler == "gather" else dim
     per_query = max(1, batch * heads * points * per_point)
     return max(1, min(queries, elements // per_query))
@@ -131,6 +136,7 @@ def chunk_size(
 def run_chunks(fn, queries: int, step: int, chunk_args, empty: torch.Tensor) -> torch.Tensor:
     """Concatenate ``fn(*chunk_args(piece))`` over query chunks along dim 1. With several chunks and
     autograd recording, each is checkpointed so backward keeps O(chunk) alive (at one more forward)."""
+    queries = traced_value(queries)  # the number of chunks is Python control flow
     recompute = step < queries and torch.is_grad_enabled()
     pieces = [empty]  # stays the result only when Lq = 0
     for start in range(0, queries, step):

@@ -1,5 +1,7 @@
 """Penn Action's quirks, each in a label file written in the release's format (scipy.io.savemat)."""
 
+import math
+
 import numpy as np
 import pytest
 import torch
@@ -46,15 +48,43 @@ def test_unlabelled_joints_at_matlab_pixel_one_are_not_annotated(tmp_path):
     assert record.annotated.sum() == 4 * J - 2
 
 
-def test_an_unlabelled_torso_joint_gives_no_ground_truth_torso(tmp_path):
+def test_occluded_joints_are_annotated_trained_on_and_not_scored_as_visible(tmp_path):
+    """Visibility 0 at a real coordinate is an occluded joint: LSTMPM's transformation_PENN.m draws its
+    Gaussian (``if(label_flip(3,i,k) >=0 )``) and run_benchmark_GPU_PENN.m does not count it."""
     x, y, vis, bbox = video()
-    hip = PENN_ACTION_13.index("left_hip")  # Penn's torso is right shoulder to left hip
-    x[0, hip], y[0, hip], vis[0, hip] = 0.6667, 0.6667, 0
+    elbow = PENN_ACTION_13.index("left_elbow")
+    vis[:, elbow] = 0  # occluded through the clip, at its true position inside the box
+    x[1, 0], y[1, 0], vis[1, 0] = 0.75, 0.75, 0  # and one unlabelled head
+    write_video(tmp_path, "0001", x, y, vis, bbox)
+    (record,) = read_penn_action(tmp_path, "test")
+    assert record.visibility[:, elbow].tolist() == [0, 0, 0, 0]
+    assert record.annotated[:, elbow].tolist() == [1, 1, 1, 1]
+    clip = PennAction(tmp_path, "test", clip_length=4, input_size=(32, 32), heatmap_size=(8, 8))[0]
+    assert clip["target_weight"][:, elbow].tolist() == [1, 1, 1, 1]
+    assert (clip["heatmaps"][:, elbow].amax((-2, -1)) > 0.5).all()
+    assert clip["target_weight"][1, 0] == 0  # the placeholder: no target pulled to the image corner
+    assert clip["target_weight"].sum() == 4 * J - 1  # every joint with a coordinate, all inside the crop
+    batch = {k: v[None] for k, v in clip.items()}
+    visible, occluded = PCK("penn_action"), PCK("penn_action")
+    visible.update_clips(clip["joints_image"][None], batch)
+    occluded.update_clips(clip["joints_image"][None], batch, joints="occluded")
+    assert visible.counted[elbow] == 0 and visible.counted.sum() == 4 * J - 5
+    assert occluded.counted.tolist() == [4.0 if j == elbow else 0.0 for j in range(J)]
+
+
+def test_the_torso_is_measured_between_the_stored_labels_whatever_their_visibility(tmp_path):
+    """run_benchmark_GPU_PENN.m's torso: ``norm(label(:,3) - label(:,8))`` of the stored labels, an
+    occluded joint at its place and an unlabelled one at MATLAB's pixel (1, 1) alike."""
+    x, y, vis, bbox = video()
+    shoulder, hip = PENN_ACTION_13.index("right_shoulder"), PENN_ACTION_13.index("left_hip")
+    vis[0, hip] = 0  # occluded at its true position
+    x[1, hip], y[1, hip], vis[1, hip] = 0.6667, 0.6667, 0  # unlabelled
+    x[2, shoulder], y[2, shoulder] = x[2, hip] + 0.5, y[2, hip]  # under 1 px
     write_video(tmp_path, "0001", x, y, vis, bbox)
     clip = PennAction(tmp_path, "test", clip_length=4, input_size=(32, 32), heatmap_size=(8, 8))[0]
-    assert torch.isnan(clip["torso_size"][0])
-    assert clip["target_weight"][0, hip] == 0  # no heatmap target pulled to the corner
-    assert torch.isfinite(clip["torso_size"][1:]).all()
+    expected = [math.hypot(x[f, shoulder] - x[f, hip], y[f, shoulder] - y[f, hip]) for f in range(4)]
+    assert clip["torso_size"].tolist() == pytest.approx(expected, rel=1e-12)
+    assert clip["target_weight"][1, hip] == 0 and clip["target_weight"][0, hip] == 1
 
 
 def test_only_visibility_one_counts(tmp_path):
@@ -129,11 +159,11 @@ def clip_predictions(ds, index, table):
 
 @pytest.mark.parametrize("normalize", ["person", "torso"])
 def test_label_files_score_as_lstmpm_reads_and_scores_them(tmp_path, normalize):
-    """Penn label files with the release's quirks (unlabelled joints at (0.75, 0.75), zero and negative
-    boxes, a short bbox array, tiny torsos), read and scored by posemods, against LSTMPM's chain
-    re-stated in tests/oracles/lstmpm.py on the same arrays: PENN_PreData.m's box fix, then the
-    run_benchmark_GPU_PENN.m loop. In torso mode every torso joint is labelled: posemods differs from
-    LSTMPM's torso to the corner on purpose (see metrics.pck.torso_normalizer)."""
+    """Penn label files with the release's quirks (occluded joints at their true positions, unlabelled
+    joints at (0.75, 0.75), torso joints among both, zero and negative boxes, a short bbox array,
+    tiny torsos), read and scored by posemods, against LSTMPM's chain re-stated in
+    tests/oracles/lstmpm.py on the same arrays: PENN_PreData.m's box fix, then the
+    run_benchmark_GPU_PENN.m loop."""
     from oracles.lstmpm import lstmpm_pck, penn_predata_bbox
 
     rng = np.random.default_rng(0)
@@ -142,11 +172,13 @@ def test_label_files_score_as_lstmpm_reads_and_scores_them(tmp_path, normalize):
     for v in range(3):
         n = int(rng.integers(3, 7))
         x, y = rng.integers(8, 40, (n, J)) + 0.5, rng.integers(8, 30, (n, J)) + 0.5
-        vis = (rng.random((n, J)) > 0.25).astype(np.uint8)
-        if normalize == "torso":
-            vis[:, list(torso)] = 1
-            x[0, torso[1]], y[0, torso[1]] = x[0, torso[0]] + 0.5, y[0, torso[0]]  # under 1 px: the predicted torso
-        x[vis == 0], y[vis == 0] = 0.75, 0.75  # unlabelled: MATLAB's pixel (1, 1) after rescaling
+        vis = (rng.random((n, J)) > 0.4).astype(np.uint8)
+        vis[:2, list(torso)] = 0  # an occluded or unlabelled torso in the first two frames
+        unlabelled = (vis == 0) & (rng.random((n, J)) < 0.4)
+        unlabelled[0, torso[1]], unlabelled[1, torso[1]] = True, False
+        x[unlabelled], y[unlabelled] = 0.75, 0.75  # MATLAB's pixel (1, 1) after rescaling
+        x[2, torso[1]], y[2, torso[1]] = x[2, torso[0]] + 0.5, y[2, torso[0]]  # under 1 px: the predicted torso
+        vis[2, list(torso)] = 1
         bbox = np.stack((x.min(1) - 2, y.min(1) - 2, x.max(1) + 2, y.max(1) + 2), axis=1)
         bbox[1] = (30, 20, 30, 28)  # zero width
         if n > 3:

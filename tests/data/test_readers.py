@@ -89,7 +89,7 @@ def test_penn_action_clips_follow_the_contract(penn_root):
     )
     ds.set_epoch(0)
     again = ds[0]
-    torch.testing.assert_close(again, clip, rtol=0, atol=0, equal_nan=True)  # torso NaN where unlabelled
+    torch.testing.assert_close(again, clip, rtol=0, atol=0)
 
 
 def test_evaluation_items_score_every_frame_exactly_once(penn_root):

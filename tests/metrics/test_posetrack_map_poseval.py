@@ -163,6 +163,26 @@ def test_a_head_box_of_zero_size_matches_nothing_as_poseval(box, recwarn):
     assert out["Mean"] == pytest.approx(total)
 
 
+def test_a_head_box_of_zero_size_is_scored_as_poseval_with_one_warning_naming_it():
+    """Scored as above (a perfect prediction counts as a miss), but not silently: one UserWarning per
+    call names the first such person's image, frame and index, and how many more there are."""
+    a, b, c = person(4), person(5), person(6)
+    gt = frame(b, a)
+    gt["head_box"][1] = (5.0, 5.0, 5.0, 5.0)
+    gt["image"] = "images/val/000342_mpii_test/000007.jpg"
+    later = frame(c)
+    later["head_box"][0] = (2.0, 3.0, 2.0, 3.0)
+    with pytest.warns(UserWarning) as caught:
+        out = posetrack_map([gt, later], [preds((b[0], 0.5), (a[0], 0.9)), preds((c[0], 0.7))])
+    assert len(caught) == 1
+    message = str(caught[0].message)
+    assert message.startswith("images/val/000342_mpii_test/000007.jpg: gt_frames[0] person 1: head box")
+    assert "zero size" in message and "1 more" in message
+    assert caught[0].filename == __file__  # points at the caller
+    # a's and c's exact predictions (0.9, 0.7) rank first as misses, then b's hit: precision 1/3 at recall 1/3.
+    assert out["Mean"] == pytest.approx(100 / 9)
+
+
 def test_a_missing_head_box_is_refused_only_where_poseval_needs_it():
     # poseval reads rectGT["x1"] only in a frame with predictions (``if len(prFrames[imgidx]["annorect"])
     # and len(gtFrames[imgidx]["annorect"])``): there a person without a head box is a KeyError ...
