@@ -105,6 +105,20 @@ def randomise_offsets(module, seed=1):
     return module
 
 
+def randomise_batchnorm(module, seed=0):
+    """Give every BatchNorm2d of ``module`` a random weight, bias and running statistics (at init they
+    are 1, 0, 0 and 1, which hide a wrong axis or a skipped normalisation); returns the module."""
+    gen = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for m in module.modules():
+            if isinstance(m, torch.nn.BatchNorm2d):
+                m.weight.copy_(torch.rand(m.weight.shape, generator=gen) + 0.5)
+                m.bias.copy_(torch.randn(m.bias.shape, generator=gen))
+                m.running_mean.copy_(torch.randn(m.running_mean.shape, generator=gen))
+                m.running_var.copy_(torch.rand(m.running_var.shape, generator=gen) + 0.5)
+    return module
+
+
 def module_cases(device, hw=(16, 12), backend="triton") -> list:
     """(name, build, make_inputs, kwargs) for every posemods module on ``backend`` on an H x W grid: the
     modules ``pytest -m cuda`` compiles with fullgraph=True on the fused path (tests/test_triton_cuda.py),
