@@ -105,6 +105,17 @@ def randomise_offsets(module, seed=1):
     return module
 
 
+# (input shapes, error, message) that every temporal module (KMM and the blocks it replaces) must refuse
+# alike: posemods/modules/temporal.py's check_temporal_inputs, for a module built with C = 8, J = 5.
+TEMPORAL_SHAPE_ERRORS = [
+    (((1, 7, 4, 4), (1, 8, 4, 4), (1, 5, 4, 4)), ValueError, r"feat_prev: .*C=8.*C=7"),
+    (((1, 8, 4, 4), (1, 8, 4, 3), (1, 5, 4, 4)), ValueError, r"feat_cur: .*W=4.*W=3"),
+    (((1, 8, 4, 4), (1, 8, 4, 4), (1, 6, 4, 4)), ValueError, r"heatmap_prev: .*J=5.*J=6"),
+    (((1, 8, 4, 4), (1, 8, 4, 4), (2, 5, 4, 4)), ValueError, r"heatmap_prev: .*B=1.*B=2"),
+    (((8, 4, 4), (1, 8, 4, 4), (1, 5, 4, 4)), ValueError, r"feat_prev: expected a 4-D tensor \(B, C, H, W\)"),
+]
+
+
 def randomise_batchnorm(module, seed=0):
     """Give every BatchNorm2d of ``module`` a random weight, bias and running statistics (at init they
     are 1, 0, 0 and 1, which hide a wrong axis or a skipped normalisation); returns the module."""

@@ -3,7 +3,7 @@
 import pytest
 import torch
 import torch.nn.functional as F
-from conftest import randomise_batchnorm
+from conftest import TEMPORAL_SHAPE_ERRORS, randomise_batchnorm
 from oracles.joint_relation import depthwise_correlation_loop
 
 from posemods import KMM
@@ -42,15 +42,7 @@ def test_same_call_same_shapes(kind):
 
 
 @pytest.mark.parametrize("kind", KINDS)
-@pytest.mark.parametrize(
-    "shapes, error, match",
-    [
-        (((1, 7, 4, 4), (1, 8, 4, 4), (1, 5, 4, 4)), ValueError, r"feat_prev: .*C=8.*C=7"),
-        (((1, 8, 4, 4), (1, 8, 4, 3), (1, 5, 4, 4)), ValueError, r"feat_cur: .*W=4.*W=3"),
-        (((1, 8, 4, 4), (1, 8, 4, 4), (1, 6, 4, 4)), ValueError, r"heatmap_prev: .*J=5.*J=6"),
-        (((1, 8, 4, 4), (1, 8, 4, 4), (2, 5, 4, 4)), ValueError, r"heatmap_prev: .*B=1.*B=2"),
-    ],
-)
+@pytest.mark.parametrize("shapes, error, match", TEMPORAL_SHAPE_ERRORS)
 def test_same_errors_as_kmm(kind, shapes, error, match):
     with pytest.raises(error, match=match):
         build_temporal(kind, 8, 5)(*(torch.rand(s) for s in shapes))

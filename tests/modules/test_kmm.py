@@ -3,7 +3,7 @@
 import pytest
 import torch
 import torch.nn.functional as F
-from conftest import requires_triton
+from conftest import TEMPORAL_SHAPE_ERRORS, requires_triton
 from oracles.kinematics_attention import kinematics_attention_loop
 
 from posemods import KMM, KinematicsModelingModule
@@ -125,16 +125,7 @@ def test_compile_fullgraph_matches_eager(backend):
     assert_close(g_compiled, g_eager)
 
 
-@pytest.mark.parametrize(
-    "args, error, match",
-    [
-        (((1, 7, 4, 4), (1, 8, 4, 4), (1, 5, 4, 4)), ValueError, r"feat_prev: .*C=8.*C=7"),
-        (((1, 8, 4, 4), (1, 8, 4, 3), (1, 5, 4, 4)), ValueError, r"feat_cur: .*W=4.*W=3"),
-        (((1, 8, 4, 4), (1, 8, 4, 4), (1, 6, 4, 4)), ValueError, r"heatmap_prev: .*J=5.*J=6"),
-        (((1, 8, 4, 4), (1, 8, 4, 4), (2, 5, 4, 4)), ValueError, r"heatmap_prev: .*B=1.*B=2"),
-        (((8, 4, 4), (1, 8, 4, 4), (1, 5, 4, 4)), ValueError, r"feat_prev: expected a 4-D tensor \(B, C, H, W\)"),
-    ],
-)
+@pytest.mark.parametrize("args, error, match", TEMPORAL_SHAPE_ERRORS)
 def test_module_shape_errors(args, error, match):
     with pytest.raises(error, match=match):
         KMM(8, 5)(*(torch.rand(s) for s in args))
