@@ -11,9 +11,11 @@ Triton decides at decoration time whether a kernel is interpreted, so TRITON_INT
 "auto" still never picks triton for CPU tensors; tests opt in with backend="triton".
 """
 
+import ast
 import importlib.util
 import itertools
 import os
+from pathlib import Path
 
 import pytest
 import torch
@@ -103,6 +105,19 @@ def randomise_offsets(module, seed=1):
                     if proj is not None and proj.bias is not None:
                         proj.bias.copy_(torch.randn(proj.bias.shape, generator=gen))
     return module
+
+
+def imported_modules(path) -> set[str]:
+    """What the source file ``path`` imports, read with ``ast`` (nothing is imported): every ``import a.b``,
+    every ``from a import b`` as ``a`` and ``a.b`` (``b`` may be a module), lazy imports included."""
+    found = set()
+    for node in ast.walk(ast.parse(Path(path).read_text())):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            found.add(node.module)
+            found.update(f"{node.module}.{alias.name}" for alias in node.names)
+    return found
 
 
 # (input shapes, error, message) that every temporal module (KMM and the blocks it replaces) must refuse
