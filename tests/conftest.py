@@ -12,9 +12,11 @@ Triton decides at decoration time whether a kernel is interpreted, so TRITON_INT
 """
 
 import ast
+import gc
 import importlib.util
 import itertools
 import os
+import weakref
 from pathlib import Path
 
 import pytest
@@ -118,6 +120,28 @@ def imported_modules(path) -> set[str]:
             found.add(node.module)
             found.update(f"{node.module}.{alias.name}" for alias in node.names)
     return found
+
+
+def assert_stream_keeps_no_earlier_frame(model, frames=5, size=32):
+    """Feed ``model.stream`` ``frames`` random (1, 3, size, size) frames and check constant memory: while
+    frame t is processed, no earlier frame is referenced any more, and every frame gives an output."""
+    refs = []
+
+    def video():
+        for _ in range(frames):
+            frame = torch.randn(1, 3, size, size)
+            refs.append(weakref.ref(frame))
+            yield frame
+            del frame
+
+    seen = 0
+    with torch.no_grad():
+        for t, _ in enumerate(model.stream(video())):
+            gc.collect()
+            alive = [r() is not None for r in refs]
+            assert alive == [False] * t + [True], alive  # only the frame being processed
+            seen += 1
+    assert seen == frames
 
 
 # (input shapes, error, message) that every temporal module (KMM and the blocks it replaces) must refuse
