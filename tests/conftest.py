@@ -23,6 +23,7 @@ import pytest
 import torch
 
 import posemods
+from posemods.testing import assert_close
 
 HAS_TRITON = importlib.util.find_spec("triton") is not None
 HAS_CUDA = torch.cuda.is_available()
@@ -142,6 +143,23 @@ def assert_stream_keeps_no_earlier_frame(model, frames=5, size=32):
             assert alive == [False] * t + [True], alive  # only the frame being processed
             seen += 1
     assert seen == frames
+
+
+def assert_compiled_matches_eager(module, inputs, loss, compiler="inductor", **kwargs):
+    """``torch.compile(module, fullgraph=True, backend=compiler)`` gives eager's outputs (each of a tuple)
+    and eager's gradient of ``loss(outputs)`` for ``inputs[0]``, which must require grad. A graph break
+    fails (fullgraph); aot_eager checks dynamo, fake tensors and autograd, inductor its code too."""
+    torch._dynamo.reset()
+    eager = module(*inputs, **kwargs)
+    compiled = torch.compile(module, fullgraph=True, backend=compiler)(*inputs, **kwargs)
+    if isinstance(eager, tuple):
+        for a, e, name in zip(compiled, eager, getattr(eager, "_fields", range(len(eager)))):
+            assert_close(a, e, name=f"output {name}")
+    else:
+        assert_close(compiled, eager, name="output")
+    (g_eager,) = torch.autograd.grad(loss(eager), inputs[0])
+    (g_compiled,) = torch.autograd.grad(loss(compiled), inputs[0])
+    assert_close(g_compiled, g_eager, name="grad of the first input")
 
 
 # (input shapes, error, message) that every temporal module (KMM and the blocks it replaces) must refuse

@@ -4,7 +4,7 @@ import math
 
 import pytest
 import torch
-from conftest import randomise_offsets, requires_triton
+from conftest import assert_compiled_matches_eager, randomise_offsets, requires_triton
 from oracles.deformable_cross_attention import bilinear_sample, deformable_attention_loop
 
 import posemods
@@ -350,16 +350,10 @@ COMPILE_CASES = [
 def test_compile_fullgraph_matches_eager(kind, compiler, backend):
     if backend == "triton" and kind == "dc":
         pytest.skip("DC runs torchvision's deform_conv2d whatever the backend")
-    torch._dynamo.reset()
     module = randomise_offsets(deformable_motion(kind, 8, num_heads=2, num_points=2, backend=backend))
     x, constraint = make_tokens(batch=1, hw=(3, 2), dim=8, constraint_dim=8, dtype=torch.float32)
     x.requires_grad_()
-    eager = module(x, constraint, (3, 2))
-    compiled = torch.compile(module, fullgraph=True, backend=compiler)(x, constraint, (3, 2))
-    assert_close(compiled, eager)
-    (g_eager,) = torch.autograd.grad(eager.square().sum(), x)
-    (g_compiled,) = torch.autograd.grad(compiled.square().sum(), x)
-    assert_close(g_compiled, g_eager)
+    assert_compiled_matches_eager(module, (x, constraint, (3, 2)), lambda out: out.square().sum(), compiler)
 
 
 @pytest.mark.parametrize("kind", KINDS)

@@ -3,7 +3,7 @@
 import pytest
 import torch
 import torch.nn.functional as F
-from conftest import TEMPORAL_SHAPE_ERRORS, requires_triton
+from conftest import TEMPORAL_SHAPE_ERRORS, assert_compiled_matches_eager, requires_triton
 from oracles.kinematics_attention import kinematics_attention_loop
 
 from posemods import KMM, KinematicsModelingModule
@@ -113,16 +113,9 @@ def test_state_dict_is_the_same_whatever_the_backend():
 
 
 def test_compile_fullgraph_matches_eager(backend):
-    torch._dynamo.reset()
-    kmm = KMM(8, 5, backend=backend)
     args = [torch.rand(2, 8, 6, 4, requires_grad=True), torch.rand(2, 8, 6, 4), torch.rand(2, 5, 12, 8)]
-    eager = kmm(*args, return_attention=True)
-    compiled = torch.compile(kmm, fullgraph=True)(*args, return_attention=True)
-    for a, e in zip(compiled, eager):
-        assert_close(a, e)
-    (g_eager,) = torch.autograd.grad(eager[0].square().sum(), args[0])
-    (g_compiled,) = torch.autograd.grad(compiled[0].square().sum(), args[0])
-    assert_close(g_compiled, g_eager)
+    loss = lambda out: out[0].square().sum()
+    assert_compiled_matches_eager(KMM(8, 5, backend=backend), args, loss, return_attention=True)
 
 
 @pytest.mark.parametrize("args, error, match", TEMPORAL_SHAPE_ERRORS)
