@@ -162,6 +162,21 @@ def assert_compiled_matches_eager(module, inputs, loss, compiler="inductor", **k
     assert_close(g_compiled, g_eager, name="grad of the first input")
 
 
+def assert_state_dict_whatever_the_backend(build, seed=3):
+    """``build(backend=...)`` from one seed on ``"reference"`` and on ``"triton"`` holds the same state_dict
+    (names in order, values to the bit), and each loads the other's: a checkpoint never depends on the
+    backend. Returns the two modules."""
+    torch.manual_seed(seed)
+    reference = build(backend="reference")
+    torch.manual_seed(seed)
+    fused = build(backend="triton")
+    sa, sb = reference.state_dict(), fused.state_dict()
+    assert list(sa) == list(sb)
+    assert all(torch.equal(sa[k], sb[k]) for k in sa)
+    fused.load_state_dict(sa)
+    return reference, fused
+
+
 # (input shapes, error, message) that every temporal module (KMM and the blocks it replaces) must refuse
 # alike: posemods/modules/temporal.py's check_temporal_inputs, for a module built with C = 8, J = 5.
 TEMPORAL_SHAPE_ERRORS = [

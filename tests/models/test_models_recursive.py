@@ -2,7 +2,7 @@
 
 import pytest
 import torch
-from conftest import assert_stream_keeps_no_earlier_frame
+from conftest import assert_state_dict_whatever_the_backend, assert_stream_keeps_no_earlier_frame
 
 from posemods import KMM
 from posemods.models import (
@@ -118,13 +118,8 @@ def check_retrofits_replace_only_the_temporal_block():
 
 
 def test_state_dict_is_the_same_whatever_the_kmm_backend():
-    torch.manual_seed(1)
-    a = tiny(KIMNet, "kmm", backend="reference")
-    torch.manual_seed(1)
-    b = tiny(KIMNet, "kmm", backend="triton")
+    a, b = assert_state_dict_whatever_the_backend(lambda backend: tiny(KIMNet, "kmm", backend=backend), seed=1)
     assert a.temporal.backend == "reference" and b.temporal.backend == "triton"
-    sa, sb = a.state_dict(), b.state_dict()
-    assert list(sa) == list(sb) and all(torch.equal(sa[k], sb[k]) for k in sa)
 
 
 def test_fused_kmm_inside_kimnet_matches_the_reference():

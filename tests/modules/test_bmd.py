@@ -5,7 +5,7 @@ import copy
 import pytest
 import torch
 import torch.nn.functional as F
-from conftest import assert_compiled_matches_eager, randomise_offsets
+from conftest import assert_compiled_matches_eager, assert_state_dict_whatever_the_backend, randomise_offsets
 from oracles.cross_attention import cross_attention_loop
 from torch import nn
 
@@ -289,14 +289,7 @@ def test_gradcheck_module_float64(operator):
 
 
 def test_state_dict_is_the_same_whatever_the_backend():
-    torch.manual_seed(3)
-    a = BMD(DIM, num_heads=HEADS, backend="reference")
-    torch.manual_seed(3)
-    b = BMD(DIM, num_heads=HEADS, backend="triton")
-    sa, sb = a.state_dict(), b.state_dict()
-    assert list(sa) == list(sb)
-    assert all(torch.equal(sa[k], sb[k]) for k in sa)
-    b.load_state_dict(sa)
+    assert_state_dict_whatever_the_backend(lambda backend: BMD(DIM, num_heads=HEADS, backend=backend))
 
 
 # Dynamo, fake tensors and AOTAutograd see the whole forward and backward (aot_eager); inductor's CPU

@@ -4,7 +4,12 @@ import math
 
 import pytest
 import torch
-from conftest import assert_compiled_matches_eager, randomise_offsets, requires_triton
+from conftest import (
+    assert_compiled_matches_eager,
+    assert_state_dict_whatever_the_backend,
+    randomise_offsets,
+    requires_triton,
+)
 from oracles.deformable_cross_attention import bilinear_sample, deformable_attention_loop
 
 import posemods
@@ -304,14 +309,7 @@ def test_gradcheck_module_float64(kind):
 
 @pytest.mark.parametrize("kind", KINDS)
 def test_state_dict_is_the_same_whatever_the_backend(kind):
-    torch.manual_seed(3)
-    a = deformable_motion(kind, 16, num_heads=4, backend="reference")
-    torch.manual_seed(3)
-    b = deformable_motion(kind, 16, num_heads=4, backend="triton")
-    sa, sb = a.state_dict(), b.state_dict()
-    assert list(sa) == list(sb)
-    assert all(torch.equal(sa[k], sb[k]) for k in sa)
-    b.load_state_dict(sa)
+    assert_state_dict_whatever_the_backend(lambda backend: deformable_motion(kind, 16, num_heads=4, backend=backend))
 
 
 @requires_triton

@@ -3,7 +3,7 @@
 import pytest
 import torch
 import torch.nn.functional as F
-from conftest import assert_compiled_matches_eager
+from conftest import assert_compiled_matches_eager, assert_state_dict_whatever_the_backend
 from oracles.keypoint_mask import keypoint_mask_loop
 
 import posemods
@@ -249,14 +249,7 @@ def test_gradcheck_module_float64():
 
 
 def test_state_dict_is_the_same_whatever_the_backend():
-    torch.manual_seed(3)
-    a = small_hkm(backend="reference")
-    torch.manual_seed(3)
-    b = small_hkm(backend="triton")
-    sa, sb = a.state_dict(), b.state_dict()
-    assert list(sa) == list(sb)
-    assert all(torch.equal(sa[k], sb[k]) for k in sa)
-    b.load_state_dict(sa)
+    assert_state_dict_whatever_the_backend(small_hkm)
 
 
 # Dynamo and AOTAutograd see the whole forward and backward, the fake kernels included (aot_eager);

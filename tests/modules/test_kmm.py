@@ -3,7 +3,12 @@
 import pytest
 import torch
 import torch.nn.functional as F
-from conftest import TEMPORAL_SHAPE_ERRORS, assert_compiled_matches_eager, requires_triton
+from conftest import (
+    TEMPORAL_SHAPE_ERRORS,
+    assert_compiled_matches_eager,
+    assert_state_dict_whatever_the_backend,
+    requires_triton,
+)
 from oracles.kinematics_attention import kinematics_attention_loop
 
 from posemods import KMM, KinematicsModelingModule
@@ -102,14 +107,7 @@ def test_gradcheck_module_float64():
 
 
 def test_state_dict_is_the_same_whatever_the_backend():
-    torch.manual_seed(3)
-    a = KMM(16, 13, backend="reference")
-    torch.manual_seed(3)
-    b = KMM(16, 13, backend="triton")
-    sa, sb = a.state_dict(), b.state_dict()
-    assert list(sa) == list(sb)
-    assert all(torch.equal(sa[k], sb[k]) for k in sa)
-    b.load_state_dict(sa)  # and loads across backends
+    assert_state_dict_whatever_the_backend(lambda backend: KMM(16, 13, backend=backend))
 
 
 def test_compile_fullgraph_matches_eager(backend):
