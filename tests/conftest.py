@@ -16,6 +16,8 @@ import gc
 import importlib.util
 import itertools
 import os
+import subprocess
+import sys
 import weakref
 from pathlib import Path
 
@@ -25,6 +27,7 @@ import torch
 import posemods
 from posemods.testing import assert_close
 
+ROOT = Path(__file__).resolve().parents[1]  # the checkout
 HAS_TRITON = importlib.util.find_spec("triton") is not None
 HAS_CUDA = torch.cuda.is_available()
 
@@ -175,6 +178,21 @@ def assert_state_dict_whatever_the_backend(build, seed=3):
     assert all(torch.equal(sa[k], sb[k]) for k in sa)
     fused.load_state_dict(sa)
     return reference, fused
+
+
+def run_example(name, *args) -> str:
+    """Run ``examples/<name>.py args`` in a fresh interpreter on this checkout, as a user would, and return
+    what it printed; a failed run fails the test with its error output."""
+    proc = subprocess.run(
+        [sys.executable, f"examples/{name}.py", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout
 
 
 # (input shapes, error, message) that every temporal module (KMM and the blocks it replaces) must refuse
