@@ -190,3 +190,15 @@ def make_step(call: Callable[[], object], tensors: list[torch.Tensor], backward:
 
 def dtype_name(dtype: torch.dtype) -> str:
     return str(dtype).removeprefix("torch.")
+
+
+def module_case(
+    module: str, provider: str, shape: str, backward: bool, device: str, dtype: torch.dtype, *, baseline: str, build
+) -> Case:
+    """A row of the ``"modules"`` suite: ``provider`` of ``module`` at ``shape``, forward or forward +
+    backward; the row speedups are computed against when ``provider`` is the ``baseline`` one."""
+    mode = "forward+backward" if backward else "forward"
+    return Case(
+        suite="modules", module=module, provider=provider, shape=shape, mode=mode, build=build, device=device,
+        dtype=dtype_name(dtype), baseline=provider == baseline,
+    )  # fmt: skip

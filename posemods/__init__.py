@@ -14,9 +14,9 @@ They are imported on first use, so ``import posemods`` stays light (no timm, no 
 import logging
 from typing import TYPE_CHECKING
 
-from posemods import functional
+from posemods import functional, modules
 from posemods._backend import use_backend
-from posemods.modules import (
+from posemods.modules import (  # noqa: F401  (re-exported: see __all__)
     BMD,
     DCA,
     HKM,
@@ -34,24 +34,13 @@ if TYPE_CHECKING:
     from posemods.models import create_model, list_models
     from posemods.training.checkpoint import load_model
 
-__all__ = [
-    "BMD",
-    "DCA",
-    "HKM",
-    "KMM",
-    "BidirectionalMotionDisentangle",
-    "CrossAttention",
-    "DeformableConvMotion",
-    "DeformableCrossAttention",
-    "HKMOutput",
-    "HumanKeypointMask",
-    "KinematicsModelingModule",
-    "create_model",
-    "functional",
-    "list_models",
-    "load_model",
-    "use_backend",
-]
+# The face re-exports posemods.modules' names, less the two that only composing a motion module of one's
+# own needs (AdaptiveDeformableCross, deformable_motion stay in posemods.modules). Written with += and
+# remove(), forms that type checkers read, so the imports above still count as re-exports.
+__all__ = ["create_model", "functional", "list_models", "load_model", "use_backend"]
+__all__ += modules.__all__
+__all__.remove("AdaptiveDeformableCross")
+__all__.remove("deformable_motion")
 __version__ = "0.1.0"
 
 

@@ -53,11 +53,7 @@ def load_file(path: str | os.PathLike, what: str = "checkpoint"):
     the file is empty, truncated, not a torch file, or holds Python objects other than tensors and
     plain data.
     """
-    name = os.fspath(path)
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"{what}: no such file {name!r}")
-    if os.path.getsize(path) == 0:
-        raise CheckpointError(f"{what} {name!r}: the file is empty (0 bytes)")
+    name = _existing_file(path, what)
     try:
         with warnings.catch_warnings():
             # e.g. "Detected pickle protocol 4": noise about a file that is refused or fine anyway.
@@ -71,11 +67,28 @@ def load_file(path: str | os.PathLike, what: str = "checkpoint"):
                 "checkpoints are read as data only, never as code"
             )
         else:
-            reason = (
-                f"not a readable torch checkpoint: it is truncated, corrupt or another kind of file "
-                f"({type(error).__name__}{': ' + _first_line(error) if _first_line(error) else ''})"
-            )
+            reason = _unreadable("torch checkpoint", error)
         raise CheckpointError(f"{what} {name!r}: {reason}") from None
+
+
+def _existing_file(path: str | os.PathLike, what: str) -> str:
+    """``path`` as a string once it names a file that is not empty: ``FileNotFoundError`` without a
+    file, a :class:`CheckpointError` naming it for an empty one (both readers' first checks)."""
+    name = os.fspath(path)
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"{what}: no such file {name!r}")
+    if os.path.getsize(path) == 0:
+        raise CheckpointError(f"{what} {name!r}: the file is empty (0 bytes)")
+    return name
+
+
+def _unreadable(kind: str, error: BaseException) -> str:
+    """Why a file that the ``kind`` reader raised ``error`` on is refused, with the first line of the cause."""
+    reason = _first_line(error)
+    return (
+        f"not a readable {kind}: it is truncated, corrupt or another kind of file "
+        f"({type(error).__name__}{': ' + reason if reason else ''})"
+    )
 
 
 #: The file suffix of the safetensors format.
@@ -119,11 +132,7 @@ def read_safetensors(
     Raises ``FileNotFoundError`` without a file and a :class:`CheckpointError` naming ``path`` for an
     empty or unreadable one, or one whose weights do not match the digest in its metadata.
     """
-    name = os.fspath(path)
-    if not os.path.isfile(path):
-        raise FileNotFoundError(f"{what}: no such file {name!r}")
-    if os.path.getsize(path) == 0:
-        raise CheckpointError(f"{what} {name!r}: the file is empty (0 bytes)")
+    name = _existing_file(path, what)
     from safetensors import safe_open
 
     try:
@@ -131,11 +140,7 @@ def read_safetensors(
             metadata = dict(file.metadata() or {})
             tensors = {key: file.get_tensor(key) for key in file.keys()}  # noqa: SIM118 (not a dict)
     except Exception as error:
-        reason = _first_line(error)
-        raise CheckpointError(
-            f"{what} {name!r}: not a readable safetensors file: it is truncated, corrupt or another kind of file "
-            f"({type(error).__name__}{': ' + reason if reason else ''})"
-        ) from None
+        raise CheckpointError(f"{what} {name!r}: {_unreadable('safetensors file', error)}") from None
     stored = metadata.get(DIGEST_KEY)
     if stored is not None and weights_digest(tensors) != stored:
         raise CheckpointError(

@@ -127,6 +127,18 @@ def expect_same(what: str, **tensors: torch.Tensor) -> None:
             raise error(f"{name} has {what} {b} but {first_name} has {what} {a}; they must match")
 
 
+def expect_inputs(dims: dict[str, int], **inputs: tuple[torch.Tensor, str]) -> dict[str, int]:
+    """The checks an op or a module opens with, for ``name=(tensor, spec)`` inputs in order: every shape
+    against its spec (:func:`expect_shape`, sizes agreeing through ``dims``), then every dtype a float
+    (:func:`expect_float`), then one device for all (:func:`expect_same`). Returns ``dims``, filled in."""
+    for name, (tensor, spec) in inputs.items():
+        expect_shape(name, tensor, spec, dims)
+    for name, (tensor, _) in inputs.items():
+        expect_float(name, tensor)
+    expect_same("device", **{name: tensor for name, (tensor, _) in inputs.items()})
+    return dims
+
+
 def is_positive_int(value) -> bool:
     """Whether ``value`` is a size or a count: an integer >= 1 of any integer type.
 

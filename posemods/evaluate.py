@@ -23,6 +23,7 @@ from posemods._cli import add_debug_flag, check_writable_folder, run
 from posemods._shapes import expect_choice
 from posemods.data import get_dataset_spec
 from posemods.data.occlusion import OcclusionMasks, TransformedDataset
+from posemods.data.video_dataset import WholeVideos
 from posemods.metrics import PCK, describe_protocol
 from posemods.metrics.rpstn import PCK_PROTOCOLS
 from posemods.models import get_model_spec
@@ -42,7 +43,7 @@ from posemods.training.datasets import build_datasets, dataset_protocol
 from posemods.training.loop import DEFAULT_SCORES, eval_loader, evaluate
 from posemods.training.posetrack_eval import posetrack_map_of, predict_key_frames
 from posemods.training.registry import build_model
-from posemods.training.video_eval import EVAL_MODES, WholeVideos, default_eval_mode, evaluate_videos
+from posemods.training.video_eval import EVAL_MODES, default_eval_mode, evaluate_videos
 
 # Named, not __name__: under ``python -m posemods.evaluate`` that is "__main__", which no handler hears.
 logger = logging.getLogger("posemods.evaluate")

@@ -14,7 +14,7 @@ import numbers
 import torch
 
 from posemods._ops.registry import OPS
-from posemods._shapes import expect_choice, expect_float, expect_same, expect_shape
+from posemods._shapes import expect_choice, expect_inputs, expect_same
 from posemods.reference.kinematics_attention import NORMALIZATIONS
 
 __all__ = ["deformable_attention", "deformable_cross_attention", "keypoint_mask", "kinematics_attention"]
@@ -63,13 +63,7 @@ def kinematics_attention(
     Gradients flow to query, key and value on both backends. The fused path keeps the attention in
     fp32 for its backward whatever the inputs' dtype; the returned ``attn`` is in the inputs' dtype.
     """
-    dims: dict[str, int] = {}
-    expect_shape("query", query, "B J H W", dims)
-    expect_shape("key", key, "B J H W", dims)
-    expect_shape("value", value, "B J Hv Wv", dims)
-    for name, tensor in (("query", query), ("key", key), ("value", value)):
-        expect_float(name, tensor)
-    expect_same("device", query=query, key=key, value=value)
+    dims = expect_inputs({}, query=(query, "B J H W"), key=(key, "B J H W"), value=(value, "B J Hv Wv"))
     expect_same("dtype", query=query, key=key, value=value)
     expect_choice("normalization", normalization, NORMALIZATIONS)
     if scale is None:
@@ -120,12 +114,7 @@ def keypoint_mask(
 
     Gradients flow to tokens and feats on both backends. The fused path never writes the (B, J, L) map.
     """
-    dims: dict[str, int] = {}
-    expect_shape("tokens", tokens, "B J C", dims)
-    expect_shape("feats", feats, "B L C", dims)
-    expect_float("tokens", tokens)
-    expect_float("feats", feats)
-    expect_same("device", tokens=tokens, feats=feats)
+    expect_inputs({}, tokens=(tokens, "B J C"), feats=(feats, "B L C"))
     expect_same("dtype", tokens=tokens, feats=feats)
     scale = _expect_scale(scale)
 
@@ -167,14 +156,13 @@ def deformable_cross_attention(
     ``torch.use_deterministic_algorithms(True)`` the fused backward, which scatters key and value
     gradients with atomics, runs the reference instead (logged at DEBUG on ``posemods``).
     """
-    dims: dict[str, int] = {}
-    expect_shape("query", query, "B Lq G D", dims)
-    expect_shape("key", key, "B H W G D", dims)
-    expect_shape("value", value, "B H W G Dv", dims)
-    expect_shape("locations", locations, "B Lq G N 2", dims)
-    for name, tensor in (("query", query), ("key", key), ("value", value), ("locations", locations)):
-        expect_float(name, tensor)
-    expect_same("device", query=query, key=key, value=value, locations=locations)
+    dims = expect_inputs(
+        {},
+        query=(query, "B Lq G D"),
+        key=(key, "B H W G D"),
+        value=(value, "B H W G Dv"),
+        locations=(locations, "B Lq G N 2"),
+    )
     expect_same("dtype", query=query, key=key, value=value)
     if locations.dtype not in (query.dtype, torch.float32):
         raise TypeError(
@@ -208,13 +196,9 @@ def deformable_attention(
     scatters with atomics, so under ``torch.use_deterministic_algorithms(True)`` it runs the
     reference backward instead.
     """
-    dims: dict[str, int] = {}
-    expect_shape("value", value, "B H W G Dv", dims)
-    expect_shape("locations", locations, "B Lq G N 2", dims)
-    expect_shape("attention", attention, "B Lq G N", dims)
-    for name, tensor in (("value", value), ("locations", locations), ("attention", attention)):
-        expect_float(name, tensor)
-    expect_same("device", value=value, locations=locations, attention=attention)
+    expect_inputs(
+        {}, value=(value, "B H W G Dv"), locations=(locations, "B Lq G N 2"), attention=(attention, "B Lq G N")
+    )
     expect_same("dtype", value=value, attention=attention)
     if locations.dtype not in (value.dtype, torch.float32):
         raise TypeError(

@@ -11,15 +11,23 @@ Triton decides at decoration time whether a kernel is interpreted, so TRITON_INT
 "auto" still never picks triton for CPU tensors; tests opt in with backend="triton".
 """
 
+import ast
+import gc
 import importlib.util
 import itertools
 import os
+import subprocess
+import sys
+import weakref
+from pathlib import Path
 
 import pytest
 import torch
 
 import posemods
+from posemods.testing import assert_close
 
+ROOT = Path(__file__).resolve().parents[1]  # the checkout
 HAS_TRITON = importlib.util.find_spec("triton") is not None
 HAS_CUDA = torch.cuda.is_available()
 
@@ -102,6 +110,113 @@ def randomise_offsets(module, seed=1):
                 for proj in (getattr(sub, "v_proj", None), getattr(sub, "q_proj", None)):
                     if proj is not None and proj.bias is not None:
                         proj.bias.copy_(torch.randn(proj.bias.shape, generator=gen))
+    return module
+
+
+def imported_modules(path) -> set[str]:
+    """What the source file ``path`` imports, read with ``ast`` (nothing is imported): every ``import a.b``,
+    every ``from a import b`` as ``a`` and ``a.b`` (``b`` may be a module), lazy imports included."""
+    found = set()
+    for node in ast.walk(ast.parse(Path(path).read_text())):
+        if isinstance(node, ast.Import):
+            found.update(alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module:
+            found.add(node.module)
+            found.update(f"{node.module}.{alias.name}" for alias in node.names)
+    return found
+
+
+def assert_stream_keeps_no_earlier_frame(model, frames=5, size=32):
+    """Feed ``model.stream`` ``frames`` random (1, 3, size, size) frames and check constant memory: while
+    frame t is processed, no earlier frame is referenced any more, and every frame gives an output."""
+    refs = []
+
+    def video():
+        for _ in range(frames):
+            frame = torch.randn(1, 3, size, size)
+            refs.append(weakref.ref(frame))
+            yield frame
+            del frame
+
+    seen = 0
+    with torch.no_grad():
+        for t, _ in enumerate(model.stream(video())):
+            gc.collect()
+            alive = [r() is not None for r in refs]
+            assert alive == [False] * t + [True], alive  # only the frame being processed
+            seen += 1
+    assert seen == frames
+
+
+def assert_compiled_matches_eager(module, inputs, loss, compiler="inductor", **kwargs):
+    """``torch.compile(module, fullgraph=True, backend=compiler)`` gives eager's outputs (each of a tuple)
+    and eager's gradient of ``loss(outputs)`` for ``inputs[0]``, which must require grad. A graph break
+    fails (fullgraph); aot_eager checks dynamo, fake tensors and autograd, inductor its code too."""
+    torch._dynamo.reset()
+    eager = module(*inputs, **kwargs)
+    compiled = torch.compile(module, fullgraph=True, backend=compiler)(*inputs, **kwargs)
+    if isinstance(eager, tuple):
+        for a, e, name in zip(compiled, eager, getattr(eager, "_fields", range(len(eager)))):
+            assert_close(a, e, name=f"output {name}")
+    else:
+        assert_close(compiled, eager, name="output")
+    (g_eager,) = torch.autograd.grad(loss(eager), inputs[0])
+    (g_compiled,) = torch.autograd.grad(loss(compiled), inputs[0])
+    assert_close(g_compiled, g_eager, name="grad of the first input")
+
+
+def assert_state_dict_whatever_the_backend(build, seed=3):
+    """``build(backend=...)`` from one seed on ``"reference"`` and on ``"triton"`` holds the same state_dict
+    (names in order, values to the bit), and each loads the other's: a checkpoint never depends on the
+    backend. Returns the two modules."""
+    torch.manual_seed(seed)
+    reference = build(backend="reference")
+    torch.manual_seed(seed)
+    fused = build(backend="triton")
+    sa, sb = reference.state_dict(), fused.state_dict()
+    assert list(sa) == list(sb)
+    assert all(torch.equal(sa[k], sb[k]) for k in sa)
+    fused.load_state_dict(sa)
+    return reference, fused
+
+
+def run_example(name, *args) -> str:
+    """Run ``examples/<name>.py args`` in a fresh interpreter on this checkout, as a user would, and return
+    what it printed; a failed run fails the test with its error output."""
+    proc = subprocess.run(
+        [sys.executable, f"examples/{name}.py", *args],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+    )
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout
+
+
+# (input shapes, error, message) that every temporal module (KMM and the blocks it replaces) must refuse
+# alike: posemods/modules/temporal.py's check_temporal_inputs, for a module built with C = 8, J = 5.
+TEMPORAL_SHAPE_ERRORS = [
+    (((1, 7, 4, 4), (1, 8, 4, 4), (1, 5, 4, 4)), ValueError, r"feat_prev: .*C=8.*C=7"),
+    (((1, 8, 4, 4), (1, 8, 4, 3), (1, 5, 4, 4)), ValueError, r"feat_cur: .*W=4.*W=3"),
+    (((1, 8, 4, 4), (1, 8, 4, 4), (1, 6, 4, 4)), ValueError, r"heatmap_prev: .*J=5.*J=6"),
+    (((1, 8, 4, 4), (1, 8, 4, 4), (2, 5, 4, 4)), ValueError, r"heatmap_prev: .*B=1.*B=2"),
+    (((8, 4, 4), (1, 8, 4, 4), (1, 5, 4, 4)), ValueError, r"feat_prev: expected a 4-D tensor \(B, C, H, W\)"),
+]
+
+
+def randomise_batchnorm(module, seed=0):
+    """Give every BatchNorm2d of ``module`` a random weight, bias and running statistics (at init they
+    are 1, 0, 0 and 1, which hide a wrong axis or a skipped normalisation); returns the module."""
+    gen = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for m in module.modules():
+            if isinstance(m, torch.nn.BatchNorm2d):
+                m.weight.copy_(torch.rand(m.weight.shape, generator=gen) + 0.5)
+                m.bias.copy_(torch.randn(m.bias.shape, generator=gen))
+                m.running_mean.copy_(torch.randn(m.running_mean.shape, generator=gen))
+                m.running_var.copy_(torch.rand(m.running_var.shape, generator=gen) + 0.5)
     return module
 
 

@@ -47,6 +47,9 @@ def test_public_names_and_typing_marker():
     assert posemods.KMM is posemods.KinematicsModelingModule
     assert callable(posemods.use_backend) and callable(posemods.functional.kinematics_attention)
     assert (Path(posemods.__file__).parent / "py.typed").exists()
+    # __all__ takes the modules' names from posemods.modules.__all__: each must be imported here too.
+    assert all(hasattr(posemods, name) for name in posemods.__all__)
+    assert not {"AdaptiveDeformableCross", "deformable_motion"} & set(posemods.__all__)
 
 
 def test_the_short_names_are_defined_once_in_posemods_modules():

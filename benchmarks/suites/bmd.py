@@ -8,9 +8,10 @@ import functools
 import torch
 
 import posemods
-from benchmarks.harness import Case, dtype_name, make_step
+from benchmarks.harness import Case, make_step, module_case
 
-OPERATORS = {"DCA": "dca", "DA": "da", "DC (deform_conv2d)": "dc"}
+BASELINE = "DC (deform_conv2d)"
+OPERATORS = {"DCA": "dca", "DA": "da", BASELINE: "dc"}
 
 
 def _build(operator, batch, frames, channels, hw, device, dtype, backward):
@@ -34,13 +35,11 @@ def cases(device: str, dtype: torch.dtype, quick: bool) -> list[Case]:
     for batch, frames, channels, hw in shapes:
         for backward in (True,) if quick else (False, True):  # quick: the machinery, not the numbers
             for provider, operator in OPERATORS.items():
+                shape = f"B={batch} T={frames} C={channels} {hw[0]}x{hw[1]}"
+                build = functools.partial(_build, operator, batch, frames, channels, hw, device, dtype, backward)
                 out.append(
-                    Case(
-                        suite="modules", module="BMD operator", provider=provider,
-                        shape=f"B={batch} T={frames} C={channels} {hw[0]}x{hw[1]}",
-                        mode="forward+backward" if backward else "forward",
-                        device=device, dtype=dtype_name(dtype), baseline=provider == "DC (deform_conv2d)",
-                        build=functools.partial(_build, operator, batch, frames, channels, hw, device, dtype, backward),
+                    module_case(
+                        "BMD operator", provider, shape, backward, device, dtype, baseline=BASELINE, build=build
                     )
-                )  # fmt: skip
+                )
     return out

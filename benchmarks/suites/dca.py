@@ -14,7 +14,7 @@ import torch
 
 import posemods
 from benchmarks.gpu_model import Work
-from benchmarks.harness import Case, dtype_name, make_step
+from benchmarks.harness import Case, make_step, module_case
 from benchmarks.providers.dca_module import dca_forward
 
 BASELINE = "naive grid_sample"
@@ -52,15 +52,9 @@ def cases(device: str, dtype: torch.dtype, quick: bool) -> list[Case]:
     for batch, channels, hw in shapes:
         for backward in (True,) if quick else (False, True):  # quick: the machinery, not the numbers
             for provider in providers:
-                out.append(
-                    Case(
-                        suite="modules", module="DCA", provider=provider,
-                        shape=f"B={batch} C={channels} G={HEADS} N={POINTS} {hw[0]}x{hw[1]}",
-                        mode="forward+backward" if backward else "forward",
-                        device=device, dtype=dtype_name(dtype), baseline=provider == BASELINE,
-                        build=functools.partial(_build, provider, batch, channels, hw, device, dtype, backward),
-                    )
-                )  # fmt: skip
+                shape = f"B={batch} C={channels} G={HEADS} N={POINTS} {hw[0]}x{hw[1]}"
+                build = functools.partial(_build, provider, batch, channels, hw, device, dtype, backward)
+                out.append(module_case("DCA", provider, shape, backward, device, dtype, baseline=BASELINE, build=build))
     return out
 
 

@@ -11,7 +11,7 @@ import torch
 
 import posemods
 from benchmarks.gpu_model import Work
-from benchmarks.harness import Case, dtype_name, make_step
+from benchmarks.harness import Case, make_step, module_case
 
 BASELINE = "posemods reference"
 
@@ -50,21 +50,19 @@ def cases(device: str, dtype: torch.dtype, quick: bool) -> list[Case]:
     out = []
     for batch, frames, joints, channels, hw in _shapes(device, quick):
         for backward in (True,) if quick else (False, True):  # quick: the machinery, not the numbers
-            mode = "forward+backward" if backward else "forward"
             for provider in providers:
-                common = dict(device=device, dtype=dtype_name(dtype), baseline=provider == BASELINE, mode=mode)
-                out.append(Case(
-                    suite="modules", module="HKM", provider=provider,
-                    shape=f"B={batch} T={frames} J={joints} C={channels} {hw[0]}x{hw[1]}",
+                row = functools.partial(module_case, provider=provider, backward=backward, device=device, dtype=dtype,
+                                        baseline=BASELINE)  # fmt: skip
+                out.append(row(
+                    module="HKM", shape=f"B={batch} T={frames} J={joints} C={channels} {hw[0]}x{hw[1]}",
                     build=functools.partial(_build_module, provider, batch, frames, joints, channels, hw, device,
-                                            dtype, backward), **common,
+                                            dtype, backward),
                 ))  # fmt: skip
                 tokens, positions = frames * joints, frames * hw[0] * hw[1]
-                out.append(Case(
-                    suite="modules", module="HKM keypoint-mask step", provider=provider,
-                    shape=f"B={batch} T*J={tokens} T*L={positions} C={channels}",
+                out.append(row(
+                    module="HKM keypoint-mask step", shape=f"B={batch} T*J={tokens} T*L={positions} C={channels}",
                     build=functools.partial(_build_mask, provider, batch, tokens, positions, channels, device, dtype,
-                                            backward), **common,
+                                            backward),
                 ))  # fmt: skip
     return out
 

@@ -13,7 +13,7 @@ import torch
 
 import posemods
 from benchmarks.gpu_model import Work
-from benchmarks.harness import Case, dtype_name, make_step
+from benchmarks.harness import Case, make_step, module_case
 
 BASELINE = "two 1x1 convs alone"
 GPU_SHAPES = [(b, j, hw) for b in (1, 8, 32) for j, hw in ((13, (64, 48)), (17, (64, 48)), (17, (64, 64)))]
@@ -67,15 +67,9 @@ def cases(device: str, dtype: torch.dtype, quick: bool) -> list[Case]:
     for batch, joints, hw in shapes:
         for backward in (False, True):
             for provider in providers:
-                out.append(
-                    Case(
-                        suite="modules", module="KMM", provider=provider,
-                        shape=f"B={batch} C={channels} J={joints} {hw[0]}x{hw[1]}",
-                        mode="forward+backward" if backward else "forward",
-                        device=device, dtype=dtype_name(dtype), baseline=provider == BASELINE,
-                        build=functools.partial(_build, provider, batch, channels, joints, hw, device, dtype, backward),
-                    )
-                )  # fmt: skip
+                shape = f"B={batch} C={channels} J={joints} {hw[0]}x{hw[1]}"
+                build = functools.partial(_build, provider, batch, channels, joints, hw, device, dtype, backward)
+                out.append(module_case("KMM", provider, shape, backward, device, dtype, baseline=BASELINE, build=build))
     return out
 
 

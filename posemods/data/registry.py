@@ -24,6 +24,7 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from posemods._registry import add_spec
 from posemods._shapes import expect_choice, expect_size
 from posemods.skeletons import Skeleton, get_skeleton
 
@@ -190,12 +191,7 @@ DATASETS: dict[str, DatasetSpec] = {}
 
 def register_dataset(spec: DatasetSpec) -> DatasetSpec:
     """Add ``spec`` under ``spec.name`` (a name is registered once) and return it."""
-    if not isinstance(spec, DatasetSpec):
-        raise TypeError(f"spec: expected a DatasetSpec, got {type(spec).__name__}")
-    if spec.name in DATASETS:
-        raise ValueError(f"name: a dataset named {spec.name!r} is already registered")
-    DATASETS[spec.name] = spec
-    return spec
+    return add_spec(DATASETS, spec, DatasetSpec, "dataset")
 
 
 def list_datasets(pattern: str = "*") -> tuple[str, ...]:

@@ -71,7 +71,7 @@ from posemods.data.geometry import compose_affine, crop_affine
 from posemods.data.penn_action import PENN_PIPELINES, PennAction
 from posemods.data.registry import DatasetOptions
 from posemods.data.transforms import Augmentation, TopDownTransform
-from posemods.data.video_dataset import VideoPoseDataset, load_frames
+from posemods.data.video_dataset import VideoPoseDataset, VideoRecord, WholeVideos
 
 #: The commit of github:YHDang/RPSTN this pipeline follows.
 RPSTN_COMMIT = "f7dcd3e"
@@ -240,7 +240,7 @@ class RPSTNPennAction(PennAction):
         self.items = self._items()
 
 
-class RPSTNTestClips(torch.utils.data.Dataset):
+class RPSTNTestClips(WholeVideos):
     """Their test clips of a reader's evaluation set: one per video, each frame cropped by its own box.
 
     Item ``i`` is a list of T one-frame clips of video ``i``, frames :func:`rpstn_test_start` onwards,
@@ -250,35 +250,20 @@ class RPSTNTestClips(torch.utils.data.Dataset):
     """
 
     def __init__(self, dataset: VideoPoseDataset) -> None:
-        self.dataset = dataset
-        self.records = getattr(dataset, "records", None)
+        super().__init__(dataset)
         if self.records is not None:
             self.clip_length = dataset.clip_length
             self.transform = _rpstn_transform(dataset, None)
 
-    def __len__(self) -> int:
-        return len(self.dataset) if self.records is None else len(self.records)
-
-    def __getitem__(self, index: int) -> dict[str, torch.Tensor] | list[dict[str, torch.Tensor]]:
-        if self.records is None:
-            return self.dataset[index]
-        record = self.records[index]
+    def frames(self, index: int, record: VideoRecord) -> np.ndarray:
+        """T frames from :func:`rpstn_test_start`, the last one repeated past the video's end."""
         n = len(record.frame_paths)
         start = rpstn_test_start(index, n, self.clip_length)
-        frames = np.clip(np.arange(start, start + self.clip_length), 0, n - 1)
-        one = lambda array, t: torch.from_numpy(np.asarray(array[t : t + 1]))
-        boxes = record.bbox if record.crop_bbox is None else record.crop_bbox
-        return [
-            self.transform(
-                load_frames([record.frame_paths[t]]),
-                one(record.joints, t).double(),
-                one(record.visibility, t).float(),
-                one(record.annotated, t).float(),
-                one(boxes, t).double(),
-                key_frame=0,
-            )
-            for t in frames
-        ]
+        return np.clip(np.arange(start, start + self.clip_length), 0, n - 1)
+
+    def crop_boxes(self, record: VideoRecord) -> np.ndarray:
+        """The crop boxes: the record's ``crop_bbox`` where it has one (a degenerate file box replaced)."""
+        return record.bbox if record.crop_bbox is None else record.crop_bbox
 
 
 def _build_penn(options: DatasetOptions, train: bool) -> RPSTNPennAction:

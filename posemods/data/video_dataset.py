@@ -214,3 +214,53 @@ class VideoPoseDataset(torch.utils.data.Dataset):
             clip["bbox"] = bbox
             clip["person_size"] = torch.maximum(bbox[:, 2] - bbox[:, 0], bbox[:, 3] - bbox[:, 1])
         return clip
+
+
+class WholeVideos(torch.utils.data.Dataset):
+    """One item per video of a reader's evaluation set (a :class:`VideoPoseDataset`).
+
+    An item is the list of the video's frames, each a one-frame clip cropped around its own box, as
+    LSTM Pose Machines' test code does (``testing/src/run_benchmark_GPU_PENN.m``: every frame ``n``
+    goes through ``transform_test(test.sequence{j},n,...)``, which crops around
+    ``bbox = sequence.frame{seqID}.bbox``, and the previous frame's heatmaps are fed on as they are).
+    Each frame is scored once, with its own crop's affine. A synthetic set's clips already are whole
+    videos with one (identity) affine and pass through unchanged.
+
+    A test protocol that scores other frames or crops otherwise changes :meth:`frames`,
+    :meth:`crop_boxes` or ``transform`` (the set's own here), as RPSTN's test clips do
+    (:class:`posemods.data.rpstn.RPSTNTestClips`).
+    """
+
+    def __init__(self, dataset: torch.utils.data.Dataset) -> None:
+        self.dataset = dataset
+        self.records = getattr(dataset, "records", None)
+        self.transform = getattr(dataset, "transform", None)
+
+    def __len__(self) -> int:
+        return len(self.dataset) if self.records is None else len(self.records)
+
+    def __getitem__(self, index: int) -> dict[str, torch.Tensor] | list[dict[str, torch.Tensor]]:
+        if self.records is None:
+            return self.dataset[index]
+        record = self.records[index]
+        boxes = self.crop_boxes(record)
+        one = lambda array, t: torch.from_numpy(np.asarray(array[t : t + 1]))
+        return [
+            self.transform(
+                load_frames([record.frame_paths[t]]),
+                one(record.joints, t).double(),
+                one(record.visibility, t).float(),
+                one(record.annotated, t).float(),
+                one(boxes, t).double(),
+                key_frame=0,
+            )
+            for t in self.frames(index, record)
+        ]
+
+    def frames(self, index: int, record: VideoRecord):
+        """The frames of video ``index`` that its item holds, in order: all of them."""
+        return range(len(record.frame_paths))
+
+    def crop_boxes(self, record: VideoRecord) -> np.ndarray:
+        """(N, 4) the box each frame is cropped around: the record's ``bbox``."""
+        return record.bbox

@@ -26,6 +26,7 @@ from collections.abc import Callable, Mapping
 
 from torch import nn
 
+from posemods._registry import add_spec
 from posemods._shapes import expect_choice, expect_positive, expect_size
 
 #: Constructor arguments that name a weights file (``checkpoint``, ``encoder_checkpoint``, ...): where a
@@ -167,12 +168,7 @@ def register_model(name: str, **config) -> Callable[[type[nn.Module]], type[nn.M
 
 def add_model(spec: ModelSpec) -> ModelSpec:
     """Add a :class:`ModelSpec` built by hand (e.g. a test's model); :func:`register_model` calls it."""
-    if not isinstance(spec, ModelSpec):
-        raise TypeError(f"spec: expected a ModelSpec, got {type(spec).__name__}")
-    if spec.name in MODELS:
-        raise ValueError(f"name: a model named {spec.name!r} is already registered")
-    MODELS[spec.name] = spec
-    return spec
+    return add_spec(MODELS, spec, ModelSpec, "model")
 
 
 def get_model_spec(name: str) -> ModelSpec:

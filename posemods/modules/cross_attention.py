@@ -9,7 +9,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from posemods._shapes import expect_float, expect_module_dtype, expect_positive, expect_same, expect_shape
+from posemods._shapes import (
+    expect_inputs,
+    expect_module_dtype,
+    expect_positive,
+)
 
 
 class CrossAttention(nn.Module):
@@ -52,12 +56,7 @@ class CrossAttention(nn.Module):
 
     def forward(self, x: torch.Tensor, context: torch.Tensor) -> torch.Tensor:
         """x (B, Lq, C) queries, context (B, L, Cz) keys and values. Returns (B, Lq, C)."""
-        dims = {"C": self.dim, "Cz": self.context_dim}
-        expect_shape("x", x, "B Lq C", dims)
-        expect_shape("context", context, "B L Cz", dims)
-        expect_float("x", x)
-        expect_float("context", context)
-        expect_same("device", x=x, context=context)
+        dims = expect_inputs({"C": self.dim, "Cz": self.context_dim}, x=(x, "B Lq C"), context=(context, "B L Cz"))
         expect_module_dtype("x", x, self)  # also checks the device
         expect_module_dtype("context", context, self)
         batch, queries, length = dims["B"], dims["Lq"], dims["L"]

@@ -21,7 +21,7 @@ from typing import Protocol, runtime_checkable
 import torch
 from torch import nn
 
-from posemods._shapes import _autocasting, expect_float, expect_module_dtype, expect_same, expect_shape
+from posemods._shapes import _autocasting, expect_inputs, expect_module_dtype, expect_same
 
 
 @runtime_checkable
@@ -47,13 +47,12 @@ def check_temporal_inputs(
     same", which names neither the argument nor the module. ``heatmap_prev`` may be of any float
     dtype (every implementation casts it to the features' dtype).
     """
-    dims = {"C": module.in_channels, "J": module.num_joints}
-    expect_shape("feat_prev", feat_prev, "B C H W", dims)
-    expect_shape("feat_cur", feat_cur, "B C H W", dims)
-    expect_shape("heatmap_prev", heatmap_prev, "B J Hh Wh", dims)
-    for name, tensor in (("feat_prev", feat_prev), ("feat_cur", feat_cur), ("heatmap_prev", heatmap_prev)):
-        expect_float(name, tensor)
-    expect_same("device", feat_prev=feat_prev, feat_cur=feat_cur, heatmap_prev=heatmap_prev)
+    dims = expect_inputs(
+        {"C": module.in_channels, "J": module.num_joints},
+        feat_prev=(feat_prev, "B C H W"),
+        feat_cur=(feat_cur, "B C H W"),
+        heatmap_prev=(heatmap_prev, "B J Hh Wh"),
+    )
     if not _autocasting(feat_prev.device.type):  # under autocast a mix is expected (casts per op)
         expect_same("dtype", feat_prev=feat_prev, feat_cur=feat_cur)
     expect_module_dtype("feat_prev", feat_prev, module)  # also checks the device

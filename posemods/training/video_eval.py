@@ -14,11 +14,11 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING
 
-import numpy as np
 import torch
 from torch import nn
-from torch.utils.data import Dataset
 
+# WholeVideos, the set of whole videos, lives with the other datasets now; still importable from here.
+from posemods.data.video_dataset import WholeVideos as WholeVideos
 from posemods.metrics import PCK, decode_to_image
 from posemods.training.distributed import Context
 from posemods.training.loop import DEFAULT_SCORES, autocast, evaluating, reduce_scores, to_device, update_scores
@@ -32,44 +32,6 @@ EVAL_MODES = ("video", "clips")
 def default_eval_mode(model: nn.Module) -> str:
     """``"video"`` for the recursive models (they have ``stream``), ``"clips"`` for the others."""
     return "video" if callable(getattr(model, "stream", None)) else "clips"
-
-
-class WholeVideos(Dataset):
-    """One item per video of a reader's evaluation set (a :class:`~posemods.data.VideoPoseDataset`).
-
-    An item is the list of the video's frames, each a one-frame clip cropped around its own box, as
-    LSTM Pose Machines' test code does (``testing/src/run_benchmark_GPU_PENN.m``: every frame ``n``
-    goes through ``transform_test(test.sequence{j},n,...)``, which crops around
-    ``bbox = sequence.frame{seqID}.bbox``, and the previous frame's heatmaps are fed on as they are).
-    Each frame is scored once, with its own crop's affine. A synthetic set's clips already are whole
-    videos with one (identity) affine and pass through unchanged.
-    """
-
-    def __init__(self, dataset: Dataset) -> None:
-        self.dataset = dataset
-        self.records = getattr(dataset, "records", None)
-
-    def __len__(self) -> int:
-        return len(self.dataset) if self.records is None else len(self.records)
-
-    def __getitem__(self, index: int) -> dict[str, torch.Tensor] | list[dict[str, torch.Tensor]]:
-        if self.records is None:
-            return self.dataset[index]
-        from posemods.data.video_dataset import load_frames
-
-        record = self.records[index]
-        one = lambda array, t: torch.from_numpy(np.asarray(array[t : t + 1]))
-        return [
-            self.dataset.transform(
-                load_frames([record.frame_paths[t]]),
-                one(record.joints, t).double(),
-                one(record.visibility, t).float(),
-                one(record.annotated, t).float(),
-                one(record.bbox, t).double(),
-                key_frame=0,
-            )
-            for t in range(len(record.frame_paths))
-        ]
 
 
 @torch.no_grad()

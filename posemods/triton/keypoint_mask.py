@@ -39,11 +39,37 @@ from posemods.triton._common import SUPPORTED_DTYPES, dot, dot_config, launch, p
 
 
 @triton.jit
-def _owned_tile(N, BLOCK: tl.constexpr, C, BLOCK_CO: tl.constexpr):
-    """The gradient tile a backward program owns in a (B, N, C) input, all programs on grid axis 0:
-    ``(b, idx, rows, rows_ok, out_ch, out_ok, offset)``, its batch element (int64), its BLOCK rows (in
-    the block, and in the input) and which are < N, its BLOCK_CO channels and which are < C, and the
-    int64 offset of its first row."""
+def _owned_block(N, BLOCK: tl.constexpr, M, C):
+    """The block of rows a scan program (kernels 1-3) owns in one (B, N, C) input, all programs on grid
+    axis 0: ``(b, rows, rows_ok, offset, other_offset)``, its batch element (int64), its BLOCK rows and
+    which are < N, the int64 offset of its first row, and that of the batch element in the other
+    (B, M, C) input, which the program streams."""
+    b, block = program_blocks(N, BLOCK)
+    rows = block * BLOCK + tl.arange(0, BLOCK)
+    return b, rows, rows < N, (b * N + block * BLOCK) * C, b * M * C
+
+
+@triton.jit
+def _streamed_block(base, start, N, BLOCK: tl.constexpr, C):
+    """The block of BLOCK rows from row ``start`` of one batch element's (N, C) map at ``base``, as a
+    program's loop over the other input reads it: ``(idx, rows, rows_ok, block)``, the rows in the block
+    and in the map, which are < N, and a pointer to the block's first row.
+
+    ``start`` goes to int64 before the product (``start * C`` passes 2**31 at large N * C). tl.cast, not
+    ``C.to``: C = 1 reaches a compiled kernel as a Python int (Triton specialises an int argument equal
+    to 1 to a constexpr), and ``start`` is a Python int under the interpreter; tl.cast takes both."""
+    idx = tl.arange(0, BLOCK)
+    rows = start + idx
+    return idx, rows, rows < N, base + tl.cast(start, tl.int64) * C
+
+
+@triton.jit
+def _owned_tile(N, BLOCK: tl.constexpr, M, C, BLOCK_CO: tl.constexpr):
+    """The gradient tile a backward program (kernels 4, 5) owns in one (B, N, C) input, all programs on
+    grid axis 0: ``(b, idx, rows, rows_ok, out_ch, out_ok, offset, other_offset)``, its batch element
+    (int64), its BLOCK rows (in the block, and in the input) and which are < N, its BLOCK_CO channels
+    and which are < C, the int64 offset of its first row, and that of the batch element in the other
+    (B, M, C) input, which the program streams."""
     pid = tl.program_id(0)
     blocks = tl.cdiv(N, BLOCK)
     channel_blocks = tl.cdiv(C, BLOCK_CO)
@@ -52,7 +78,7 @@ def _owned_tile(N, BLOCK: tl.constexpr, C, BLOCK_CO: tl.constexpr):
     idx = tl.arange(0, BLOCK)
     rows = block * BLOCK + idx
     out_ch = ch_block * BLOCK_CO + tl.arange(0, BLOCK_CO)
-    return b, idx, rows, rows < N, out_ch, out_ch < C, (b * N + block * BLOCK) * C
+    return b, idx, rows, rows < N, out_ch, out_ch < C, (b * N + block * BLOCK) * C, b * M * C
 
 
 @triton.jit
@@ -101,6 +127,22 @@ def _probabilities(logits, lse, scale, keep):
 
 
 @triton.jit
+def _position_probabilities(
+    tok_blk, row_ok, lse, feat_base, grad_mask_base, l0, L, C, scale,
+    BLOCK_J: tl.constexpr, BLOCK_L: tl.constexpr, BLOCK_C: tl.constexpr,
+    DOT_PRECISION: tl.constexpr, UPCAST: tl.constexpr,
+):  # fmt: skip
+    """What a backward program that owns a block of tokens (kernels 3 and 4) sees of the positions from
+    ``l0``: ``(p, pos_ok, feat_blk, prob, g)``, the block as :func:`_streamed_block` reads it from
+    ``feat_base``, its (BLOCK_J, BLOCK_L) tile of P (0 at the padded positions) and the mask's gradient
+    there (fp32) from ``grad_mask_base``, the batch element's row of it."""
+    p, pos, pos_ok, feat_blk = _streamed_block(feat_base, l0, L, BLOCK_L, C)
+    logits = _logit_tile(tok_blk, row_ok, feat_blk, pos_ok, C, BLOCK_J, BLOCK_L, BLOCK_C, DOT_PRECISION, UPCAST)
+    g = tl.load(grad_mask_base + pos, mask=pos_ok, other=0.0).to(tl.float32)
+    return p, pos_ok, feat_blk, _probabilities(logits, lse, scale, pos_ok[None, :]), g
+
+
+@triton.jit
 def _gradient_step(
     acc, prob, g, delta, scale, other_blk, other_idx, other_ok, out_ch, out_ok, C,
     TRANSPOSE: tl.constexpr, DOT_PRECISION: tl.constexpr, UPCAST: tl.constexpr,
@@ -124,20 +166,13 @@ def _token_logsumexp_kernel(
     BLOCK_J: tl.constexpr, BLOCK_L: tl.constexpr, BLOCK_C: tl.constexpr,
     DOT_PRECISION: tl.constexpr, UPCAST: tl.constexpr,
 ):  # fmt: skip
-    b, block = program_blocks(J, BLOCK_J)
-    rows = block * BLOCK_J + tl.arange(0, BLOCK_J)
-    row_ok = rows < J
-    tok_blk = tok_ptr + (b * J + block * BLOCK_J) * C
-    feat_base = feat_ptr + b * L * C
+    b, rows, row_ok, tok_offset, feat_offset = _owned_block(J, BLOCK_J, L, C)
 
     run_max = tl.full((BLOCK_J,), float("-inf"), dtype=tl.float32)
     run_sum = tl.zeros((BLOCK_J,), dtype=tl.float32)
     for l0 in range(0, L, BLOCK_L):
-        pos_ok = l0 + tl.arange(0, BLOCK_L) < L
-        # int64 before the product (l0 * C passes 2**31 at large L * C). tl.cast, not ``C.to``: C = 1
-        # reaches a compiled kernel as a Python int (Triton specialises an int argument equal to 1 to a
-        # constexpr), and l0 is a Python int under the interpreter; tl.cast takes both.
-        logits = _logit_tile(tok_blk, row_ok, feat_base + tl.cast(l0, tl.int64) * C, pos_ok, C,
+        _, _, pos_ok, feat_blk = _streamed_block(feat_ptr + feat_offset, l0, L, BLOCK_L, C)
+        logits = _logit_tile(tok_ptr + tok_offset, row_ok, feat_blk, pos_ok, C,
                              BLOCK_J, BLOCK_L, BLOCK_C, DOT_PRECISION, UPCAST)  # fmt: skip
         logits = tl.where(pos_ok[None, :], logits * scale, float("-inf"))
         new_max = tl.maximum(run_max, tl.max(logits, axis=1))
@@ -153,17 +188,12 @@ def _position_sum_kernel(
     BLOCK_J: tl.constexpr, BLOCK_L: tl.constexpr, BLOCK_C: tl.constexpr,
     DOT_PRECISION: tl.constexpr, UPCAST: tl.constexpr,
 ):  # fmt: skip
-    b, block = program_blocks(L, BLOCK_L)
-    pos = block * BLOCK_L + tl.arange(0, BLOCK_L)
-    pos_ok = pos < L
-    tok_base = tok_ptr + b * J * C
-    feat_blk = feat_ptr + (b * L + block * BLOCK_L) * C
+    b, pos, pos_ok, feat_offset, tok_offset = _owned_block(L, BLOCK_L, J, C)
 
     total = tl.zeros((BLOCK_L,), dtype=tl.float32)
     for j0 in range(0, J, BLOCK_J):
-        rows = j0 + tl.arange(0, BLOCK_J)
-        row_ok = rows < J
-        logits = _logit_tile(tok_base + tl.cast(j0, tl.int64) * C, row_ok, feat_blk, pos_ok, C,
+        _, rows, row_ok, tok_blk = _streamed_block(tok_ptr + tok_offset, j0, J, BLOCK_J, C)
+        logits = _logit_tile(tok_blk, row_ok, feat_ptr + feat_offset, pos_ok, C,
                              BLOCK_J, BLOCK_L, BLOCK_C, DOT_PRECISION, UPCAST)  # fmt: skip
         lse = tl.load(lse_ptr + b * J + rows, mask=row_ok, other=0.0)
         prob = _probabilities(logits, lse, scale, row_ok[:, None])
@@ -178,21 +208,15 @@ def _token_delta_kernel(
     BLOCK_J: tl.constexpr, BLOCK_L: tl.constexpr, BLOCK_C: tl.constexpr,
     DOT_PRECISION: tl.constexpr, UPCAST: tl.constexpr,
 ):  # fmt: skip
-    b, block = program_blocks(J, BLOCK_J)
-    rows = block * BLOCK_J + tl.arange(0, BLOCK_J)
-    row_ok = rows < J
-    tok_blk = tok_ptr + (b * J + block * BLOCK_J) * C
-    feat_base = feat_ptr + b * L * C
+    b, rows, row_ok, tok_offset, feat_offset = _owned_block(J, BLOCK_J, L, C)
     lse = tl.load(lse_ptr + b * J + rows, mask=row_ok, other=0.0)
 
     delta = tl.zeros((BLOCK_J,), dtype=tl.float32)
     for l0 in range(0, L, BLOCK_L):
-        pos = l0 + tl.arange(0, BLOCK_L)
-        pos_ok = pos < L
-        logits = _logit_tile(tok_blk, row_ok, feat_base + tl.cast(l0, tl.int64) * C, pos_ok, C,
-                             BLOCK_J, BLOCK_L, BLOCK_C, DOT_PRECISION, UPCAST)  # fmt: skip
-        g = tl.load(grad_mask_ptr + b * L + pos, mask=pos_ok, other=0.0).to(tl.float32)
-        prob = _probabilities(logits, lse, scale, pos_ok[None, :])
+        _, _, _, prob, g = _position_probabilities(
+            tok_ptr + tok_offset, row_ok, lse, feat_ptr + feat_offset, grad_mask_ptr + b * L, l0, L, C, scale,
+            BLOCK_J, BLOCK_L, BLOCK_C, DOT_PRECISION, UPCAST,
+        )  # fmt: skip
         delta += tl.sum(prob * g[None, :], axis=1)
     tl.store(delta_ptr + b * J + rows, delta, mask=row_ok)
 
@@ -205,21 +229,16 @@ def _token_grad_kernel(
     DOT_PRECISION: tl.constexpr, UPCAST: tl.constexpr,
 ):  # fmt: skip
     # This program owns dtokens[rows, out_ch] and reduces over every position.
-    b, r, rows, row_ok, out_ch, out_ok, tok_offset = _owned_tile(J, BLOCK_J, C, BLOCK_CO)
-    feat_base = feat_ptr + b * L * C
+    b, r, rows, row_ok, out_ch, out_ok, tok_offset, feat_offset = _owned_tile(J, BLOCK_J, L, C, BLOCK_CO)
     lse = tl.load(lse_ptr + b * J + rows, mask=row_ok, other=0.0)
     delta = tl.load(delta_ptr + b * J + rows, mask=row_ok, other=0.0)
 
     acc = tl.zeros((BLOCK_J, BLOCK_CO), dtype=tl.float32)
     for l0 in range(0, L, BLOCK_L):
-        p = tl.arange(0, BLOCK_L)
-        pos = l0 + p
-        pos_ok = pos < L
-        feat_blk = feat_base + tl.cast(l0, tl.int64) * C
-        logits = _logit_tile(tok_ptr + tok_offset, row_ok, feat_blk, pos_ok, C,
-                             BLOCK_J, BLOCK_L, BLOCK_C, DOT_PRECISION, UPCAST)  # fmt: skip
-        g = tl.load(grad_mask_ptr + b * L + pos, mask=pos_ok, other=0.0).to(tl.float32)
-        prob = _probabilities(logits, lse, scale, pos_ok[None, :])
+        p, pos_ok, feat_blk, prob, g = _position_probabilities(
+            tok_ptr + tok_offset, row_ok, lse, feat_ptr + feat_offset, grad_mask_ptr + b * L, l0, L, C, scale,
+            BLOCK_J, BLOCK_L, BLOCK_C, DOT_PRECISION, UPCAST,
+        )  # fmt: skip
         acc = _gradient_step(acc, prob, g, delta, scale, feat_blk, p, pos_ok, out_ch, out_ok, C,
                              False, DOT_PRECISION, UPCAST)  # fmt: skip
     _store_chunk(grad_tok_ptr + tok_offset, r, row_ok, out_ch, out_ok, C, acc)
@@ -233,16 +252,12 @@ def _feature_grad_kernel(
     DOT_PRECISION: tl.constexpr, UPCAST: tl.constexpr,
 ):  # fmt: skip
     # This program owns dfeats[pos, out_ch] and reduces over every token.
-    b, p, pos, pos_ok, out_ch, out_ok, feat_offset = _owned_tile(L, BLOCK_L, C, BLOCK_CO)
-    tok_base = tok_ptr + b * J * C
+    b, p, pos, pos_ok, out_ch, out_ok, feat_offset, tok_offset = _owned_tile(L, BLOCK_L, J, C, BLOCK_CO)
     g = tl.load(grad_mask_ptr + b * L + pos, mask=pos_ok, other=0.0).to(tl.float32)
 
     acc = tl.zeros((BLOCK_L, BLOCK_CO), dtype=tl.float32)
     for j0 in range(0, J, BLOCK_J):
-        r = tl.arange(0, BLOCK_J)
-        rows = j0 + r
-        row_ok = rows < J
-        tok_blk = tok_base + tl.cast(j0, tl.int64) * C
+        r, rows, row_ok, tok_blk = _streamed_block(tok_ptr + tok_offset, j0, J, BLOCK_J, C)
         logits = _logit_tile(tok_blk, row_ok, feat_ptr + feat_offset, pos_ok, C,
                              BLOCK_J, BLOCK_L, BLOCK_C, DOT_PRECISION, UPCAST)  # fmt: skip
         lse = tl.load(lse_ptr + b * J + rows, mask=row_ok, other=0.0)

@@ -1,11 +1,11 @@
 """The dataset registry: the four built-in datasets, its errors, and the one-way imports around it."""
 
-import ast
 import dataclasses
 from pathlib import Path
 
 import pytest
 import torch
+from conftest import imported_modules
 
 import posemods.data.registry as registry
 from posemods.data import (
@@ -146,20 +146,10 @@ def test_a_builder_that_gives_another_layout_is_refused(scratch_registry):
     assert len(create_dataset("toy2")) == 1
 
 
-def _imported_modules(path: Path) -> set[str]:
-    found = set()
-    for node in ast.walk(ast.parse(path.read_text())):
-        if isinstance(node, ast.Import):
-            found.update(alias.name for alias in node.names)
-        elif isinstance(node, ast.ImportFrom) and node.module:
-            found.add(node.module)
-    return found
-
-
 def test_data_imports_none_of_the_layers_that_import_it():
     # metrics imports data (decode uses data.geometry); data naming metrics, models or training
     # would close a loop: the registry names protocols by string for this reason.
     above = ("posemods.metrics", "posemods.models", "posemods.training", "posemods.evaluate", "posemods.train")
     for path in sorted((PACKAGE / "data").glob("*.py")):
-        upward = {m for m in _imported_modules(path) if m.startswith(above)}
+        upward = {m for m in imported_modules(path) if m.startswith(above)}
         assert not upward, (path.name, upward)

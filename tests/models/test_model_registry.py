@@ -1,6 +1,5 @@
 """The model registry: every name builds, patterns list, overrides apply, a wrong name is answered."""
 
-import ast
 import subprocess
 import sys
 import warnings
@@ -8,6 +7,7 @@ from pathlib import Path
 
 import pytest
 import torch
+from conftest import imported_modules
 
 import posemods
 from posemods.models import (
@@ -195,19 +195,8 @@ def test_the_old_names_in_training_still_resolve_with_a_deprecation_warning(tmp_
         posemods.training.MODEL
 
 
-def _imported_modules(path: Path) -> set[str]:
-    found = set()
-    for node in ast.walk(ast.parse(path.read_text())):
-        if isinstance(node, ast.Import):
-            found.update(alias.name for alias in node.names)
-        elif isinstance(node, ast.ImportFrom) and node.module:
-            found.add(node.module)
-            found.update(f"{node.module}.{alias.name}" for alias in node.names)
-    return found
-
-
 def test_evaluate_and_the_models_do_not_import_the_training_loop():
     """evaluate.py scores checkpoints without fit.py; the models never import training at all."""
-    assert "posemods.training.fit" not in _imported_modules(ROOT / "posemods" / "evaluate.py")
+    assert "posemods.training.fit" not in imported_modules(ROOT / "posemods" / "evaluate.py")
     for path in (ROOT / "posemods" / "models").glob("*.py"):
-        assert not any(m.startswith("posemods.training") for m in _imported_modules(path)), path.name
+        assert not any(m.startswith("posemods.training") for m in imported_modules(path)), path.name

@@ -2,6 +2,7 @@
 
 import pytest
 import torch
+from conftest import assert_stream_keeps_no_earlier_frame
 
 from posemods import KMM
 from posemods.models import LSTMPM, ConvLSTMCell, count_parameters
@@ -140,20 +141,4 @@ def test_no_frames_and_float64_video_are_clear_errors():
 
 
 def test_stream_keeps_no_earlier_frame_alive():
-    import gc
-    import weakref
-
-    model = LSTMPM(J, "original", hidden_channels=8).eval()
-    refs = []
-
-    def frames():
-        for _ in range(4):
-            frame = torch.rand(1, 3, 32, 32)
-            refs.append(weakref.ref(frame))
-            yield frame
-            del frame
-
-    with torch.no_grad():
-        for t, _ in enumerate(model.stream(frames())):
-            gc.collect()
-            assert [r() is not None for r in refs] == [False] * t + [True]
+    assert_stream_keeps_no_earlier_frame(LSTMPM(J, "original", hidden_channels=8).eval(), frames=4)

@@ -2,6 +2,7 @@
 
 import pytest
 import torch
+from conftest import assert_state_dict_whatever_the_backend, assert_stream_keeps_no_earlier_frame
 
 from posemods import KMM
 from posemods.models import (
@@ -117,13 +118,8 @@ def check_retrofits_replace_only_the_temporal_block():
 
 
 def test_state_dict_is_the_same_whatever_the_kmm_backend():
-    torch.manual_seed(1)
-    a = tiny(KIMNet, "kmm", backend="reference")
-    torch.manual_seed(1)
-    b = tiny(KIMNet, "kmm", backend="triton")
+    a, b = assert_state_dict_whatever_the_backend(lambda backend: tiny(KIMNet, "kmm", backend=backend), seed=1)
     assert a.temporal.backend == "reference" and b.temporal.backend == "triton"
-    sa, sb = a.state_dict(), b.state_dict()
-    assert list(sa) == list(sb) and all(torch.equal(sa[k], sb[k]) for k in sa)
 
 
 def test_fused_kmm_inside_kimnet_matches_the_reference():
@@ -321,25 +317,4 @@ def test_runs_under_autocast_as_training_on_a_gpu_does(temporal):
 
 @pytest.mark.parametrize("cls, temporal", [(KIMNet, "kmm"), (KIMNet, "heatmap"), (DKD, "original")])
 def test_stream_keeps_no_earlier_frame_alive(cls, temporal):
-    # Constant memory: once frame t is out, nothing of frames < t - 1 may stay referenced.
-    import gc
-    import weakref
-
-    model = tiny(cls, temporal).eval()
-    refs = []
-
-    def frames():
-        for _ in range(5):
-            frame = torch.randn(1, 3, 32, 32)
-            refs.append(weakref.ref(frame))
-            yield frame
-            del frame
-
-    seen = 0
-    with torch.no_grad():
-        for t, _ in enumerate(model.stream(frames())):
-            gc.collect()
-            alive = [r() is not None for r in refs]
-            assert alive == [False] * t + [True], alive  # only the frame being processed
-            seen += 1
-    assert seen == 5
+    assert_stream_keeps_no_earlier_frame(tiny(cls, temporal).eval())

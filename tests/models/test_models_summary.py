@@ -1,17 +1,11 @@
 """Parameter counts, the latency helper, and the retrofit example end to end."""
 
-import os
-import subprocess
-import sys
-from pathlib import Path
-
 import torch
+from conftest import run_example
 from torch import nn
 
 from posemods import KMM
 from posemods.models import count_parameters, per_frame_latency, summary
-
-ROOT = Path(__file__).resolve().parents[2]
 
 
 class Pair(nn.Module):
@@ -50,15 +44,7 @@ def test_latency_is_per_predicted_frame_and_restores_the_mode():
 def test_retrofit_example_runs():
     sizes = ["--size", "32", "--lstmpm-size", "32", "--frames", "2", "--channels", "8", "--joints", "4"]
     args = [*sizes, "--repeats", "1", "--threads", "1"]
-    proc = subprocess.run(
-        [sys.executable, "examples/retrofit_kmm.py", *args],
-        cwd=ROOT,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env={**os.environ, "PYTHONPATH": str(ROOT)},
-    )
-    assert proc.returncode == 0, proc.stderr
-    rows = [line.split() for line in proc.stdout.splitlines() if line.startswith(("lstmpm", "dkd", "rpstn"))]
+    printed = run_example("retrofit_kmm", *args)
+    rows = [line.split() for line in printed.splitlines() if line.startswith(("lstmpm", "dkd", "rpstn"))]
     assert [(r[0], r[1]) for r in rows] == [(m, t) for m in ("lstmpm", "dkd", "rpstn") for t in ("original", "kmm")]
     assert all(float(r[-1]) > 0 for r in rows)

@@ -3,6 +3,7 @@
 import pytest
 import torch
 import torch.nn.functional as F
+from conftest import TEMPORAL_SHAPE_ERRORS, randomise_batchnorm
 from oracles.joint_relation import depthwise_correlation_loop
 
 from posemods import KMM
@@ -18,18 +19,6 @@ from posemods.models.kernel_distillation import depthwise_correlate
 from posemods.testing import assert_close
 
 KINDS = ["kmm", "dkd", "jrpsp"]
-
-
-def randomise_bn(module, seed=0):
-    gen = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for m in module.modules():
-            if isinstance(m, torch.nn.BatchNorm2d):
-                m.weight.copy_(torch.rand(m.weight.shape, generator=gen) + 0.5)
-                m.bias.copy_(torch.randn(m.bias.shape, generator=gen))
-                m.running_mean.copy_(torch.randn(m.running_mean.shape, generator=gen))
-                m.running_var.copy_(torch.rand(m.running_var.shape, generator=gen) + 0.5)
-    return module
 
 
 def test_every_temporal_module_honours_the_contract():
@@ -53,15 +42,7 @@ def test_same_call_same_shapes(kind):
 
 
 @pytest.mark.parametrize("kind", KINDS)
-@pytest.mark.parametrize(
-    "shapes, error, match",
-    [
-        (((1, 7, 4, 4), (1, 8, 4, 4), (1, 5, 4, 4)), ValueError, r"feat_prev: .*C=8.*C=7"),
-        (((1, 8, 4, 4), (1, 8, 4, 3), (1, 5, 4, 4)), ValueError, r"feat_cur: .*W=4.*W=3"),
-        (((1, 8, 4, 4), (1, 8, 4, 4), (1, 6, 4, 4)), ValueError, r"heatmap_prev: .*J=5.*J=6"),
-        (((1, 8, 4, 4), (1, 8, 4, 4), (2, 5, 4, 4)), ValueError, r"heatmap_prev: .*B=1.*B=2"),
-    ],
-)
+@pytest.mark.parametrize("shapes, error, match", TEMPORAL_SHAPE_ERRORS)
 def test_same_errors_as_kmm(kind, shapes, error, match):
     with pytest.raises(error, match=match):
         build_temporal(kind, 8, 5)(*(torch.rand(s) for s in shapes))
@@ -91,7 +72,7 @@ def test_depthwise_correlation_matches_the_loop_oracle():
 def test_distillator_matches_its_kernels_against_the_current_frame():
     # The kernels come from the previous frame alone; matching them is a per-sample correlation,
     # so shifting the current frame's content shifts the response, and samples do not mix.
-    pkd = randomise_bn(PoseKernelDistillator(6, 4, kernel_size=3, num_blocks=2)).double().eval()
+    pkd = randomise_batchnorm(PoseKernelDistillator(6, 4, kernel_size=3, num_blocks=2)).double().eval()
     feat_prev, heat = torch.rand(2, 6, 12, 12, dtype=torch.float64), torch.rand(2, 4, 12, 12, dtype=torch.float64)
     kernels = pkd.kernels(feat_prev, heat)
     assert kernels.shape == (2, 6, 3, 3)
@@ -125,7 +106,7 @@ def test_jrpsp_guides_the_distillator_with_joint_relations():
     fresh = JRPSP(6, 4, kernel_size=3, num_blocks=1)
     heat = torch.rand(2, 4, 8, 8)
     assert torch.equal(fresh.relation.relation(heat), heat)  # the relation extractor starts as the identity
-    jrpsp = randomise_bn(JRPSP(6, 4, kernel_size=3, num_blocks=1)).double().eval()  # its residual branch live
+    jrpsp = randomise_batchnorm(JRPSP(6, 4, kernel_size=3, num_blocks=1)).double().eval()  # its residual branch live
     args = tuple(torch.rand(s, dtype=torch.float64) for s in ((2, 6, 8, 8), (2, 6, 8, 8), (2, 4, 8, 8)))
     refined = jrpsp.relation(args[2])
     assert not torch.allclose(refined, jrpsp.relation.norm(args[2]))
@@ -192,7 +173,7 @@ def test_correction_with_one_input():
     ids=["dkd", "jrpsp", "correction"],
 )
 def test_gradcheck_float64(module, args):
-    module = randomise_bn(module).double().eval()
+    module = randomise_batchnorm(module).double().eval()
     inputs = tuple(torch.rand(s, dtype=torch.float64, requires_grad=True) for s in args)
     assert torch.autograd.gradcheck(module, inputs)
 

@@ -1,13 +1,9 @@
 """VREMD, its ViT backbone and the TokenPose head: Table 4 rows, routing, frozen backbone, checkpoints."""
 
-import os
-import subprocess
-import sys
-from pathlib import Path
-
 import pytest
 import torch
 import torch.nn.functional as F
+from conftest import run_example
 from timm.models.vision_transformer import VisionTransformer
 from torch import nn
 
@@ -340,18 +336,9 @@ def test_whole_model_compiles_without_graph_breaks(backend):
 
 
 def test_ablation_example_runs():
-    root = Path(__file__).resolve().parents[2]
     args = ["--preset", "micro", "--img-size", "64", "48", "--joints", "4", "--repeats", "1", "--threads", "1"]
-    proc = subprocess.run(
-        [sys.executable, "examples/vremd_ablation.py", *args],
-        cwd=root,
-        capture_output=True,
-        text=True,
-        timeout=300,
-        env={**os.environ, "PYTHONPATH": str(root)},
-    )
-    assert proc.returncode == 0, proc.stderr
-    rows = [line.split() for line in proc.stdout.splitlines() if line.split() and line.split()[0] in VREMD_TABLE4]
+    printed = run_example("vremd_ablation", *args)
+    rows = [line.split() for line in printed.splitlines() if line.split() and line.split()[0] in VREMD_TABLE4]
     assert [r[0] for r in rows] == list(VREMD_TABLE4)
     totals = [float(r[1]) for r in rows]
     assert totals[0] < totals[1] < totals[3] and totals[0] < totals[2] < totals[3]

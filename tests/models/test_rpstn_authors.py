@@ -16,6 +16,7 @@ differs from theirs by up to 5.6e7, so that switch is not a no-op.
 
 import pytest
 import torch
+from conftest import randomise_batchnorm
 from oracles.rpstn_model import authors_project, authors_propagate, authors_rpstn
 
 from posemods.models import DKD, RPSTN, PoseKernelDistillator, count_parameters
@@ -83,15 +84,8 @@ def randomised_rpstn(channels, joints, seed=0):
     distillator's, as the authors' one shared ``bn_u``."""
     torch.manual_seed(seed)
     model = RPSTN(joints, initializer_backbone="resnet18", encoder_backbone="resnet18", channels=channels)
-    gen = torch.Generator().manual_seed(seed)
-    with torch.no_grad():
-        for m in model.modules():
-            if isinstance(m, torch.nn.BatchNorm2d):
-                m.weight.copy_(torch.rand(m.weight.shape, generator=gen) + 0.5)
-                m.bias.copy_(torch.randn(m.bias.shape, generator=gen))
-                m.running_mean.copy_(torch.randn(m.running_mean.shape, generator=gen))
-                m.running_var.copy_(torch.rand(m.running_var.shape, generator=gen) + 0.5)
-        model.decoder.norm.load_state_dict(model.temporal.joint_norm.state_dict())
+    randomise_batchnorm(model, seed)
+    model.decoder.norm.load_state_dict(model.temporal.joint_norm.state_dict())
     return model.double().eval()
 
 

@@ -5,7 +5,7 @@ import copy
 import pytest
 import torch
 import torch.nn.functional as F
-from conftest import randomise_offsets
+from conftest import assert_compiled_matches_eager, assert_state_dict_whatever_the_backend, randomise_offsets
 from oracles.cross_attention import cross_attention_loop
 from torch import nn
 
@@ -289,38 +289,17 @@ def test_gradcheck_module_float64(operator):
 
 
 def test_state_dict_is_the_same_whatever_the_backend():
-    torch.manual_seed(3)
-    a = BMD(DIM, num_heads=HEADS, backend="reference")
-    torch.manual_seed(3)
-    b = BMD(DIM, num_heads=HEADS, backend="triton")
-    sa, sb = a.state_dict(), b.state_dict()
-    assert list(sa) == list(sb)
-    assert all(torch.equal(sa[k], sb[k]) for k in sa)
-    b.load_state_dict(sa)
+    assert_state_dict_whatever_the_backend(lambda backend: BMD(DIM, num_heads=HEADS, backend=backend))
 
 
-def check_compile_fullgraph_matches_eager(backend, compiler):
-    torch._dynamo.reset()
-    bmd = small_bmd(backend=backend)
+# Dynamo, fake tensors and AOTAutograd see the whole forward and backward (aot_eager); inductor's CPU
+# code generation takes most of a minute on two cores, so it runs with -m slow.
+@pytest.mark.parametrize("compiler", ["aot_eager", pytest.param("inductor", marks=pytest.mark.slow)])
+def test_compile_fullgraph_matches_eager(backend, compiler):
     feats, enhanced = clip(batch=1)
     feats.requires_grad_()
-    eager = bmd(feats, enhanced, HW)
-    compiled = torch.compile(bmd, fullgraph=True, backend=compiler)(feats, enhanced, HW)
-    assert_close(compiled, eager, name="M")
-    (g_eager,) = torch.autograd.grad(eager.square().sum(), feats)
-    (g_compiled,) = torch.autograd.grad(compiled.square().sum(), feats)
-    assert_close(g_compiled, g_eager, name="grad feats")
-
-
-def test_compile_fullgraph_traces_without_breaks(backend):
-    # Dynamo, fake tensors and AOTAutograd see the whole forward and backward; inductor's CPU code
-    # generation takes most of a minute on two cores, so it is the slow test below.
-    check_compile_fullgraph_matches_eager(backend, "aot_eager")
-
-
-@pytest.mark.slow
-def test_compile_fullgraph_inductor_matches_eager(backend):
-    check_compile_fullgraph_matches_eager(backend, "inductor")
+    loss = lambda out: out.square().sum()
+    assert_compiled_matches_eager(small_bmd(backend=backend), (feats, enhanced, HW), loss, compiler)
 
 
 @pytest.mark.filterwarnings("ignore:invalid value encountered:RuntimeWarning")  # the interpreter's numpy

@@ -4,7 +4,12 @@ import math
 
 import pytest
 import torch
-from conftest import randomise_offsets, requires_triton
+from conftest import (
+    assert_compiled_matches_eager,
+    assert_state_dict_whatever_the_backend,
+    randomise_offsets,
+    requires_triton,
+)
 from oracles.deformable_cross_attention import bilinear_sample, deformable_attention_loop
 
 import posemods
@@ -304,14 +309,7 @@ def test_gradcheck_module_float64(kind):
 
 @pytest.mark.parametrize("kind", KINDS)
 def test_state_dict_is_the_same_whatever_the_backend(kind):
-    torch.manual_seed(3)
-    a = deformable_motion(kind, 16, num_heads=4, backend="reference")
-    torch.manual_seed(3)
-    b = deformable_motion(kind, 16, num_heads=4, backend="triton")
-    sa, sb = a.state_dict(), b.state_dict()
-    assert list(sa) == list(sb)
-    assert all(torch.equal(sa[k], sb[k]) for k in sa)
-    b.load_state_dict(sa)
+    assert_state_dict_whatever_the_backend(lambda backend: deformable_motion(kind, 16, num_heads=4, backend=backend))
 
 
 @requires_triton
@@ -350,16 +348,10 @@ COMPILE_CASES = [
 def test_compile_fullgraph_matches_eager(kind, compiler, backend):
     if backend == "triton" and kind == "dc":
         pytest.skip("DC runs torchvision's deform_conv2d whatever the backend")
-    torch._dynamo.reset()
     module = randomise_offsets(deformable_motion(kind, 8, num_heads=2, num_points=2, backend=backend))
     x, constraint = make_tokens(batch=1, hw=(3, 2), dim=8, constraint_dim=8, dtype=torch.float32)
     x.requires_grad_()
-    eager = module(x, constraint, (3, 2))
-    compiled = torch.compile(module, fullgraph=True, backend=compiler)(x, constraint, (3, 2))
-    assert_close(compiled, eager)
-    (g_eager,) = torch.autograd.grad(eager.square().sum(), x)
-    (g_compiled,) = torch.autograd.grad(compiled.square().sum(), x)
-    assert_close(g_compiled, g_eager)
+    assert_compiled_matches_eager(module, (x, constraint, (3, 2)), lambda out: out.square().sum(), compiler)
 
 
 @pytest.mark.parametrize("kind", KINDS)

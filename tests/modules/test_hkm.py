@@ -3,6 +3,7 @@
 import pytest
 import torch
 import torch.nn.functional as F
+from conftest import assert_compiled_matches_eager, assert_state_dict_whatever_the_backend
 from oracles.keypoint_mask import keypoint_mask_loop
 
 import posemods
@@ -248,39 +249,16 @@ def test_gradcheck_module_float64():
 
 
 def test_state_dict_is_the_same_whatever_the_backend():
-    torch.manual_seed(3)
-    a = small_hkm(backend="reference")
-    torch.manual_seed(3)
-    b = small_hkm(backend="triton")
-    sa, sb = a.state_dict(), b.state_dict()
-    assert list(sa) == list(sb)
-    assert all(torch.equal(sa[k], sb[k]) for k in sa)
-    b.load_state_dict(sa)
+    assert_state_dict_whatever_the_backend(small_hkm)
 
 
-def check_compile_fullgraph_matches_eager(backend, compiler):
-    torch._dynamo.reset()
-    hkm = small_hkm(backend=backend)
+# Dynamo and AOTAutograd see the whole forward and backward, the fake kernels included (aot_eager);
+# inductor's code generation for the timm blocks takes about a minute on CPU, so it runs with -m slow.
+@pytest.mark.parametrize("compiler", ["aot_eager", pytest.param("inductor", marks=pytest.mark.slow)])
+def test_compile_fullgraph_matches_eager(backend, compiler):
     feats = clip(batch=1, positions=4).requires_grad_()
-    eager = hkm(feats, hw=(2, 2))
-    compiled = torch.compile(hkm, fullgraph=True, backend=compiler)(feats, hw=(2, 2))
-    for a, e, name in zip(compiled, eager, HKMOutput._fields):
-        assert_close(a, e, name=name)
     loss = lambda out: out.features.square().sum() + (out.keypoint_mask * feats[..., 0]).sum()
-    (g_eager,) = torch.autograd.grad(loss(eager), feats)
-    (g_compiled,) = torch.autograd.grad(loss(compiled), feats)
-    assert_close(g_compiled, g_eager, name="grad feats")
-
-
-def test_compile_fullgraph_traces_without_breaks(backend):
-    # Dynamo and AOTAutograd see the whole forward and backward (the fake kernels included); inductor's
-    # code generation for the timm blocks takes about a minute on CPU, so it is the slow test below.
-    check_compile_fullgraph_matches_eager(backend, "aot_eager")
-
-
-@pytest.mark.slow
-def test_compile_fullgraph_inductor_matches_eager(backend):
-    check_compile_fullgraph_matches_eager(backend, "inductor")
+    assert_compiled_matches_eager(small_hkm(backend=backend), (feats,), loss, compiler, hw=(2, 2))
 
 
 @pytest.mark.filterwarnings("ignore:invalid value encountered:RuntimeWarning")  # the interpreter's numpy

@@ -3,7 +3,12 @@
 import pytest
 import torch
 import torch.nn.functional as F
-from conftest import requires_triton
+from conftest import (
+    TEMPORAL_SHAPE_ERRORS,
+    assert_compiled_matches_eager,
+    assert_state_dict_whatever_the_backend,
+    requires_triton,
+)
 from oracles.kinematics_attention import kinematics_attention_loop
 
 from posemods import KMM, KinematicsModelingModule
@@ -102,39 +107,16 @@ def test_gradcheck_module_float64():
 
 
 def test_state_dict_is_the_same_whatever_the_backend():
-    torch.manual_seed(3)
-    a = KMM(16, 13, backend="reference")
-    torch.manual_seed(3)
-    b = KMM(16, 13, backend="triton")
-    sa, sb = a.state_dict(), b.state_dict()
-    assert list(sa) == list(sb)
-    assert all(torch.equal(sa[k], sb[k]) for k in sa)
-    b.load_state_dict(sa)  # and loads across backends
+    assert_state_dict_whatever_the_backend(lambda backend: KMM(16, 13, backend=backend))
 
 
 def test_compile_fullgraph_matches_eager(backend):
-    torch._dynamo.reset()
-    kmm = KMM(8, 5, backend=backend)
     args = [torch.rand(2, 8, 6, 4, requires_grad=True), torch.rand(2, 8, 6, 4), torch.rand(2, 5, 12, 8)]
-    eager = kmm(*args, return_attention=True)
-    compiled = torch.compile(kmm, fullgraph=True)(*args, return_attention=True)
-    for a, e in zip(compiled, eager):
-        assert_close(a, e)
-    (g_eager,) = torch.autograd.grad(eager[0].square().sum(), args[0])
-    (g_compiled,) = torch.autograd.grad(compiled[0].square().sum(), args[0])
-    assert_close(g_compiled, g_eager)
+    loss = lambda out: out[0].square().sum()
+    assert_compiled_matches_eager(KMM(8, 5, backend=backend), args, loss, return_attention=True)
 
 
-@pytest.mark.parametrize(
-    "args, error, match",
-    [
-        (((1, 7, 4, 4), (1, 8, 4, 4), (1, 5, 4, 4)), ValueError, r"feat_prev: .*C=8.*C=7"),
-        (((1, 8, 4, 4), (1, 8, 4, 3), (1, 5, 4, 4)), ValueError, r"feat_cur: .*W=4.*W=3"),
-        (((1, 8, 4, 4), (1, 8, 4, 4), (1, 6, 4, 4)), ValueError, r"heatmap_prev: .*J=5.*J=6"),
-        (((1, 8, 4, 4), (1, 8, 4, 4), (2, 5, 4, 4)), ValueError, r"heatmap_prev: .*B=1.*B=2"),
-        (((8, 4, 4), (1, 8, 4, 4), (1, 5, 4, 4)), ValueError, r"feat_prev: expected a 4-D tensor \(B, C, H, W\)"),
-    ],
-)
+@pytest.mark.parametrize("args, error, match", TEMPORAL_SHAPE_ERRORS)
 def test_module_shape_errors(args, error, match):
     with pytest.raises(error, match=match):
         KMM(8, 5)(*(torch.rand(s) for s in args))
