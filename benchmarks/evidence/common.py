@@ -58,14 +58,18 @@ def parse_settings(defaults: dict, overrides: Iterable[str]) -> dict:
     return settings
 
 
+def digest(key) -> str:
+    """A short, stable digest of a JSON-able ``key`` (settings, variant, seed...): the cache's file names."""
+    return hashlib.sha256(json.dumps(key, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
 def cached(name: str, make: Callable[[], dict[str, torch.Tensor]], key: dict, cache_dir: Path) -> dict:
     """``make()``'s tensors, saved under ``cache_dir`` by a digest of ``key`` and loaded on the next call.
 
     Generating clips costs as much as a few hundred training steps, and every variant and seed of an
     experiment trains on the same clips: they are made once.
     """
-    digest = hashlib.sha256(json.dumps(key, sort_keys=True, default=str).encode()).hexdigest()[:16]
-    path = cache_dir / f"{name}-{digest}.pt"
+    path = cache_dir / f"{name}-{digest(key)}.pt"
     if path.exists():
         return torch.load(path, weights_only=True)
     data = make()
@@ -131,7 +135,7 @@ def train(
         if not math.isfinite(loss.item()):
             raise FloatingPointError(f"training diverged at step {step}: loss {loss.item()}")
         if step % log_every == 0 or step == steps - 1:
-            losses.append(float(loss))
+            losses.append(float(loss.detach()))
     return TrainLog(steps, time.perf_counter() - start, losses)
 
 
