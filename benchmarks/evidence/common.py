@@ -74,7 +74,7 @@ def cached(name: str, make: Callable[[], dict[str, torch.Tensor]], key: dict, ca
         return torch.load(path, weights_only=True)
     data = make()
     cache_dir.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
+    tmp = path.with_suffix(f".{os.getpid()}.tmp")  # processes of other seeds may write it at once
     torch.save(data, tmp)
     tmp.replace(path)
     return data
