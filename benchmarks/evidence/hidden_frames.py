@@ -76,16 +76,21 @@ def cache_dir() -> Path:
     return Path(os.environ.get("POSEMODS_EVIDENCE_CACHE", Path.home() / ".cache" / "posemods" / "evidence"))
 
 
+#: Bump when what a (variant, seed) computes changes (training, evaluation, diagnostics), so cached
+#: results of the old protocol are not reused; a change of the library is seen by itself (its git tree).
+PROTOCOL = 1
+
+
 def code_version() -> str:
-    """The git trees of the library and of this package: a cached result is reused only for the same code."""
+    """The committed library (its git tree) and :data:`PROTOCOL`: a cached result is reused only for the
+    same code. Uncommitted changes to the library are not seen: commit before a real run."""
     try:
         out = subprocess.run(
-            ["git", "rev-parse", "HEAD:posemods", "HEAD:benchmarks/evidence"],
-            cwd=common.ROOT, capture_output=True, text=True, check=True,
-        )  # fmt: skip
-        return out.stdout.replace("\n", "")[:24]
+            ["git", "rev-parse", "HEAD:posemods"], cwd=common.ROOT, capture_output=True, text=True, check=True
+        )
+        return f"{out.stdout.strip()[:12]}-p{PROTOCOL}"
     except (OSError, subprocess.CalledProcessError):
-        return "unknown"
+        return f"unknown-p{PROTOCOL}"
 
 
 def _dataset(settings: dict, num: int, length: int, seed: int, hidden: HiddenFrames) -> SyntheticPoseVideos:
