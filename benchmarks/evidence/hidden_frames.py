@@ -76,21 +76,27 @@ def cache_dir() -> Path:
     return Path(os.environ.get("POSEMODS_EVIDENCE_CACHE", Path.home() / ".cache" / "posemods" / "evidence"))
 
 
-#: Bump when what a (variant, seed) computes changes (training, evaluation, diagnostics), so cached
-#: results of the old protocol are not reused; a change of the library is seen by itself (its git tree).
+#: Bump when what a (variant, seed) computes changes (the library's models or data, training,
+#: evaluation, diagnostics): cached results are keyed by it, the settings, the variant and the seed, so
+#: a report can be rewritten at a later commit without training again. Each result records the commit
+#: it was trained at, and the report lists them.
 PROTOCOL = 1
 
 
 def code_version() -> str:
-    """The committed library (its git tree) and :data:`PROTOCOL`: a cached result is reused only for the
-    same code. Uncommitted changes to the library are not seen: commit before a real run."""
+    return f"protocol-{PROTOCOL}"
+
+
+def commit() -> str:
+    """The commit a result is computed at, with ``+`` when the library had uncommitted changes."""
     try:
-        out = subprocess.run(
-            ["git", "rev-parse", "HEAD:posemods"], cwd=common.ROOT, capture_output=True, text=True, check=True
-        )
-        return f"{out.stdout.strip()[:12]}-p{PROTOCOL}"
+        head = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=common.ROOT, capture_output=True,
+                              text=True, check=True).stdout.strip()  # fmt: skip
+        dirty = subprocess.run(["git", "status", "--porcelain", "--untracked-files=no", "posemods"], cwd=common.ROOT,
+                               capture_output=True, text=True, check=True).stdout.strip()  # fmt: skip
+        return head + ("+" if dirty else "")
     except (OSError, subprocess.CalledProcessError):
-        return f"unknown-p{PROTOCOL}"
+        return "unknown"
 
 
 def _dataset(settings: dict, num: int, length: int, seed: int, hidden: HiddenFrames) -> SyntheticPoseVideos:
@@ -302,7 +308,7 @@ def run_pair(variant: str, seed: int, settings: dict, train: dict, evals: dict, 
     skeleton = get_skeleton("penn_action")
     torch.manual_seed(seed)
     model = build(variant, settings, skeleton.num_joints).to(device)
-    result: dict = {"variant": variant, "seed": seed}
+    result: dict = {"variant": variant, "seed": seed, "commit": commit()}
     cpu_evals = evals
     if model.temporal is not None and hasattr(model.temporal, "proj_cur"):
         result["attention_before"] = {
@@ -492,8 +498,10 @@ def markdown(payload: dict) -> str:
             *_attention_table(payload, kmm),
         ]
     seconds = [r["train_seconds"] for r in payload["results"]]
+    commits = sorted({r.get("commit", "unknown") for r in payload["results"]})
     lines += [
         "",
+        f"Trained and evaluated at commit{'s' if len(commits) > 1 else ''} {', '.join(commits)}. "
         f"Training: {settings['steps']} steps of {settings['batch_size']} clips ({settings['train_clips']} clips of "
         f"{settings['clip_length']} frames at {settings['size'][0]} x {settings['size'][1]}, {settings['initializer']}/"
         f"{settings['encoder']} backbones, C = {settings['channels']}); {common.fmt(sum(seconds) / 60)} min of "
