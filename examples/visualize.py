@@ -25,7 +25,8 @@ import torch
 
 from posemods import visualize
 from posemods.metrics import decode_to_image
-from posemods.training import TrainConfig, build_datasets, build_model, get_model_spec, load_checkpoint, predict
+from posemods.models import get_model_spec
+from posemods.training import TrainConfig, build_datasets, build_model, predict, read_checkpoint
 
 
 def hkm_masks(frames: torch.Tensor, num_joints: int, patch: int = 8) -> dict[str, torch.Tensor]:
@@ -80,7 +81,7 @@ def main(argv: list[str] | None = None) -> list[Path]:
     args = parser.parse_args(argv)
 
     if args.checkpoint:
-        state = load_checkpoint(args.checkpoint)
+        state = read_checkpoint(args.checkpoint)
         config = TrainConfig.from_dict(state["config"])
     else:
         state = None

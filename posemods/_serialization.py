@@ -14,6 +14,11 @@ torch's zip container does not check the CRCs of its records on load, so flipped
 tensor load without complaint. :func:`payload_digest` is a SHA-256 over the payload itself (every
 tensor's dtype, shape and bytes, and every plain value), which the writer stores beside the payload
 and the reader recomputes.
+
+Weights also travel as ``.safetensors`` files (:func:`encode_safetensors`, :func:`read_safetensors`),
+the format timm and the Hugging Face Hub load: tensors and string metadata only, nothing to unpickle.
+safetensors checks no sums either, so the writer stores the weights' digest in the metadata, and
+the reader checks it when it is there (a file written elsewhere has none and is read as it is).
 """
 
 from __future__ import annotations
@@ -71,6 +76,73 @@ def load_file(path: str | os.PathLike, what: str = "checkpoint"):
                 f"({type(error).__name__}{': ' + _first_line(error) if _first_line(error) else ''})"
             )
         raise CheckpointError(f"{what} {name!r}: {reason}") from None
+
+
+#: The file suffix of the safetensors format.
+SAFETENSORS_SUFFIX = ".safetensors"
+
+
+def is_safetensors(path: str | os.PathLike) -> bool:
+    """Whether ``path`` names a safetensors file (by its suffix, the ecosystem's convention)."""
+    return os.fspath(path).endswith(SAFETENSORS_SUFFIX)
+
+
+def weights_digest(tensors: Mapping[str, torch.Tensor]) -> str:
+    """:func:`payload_digest` of ``tensors`` in name order (a safetensors file keeps an order of its own)."""
+    return payload_digest({name: tensors[name] for name in sorted(tensors)})
+
+
+def encode_safetensors(tensors: Mapping[str, torch.Tensor], metadata: Mapping[str, str]) -> bytes:
+    """The bytes of a safetensors file of ``tensors`` (moved to the CPU) and ``metadata`` plus the
+    weights' digest under :data:`DIGEST_KEY`.
+
+    safetensors refuses tensors that share memory (tied weights, views of one buffer): every later
+    name of a storage gets a copy, so the file holds each name's values and loads back as it was.
+    """
+    from safetensors.torch import save
+
+    plain: dict[str, torch.Tensor] = {}
+    storages: set[int] = set()
+    for name, tensor in tensors.items():
+        tensor = tensor.detach().cpu()
+        storage = tensor.untyped_storage().data_ptr()
+        plain[name] = tensor.clone() if storage in storages else tensor.contiguous()
+        storages.add(storage)
+    return save(plain, metadata={**metadata, DIGEST_KEY: weights_digest(plain)})
+
+
+def read_safetensors(
+    path: str | os.PathLike, what: str = "checkpoint"
+) -> tuple[dict[str, torch.Tensor], dict[str, str]]:
+    """The tensors (on the CPU) and the metadata of the safetensors file at ``path``.
+
+    Raises ``FileNotFoundError`` without a file and a :class:`CheckpointError` naming ``path`` for an
+    empty or unreadable one, or one whose weights do not match the digest in its metadata.
+    """
+    name = os.fspath(path)
+    if not os.path.isfile(path):
+        raise FileNotFoundError(f"{what}: no such file {name!r}")
+    if os.path.getsize(path) == 0:
+        raise CheckpointError(f"{what} {name!r}: the file is empty (0 bytes)")
+    from safetensors import safe_open
+
+    try:
+        with safe_open(name, framework="pt", device="cpu") as file:
+            metadata = dict(file.metadata() or {})
+            tensors = {key: file.get_tensor(key) for key in file.keys()}  # noqa: SIM118 (not a dict)
+    except Exception as error:
+        reason = _first_line(error)
+        raise CheckpointError(
+            f"{what} {name!r}: not a readable safetensors file: it is truncated, corrupt or another kind of file "
+            f"({type(error).__name__}{': ' + reason if reason else ''})"
+        ) from None
+    stored = metadata.get(DIGEST_KEY)
+    if stored is not None and weights_digest(tensors) != stored:
+        raise CheckpointError(
+            f"{what} {name!r} is corrupt: the digest of its weights differs from the one saved in its metadata "
+            "(bytes changed on disk or in transfer); use another copy"
+        )
+    return tensors, metadata
 
 
 def _first_line(error: BaseException) -> str:

@@ -26,7 +26,6 @@ broadcasting can turn them into something cryptic.
 
 from __future__ import annotations
 
-import contextlib
 import math
 import numbers
 import operator
@@ -110,19 +109,54 @@ def expect_same(what: str, **tensors: torch.Tensor) -> None:
             raise error(f"{name} has {what} {b} but {first_name} has {what} {a}; they must match")
 
 
-def expect_positive(name: str, value: int) -> int:
-    """Return ``value`` as a Python ``int``, or raise ``ValueError`` unless it is an integer >= 1.
+def is_positive_int(value) -> bool:
+    """Whether ``value`` is a size or a count: an integer >= 1 of any integer type.
 
     Any integer type counts (``operator.index``: Python and numpy integers); bools (``True == 1``
-    would pass silently) and floats (``4.0``, ``np.float64(4)``) do not.
+    would pass silently) and floats (``4.0``, ``np.float64(4)``) do not. The fuzz harness and the
+    property tests (tests/fuzz, tests/test_properties.py) read validity from here, so the rule is
+    written once; tests/test_shapes.py pins it to a table of values.
     """
-    number = None
-    if not isinstance(value, bool):
-        with contextlib.suppress(TypeError):
-            number = operator.index(value)
-    if number is None or number < 1:
+    if isinstance(value, bool):
+        return False
+    try:
+        return operator.index(value) >= 1
+    except TypeError:
+        return False
+
+
+def is_real(value) -> bool:
+    """Whether ``value`` is a real number: an int, float or numpy scalar of either, and not a bool."""
+    return not isinstance(value, bool) and isinstance(value, numbers.Real)
+
+
+def is_positive_real(value) -> bool:
+    """Whether ``value`` is a ratio, a sigma or a threshold: a real number (:func:`is_real`), finite and > 0."""
+    return is_real(value) and math.isfinite(value) and value > 0
+
+
+def is_size(value) -> bool:
+    """Whether ``value`` is a grid size (H, W): exactly two positive integers (:func:`is_positive_int`)."""
+    return _size_pair(value) is not None
+
+
+def _size_pair(value) -> tuple[int, int] | None:
+    """``value`` as (H, W) ints if it is a grid size, else None; unpacked once, so an iterator works too."""
+    try:
+        height, width = value
+    except (TypeError, ValueError):
+        return None
+    if is_positive_int(height) and is_positive_int(width):
+        return operator.index(height), operator.index(width)
+    return None
+
+
+def expect_positive(name: str, value: int) -> int:
+    """Return ``value`` as a Python ``int``, or raise ``ValueError`` unless it is an integer >= 1
+    (:func:`is_positive_int`: numpy integers too, no bools or floats)."""
+    if not is_positive_int(value):
         raise ValueError(f"{name}: expected a positive integer, got {value!r} ({type(value).__name__})")
-    return number
+    return operator.index(value)
 
 
 def expect_odd_size(name: str, value) -> int:
@@ -140,10 +174,10 @@ def expect_mlp_ratio(mlp_ratio, dim: int) -> float:
     ``dim * '4'`` repeats a string (and allocates gigabytes), so a string is refused before any
     arithmetic: ``TypeError`` for a non-number, ``ValueError`` for 0, negative, NaN or inf.
     """
-    if isinstance(mlp_ratio, bool) or not isinstance(mlp_ratio, numbers.Real):
+    if not is_real(mlp_ratio):
         raise TypeError(f"mlp_ratio: expected a positive real number, got {type(mlp_ratio).__name__} {mlp_ratio!r}")
     value = float(mlp_ratio)
-    if not math.isfinite(value) or value <= 0 or int(dim * value) < 1:
+    if not is_positive_real(value) or int(dim * value) < 1:
         raise ValueError(f"mlp_ratio: expected a finite number > 0 with dim * mlp_ratio >= 1, got {mlp_ratio!r}")
     return value
 
@@ -175,14 +209,10 @@ def expect_size(name: str, size) -> tuple[int, int]:
 
     Every grid size in posemods (frames, crops, heatmaps) is (H, W), torch's order (``tensor.shape[-2:]``).
     """
-    try:
-        height, width = size
-    except (TypeError, ValueError):
-        raise ValueError(f"{name}: expected (H, W), two positive integers, got {size!r}") from None
-    try:
-        return expect_positive(f"{name} H", height), expect_positive(f"{name} W", width)
-    except ValueError:
-        raise ValueError(f"{name}: expected (H, W), two positive integers, got {size!r}") from None
+    pair = _size_pair(size)
+    if pair is None:
+        raise ValueError(f"{name}: expected (H, W), two positive integers, got {size!r}")
+    return pair
 
 
 def expect_choice(name: str, value: str, choices: tuple[str, ...]) -> None:

@@ -3,6 +3,8 @@
 The model and, by default, the data come from the checkpoint's saved config (for a synthetic run:
 its held-out evaluation clips). Any data or metric flag overrides it, e.g.
 ``--data penn_action --data-root /data/PennAction``, ``--normalize torso``, ``--alpha 0.1``.
+``--protocol rpstn`` scores by the RPSTN authors' evaluation instead of LSTMPM's (the default; see
+:mod:`posemods.metrics.protocol` for how the two differ).
 Under ``torchrun`` the clips are shared out and the counts summed. The table goes to stdout, the
 progress and messages to stderr (:mod:`logging`). Installed, ``posemods-evaluate`` is the same command.
 """
@@ -18,17 +20,19 @@ from pathlib import Path
 import torch
 
 from posemods._shapes import expect_choice
+from posemods.data import get_dataset_spec
 from posemods.data.occlusion import OcclusionMasks, TransformedDataset
 from posemods.metrics import PCK, describe_protocol
+from posemods.metrics.rpstn import PCK_PROTOCOLS
+from posemods.models import get_model_spec
 from posemods.skeletons import GROUP_NAMES
 from posemods.training import distributed
-from posemods.training.checkpoint import CheckpointError, load_checkpoint, load_model_state
+from posemods.training.checkpoint import CheckpointError, load_model_state, read_checkpoint
 from posemods.training.config import TrainConfig, add_arguments, check_arguments, setup_logging
-from posemods.training.datasets import build_datasets
-from posemods.training.fit import build_model, eval_loader
-from posemods.training.loop import evaluate
+from posemods.training.datasets import build_datasets, dataset_protocol
+from posemods.training.loop import eval_loader, evaluate
 from posemods.training.posetrack_eval import posetrack_map_of, predict_key_frames
-from posemods.training.registry import get_model_spec
+from posemods.training.registry import build_model
 from posemods.training.video_eval import EVAL_MODES, WholeVideos, default_eval_mode, evaluate_videos
 
 logger = logging.getLogger(__name__)
@@ -57,7 +61,12 @@ def per_joint_table(metrics: dict[str, PCK]) -> str:
 
 
 def score_checkpoint(
-    path: str, scores: dict | None = None, eval_mode: str = "clips", occlusion=None, **overrides
+    path: str,
+    scores: dict | None = None,
+    eval_mode: str = "clips",
+    occlusion=None,
+    protocol: str = "lstmpm",
+    **overrides,
 ) -> tuple[dict, TrainConfig]:
     """Evaluate the checkpoint at ``path``; ``overrides`` replace fields of its saved config.
 
@@ -70,9 +79,13 @@ def score_checkpoint(
     (:mod:`posemods.training.video_eval`), ``"auto"`` picks ``"video"`` for recursive models.
     ``occlusion``: a clip transform applied to every evaluation clip, e.g.
     :class:`posemods.data.OcclusionMasks` (KIMNet section 4.5).
+    ``protocol``: ``"lstmpm"`` or ``"rpstn"``, the RPSTN authors' test (one clip per test video, PCK
+    from heatmaps: :mod:`posemods.training.rpstn_eval`); it returns ``{"rpstn": RPSTNPCK}`` and takes
+    neither ``eval_mode``, ``scores`` nor ``occlusion``.
     """
     expect_choice("eval_mode", eval_mode, ("auto", *EVAL_MODES))
-    state = load_checkpoint(path, require=("config", "model"))
+    expect_choice("protocol", protocol, PCK_PROTOCOLS)
+    state = read_checkpoint(path, require=("config", "model"))
     try:
         saved = TrainConfig.from_dict(state["config"])
     except (TypeError, ValueError) as error:
@@ -94,12 +107,29 @@ def score_checkpoint(
                 context.device,
             )  # fmt: skip
         per_process = max(config.batch_size // context.world_size, 1)
+        if protocol == "rpstn":
+            from posemods.data.rpstn import RPSTNTestClips
+            from posemods.training.rpstn_eval import RPSTN_DATASETS, evaluate_rpstn
+
+            if config.data not in RPSTN_DATASETS or spec.output != "clip":
+                what = (
+                    f"data {config.data}"
+                    if config.data not in RPSTN_DATASETS
+                    else f"a key-frame model ({config.model})"
+                )
+                raise CheckpointError(
+                    f"checkpoint {os.fspath(path)!r}: --protocol rpstn scores every frame of clips of "
+                    f"{' or '.join(RPSTN_DATASETS)}; this run has {what}"
+                )
+            loader = eval_loader(RPSTNTestClips(eval_set), per_process, context, config.workers)
+            return {"rpstn": evaluate_rpstn(model, spec, loader, layout, context, config.alpha)}, config
         eval_mode = default_eval_mode(model) if eval_mode == "auto" else eval_mode
         scored_set = WholeVideos(eval_set) if eval_mode == "video" else eval_set
         if occlusion is not None:
             scored_set = TransformedDataset(scored_set, occlusion)
-        # Whole videos differ in length: one per batch, unless they are synthetic clips of one length.
-        batch = per_process if eval_mode == "clips" or config.data == "synthetic" else 1
+        # Whole videos differ in length: one per batch, unless the set has no videos to unroll (synthetic
+        # clips: WholeVideos passes them through, all of one length).
+        batch = per_process if eval_mode == "clips" or getattr(eval_set, "records", None) is None else 1
         loader = eval_loader(scored_set, batch, context, config.workers)
         if config.progress and context.is_main:
             from tqdm.auto import tqdm
@@ -109,7 +139,7 @@ def score_checkpoint(
             metrics = evaluate_videos(model, spec, loader, layout, context, config.alpha, config.normalize, scores)
         else:
             metrics = evaluate(model, spec, loader, layout, context, config.alpha, config.normalize, scores)
-        if config.data == "posetrack":
+        if dataset_protocol(config).posetrack_map:
             predictions = predict_key_frames(model, spec, eval_set, context, per_process)
             metrics["mAP"] = posetrack_map_of(predictions, config.data_root, Path(config.annotations) / "val")
         return metrics, config
@@ -220,6 +250,11 @@ def main(argv: list[str] | None = None, prog: str = "python -m posemods.evaluate
                         help="temporal: one random frame; spatial: frames 2..T (KIMNet 4.5.1)")  # fmt: skip
     parser.add_argument("--occlusion-size", type=float, default=40.0, help="mask side in original-image pixels")
     parser.add_argument("--plot", default="occlusion_sweep.png", help="where the sweep's figure goes")
+    parser.add_argument(
+        "--protocol", choices=PCK_PROTOCOLS, default="lstmpm",
+        help="lstmpm: LSTM Pose Machines' PCK (the default); rpstn: the RPSTN authors' test, one clip per "
+        "test video, PCK from heatmaps (Penn Action or synthetic data; see posemods.metrics.protocol)",
+    )  # fmt: skip
     add_arguments(parser, OVERRIDES, overrides_only=True)
     namespace = parser.parse_args(argv)
     check_arguments(parser, namespace)
@@ -229,13 +264,32 @@ def main(argv: list[str] | None = None, prog: str = "python -m posemods.evaluate
     for path in paths:
         if not os.path.isfile(path):
             parser.error(f"argument checkpoint: no such file {path!r}")
+    _check_protocol(parser, args)
     try:
         return _evaluate(paths, args)
     except CheckpointError as error:  # the file is what is wrong: say so, without a traceback
         parser.exit(1, f"{parser.prog}: error: {error}\n")
 
 
+def _check_protocol(parser: argparse.ArgumentParser, args: dict) -> None:
+    """``parser.error`` for flags the RPSTN protocol cannot honour (it has one evaluation of its own)."""
+    if args["protocol"] != "rpstn":
+        return
+    from posemods.training.rpstn_eval import RPSTN_DATASETS
+
+    if args.get("normalize") == "person":
+        parser.error(
+            "argument --normalize: --protocol rpstn normalises by the torso only (their test's normTorso=True)"
+        )
+    if args.get("data") not in (None, *RPSTN_DATASETS):
+        parser.error(f"argument --data: --protocol rpstn scores {' or '.join(RPSTN_DATASETS)}, got {args['data']}")
+    for flag, value in (("eval_mode", args["eval_mode"]), ("occlusion_sweep", args["occlusion_sweep"])):
+        if value not in (None, "auto"):
+            parser.error(f"argument --{flag.replace('_', '-')}: not with --protocol rpstn (one clip per test video)")
+
+
 def _evaluate(paths: list[str], args: dict) -> dict:
+    protocol = args.pop("protocol")
     eval_mode = args.pop("eval_mode")
     counts, mode = args.pop("occlusion_sweep"), args.pop("occlusion_mode")
     size, plot = args.pop("occlusion_size"), args.pop("plot")
@@ -247,18 +301,28 @@ def _evaluate(paths: list[str], args: dict) -> dict:
         return table
     results = {}
     for path in paths:
-        results[path] = _score_and_print(path, eval_mode, args)
+        results[path] = _score_and_print(path, eval_mode, args, protocol)
     return results[paths[0]] if len(paths) == 1 else results
 
 
-def _score_and_print(path: str, eval_mode: str, args: dict) -> dict[str, PCK]:
-    metrics, config = score_checkpoint(path, eval_mode=eval_mode, **args)
+def _score_and_print(path: str, eval_mode: str, args: dict, scoring: str = "lstmpm") -> dict[str, PCK]:
+    metrics, config = score_checkpoint(path, eval_mode=eval_mode, protocol=scoring, **args)
+    if scoring == "rpstn":
+        if int(os.environ.get("RANK", "0")) == 0:
+            from posemods.metrics.rpstn import describe_rpstn_protocol
+
+            variant = config.variant or get_model_spec(config.model).default_variant
+            print(f"{config.model} ({variant}, {config.preset}) on {config.data}")
+            print(describe_rpstn_protocol(config.data, metrics["rpstn"].skeleton, config.alpha))
+            print(per_joint_table(metrics))
+        return metrics
     if int(os.environ.get("RANK", "0")) == 0:
         variant = config.variant or get_model_spec(config.model).default_variant
         print(f"{config.model} ({variant}, {config.preset}) on {config.data}: "
               f"PCK@{config.alpha}, normalised by {config.normalize} size")  # fmt: skip
         layout = next(iter(metrics.values())).skeleton
-        print(describe_protocol(config.data, layout, config.normalize, config.alpha))
+        protocol = get_dataset_spec(config.data).protocol
+        print(describe_protocol(protocol, layout, config.normalize, config.alpha, data=config.data))
         if eval_mode == "auto":  # the registry's clip models are the recursive ones
             eval_mode = "video" if get_model_spec(config.model).output == "clip" else "clips"
         print(f"  evaluation: {eval_mode} (video: each test video streamed whole from frame 1)")

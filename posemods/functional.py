@@ -15,6 +15,7 @@ import torch
 
 from posemods._ops.registry import OPS
 from posemods._shapes import expect_choice, expect_float, expect_same, expect_shape
+from posemods.reference.kinematics_attention import NORMALIZATIONS
 
 __all__ = ["deformable_attention", "deformable_cross_attention", "keypoint_mask", "kinematics_attention"]
 
@@ -29,9 +30,6 @@ def _expect_scale(scale: object) -> float:
     if isinstance(scale, bool) or not isinstance(scale, numbers.Real):
         raise TypeError(f"scale: expected a real number, got {type(scale).__name__} {scale!r}")
     return float(scale)
-
-
-NORMALIZATIONS = ("softmax", "sum")
 
 
 def kinematics_attention(

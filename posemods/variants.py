@@ -1,8 +1,8 @@
 """The papers' tables as data: every named model variant and ablation row, in one module.
 
-The models (:mod:`posemods.models` re-exports these tables) and the train/evaluate CLIs (through
-:mod:`posemods.training.registry`) read them alike. The module imports nothing but the standard
-library, so the CLIs list and check variants without importing the models (and timm).
+The models (:mod:`posemods.models` re-exports these tables) and their registrations, which give the
+train/evaluate CLIs their ``--variant`` names (:mod:`posemods.models._registry`), read them alike. The
+module imports nothing but the standard library: the tables can be read without the models (and timm).
 
 One dict per paper table, each row with the paper's words beside it:
 
@@ -58,12 +58,16 @@ RECURSIVE_VARIANTS: dict[str, dict[str, dict]] = {
         # initializer's heatmaps of frame t (the only heatmaps of frame t that exist before its prior).
         "heatmap": {**_KIMNET, "inputs": "heatmaps"},
     },
-    # RPSTN: the JRPSP's J maps go straight to the decoder; "kmm" retrofits KMM plus KIMNet's correction.
+    # RPSTN as the authors' code builds it (github:YHDang/RPSTN f7dcd3e, lib/models/dkd_net.py,
+    # DKD_Network.forward): the kernel distillation's J maps go straight to the relation decoder, which
+    # every frame shares; that decoder is the "joint relation guidance" of its JRPSP, so the temporal
+    # block itself is the bare distillator. "kmm" retrofits KMM plus KIMNet's correction.
     "rpstn": {
-        "original": {**_KIMNET, "temporal": "jrpsp", "correction": ()},
+        "original": {**_KIMNET, "temporal": "dkd", "correction": ()},
         "kmm": _KIMNET,
     },
-    # DKD: the distillator's maps are the heatmaps, no decoder; "kmm" as for RPSTN, still without decoder.
+    # DKD: the authors' repository has no DKD model; this is their RPSTN without its relation decoder
+    # (the distillator's maps are the heatmaps). "kmm" as for RPSTN, still without decoder.
     "dkd": {
         "original": {**_KIMNET, "temporal": "dkd", "correction": (), "decoder": False},
         "kmm": {**_KIMNET, "decoder": False},

@@ -103,3 +103,28 @@ def randomise_offsets(module, seed=1):
                     if proj is not None and proj.bias is not None:
                         proj.bias.copy_(torch.randn(proj.bias.shape, generator=gen))
     return module
+
+
+def module_cases(device, hw=(16, 12), backend="triton") -> list:
+    """(name, build, make_inputs, kwargs) for every posemods module on ``backend`` on an H x W grid: the
+    modules ``pytest -m cuda`` compiles with fullgraph=True on the fused path (tests/test_triton_cuda.py),
+    run eagerly on CPU first by tests/test_triton_launch.py."""
+
+    def randn(*shape, positive=False):
+        t = torch.randn(*shape, generator=torch.Generator().manual_seed(len(shape))).to(device)
+        return t.abs() if positive else t
+
+    length = hw[0] * hw[1]
+    return [
+        ("KMM", lambda: posemods.KMM(32, 13, backend=backend),
+         lambda: (randn(2, 32, *hw), randn(2, 32, *hw), randn(2, 13, *hw, positive=True)), {}),
+        ("DCA", lambda: posemods.DCA(64, num_heads=4, num_points=4, backend=backend),
+         lambda: (randn(2, length, 64), randn(2, length, 64), hw), {}),
+        ("DCA operator='da' (DA)", lambda: posemods.DCA(64, num_heads=4, num_points=4, operator="da",
+                                                         backend=backend),
+         lambda: (randn(2, length, 64), randn(2, length, 64), hw), {}),
+        ("HKM", lambda: posemods.HKM(64, 5, num_heads=4, backend=backend), lambda: (randn(2, 3, length, 64),),
+         {"hw": hw}),
+        ("BMD", lambda: posemods.BMD(64, num_heads=4, num_points=4, depth=1, backend=backend),
+         lambda: (randn(2, 3, length, 64), randn(2, length, 64), hw), {}),
+    ]  # fmt: skip

@@ -117,7 +117,7 @@ def test_record_dispatch_consults_its_kernel_modules_capability_check(monkeypatc
 
     kernels = types.ModuleType("posemods_test_kernels")
     kernels.unsupported_reason = lambda x: "" if x.ok else "x is not ok"
-    record = OpRecord("op", lambda x, s: ("reference", s), lambda x, s: ("fused", s), lambda: kernels, None, None)
+    record = OpRecord("op", lambda x, s: ("reference", s), lambda x, s: ("fused", s), lambda: kernels)
     cuda = torch.device("cuda", 0)
     ok, not_ok = types.SimpleNamespace(device=cuda, ok=True), types.SimpleNamespace(device=cuda, ok=False)
     with caplog.at_level(logging.DEBUG, logger="posemods"):

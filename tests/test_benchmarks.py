@@ -6,8 +6,6 @@ import subprocess
 import sys
 from pathlib import Path
 
-import torch
-
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -90,7 +88,7 @@ def test_gpu_check_arguments_and_refusal_without_cuda(monkeypatch):
     from benchmarks import gpu_check
 
     args = gpu_check.parse_args([])
-    assert args.reps == 50 and args.out is None and args.skip == [] and set(args.op) == set(gpu_check.OP_CASES)
+    assert args.reps == 50 and args.out is None and set(args.op) == set(gpu_check.OP_CASES)
     with pytest.raises(SystemExit):
         gpu_check.parse_args(["--reps", "0"])
     monkeypatch.setattr(gpu_check.torch.cuda, "is_available", lambda: False)
@@ -124,25 +122,12 @@ def test_gpu_check_timings_and_result_files_with_a_fake_timer(tmp_path):
     bandwidth = by_metric["forward bandwidth / copy"]
     assert bandwidth["value"] == f"{moved / 1e-3 / 1e9:.3f}" and bandwidth["target"] == 0.5
 
-    rows.append(gpu_check.row("parity", "kinematics_attention", "B=2", "float32", "vs reference", "FAIL", ok=False))
     gpu_check.write_results(tmp_path, rows, ["# header"])
     with open(tmp_path / "gpu_check.csv") as f:
         assert len(list(csv.DictReader(f))) == len(rows)
     text = (tmp_path / "gpu_check.md").read_text()
-    assert "## timing (6/7 ok)" in text and "## parity (0/1 ok)" in text and "| >= 3.0 |" in text
+    # 1992 bytes in 1 ms is 0.002 of the 1 GB/s copy: the one row below its target.
+    assert "## timing (6/7 ok)" in text and "| >= 3.0 |" in text and "| >= 0.5 | **no** |" in text
     assert (tmp_path / "gpu_check.png").stat().st_size > 5_000
     assert gpu_spec("NVIDIA H200").bandwidth == 4.8e12 and gpu_spec("NVIDIA H100 80GB HBM3").name == "H100 SXM5"
     assert gpu_spec("Tesla T4") is None
-
-
-def test_gpu_check_builds_and_runs_every_module():
-    # The compile section's modules and inputs, run once eagerly (reference backend): a signature drift
-    # in a module shows up here rather than as a FAIL row on someone's GPU.
-    from benchmarks import gpu_check
-
-    names = []
-    for name, build, make_inputs, kwargs in gpu_check.module_cases("cpu", (3, 2), "reference"):
-        out = build()(*make_inputs(), **kwargs)
-        assert all(t.isfinite().all() for t in gpu_check._outputs(out) if isinstance(t, torch.Tensor)), name
-        names.append(name.split()[0])
-    assert set(names) == {"KMM", "DCA", "HKM", "BMD"}

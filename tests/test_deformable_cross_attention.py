@@ -105,7 +105,7 @@ def test_samplers_agree_in_float32_away_from_kinks(shape):
 
 
 def test_default_sampler_is_grid_sample_except_deterministic_cuda():
-    from posemods.reference.deformable_cross_attention import default_sampler
+    from posemods.reference._sampling import default_sampler
 
     assert default_sampler(torch.device("cpu")) == "grid_sample"
     previous = torch.are_deterministic_algorithms_enabled()
@@ -167,10 +167,10 @@ def test_reference_chunking_does_not_change_the_result(sampler):
 
 
 def test_chunk_size_bounds_the_gathered_rows():
-    from posemods.reference.deformable_cross_attention import chunk_size
+    from posemods.reference._sampling import CHUNK_ELEMENTS as limit
+    from posemods.reference._sampling import chunk_size
 
     # The benchmark size: B=8, 64x48 queries, G=8, N=4, D=32.
-    limit = reference.deformable_cross_attention.__globals__["CHUNK_ELEMENTS"]
     step = chunk_size(8, 64 * 48, 8, 4, 32, sampler="gather")
     assert 8 * step * 8 * 4 * 4 * 32 <= limit and step < 64 * 48
     step = chunk_size(8, 64 * 48, 8, 4, 32 + 32, sampler="grid_sample")  # keys and values sampled together

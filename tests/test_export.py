@@ -7,14 +7,14 @@ dim to its example value); a wrong size must still be refused by the exported pr
 from __future__ import annotations
 
 import inspect
-from pathlib import Path
 
 import pytest
 import torch
 from torch.export import Dim, export
 
 from posemods import BMD, DCA, HKM, KMM
-from posemods.training.registry import get_model_spec
+from posemods.models import get_model_spec
+from tests.readme import run_readme_example
 
 BATCH = Dim("batch", min=1, max=64)
 
@@ -106,7 +106,4 @@ def test_vremd_exports_with_dynamic_batch():
 
 def test_readme_export_example_runs():
     """The README's export example is run as written (the block after its marker comment)."""
-    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
-    after = readme.split("<!-- export-example: tests/test_export.py runs this block -->", 1)[1]
-    code = after.split("```python\n", 1)[1].split("```", 1)[0]
-    exec(compile(code, "README.md", "exec"), {})
+    run_readme_example("export-example")

@@ -49,6 +49,24 @@ def test_public_names_and_typing_marker():
     assert (Path(posemods.__file__).parent / "py.typed").exists()
 
 
+def test_the_short_names_are_defined_once_in_posemods_modules():
+    """KMM, DCA, HKM and BMD are defined in posemods/modules/__init__.py and re-exported by the face;
+    the files of their classes do not define them again."""
+    import posemods.modules
+    from posemods.modules import bmd, dca, hkm, kmm
+
+    short_names = {
+        "KMM": posemods.KinematicsModelingModule,
+        "DCA": posemods.DeformableCrossAttention,
+        "HKM": posemods.HumanKeypointMask,
+        "BMD": posemods.BidirectionalMotionDisentangle,
+    }
+    for short, cls in short_names.items():
+        assert getattr(posemods, short) is getattr(posemods.modules, short) is cls
+        assert short in posemods.__all__ and short in posemods.modules.__all__
+    assert [(f.__name__, s) for f in (bmd, dca, hkm, kmm) for s in short_names if hasattr(f, s)] == []
+
+
 def test_packaging_metadata():
     """SPDX licence string (the table form is deprecated), one version source, no unused dependency."""
     tomllib = pytest.importorskip("tomllib")  # Python 3.11+

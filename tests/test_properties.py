@@ -7,9 +7,12 @@ Anything else (another exception type, an error naming nothing, a bad value sile
 crash) is a bug. Hypothesis draws the inputs from pools of bad and edge values (zero, negative, NaN,
 inf, strings, None, bools, numpy scalars, empty batches, mismatched shapes, damaged files).
 
-Validity is decided here from the documented contracts, never from the code under test: a width is a
-positive integer (a numpy integer too), a ratio or sigma a positive finite real. Runs derandomized,
-so the suite is deterministic; the whole file takes well under a minute.
+Validity comes from the contract's predicates in posemods._shapes: a width is a positive integer (a
+numpy integer too, ``is_positive_int``), a ratio or sigma a positive finite real (``is_positive_real``),
+a size two positive integers (``is_size``). They are written once there, so these tests and the fuzz
+harness (python -m tests.fuzz) apply one rule, and tests/test_shapes.py holds the predicates to literal
+tables written from the contract; the tests here check that every entry point applies them. Runs
+derandomized, so the suite is deterministic; the whole file takes well under a minute.
 """
 
 from __future__ import annotations
@@ -25,8 +28,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import posemods
-from benchmarks.fuzz import positive_int, positive_real  # the one contract both checkers apply
 from posemods import functional
+from posemods._shapes import is_positive_int, is_positive_real, is_size  # the contract, written once
 
 SETTINGS = settings(
     max_examples=30,
@@ -81,7 +84,7 @@ def check_output(out: torch.Tensor, shape, nan_in: bool) -> None:
 @given(in_channels=WEIRD_INTS, num_joints=WEIRD_INTS, batch=st.sampled_from([1, 2]), nan=st.booleans(),
        hw=st.sampled_from([(1, 1), (2, 3), (4, 4)]))  # fmt: skip
 def test_kmm_hyperparameters_and_inputs(in_channels, num_joints, batch, nan, hw):
-    valid = positive_int(in_channels) and positive_int(num_joints)
+    valid = is_positive_int(in_channels) and is_positive_int(num_joints)
     module = clear_error_or(
         lambda: posemods.KMM(in_channels, num_joints, backend="reference"), ["in_channels", "num_joints"], valid
     )
@@ -119,7 +122,7 @@ def test_kmm_inputs_of_another_dtype_than_its_weights(dtype, which):
 @given(dim=WEIRD_INTS, num_heads=WEIRD_INTS, num_points=WEIRD_INTS, nan=st.booleans(),
        operator=st.sampled_from(["dca", "da", "bogus"]))  # fmt: skip
 def test_dca_hyperparameters_and_inputs(dim, num_heads, num_points, nan, operator):
-    valid = all(map(positive_int, (dim, num_heads, num_points))) and operator != "bogus"
+    valid = all(map(is_positive_int, (dim, num_heads, num_points))) and operator != "bogus"
     names = ["dim", "num_heads", "num_points", "operator"]
     module = clear_error_or(
         lambda: posemods.DCA(dim, num_heads, num_points, operator=operator, backend="reference"), names, valid
@@ -137,7 +140,9 @@ def test_dca_hyperparameters_and_inputs(dim, num_heads, num_points, nan, operato
 @SETTINGS
 @given(dim=WEIRD_INTS, num_heads=WEIRD_INTS, context_dim=st.one_of(st.none(), WEIRD_INTS))
 def test_cross_attention_hyperparameters(dim, num_heads, context_dim):
-    valid = positive_int(dim) and positive_int(num_heads) and (context_dim is None or positive_int(context_dim))
+    valid = (
+        is_positive_int(dim) and is_positive_int(num_heads) and (context_dim is None or is_positive_int(context_dim))
+    )
     module = clear_error_or(
         lambda: posemods.CrossAttention(dim, num_heads, context_dim), ["dim", "num_heads", "context_dim"], valid
     )
@@ -162,7 +167,7 @@ def test_cross_attention_nan_in_a_query_row_gives_nan_out(row):
 def test_hkm_and_bmd_mlp_ratio(mlp_ratio, which):
     # dim 4: were a string ratio repeated (dim * '4'), the hidden width stays small (4444), not gigabytes.
     dim = 4
-    valid = positive_real(mlp_ratio)
+    valid = is_positive_real(mlp_ratio)
     if isinstance(mlp_ratio, torch.Tensor) or (valid and int(dim * float(mlp_ratio)) < 1):
         valid = None  # a 0-d tensor, or a ratio so small the hidden layer has no units: either answer
     if which == "hkm":
@@ -179,7 +184,7 @@ def test_hkm_and_bmd_mlp_ratio(mlp_ratio, which):
 
 @functools.cache
 def _tiny_model(name: str):
-    from posemods.training.registry import get_model_spec
+    from posemods.models import get_model_spec
 
     spec = get_model_spec(name)
     return spec.create(13, None, "tiny", (32, 32), 3).eval()
@@ -268,11 +273,11 @@ def test_pck_inputs(alpha, kind, joints, nan_pred, normalizer):
         pred[0, 0] = math.nan
     mask, norm = np.ones((2, joints)), np.full(2, normalizer)
     convert = {"tensor": torch.as_tensor, "numpy": np.asarray, "list": lambda a: a.tolist()}[kind]
-    valid = positive_real(alpha) and joints == 13 and normalizer > 0
+    valid = is_positive_real(alpha) and joints == 13 and normalizer > 0
     out = clear_error_or(
         lambda: pck(convert(pred), convert(target), convert(mask), convert(norm), "penn_action", alpha),
         ["alpha", "pred", "target", "mask", "normalizer"],
-        None if valid else (False if not positive_real(alpha) or joints != 13 else None),
+        None if valid else (False if not is_positive_real(alpha) or joints != 13 else None),
     )
     if out is None:
         return
@@ -371,8 +376,8 @@ def test_synthetic_videos_and_heatmaps(sigma, frame_size):
     from posemods.data import SyntheticPoseVideos
     from posemods.data.heatmaps import gaussian_heatmaps
 
-    sizes_ok = isinstance(frame_size, tuple) and len(frame_size) == 2 and all(map(positive_int, frame_size))
-    valid = positive_real(sigma) and sizes_ok
+    sizes_ok = is_size(frame_size)
+    valid = is_positive_real(sigma) and sizes_ok
     dataset = clear_error_or(
         lambda: SyntheticPoseVideos(
             num_clips=1, clip_length=2, frame_size=frame_size, heatmap_size=(8, 8), sigma=sigma
@@ -386,7 +391,7 @@ def test_synthetic_videos_and_heatmaps(sigma, frame_size):
     heatmaps = clear_error_or(
         lambda: gaussian_heatmaps(torch.tensor([[13.5, 13.5]]), torch.ones(1), (8, 8), (32, 32), sigma=sigma),
         ["sigma"],
-        positive_real(sigma),
+        is_positive_real(sigma),
     )
     if heatmaps is not None:
         # The joint lands on heatmap pixel (3, 3) ((13.5 + 0.5) / 4 - 0.5 = 3): a peak of exactly 1 there.
@@ -402,7 +407,7 @@ def test_synthetic_videos_and_heatmaps(sigma, frame_size):
        cut=st.sampled_from([None, 0, 1, 100]))  # fmt: skip
 def test_a_damaged_checkpoint_is_refused_or_reads_back_exactly(tmp_path, flips, cut):
     from posemods.models import read_state_dict
-    from posemods.training.checkpoint import load_checkpoint, save_checkpoint
+    from posemods.training.checkpoint import read_checkpoint, save_checkpoint
 
     path = tmp_path / "last.pt"
     weights = {"w": torch.arange(64, dtype=torch.float32), "b": torch.ones(3, dtype=torch.float64)}
@@ -413,7 +418,7 @@ def test_a_damaged_checkpoint_is_refused_or_reads_back_exactly(tmp_path, flips, 
     if cut is not None:
         data = data[: len(data) - cut] if cut else data[:0]
     path.write_bytes(bytes(data))
-    state = clear_error_or(lambda: load_checkpoint(path), ["last.pt"])
+    state = clear_error_or(lambda: read_checkpoint(path), ["last.pt"])
     if state is not None:  # a flip in bytes the payload never reads (e.g. zip padding) changes nothing
         assert state["step"] == 7 and state["config"] == {"model": "kimnet", "sigma": 2.0}
         for name, tensor in weights.items():
@@ -435,21 +440,21 @@ def test_train_config_fields(field, value):
     from posemods.training import TrainConfig
 
     if field in ("sigma", "alpha"):
-        valid = positive_real(value)
+        valid = is_positive_real(value)
     elif field == "input_size":
-        valid = isinstance(value, tuple) and len(value) == 2 and all(map(positive_int, value))
+        valid = is_size(value)
     elif field == "split":
         valid = False  # synthetic data has no splits
     else:
-        valid = positive_int(value)
+        valid = is_positive_int(value)
     clear_error_or(lambda: TrainConfig(**{field: value}), [field], valid)
 
 
-# --- the fuzz script's classifier (python -m benchmarks.fuzz) --------------------------------------------
+# --- the fuzz harness's classifier (python -m tests.fuzz) --------------------------------------------------
 
 
-def test_the_fuzz_script_sorts_outcomes_into_the_five_classes():
-    from benchmarks.fuzz import Case, classify, shape_check
+def test_the_fuzz_harness_sorts_outcomes_into_the_five_classes():
+    from tests.fuzz.classification import Case, classify, shape_check
 
     def raise_(error):
         raise error

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+
 import numpy as np
 import pytest
 import torch
@@ -14,7 +16,56 @@ from posemods._shapes import (
     expect_odd_size,
     expect_positive,
     expect_shape,
+    expect_size,
+    is_positive_int,
+    is_positive_real,
+    is_real,
+    is_size,
 )
+
+# The contract's rules, written here from the documented contract (CONTRIBUTING: a size or count is an
+# integer >= 1 of any integer type; a ratio, sigma or threshold a finite real > 0), value by value. The
+# fuzz harness and the property tests decide validity with these predicates, so this table is what
+# holds the predicates themselves to the contract.
+POSITIVE_INTS = [1, 4, np.int64(2), np.int32(4), np.uint8(4)]
+NOT_POSITIVE_INTS = [0, -1, np.int64(0), True, np.bool_(True), 2.0, 2.5, np.float64(4.0), math.nan, "4", None, 1 + 0j]
+POSITIVE_REALS = [4.0, 2, 0.5, 1e-3, np.float32(2.0), np.float64(1.5), np.int64(3)]
+NOT_POSITIVE_REALS = [0.0, -1.0, math.nan, math.inf, -math.inf, "4", None, True, 1 + 0j, torch.tensor(2.0)]
+REALS = [4.0, 2, 0.0, -1.0, math.nan, math.inf, np.float32(2.0), np.int64(3)]
+NOT_REALS = ["4", None, True, False, 1 + 0j, torch.tensor(2.0), (1.0,)]
+SIZES = [(32, 32), (np.int64(16), 16), [8, 4], (1, 1)]
+NOT_SIZES = [(0, 0), (32,), (-1, 8), (16.0, 16), (True, 1), (1, 2, 3), "32", None, 32]
+
+
+@pytest.mark.parametrize(
+    "predicate, yes, no",
+    [
+        (is_positive_int, POSITIVE_INTS, NOT_POSITIVE_INTS),
+        (is_positive_real, POSITIVE_REALS, NOT_POSITIVE_REALS),
+        (is_real, REALS, NOT_REALS),
+        (is_size, SIZES, NOT_SIZES),
+    ],
+)
+def test_the_validity_predicates_follow_the_contract(predicate, yes, no):
+    assert [value for value in yes if not predicate(value)] == []
+    assert [value for value in no if predicate(value)] == []
+
+
+def test_the_validators_refuse_exactly_what_the_predicates_refuse():
+    for value in POSITIVE_INTS + NOT_POSITIVE_INTS:
+        try:
+            expect_positive("dim", value)
+        except ValueError:
+            assert not is_positive_int(value), value
+        else:
+            assert is_positive_int(value), value
+    for value in SIZES + NOT_SIZES:
+        if is_size(value):
+            assert expect_size("size", value) == tuple(int(v) for v in value)
+        else:
+            with pytest.raises(ValueError, match=r"size: expected \(H, W\), two positive integers"):
+                expect_size("size", value)
+    assert expect_size("size", iter((2, 3))) == (2, 3)  # unpacked once: an iterator is a size too
 
 
 @pytest.mark.parametrize("value", [4, np.int64(4), np.int32(4), np.uint8(4)])
@@ -116,11 +167,11 @@ def test_expect_grid_tokens_is_the_length_after_the_prefix():
 
 def test_the_deformable_choices_are_the_values_of_their_annotations():
     """OPERATORS, REFERENCE_POINTS and OFFSET_CONVS are read from the Literal types: one list each."""
-    from posemods.modules import deformable_sampling as ds
+    from posemods.modules import motion_operator, offsets
 
-    assert ds.OPERATORS == ("dca", "da", "dc")
-    assert ds.REFERENCE_POINTS == ("grid", "constraint")
-    assert ds.OFFSET_CONVS == ("depthwise", "full")
+    assert motion_operator.OPERATORS == ("dca", "da", "dc")
+    assert motion_operator.REFERENCE_POINTS == ("grid", "constraint")
+    assert offsets.OFFSET_CONVS == ("depthwise", "full")
     with pytest.raises(ValueError, match=r"operator: expected one of \('dca', 'da', 'dc'\), got 'conv'"):
         BMD(dim=8, num_heads=2, operator="conv")
 

@@ -1,8 +1,9 @@
 """The op tests on a CUDA GPU, compiled (no interpreter): ``pytest -m cuda``. Skipped without a GPU.
 
 Reference parity for every output and input gradient in fp32/fp16/bf16 at the awkward and the papers'
-shapes (posemods.testing.OP_CASES), NaN propagation, determinism, torch.compile, opcheck on three
-layouts, the launch limits the interpreter ignores (grid axes, 32-bit offsets) and a second device.
+shapes (posemods.testing.OP_CASES), NaN propagation, determinism, torch.compile of every op and every
+module, opcheck on three layouts, the launch limits the interpreter ignores (grid axes, 32-bit offsets)
+and a second device. ``python -m benchmarks.gpu_check`` times the same ops; it checks nothing of this.
 """
 
 import functools
@@ -10,7 +11,7 @@ import os
 
 import pytest
 import torch
-from conftest import HAS_CUDA, requires_triton
+from conftest import HAS_CUDA, module_cases, requires_triton
 
 from posemods._backend import interpreting
 from posemods.testing import OP_CASES, assert_close, op_function, outputs_and_grads, parity_errors
@@ -85,6 +86,27 @@ def test_compiled_fullgraph_matches_eager(op):
         assert_close(a, e)
     for name in eager_grads:
         assert_close(compiled_grads[name], eager_grads[name], name=name)
+
+
+def _tensors(out) -> list[torch.Tensor]:
+    return [t for t in ([out] if isinstance(out, torch.Tensor) else out) if isinstance(t, torch.Tensor)]
+
+
+@pytest.mark.parametrize("name", [name for name, *_ in module_cases("cuda")])
+def test_modules_compiled_fullgraph_match_eager(name):
+    # Every module on the fused path, compiled whole: outputs and the first input's gradient.
+    torch._dynamo.reset()
+    build, make_inputs, kwargs = next(case[1:] for case in module_cases("cuda") if case[0] == name)
+    module = build().cuda()
+    inputs = make_inputs()
+    first = inputs[0].requires_grad_()
+    eager = _tensors(module(*inputs, **kwargs))
+    compiled = _tensors(torch.compile(module, fullgraph=True)(*inputs, **kwargs))
+    for a, e in zip(compiled, eager, strict=True):
+        assert_close(a, e, name="output")
+    (g_eager,) = torch.autograd.grad(eager[0].square().sum(), first)
+    (g_compiled,) = torch.autograd.grad(compiled[0].square().sum(), first)
+    assert_close(g_compiled, g_eager, name="grad of the first input")
 
 
 @pytest.mark.parametrize("layout", ["contiguous", "strided", "channels_last"])

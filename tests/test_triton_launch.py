@@ -22,7 +22,7 @@ import pytest
 import torch
 import triton
 import triton.language as tl
-from conftest import requires_triton
+from conftest import module_cases, requires_triton
 
 from posemods import functional
 from posemods._ops import deformable_attention as da_op
@@ -382,3 +382,18 @@ def test_kmm_saves_its_attention_in_fp32(dtype):
     assert attn.dtype == dtype  # the API's output stays in the inputs' dtype
     assert ((2, 3, 3), torch.float32) in saved
     assert ((2, 3, 3), dtype) not in saved
+
+
+# --- the CUDA tests' module cases ------------------------------------------------------------------
+
+
+def test_the_cuda_tests_module_cases_build_and_run_here():
+    # tests/test_triton_cuda.py compiles these on a GPU; run once eagerly (reference backend) here, a
+    # signature drift in a module shows up on CPU rather than in GPU time.
+    names = []
+    for name, build, make_inputs, kwargs in module_cases("cpu", (3, 2), "reference"):
+        out = build()(*make_inputs(), **kwargs)
+        outputs = [out] if isinstance(out, torch.Tensor) else list(out)
+        assert all(t.isfinite().all() for t in outputs if isinstance(t, torch.Tensor)), name
+        names.append(name.split()[0])
+    assert set(names) == {"KMM", "DCA", "HKM", "BMD"}

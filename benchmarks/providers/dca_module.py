@@ -11,7 +11,7 @@ import torch
 from torch import nn
 
 from benchmarks.providers.deformable_attention import PROVIDERS
-from posemods.modules.deformable_sampling import sampling_locations
+from posemods.modules.offsets import sampling_locations
 
 CORES = {
     "naive grid_sample": "naive_grid_sample",

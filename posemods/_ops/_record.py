@@ -3,9 +3,10 @@
 Each op module in :mod:`posemods._ops` builds its :class:`OpRecord` next to the custom op it describes,
 and :mod:`posemods._ops.registry` collects them. :mod:`posemods.functional` validates its arguments
 and hands the tensors to the record (``OPS[name].dispatch(...)``); it never imports ``posemods.triton``.
-The launchers in ``posemods.triton`` and the custom ops' ``register_fake`` both allocate through the
-record's ``forward_outputs`` / ``backward_outputs``, so the layout a fake promises to ``torch.compile``
-cannot drift from the layout a launcher returns.
+The op modules allocate each custom op's outputs once (their ``forward_outputs`` / ``backward_outputs``,
+which the ``register_fake`` functions return too) and pass them down to the launchers, so the layout a
+fake promises to ``torch.compile`` cannot drift from the layout a kernel writes, and nothing in
+``posemods.triton`` imports this layer.
 
 Nothing here imports triton: each record's ``load_kernels`` imports its kernel module on first use
 (an ``import`` statement, which torch.compile traces; ``importlib.import_module`` it refuses), so
@@ -32,19 +33,15 @@ class OpRecord:
         name: the public name, ``posemods.functional.<name>`` and ``posemods::<name>``.
         reference: the pure-PyTorch implementation, ``reference(*tensors, *args)``.
         fused: the custom-op path with the reference's signature and public outputs.
-        load_kernels: returns the Triton module, importing it on first use; it defines ``forward``,
-            ``backward`` and the capability check ``unsupported_reason(*tensors) -> str`` (``""`` when
-            the kernels can run).
-        forward_outputs / backward_outputs: the one allocation of the op's (and its backward op's)
-            outputs, ``fn(*tensors)``: uninitialised and contiguous, used by launcher and fake alike.
+        load_kernels: returns the Triton module, importing it on first use; it defines the launchers
+            ``forward`` and ``backward`` (which write into outputs the custom op allocated) and the
+            capability check ``unsupported_reason(*tensors) -> str`` (``""`` when the kernels can run).
     """
 
     name: str
     reference: Callable[..., Any]
     fused: Callable[..., Any]
     load_kernels: Callable[[], ModuleType]
-    forward_outputs: Callable[..., Any]
-    backward_outputs: Callable[..., Any]
 
     def kernels(self) -> ModuleType:
         """The Triton kernel module; importing it imports triton (about a second, once)."""

@@ -1,8 +1,9 @@
 """``posemods::deformable_attention``: the fused plain deformable attention kernels as a custom op.
 
-Opaque to torch.compile (``register_fake``), with its backward a second custom op. The fused backward
-scatters value gradients with atomics; under ``torch.use_deterministic_algorithms(True)`` the
-reference backward runs instead.
+Opaque to torch.compile (``register_fake``), with its backward a second custom op. The ops allocate their
+outputs (:func:`forward_outputs`, :func:`backward_outputs`) and hand them to the launchers; the fakes
+return the same allocation. The fused backward scatters value gradients with atomics; under
+``torch.use_deterministic_algorithms(True)`` the reference backward runs instead.
 """
 
 from __future__ import annotations
@@ -41,24 +42,29 @@ def backward_outputs(
 
 @torch.library.custom_op("posemods::deformable_attention", mutates_args=())
 def deformable_attention(value: torch.Tensor, locations: torch.Tensor, attention: torch.Tensor) -> torch.Tensor:
-    return RECORD.kernels().forward(value, locations, attention)
+    out = forward_outputs(value, locations, attention)
+    RECORD.kernels().forward(value, locations, attention, out=out)
+    return out
 
 
 @deformable_attention.register_fake
 def _(value, locations, attention):
-    return RECORD.forward_outputs(value, locations, attention)
+    return forward_outputs(value, locations, attention)
 
 
 @torch.library.custom_op("posemods::deformable_attention_backward", mutates_args=())
 def deformable_attention_backward(
     grad_out: torch.Tensor, value: torch.Tensor, locations: torch.Tensor, attention: torch.Tensor
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    return RECORD.kernels().backward(grad_out, value, locations, attention)
+    grad_v, grad_loc, grad_attn = backward_outputs(value, locations, attention)
+    RECORD.kernels().backward(grad_out, value, locations, attention, grad_v=grad_v, grad_loc=grad_loc,
+                              grad_attn=grad_attn)  # fmt: skip
+    return grad_v.to(value.dtype), grad_loc, grad_attn
 
 
 @deformable_attention_backward.register_fake
 def _(grad_out, value, locations, attention):
-    grad_v, grad_loc, grad_attn = RECORD.backward_outputs(value, locations, attention)
+    grad_v, grad_loc, grad_attn = backward_outputs(value, locations, attention)
     return grad_v.to(value.dtype), grad_loc, grad_attn
 
 
@@ -81,6 +87,4 @@ RECORD = OpRecord(
     reference=reference.deformable_attention,
     fused=deformable_attention,
     load_kernels=_load_kernels,
-    forward_outputs=forward_outputs,
-    backward_outputs=backward_outputs,
 )

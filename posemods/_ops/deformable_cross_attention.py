@@ -2,7 +2,8 @@
 
 The op is opaque to torch.compile: ``register_fake`` gives it shapes and ``register_autograd`` routes
 its backward to a second custom op. The kernel module is imported on first use, so
-``import posemods`` never needs triton.
+``import posemods`` never needs triton. The ops allocate their outputs (:func:`forward_outputs`,
+:func:`backward_outputs`) and hand them to the launchers; the fakes return the same allocation.
 
 The fused backward scatters key and value gradients with atomics, whose order (and so the rounding)
 changes between runs. Under ``torch.use_deterministic_algorithms(True)`` the backward op recomputes
@@ -49,16 +50,26 @@ def backward_outputs(
     )
 
 
+def _in_input_dtypes(
+    grads: tuple[torch.Tensor, ...], key: torch.Tensor, value: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
+    """The backward op's outputs: :func:`backward_outputs` with the fp32 accumulators cast to the maps' dtypes."""
+    grad_q, grad_k, grad_v, grad_loc = grads
+    return grad_q, grad_k.to(key.dtype), grad_v.to(value.dtype), grad_loc
+
+
 @torch.library.custom_op("posemods::deformable_cross_attention", mutates_args=())
 def deformable_cross_attention_forward(
     query: torch.Tensor, key: torch.Tensor, value: torch.Tensor, locations: torch.Tensor, scale: float
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    return RECORD.kernels().forward(query, key, value, locations, scale)
+    out, lse = forward_outputs(query, key, value, locations)
+    RECORD.kernels().forward(query, key, value, locations, scale, out=out, lse=lse)
+    return out, lse
 
 
 @deformable_cross_attention_forward.register_fake
 def _(query, key, value, locations, scale):
-    return RECORD.forward_outputs(query, key, value, locations)
+    return forward_outputs(query, key, value, locations)
 
 
 @torch.library.custom_op("posemods::deformable_cross_attention_backward", mutates_args=())
@@ -72,13 +83,17 @@ def deformable_cross_attention_backward(
     lse: torch.Tensor,
     scale: float,
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-    return RECORD.kernels().backward(grad_out, query, key, value, locations, out, lse, scale)
+    grad_q, grad_k, grad_v, grad_loc = grads = backward_outputs(query, key, value, locations)
+    RECORD.kernels().backward(
+        grad_out, query, key, value, locations, out, lse, scale,
+        grad_q=grad_q, grad_k=grad_k, grad_v=grad_v, grad_loc=grad_loc,
+    )  # fmt: skip
+    return _in_input_dtypes(grads, key, value)
 
 
 @deformable_cross_attention_backward.register_fake
 def _(grad_out, query, key, value, locations, out, lse, scale):
-    grad_q, grad_k, grad_v, grad_loc = RECORD.backward_outputs(query, key, value, locations)
-    return grad_q, grad_k.to(key.dtype), grad_v.to(value.dtype), grad_loc
+    return _in_input_dtypes(backward_outputs(query, key, value, locations), key, value)
 
 
 def _setup_context(ctx, inputs, output):
@@ -111,6 +126,4 @@ RECORD = OpRecord(
     reference=reference.deformable_cross_attention,
     fused=fused,
     load_kernels=_load_kernels,
-    forward_outputs=forward_outputs,
-    backward_outputs=backward_outputs,
 )

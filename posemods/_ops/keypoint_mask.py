@@ -5,8 +5,9 @@ its backward to a second custom op. The forward also returns each token's log-su
 only state the backward keeps besides the inputs; :func:`posemods.functional.keypoint_mask` drops it.
 The kernel module is imported on first use, so ``import posemods`` never needs triton.
 
-Launchers and fakes allocate through :func:`forward_outputs` / :func:`backward_outputs`, so the strides
-a fake promises to ``torch.compile`` are the launcher's (contiguous, whatever the inputs' layout).
+The op allocates its outputs with :func:`forward_outputs` / :func:`backward_outputs` and hands them to
+the kernel launchers, and the fakes return the same allocation, so the strides a fake promises to
+``torch.compile`` are the ones the kernels write (contiguous, whatever the inputs' layout).
 """
 
 from __future__ import annotations
@@ -38,24 +39,28 @@ def backward_outputs(tokens: torch.Tensor, feats: torch.Tensor) -> tuple[torch.T
 
 @torch.library.custom_op("posemods::keypoint_mask", mutates_args=())
 def keypoint_mask(tokens: torch.Tensor, feats: torch.Tensor, scale: float) -> tuple[torch.Tensor, torch.Tensor]:
-    return RECORD.kernels().forward(tokens, feats, scale)
+    mask, lse = forward_outputs(tokens, feats)
+    RECORD.kernels().forward(tokens, feats, scale, mask=mask, lse=lse)
+    return mask, lse
 
 
 @keypoint_mask.register_fake
 def _(tokens, feats, scale):
-    return RECORD.forward_outputs(tokens, feats)
+    return forward_outputs(tokens, feats)
 
 
 @torch.library.custom_op("posemods::keypoint_mask_backward", mutates_args=())
 def keypoint_mask_backward(
     grad_mask: torch.Tensor, tokens: torch.Tensor, feats: torch.Tensor, lse: torch.Tensor, scale: float
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    return RECORD.kernels().backward(grad_mask, tokens, feats, lse, scale)
+    grad_tokens, grad_feats = backward_outputs(tokens, feats)
+    RECORD.kernels().backward(grad_mask, tokens, feats, lse, scale, grad_tokens=grad_tokens, grad_feats=grad_feats)
+    return grad_tokens, grad_feats
 
 
 @keypoint_mask_backward.register_fake
 def _(grad_mask, tokens, feats, lse, scale):
-    return RECORD.backward_outputs(tokens, feats)
+    return backward_outputs(tokens, feats)
 
 
 def _setup_context(ctx, inputs, output):
@@ -85,6 +90,4 @@ RECORD = OpRecord(
     reference=reference.keypoint_mask,
     fused=fused,
     load_kernels=_load_kernels,
-    forward_outputs=forward_outputs,
-    backward_outputs=backward_outputs,
 )

@@ -4,9 +4,9 @@ The op is opaque to torch.compile: ``register_fake`` gives it shapes and ``regis
 its backward to a second custom op, so a compiled graph calls the Triton kernels as-is.
 The kernel module is imported on first use, so ``import posemods`` never needs triton.
 
-The launchers and the fakes allocate their outputs through the same functions below
-(:func:`forward_outputs`, :func:`backward_outputs`), so the strides a fake promises to
-``torch.compile`` are the strides the kernels return: contiguous, whatever the inputs' layout.
+The op allocates its outputs with :func:`forward_outputs` / :func:`backward_outputs` and hands them to
+the kernel launchers, and the fakes return the same allocation, so the strides a fake promises to
+``torch.compile`` are the strides the kernels write: contiguous, whatever the inputs' layout.
 
 The forward returns the attention in fp32 and each row's normaliser (fp32), both saved for the
 backward; :func:`posemods.functional.kinematics_attention` casts the attention to the inputs' dtype.
@@ -32,7 +32,7 @@ def forward_outputs(
     query: torch.Tensor, key: torch.Tensor, value: torch.Tensor
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
     """Uninitialised, contiguous ``pred`` (value's shape and dtype), ``attn`` (B, J, J) fp32 and the
-    row normalisers (B, J) fp32: what the forward kernel writes."""
+    row normalisers (B, J) fp32: what the forward kernel writes, and what the fake returns."""
     batch, joints = query.shape[:2]
     pred = value.new_empty(value.shape)  # new_empty: contiguous, unlike empty_like's preserve_format
     attn = query.new_empty((batch, joints, joints), dtype=torch.float32)
@@ -51,12 +51,14 @@ def backward_outputs(
 def kinematics_attention(
     query: torch.Tensor, key: torch.Tensor, value: torch.Tensor, scale: float, normalization: str = "softmax"
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    return RECORD.kernels().forward(query, key, value, scale, normalization)
+    pred, attn, norm = forward_outputs(query, key, value)
+    RECORD.kernels().forward(query, key, value, scale, normalization, pred=pred, attn=attn, norm=norm)
+    return pred, attn, norm
 
 
 @kinematics_attention.register_fake
 def _(query, key, value, scale, normalization="softmax"):
-    return RECORD.forward_outputs(query, key, value)
+    return forward_outputs(query, key, value)
 
 
 @torch.library.custom_op("posemods::kinematics_attention_backward", mutates_args=())
@@ -71,12 +73,17 @@ def kinematics_attention_backward(
     scale: float,
     normalization: str = "softmax",
 ) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor]:
-    return RECORD.kernels().backward(grad_pred, grad_attn, query, key, value, attn, norm, scale, normalization)
+    grad_q, grad_k, grad_v = backward_outputs(query, key, value)
+    RECORD.kernels().backward(
+        grad_pred, grad_attn, query, key, value, attn, norm, scale, normalization,
+        grad_q=grad_q, grad_k=grad_k, grad_v=grad_v,
+    )  # fmt: skip
+    return grad_q, grad_k, grad_v
 
 
 @kinematics_attention_backward.register_fake
 def _(grad_pred, grad_attn, query, key, value, attn, norm, scale, normalization="softmax"):
-    return RECORD.backward_outputs(query, key, value)
+    return backward_outputs(query, key, value)
 
 
 def _setup_context(ctx, inputs, output):
@@ -113,6 +120,4 @@ RECORD = OpRecord(
     reference=reference.kinematics_attention,
     fused=fused,
     load_kernels=_load_kernels,
-    forward_outputs=forward_outputs,
-    backward_outputs=backward_outputs,
 )

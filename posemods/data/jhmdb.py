@@ -39,8 +39,12 @@ import numpy as np
 
 from posemods._shapes import expect_choice
 from posemods.data._files import load_mat, mat_array, require_scipy
+from posemods.data.registry import DatasetOptions, DatasetSpec, register_dataset
 from posemods.data.video_dataset import VideoPoseDataset, VideoRecord, box_from_joints
 from posemods.skeletons import JHMDB_15
+
+#: The release's three train/test splits (``<class>_test_split_<k>.txt``); the paper averages all three.
+JHMDB_SPLITS = (1, 2, 3)
 
 
 def read_jhmdb_split(
@@ -50,8 +54,8 @@ def read_jhmdb_split(
 
     JHMDB_PreData.m: ``trainTest = str2double( tline(end-1) )``, 1 train and 2 test."""
     expect_choice("subset", subset, ("train", "test"))
-    if split not in (1, 2, 3):
-        raise ValueError(f"split: expected 1, 2 or 3, got {split!r}")
+    if split not in JHMDB_SPLITS:
+        raise ValueError(f"split: expected one of {JHMDB_SPLITS}, got {split!r}")
     folder = Path(root) / ("sub_splits" if sub else "splits")
     pattern = re.compile(rf"^(.+)_test_split_?{split}\.txt$")
     wanted = "1" if subset == "train" else "2"
@@ -137,3 +141,22 @@ class SubJHMDB(VideoPoseDataset):
     ) -> None:
         records = read_jhmdb(root, split, subset, sub)
         super().__init__(records, JHMDB_15, train=subset == "train" if train is None else train, **kwargs)
+
+
+def _build(options: DatasetOptions, train: bool) -> SubJHMDB:
+    subset = "train" if train else "test"
+    return SubJHMDB(options.data_root, split=int(options.split), subset=subset, **options.video_kwargs())
+
+
+register_dataset(
+    DatasetSpec(
+        "jhmdb",
+        _build,
+        layout="jhmdb",
+        protocol="lstmpm_jhmdb",
+        description="Sub-JHMDB, 15 joints, read from --data-root",
+        split_rule="sub_splits/<class>_test_split_<k>.txt of split k",
+        splits=tuple(str(k) for k in JHMDB_SPLITS),
+        requires={"data_root": "the JHMDB folder with joint_positions/, puppet_mask/, sub_splits/, Rename_Images/"},
+    )
+)

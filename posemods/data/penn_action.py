@@ -29,12 +29,14 @@ where pixel (0, 0) is).
 from __future__ import annotations
 
 import logging
+from collections.abc import Callable
 from pathlib import Path
 
 import numpy as np
 
 from posemods._shapes import expect_choice
 from posemods.data._files import load_mat, mat_array, require_scipy
+from posemods.data.registry import DatasetOptions, DatasetSpec, register_dataset
 from posemods.data.video_dataset import VideoPoseDataset, VideoRecord, box_from_joints, fill_missing_boxes
 from posemods.skeletons import PENN_ACTION_13
 
@@ -137,3 +139,39 @@ class PennAction(VideoPoseDataset):
         super().__init__(
             read_penn_action(root, split), PENN_ACTION_13, train=split == "train" if train is None else train, **kwargs
         )
+
+
+#: The Penn Action pipelines by name: ``pipeline -> build(options, train)``. This reader's is
+#: ``"posemods"``; :mod:`posemods.data.rpstn` adds ``"rpstn"`` (the RPSTN authors' clips, crop,
+#: augmentation and targets) beside its own code, so this module never imports it.
+PENN_PIPELINES: dict[str, Callable[[DatasetOptions, bool], PennAction]] = {}
+
+
+def _build_posemods(options: DatasetOptions, train: bool) -> PennAction:
+    return PennAction(options.data_root, split="train" if train else "test", train=train, **options.video_kwargs())
+
+
+PENN_PIPELINES["posemods"] = _build_posemods
+
+
+def _build(options: DatasetOptions, train: bool) -> PennAction:
+    pipeline = options.extra["pipeline"]
+    if pipeline not in PENN_PIPELINES:
+        raise ValueError(f"pipeline: expected one of {sorted(PENN_PIPELINES)}, got {pipeline!r}")
+    return PENN_PIPELINES[pipeline](options, train)
+
+
+register_dataset(
+    DatasetSpec(
+        "penn_action",
+        _build,
+        layout="penn_action",
+        protocol="lstmpm_penn",
+        description="Penn Action, 13 joints, read from --data-root",
+        split_rule="the label files' train flag, 1 for training and -1 for test",
+        requires={"data_root": "the Penn Action folder with labels/ and frames/"},
+        # "posemods" (this reader) or "rpstn" (posemods.data.rpstn: the RPSTN authors' pipeline,
+        # which the kimnet-penn recipe takes); TrainConfig's field of the same name fills it.
+        options={"pipeline": "posemods"},
+    )
+)

@@ -37,6 +37,7 @@ from pathlib import Path
 import numpy as np
 
 from posemods.data._files import load_json
+from posemods.data.registry import DatasetOptions, DatasetSpec, register_dataset
 from posemods.data.video_dataset import VideoPoseDataset, VideoRecord, box_from_joints, fill_missing_boxes
 from posemods.skeletons import POSETRACK_17
 
@@ -420,3 +421,26 @@ class PoseTrack(VideoPoseDataset):
 
     def __init__(self, root: str | Path, annotation_dir: str | Path, train: bool = True, **kwargs) -> None:
         super().__init__(read_posetrack(root, annotation_dir), POSETRACK_17, train=train, **kwargs)
+
+
+def _build(options: DatasetOptions, train: bool) -> PoseTrack:
+    annotation_dir = Path(options.annotations) / ("train" if train else "val")
+    return PoseTrack(options.data_root, annotation_dir, train=train, **options.video_kwargs())
+
+
+register_dataset(
+    DatasetSpec(
+        "posetrack",
+        _build,
+        layout="posetrack",
+        protocol="poseval",
+        description="PoseTrack 2017/2018/2021, 17 joints, images under --data-root, labels under --annotations",
+        split_rule="ANNOTATIONS/train for training and ANNOTATIONS/val for evaluation",
+        requires={
+            "data_root": "PoseTrack's image root, where the files' image paths start",
+            "annotations": "the folder of per-video JSON files, with train/ and val/",
+        },
+        # The top-down crop of PoseTrack's models (VREMD, and the HRNet line it builds on): H x W = 4 x 3.
+        defaults={"input_size": (256, 192)},
+    )
+)

@@ -16,6 +16,7 @@ from posemods._shapes import expect_positive, expect_size
 from posemods.data.clip import make_clip
 from posemods.data.heatmaps import expect_sigma, gaussian_heatmaps
 from posemods.data.hiding import HiddenFrames, limb_points
+from posemods.data.registry import DatasetOptions, DatasetSpec, register_dataset
 from posemods.skeletons import Skeleton, get_skeleton
 
 # Body proportions in units of L (about 1.12 x the person's height): pelvis-to-neck torso, limbs,
@@ -422,3 +423,44 @@ class SyntheticPoseVideos(torch.utils.data.Dataset):
             x0 = int(np.clip(round(cx - side / 2), 0, max(w - side, 0)))
             y0 = int(np.clip(round(cy - side / 2), 0, max(h - side, 0)))
             yield (x0, y0, min(x0 + side, w), min(y0 + side, h)), in_frame
+
+
+#: The evaluation clips' seed is the run's seed plus this, so they never repeat a training clip.
+EVAL_SEED_OFFSET = 1_000
+
+
+def _build(options: DatasetOptions, train: bool) -> SyntheticPoseVideos:
+    extra = options.extra
+    return SyntheticPoseVideos(
+        num_clips=extra["train_clips"] if train else extra["eval_clips"],
+        clip_length=options.clip_length,
+        frame_size=options.input_size,
+        heatmap_size=options.heatmap_size,
+        sigma=options.sigma,
+        seed=options.seed if train else options.seed + EVAL_SEED_OFFSET,
+        distractors=extra["distractors"],
+        occluders=extra["occluders"],
+        occluder_size=extra["occluder_size"],
+        motion_blur=extra["motion_blur"],
+    )
+
+
+register_dataset(
+    DatasetSpec(
+        "synthetic",
+        _build,
+        layout="penn_action",  # SyntheticPoseVideos' default layout
+        protocol="pck",
+        description="stick people made on the fly, 13 joints, nothing to download",
+        split_rule=f"clips of two seeds, --seed for training and --seed + {EVAL_SEED_OFFSET} for evaluation",
+        # SyntheticPoseVideos' own defaults, and the held-out clips a run scores by default.
+        options={
+            "train_clips": 1000,
+            "eval_clips": 200,
+            "occluders": 0,
+            "occluder_size": 40,
+            "distractors": 0,
+            "motion_blur": 0.0,
+        },
+    )
+)

@@ -94,6 +94,12 @@ class TopDownTransform:
             flip = bool(rng.random() < aug.flip_prob)
         return crop_affine(center, size, self.input_size, rotation, flip), flip
 
+    def render_targets(self, joints_crop: torch.Tensor, annotated: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(heatmaps (T, J, h, w), target_weight (T, J))`` for crop joints (T, J, 2): one Gaussian per
+        annotated joint (:func:`~posemods.data.heatmaps.gaussian_heatmaps`). A pipeline that renders
+        its targets otherwise overrides this (:class:`posemods.data.rpstn.RPSTNTransform`)."""
+        return gaussian_heatmaps(joints_crop, annotated, self.heatmap_size, self.input_size, self.sigma)
+
     def _half_body(self, joints, visibility, rng, min_joints) -> torch.Tensor | None:
         halves = [self.skeleton.upper_body, self.skeleton.lower_body]
         if rng.random() < 0.5:
@@ -141,9 +147,7 @@ class TopDownTransform:
             perm = list(self.skeleton.flip_index)
             joints_crop, joints_image = joints_crop[:, perm], joints_image[:, perm]
             visibility, annotated = visibility[:, perm], annotated[:, perm]
-        heatmaps, target_weight = gaussian_heatmaps(
-            joints_crop, annotated, self.heatmap_size, self.input_size, self.sigma
-        )
+        heatmaps, target_weight = self.render_targets(joints_crop, annotated)
         return make_clip(
             frames=crop.clamp(0, 1),
             joints=joints_crop,

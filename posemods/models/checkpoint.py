@@ -8,21 +8,22 @@ from collections.abc import Mapping
 import torch
 from torch import nn
 
-from posemods._serialization import DIGEST_KEY, load_file, verify_digest
+from posemods._serialization import DIGEST_KEY, is_safetensors, load_file, read_safetensors, verify_digest
 
 # Keys that wrap a state_dict in common training checkpoints.
 _WRAPPERS = ("state_dict", "model", "module", "model_state_dict")
 
 
 def read_state_dict(path: str | os.PathLike) -> dict[str, torch.Tensor]:
-    """Read a state_dict saved with ``torch.save`` from a local file.
+    """Read a state_dict from a local file: one saved with ``torch.save``, or a ``.safetensors`` file.
 
     Unwraps ``{"state_dict": ...}``-style training checkpoints and strips the ``module.`` prefix
     that DataParallel/DDP add. Loads with ``weights_only=True``: a checkpoint is data, not code.
     """
     if not os.path.isfile(path):
         raise FileNotFoundError(f"checkpoint: no such file {os.fspath(path)!r} (weights are never downloaded)")
-    state = load_file(path, "checkpoint")  # a clear error for an empty, truncated or foreign file
+    # Either reader gives a clear error for an empty, truncated or foreign file.
+    state = read_safetensors(path, "checkpoint")[0] if is_safetensors(path) else load_file(path, "checkpoint")
     if isinstance(state, dict) and DIGEST_KEY in state and "format" in state:
         # A posemods training checkpoint carries the digest of its payload: flipped bytes are refused.
         verify_digest(state, os.fspath(path))

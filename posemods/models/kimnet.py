@@ -5,13 +5,15 @@ Shapes use the vocabulary of :mod:`posemods._shapes`.
 
 from __future__ import annotations
 
-from posemods.models.recursive import RecursivePoseModel
+from posemods.models._registry import register_model
+from posemods.models.recursive import RecursivePoseModel, registration
 from posemods.variants import RECURSIVE_VARIANTS
 
 #: The rows of KIMNet's Tables 4 and 5 (the keys of ``RECURSIVE_VARIANTS["kimnet"]``).
 KIMNET_TEMPORAL = tuple(RECURSIVE_VARIANTS["kimnet"])
 
 
+@register_model("kimnet", **registration("kimnet"))
 class KIMNet(RecursivePoseModel):
     """``video (B, T, 3, H, W) -> heatmaps (B, T, J, H / 4, W / 4)``; the paper: 256 x 256 -> 64 x 64, T = 5.
 

@@ -13,11 +13,19 @@ import torch.nn.functional as F
 from torch import nn
 
 from posemods._shapes import expect_choice, expect_float, expect_module_dtype, expect_positive, expect_shape
+from posemods.models._registry import register_model
 from posemods.models.checkpoint import load_checkpoint
 from posemods.models.conv_lstm import ConvLSTMCell
 from posemods.models.correction import PriorCorrection
 from posemods.models.normalize import ImageNormalize
 from posemods.modules.kmm import KinematicsModelingModule as KMM
+from posemods.variants import LSTMPM_VARIANTS, cli_variants
+
+#: LSTMPM's input statistics: frames are centred only (``x - 0.5``), as its code feeds ``pixel / 256 - 0.5``.
+CENTRE_MEAN = (0.5, 0.5, 0.5)
+CENTRE_STD = (1.0, 1.0, 1.0)
+#: Input pixels per output pixel: three 3x3/2 max-pools.
+STRIDE = 8
 
 
 def _conv_relu(in_channels: int, out_channels: int, kernel_size: int) -> list[nn.Module]:
@@ -44,6 +52,20 @@ def centre_gaussian(batch: int, size: tuple[int, int], sigma: float, like: torch
     return gauss.expand(batch, 1, height, width)
 
 
+@register_model(
+    "lstmpm",
+    variants=cli_variants("lstmpm"),
+    default_variant=LSTMPM_VARIANTS[0],
+    # LSTMPM's CPM trunk has no backbone choice; only the ConvLSTM width changes.
+    presets={"tiny": {"hidden_channels": 8}, "small": {"hidden_channels": 24}, "paper": {}},
+    num_joints=13,
+    input_size=(368, 368),
+    clip_length=5,
+    mean=CENTRE_MEAN,
+    std=CENTRE_STD,
+    stride=STRIDE,
+    extra_maps=1,  # the background map after the joints
+)
 class LSTMPM(nn.Module):
     """``video (B, T, 3, H, W) -> heatmaps (B, T, J + 1, H / 8, W / 8)``, the last map the background.
 
@@ -78,7 +100,6 @@ class LSTMPM(nn.Module):
         checkpoint: a local state_dict of the whole model.
     """
 
-    default_clip = (5, 3, 368, 368)
     feature_channels = 32
 
     def __init__(
@@ -97,7 +118,7 @@ class LSTMPM(nn.Module):
         self.mode = temporal
         self.centre_sigma = centre_sigma
         maps = num_joints + 1
-        self.normalize = ImageNormalize(mean=(0.5, 0.5, 0.5), std=(1.0, 1.0, 1.0))
+        self.normalize = ImageNormalize(mean=CENTRE_MEAN, std=CENTRE_STD)
         self.initializer = nn.Sequential(
             *_cpm_trunk(), *_conv_relu(32, 512, 9), *_conv_relu(512, 512, 1), nn.Conv2d(512, maps, 1)
         )
@@ -119,8 +140,7 @@ class LSTMPM(nn.Module):
         if checkpoint is not None:
             load_checkpoint(self, checkpoint)
 
-    #: Input pixels per output pixel: three 3x3/2 max-pools.
-    stride = 8
+    stride = STRIDE
 
     def _check(self, name: str, tensor: torch.Tensor, spec: str, dims: dict[str, int]) -> None:
         expect_shape(name, tensor, spec, dims)

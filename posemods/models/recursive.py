@@ -10,6 +10,11 @@ correction and an optional decoder (KIMNet eq. 2):
 Which blocks exist is data: a row of :data:`posemods.variants.RECURSIVE_VARIANTS`, picked by the
 family (``KIMNet``, ``RPSTN``, ``DKD`` are presets of this class) and ``temporal``.
 
+The recursion, the decoder of frame 1 and its sharing by every frame were held against the RPSTN
+authors' ``lib/models/dkd_net.py:DKD_Network.forward`` (github:YHDang/RPSTN f7dcd3e); the decoder is
+:class:`~posemods.models.relation.RelationDecoder`, the pose initializer and the feature encoder are
+their ``pose_resnet.py:get_pose_net``'s two SimpleBaselines (to the parameter).
+
 Shapes use the vocabulary of :mod:`posemods._shapes`.
 """
 
@@ -25,10 +30,37 @@ from torch import nn
 from posemods._shapes import expect_choice, expect_float, expect_module_dtype, expect_positive, expect_shape
 from posemods.models.checkpoint import load_checkpoint
 from posemods.models.correction import PriorCorrection
-from posemods.models.relation import JointRelationExtractor
+from posemods.models.normalize import IMAGENET_MEAN, IMAGENET_STD
+from posemods.models.relation import RelationDecoder
 from posemods.models.simple_baseline import SimpleBaseline
 from posemods.models.temporal import build_temporal
-from posemods.variants import RECURSIVE_VARIANTS, default_variant
+from posemods.variants import RECURSIVE_VARIANTS, cli_variants, default_variant
+
+# Two backbones (initializer, encoder) and the encoder width C. "tiny" is for tests (seconds on a
+# CPU core at 32 x 32), "small" for the CPU demos (64 x 64 to 128 x 128), "paper" for the tables.
+SIZE_PRESETS = {
+    "tiny": {"initializer_backbone": "resnet10t", "encoder_backbone": "resnet10t", "channels": 16},
+    "small": {"initializer_backbone": "resnet10t", "encoder_backbone": "resnet10t", "channels": 64},
+    "paper": {"initializer_backbone": "resnet101", "encoder_backbone": "resnet50", "channels": 256},
+}
+
+
+def registration(family: str) -> dict:
+    """The default configuration KIMNet, RPSTN and DKD register with (``@register_model(family,
+    **registration(family))``): the papers' 256 x 256 crops of Penn Action (13 joints), T = 5, ResNet
+    backbones (inputs in multiples of their stride 32, normalised with ImageNet's statistics), and the
+    variants of the family's rows in :data:`~posemods.variants.RECURSIVE_VARIANTS` and paper tables."""
+    return {
+        "variants": cli_variants(family),
+        "default_variant": default_variant(family),
+        "presets": SIZE_PRESETS,
+        "num_joints": 13,
+        "input_size": (256, 256),
+        "clip_length": 5,
+        "mean": IMAGENET_MEAN,
+        "std": IMAGENET_STD,
+        "input_multiple": 32,
+    }
 
 
 class RecursivePoseModel(nn.Module):
@@ -53,8 +85,6 @@ class RecursivePoseModel(nn.Module):
 
     #: The family the presets (KIMNet, RPSTN, DKD) fix; the class itself takes ``family=``.
     family: str | None = None
-    #: A clip of the papers' size, (T, 3, H, W): used by the examples and the latency helper.
-    default_clip = (5, 3, 256, 256)
 
     #: family -> its preset class (KIMNet, RPSTN, DKD), filled as they are defined.
     presets: ClassVar[dict[str, type[RecursivePoseModel]]] = {}
@@ -107,7 +137,7 @@ class RecursivePoseModel(nn.Module):
             prior = num_joints if "prior" in row["correction"] else 0
             features = channels if "features" in row["correction"] else 0
             self.correction = PriorCorrection(prior, features, channels, num_joints)
-        self.decoder: nn.Module | None = JointRelationExtractor(num_joints) if row["decoder"] else None
+        self.decoder: nn.Module | None = RelationDecoder(num_joints) if row["decoder"] else None
         if checkpoint is not None:
             load_checkpoint(self, checkpoint)
 

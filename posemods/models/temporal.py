@@ -28,6 +28,7 @@ from __future__ import annotations
 from torch import nn
 
 from posemods._shapes import expect_choice
+from posemods.models.kernel_distillation import JRPSP, PoseKernelDistillator
 from posemods.modules.kmm import KinematicsModelingModule as KMM
 from posemods.modules.temporal import TemporalModule, check_temporal_inputs
 
@@ -44,7 +45,5 @@ def build_temporal(kind: str, in_channels: int, num_joints: int, backend: str = 
     expect_choice("temporal", kind, TEMPORAL_MODULES)
     if kind == "kmm":
         return KMM(in_channels, num_joints, backend=backend, **kwargs)
-    from posemods.models.kernel_distillation import JRPSP, PoseKernelDistillator  # it imports this file
-
     cls = PoseKernelDistillator if kind == "dkd" else JRPSP
     return cls(in_channels, num_joints, **kwargs)

@@ -12,11 +12,13 @@ import torch
 from torch import nn
 
 from posemods._shapes import expect_float, expect_module_device, expect_module_dtype, expect_positive, expect_shape
+from posemods.models._registry import register_model
 from posemods.models.checkpoint import load_checkpoint
 from posemods.models.heads import DeconvHead, TokenHeatmapHead
+from posemods.models.normalize import IMAGENET_MEAN, IMAGENET_STD
 from posemods.models.vit import ViTBackbone
 from posemods.modules import BMD, HKM
-from posemods.variants import VREMD_TABLE4, VREMD_TABLE5, VREMD_TABLE6
+from posemods.variants import VREMD_TABLE4, VREMD_TABLE5, VREMD_TABLE6, cli_variants
 
 __all__ = ["VREMD", "VREMD_TABLE4", "VREMD_TABLE5", "VREMD_TABLE6", "VREMDOutput"]
 
@@ -30,6 +32,33 @@ class VREMDOutput(NamedTuple):
     motion_heatmaps: torch.Tensor
 
 
+def _geometry(input_size: tuple[int, int], clip_length: int) -> dict:
+    """A ViT is built for one crop size (H, W) and VREMD for one odd T; patch 16 gives stride 4."""
+    return {"img_size": tuple(input_size), "num_frames": clip_length}
+
+
+# Tables 4-6's rows (posemods.variants): Table 4's bare names and table4:/table5:/table6: rows. The
+# backbone trains in "tiny" and "small" (nothing is pretrained on synthetic data); "paper" keeps the
+# paper's frozen ViT-L, for a user's backbone_checkpoint=. The ViT presets normalise with ImageNet's
+# statistics, as ViTPose does.
+@register_model(
+    "vremd",
+    variants=cli_variants("vremd"),
+    default_variant="hkm+bmd",
+    presets={
+        "tiny": {"backbone": "micro", "freeze_backbone": False, "head_channels": 16},
+        "small": {"backbone": "tiny", "freeze_backbone": False, "head_channels": 64},
+        "paper": {"backbone": "large"},
+    },
+    num_joints=17,
+    input_size=(256, 192),
+    clip_length=3,
+    mean=IMAGENET_MEAN,
+    std=IMAGENET_STD,
+    input_multiple=16,
+    output="key",
+    geometry=_geometry,
+)
 class VREMD(nn.Module):
     """``video (B, T, 3, H, W) -> key-frame heatmaps (B, J, 4 H / P, 4 W / P)``; the paper: T = 3,
     256 x 192 crops, patch P = 16, so a 16 x 12 token grid and 64 x 48 heatmaps.

@@ -5,14 +5,13 @@ Shapes use the vocabulary of :mod:`posemods._shapes`.
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from typing import Literal
 
 import torch
 from torch import nn
 
-from posemods._backend import BACKENDS
 from posemods._shapes import (
-    expect_choice,
     expect_float,
     expect_grid,
     expect_grid_tokens,
@@ -25,12 +24,8 @@ from posemods._shapes import (
 )
 from posemods.modules.cross_attention import CrossAttention
 from posemods.modules.deformable_motion import deformable_motion
-from posemods.modules.deformable_sampling import (
-    OPERATORS,
-    OffsetConv,
-    Operator,
-    ReferencePointsMode,
-)
+from posemods.modules.motion_operator import MotionConfig, Operator, ReferencePointsMode
+from posemods.modules.offsets import OffsetConv
 
 
 class AdaptiveDeformableCross(nn.Module):
@@ -84,36 +79,29 @@ class AdaptiveDeformableCross(nn.Module):
         reference_points: ReferencePointsMode | None = None,
     ) -> None:
         super().__init__()
-        expect_choice("operator", operator, OPERATORS)
+        motion = MotionConfig(
+            dim, num_heads, num_points, constraint_dim, offset_kernel_size, offset_conv, operator, qkv_bias, backend,
+            reference_points,
+        )  # fmt: skip
         mlp_ratio = expect_mlp_ratio(mlp_ratio, dim)
         # timm is imported here, not at module level: it imports torch._dynamo and with it triton,
         # which `import posemods` must not cost.
         from timm.layers import Mlp
 
         self.operator = operator
-        constraint_dim = dim if constraint_dim is None else constraint_dim
         self.norm = nn.LayerNorm(dim)
-        self.deform = deformable_motion(
-            operator, dim, num_heads=num_heads, num_points=num_points, constraint_dim=constraint_dim,
-            offset_kernel_size=offset_kernel_size, offset_conv=offset_conv, qkv_bias=qkv_bias, backend=backend,
-            reference_points=reference_points,
-        )  # fmt: skip
+        self.deform = deformable_motion(**asdict(motion))
         if operator == "dca":
-            self.constraint_norm = nn.LayerNorm(constraint_dim)
-            self.cross = CrossAttention(dim, num_heads, context_dim=constraint_dim, qkv_bias=qkv_bias)
+            self.constraint_norm = nn.LayerNorm(motion.constraint_dim)
+            self.cross = CrossAttention(dim, num_heads, context_dim=motion.constraint_dim, qkv_bias=qkv_bias)
         branches = 2 if operator == "dca" else 1
         self.mlp = Mlp(branches * dim, int(dim * mlp_ratio), dim)
 
-    def forward(
-        self,
-        x: torch.Tensor,
-        constraint: torch.Tensor | None,
-        hw: tuple[int, int],
-        reference_points: torch.Tensor | None = None,
-    ) -> torch.Tensor:
+    def forward(self, x, constraint, hw, reference_points=None) -> torch.Tensor:
         """x (B, L, C) motion stream, constraint (B, L, Cz) the enhanced F (never read, and may be
-        ``None``, for DA and DC), hw = (H, W) with H * W = L, reference_points (B, L, 2) or None.
-        Returns the updated stream (B, L, C)."""
+        ``None``, for DA and DC), hw = (H, W) with H * W = L, reference_points (B, L, 2) or None:
+        the motion-operator contract (:class:`~posemods.modules.motion_operator.MotionOperator`),
+        on grid tokens only. Returns the updated stream (B, L, C)."""
         h = self.norm(x)
         if self.operator != "dca":
             return x + self.mlp(self.deform(h, None, hw, reference_points))
@@ -133,10 +121,13 @@ class MotionStream(nn.Module):
     so the stream sees M_f or M_b itself, as in the paper.
     """
 
-    def __init__(self, in_dim: int, dim: int, depth: int, **block_kwargs) -> None:
+    def __init__(self, in_dim: int, depth: int, motion: MotionConfig, mlp_ratio: float) -> None:
         super().__init__()
+        dim = motion.dim
         self.embed = nn.Identity() if in_dim == dim else nn.Linear(in_dim, dim)
-        self.blocks = nn.ModuleList(AdaptiveDeformableCross(dim, **block_kwargs) for _ in range(depth))
+        self.blocks = nn.ModuleList(
+            AdaptiveDeformableCross(**asdict(motion), mlp_ratio=mlp_ratio) for _ in range(depth)
+        )
         self.norm = nn.LayerNorm(dim)  # the final norm of a pre-norm stack
 
     def forward(self, motion, constraint, hw, reference_points=None) -> torch.Tensor:
@@ -223,31 +214,27 @@ class BidirectionalMotionDisentangle(nn.Module):
         num_prefix_tokens: int = 0,
     ) -> None:
         super().__init__()
-        for name, value in (("dim", dim), ("num_heads", num_heads), ("depth", depth), ("num_frames", num_frames)):
+        for name, value in (("depth", depth), ("num_frames", num_frames)):
             expect_positive(name, value)
         if num_frames < 3 or num_frames % 2 == 0:
             raise ValueError(f"num_frames: expected an odd T >= 3 (the key frame in the middle), got {num_frames}")
-        if constraint_dim is not None:
-            expect_positive("constraint_dim", constraint_dim)
-        expect_choice("operator", operator, OPERATORS)
-        expect_choice("backend", backend, BACKENDS)
+        # Every block's operator, checked once here, before anything is allocated.
+        motion = MotionConfig(
+            dim, num_heads, num_points, constraint_dim, offset_kernel_size, offset_conv, operator, qkv_bias, backend,
+            reference_points,
+        )  # fmt: skip
         mlp_ratio = expect_mlp_ratio(mlp_ratio, dim)
         self.num_prefix_tokens = expect_prefix_tokens(num_prefix_tokens)
         self.dim, self.num_frames, self.key_frame = dim, num_frames, num_frames // 2
-        self.constraint_dim = dim if constraint_dim is None else constraint_dim
+        self.constraint_dim = motion.constraint_dim
         self.operator, self.bidirectional, self.backend = operator, bidirectional, backend
 
-        block_kwargs = dict(
-            num_heads=num_heads, num_points=num_points, mlp_ratio=mlp_ratio, operator=operator,
-            constraint_dim=self.constraint_dim, offset_kernel_size=offset_kernel_size, offset_conv=offset_conv,
-            qkv_bias=qkv_bias, backend=backend, reference_points=reference_points,
-        )  # fmt: skip
         per_direction = self.key_frame * dim  # K differences of C channels
         if bidirectional:
-            self.forward_stream = MotionStream(per_direction, dim, depth, **block_kwargs)
-            self.backward_stream = MotionStream(per_direction, dim, depth, **block_kwargs)
+            self.forward_stream = MotionStream(per_direction, depth, motion, mlp_ratio)
+            self.backward_stream = MotionStream(per_direction, depth, motion, mlp_ratio)
         else:
-            self.stream = MotionStream(2 * per_direction, dim, depth, **block_kwargs)
+            self.stream = MotionStream(2 * per_direction, depth, motion, mlp_ratio)
         self.fusion = nn.Linear(len(self.streams) * dim, dim)
 
     @property
@@ -319,6 +306,3 @@ class BidirectionalMotionDisentangle(nn.Module):
             f"dim={self.dim}, num_frames={self.num_frames}, operator={self.operator!r}, "
             f"bidirectional={self.bidirectional}, num_prefix_tokens={self.num_prefix_tokens}, backend={self.backend!r}"
         )
-
-
-BMD = BidirectionalMotionDisentangle

@@ -13,16 +13,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from posemods import functional
-from posemods._shapes import expect_choice, expect_prefix_tokens
-from posemods.modules.deformable_sampling import (
-    DeformableOffsets,
-    OffsetConv,
-    QueryOffsets,
-    ReferencePointsMode,
-    check_motion_config,
-    check_motion_inputs,
-    sampling_locations,
-)
+from posemods._shapes import expect_choice
+from posemods.modules.motion_operator import MotionConfig, MotionOperator, ReferencePointsMode
+from posemods.modules.offsets import DeformableOffsets, OffsetConv, QueryOffsets, sampling_locations
 
 #: The ``operator`` values DCA itself builds; ``"dc"`` is :class:`DeformableConvMotion`.
 ATTENTION_OPERATORS = ("dca", "da")
@@ -31,7 +24,7 @@ ATTENTION_OPERATORS = ("dca", "da")
 WEIGHTS = {"dot": "dca", "predicted": "da"}
 
 
-class DeformableCrossAttention(nn.Module):
+class DeformableCrossAttention(MotionOperator):
     """Motion tokens attend to N learned points around each query, placed under a constraint.
 
     ``operator="dca"`` (default) is VREMD eq. 3-4. For motion tokens x (M_f or M_b) and the enhanced
@@ -41,7 +34,7 @@ class DeformableCrossAttention(nn.Module):
     from z". Here:
 
     - ``q = W_q x``, ``z = W_z F``; offsets ``Δp = θ(ψ(q ⊕ z))`` in pixels
-      (:class:`~posemods.modules.deformable_sampling.DeformableOffsets`);
+      (:class:`~posemods.modules.offsets.DeformableOffsets`);
     - reference points p_z (``reference_points=``): ``"constraint"`` (default for DCA, the paper's
       "reference points from z") predicts a per-query shift in pixels from z by a linear map
       (``reference_proj``, C -> 2) added to the query's own pixel centre; it starts at zero, so at
@@ -107,7 +100,6 @@ class DeformableCrossAttention(nn.Module):
         num_prefix_tokens: int = 0,
         weights: Literal["dot", "predicted"] | None = None,
     ) -> None:
-        super().__init__()
         if weights is not None:
             expect_choice("weights", weights, tuple(WEIGHTS))
             warnings.warn(
@@ -117,16 +109,11 @@ class DeformableCrossAttention(nn.Module):
             )
             operator = WEIGHTS[weights]
         expect_choice("operator", operator, ATTENTION_OPERATORS)
-        if reference_points is None:
-            reference_points = "constraint" if operator == "dca" else "grid"
-        self.constraint_dim = check_motion_config(
-            dim, num_heads, num_points, constraint_dim, backend, reference_points, offset_kernel_size, offset_conv
-        )
-        if operator == "da" and reference_points != "grid":
-            raise ValueError("reference_points: plain deformable attention (operator='da') has no z; expected 'grid'")
-        self.dim, self.num_heads, self.num_points = dim, num_heads, num_points
-        self.operator, self.backend, self.reference_points = operator, backend, reference_points
-        self.num_prefix_tokens = expect_prefix_tokens(num_prefix_tokens)
+        config = MotionConfig(
+            dim, num_heads, num_points, constraint_dim, offset_kernel_size, offset_conv, operator, qkv_bias, backend,
+            reference_points,
+        )  # fmt: skip
+        super().__init__(config, num_prefix_tokens)
         if operator == "dca":
             self.q_proj = nn.Linear(dim, dim, bias=qkv_bias)  # W_q
             self.z_proj = nn.Linear(self.constraint_dim, dim, bias=qkv_bias)  # W_z
@@ -134,7 +121,7 @@ class DeformableCrossAttention(nn.Module):
             self.k_proj = nn.Linear(dim, dim, bias=False)  # W_k: a bias would cancel in the softmax
             self.v_proj = nn.Linear(dim, dim, bias=qkv_bias)  # W_v, its bias added after sampling
             self.out_proj = nn.Linear(dim, dim)
-            if reference_points == "constraint":
+            if self.reference_points == "constraint":
                 self.reference_proj = nn.Linear(dim, 2)  # z -> p_z's shift in pixels (dx, dy)
                 nn.init.zeros_(self.reference_proj.weight)
                 nn.init.zeros_(self.reference_proj.bias)
@@ -157,43 +144,31 @@ class DeformableCrossAttention(nn.Module):
         """Deprecated: ``"dot"`` for DCA, ``"predicted"`` for DA; read :attr:`operator`."""
         return "dot" if self.operator == "dca" else "predicted"
 
-    def forward(
-        self,
-        x: torch.Tensor,
-        constraint: torch.Tensor | None,
-        hw: tuple[int, int],
-        reference_points: torch.Tensor | None = None,
-    ) -> torch.Tensor:
-        """x (B, P + L, C) motion tokens, constraint (B, P + L, Cz) (``None`` allowed for DA),
-        hw = (H, W) with H * W = L, reference_points (B, L, 2) normalised (x, y) or None.
-        Returns (B, P + L, C), the P prefix tokens of x unchanged."""
-        batch, length, height, width = check_motion_inputs(
-            self, x, constraint, hw, reference_points, constraint_used=self.operator == "dca"
-        )
-        prefix = self.num_prefix_tokens
-        prefix_tokens, x = x[:, :prefix], x[:, prefix:]
+    def forward_grid(self, x, constraint, hw, reference_points) -> torch.Tensor:
+        """x (B, L, C) grid tokens, constraint (B, L, Cz) for DCA (None for DA), hw = (H, W),
+        reference_points (B, L, 2) or None; checked by :meth:`forward`. Returns (B, L, C)."""
+        batch, length, _ = x.shape
         heads, head_dim = self.num_heads, self.dim // self.num_heads
         if self.operator == "dca":
             query = self.q_proj(x)
-            z = self.z_proj(constraint[:, prefix:])
-            offsets = self.offsets(query, z, (height, width))
+            z = self.z_proj(constraint)
+            offsets = self.offsets(query, z, hw)
             if self.reference_points == "constraint":
-                reference_points = self._reference_from_z(z, (height, width), reference_points)
-            locations = sampling_locations(offsets, (height, width), reference_points)
-            key = F.linear(x, self.k_proj.weight).view(batch, height, width, heads, head_dim)
-            value = F.linear(x, self.v_proj.weight).view(batch, height, width, heads, head_dim)
+                reference_points = self._reference_from_z(z, hw, reference_points)
+            locations = sampling_locations(offsets, hw, reference_points)
+            key = F.linear(x, self.k_proj.weight).view(batch, *hw, heads, head_dim)
+            value = F.linear(x, self.v_proj.weight).view(batch, *hw, heads, head_dim)
             query = query.view(batch, length, heads, head_dim)
             out = functional.deformable_cross_attention(query, key, value, locations, backend=self.backend)
             if self.v_proj.bias is not None:  # sampled, then the projection's bias (the weights sum to 1)
                 out = out + self.v_proj.bias.view(heads, head_dim).to(out.dtype)
         else:
-            locations = sampling_locations(self.offsets(x), (height, width), reference_points)
-            value = self.v_proj(x).view(batch, height, width, heads, head_dim)
+            locations = sampling_locations(self.offsets(x), hw, reference_points)
+            value = self.v_proj(x).view(batch, *hw, heads, head_dim)
             attention = self.point_weights(x).view(batch, length, heads, self.num_points).softmax(-1)
             attention = attention.to(value.dtype)  # CUDA autocast runs softmax in float32
             out = functional.deformable_attention(value, locations, attention, backend=self.backend)
-        out = self.out_proj(out.reshape(batch, length, self.dim))
-        return torch.cat([prefix_tokens, out], dim=1) if prefix else out
+        return self.out_proj(out.reshape(batch, length, self.dim))
 
     def _reference_from_z(self, z: torch.Tensor, hw: tuple[int, int], base: torch.Tensor | None) -> torch.Tensor:
         """p_z = base + reference_proj(z) / (W, H): (B, L, 2) normalised (x, y), in at least float32.

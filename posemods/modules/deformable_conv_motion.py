@@ -10,17 +10,12 @@ from typing import Literal
 import torch
 from torch import nn
 
-from posemods._shapes import expect_odd_size, expect_prefix_tokens
-from posemods.modules.deformable_sampling import (
-    OffsetConv,
-    ReferencePointsMode,
-    check_motion_config,
-    check_motion_inputs,
-    pixel_centres,
-)
+from posemods._shapes import expect_odd_size
+from posemods.modules.motion_operator import MotionConfig, MotionOperator, ReferencePointsMode
+from posemods.modules.offsets import OffsetConv, pixel_centres
 
 
-class DeformableConvMotion(nn.Module):
+class DeformableConvMotion(MotionOperator):
     """A standard k x k deformable convolution over the motion tokens, its offsets predicted from them.
 
     Table 6 (a): "we first replace our Adaptive Deformable Cross (ADC) block with the deformable conv
@@ -36,7 +31,8 @@ class DeformableConvMotion(nn.Module):
       k x k kernel (``kernel_size``, 3 by default, so N = 9 taps) whose taps are moved by the offsets.
 
     ``num_points``, ``constraint_dim``, ``offset_conv``, ``qkv_bias`` and ``backend`` are accepted so
-    DCA, DA and DC share one constructor (:func:`~posemods.modules.deformable_motion.deformable_motion`);
+    DCA, DA and DC share one constructor (:class:`~posemods.modules.motion_operator.MotionConfig`,
+    :func:`~posemods.modules.deformable_motion.deformable_motion`);
     the taps are ``kernel_size ** 2`` and deform_conv2d always runs torchvision's own kernel, which has
     no bfloat16 kernel on CPU (a ``TypeError`` says so; float16 and float32 run). ``constraint`` is
     checked when given and never read, so it may be ``None``.
@@ -73,16 +69,12 @@ class DeformableConvMotion(nn.Module):
         reference_points: ReferencePointsMode | None = None,
         num_prefix_tokens: int = 0,
     ) -> None:
-        super().__init__()
-        reference_points = "grid" if reference_points is None else reference_points
-        self.constraint_dim = check_motion_config(
-            dim, num_heads, num_points, constraint_dim, backend, reference_points, offset_kernel_size, offset_conv
-        )
-        if reference_points != "grid":
-            raise ValueError("reference_points: deformable convolution (operator='dc') has no z; expected 'grid'")
-        expect_odd_size("kernel_size", kernel_size)
-        self.dim, self.num_heads, self.kernel_size, self.backend = dim, num_heads, kernel_size, backend
-        self.num_prefix_tokens = expect_prefix_tokens(num_prefix_tokens)
+        config = MotionConfig(
+            dim, num_heads, num_points, constraint_dim, offset_kernel_size, offset_conv, "dc", qkv_bias, backend,
+            reference_points,
+        )  # fmt: skip
+        super().__init__(config, num_prefix_tokens)
+        self.kernel_size = expect_odd_size("kernel_size", kernel_size)
         taps = kernel_size * kernel_size
         self.offsets = nn.Conv2d(dim, num_heads * 2 * taps, offset_kernel_size, padding=offset_kernel_size // 2)
         conv = nn.Conv2d(dim, dim, kernel_size)  # Conv2d's default initialisation of the kernel
@@ -94,24 +86,15 @@ class DeformableConvMotion(nn.Module):
         nn.init.zeros_(self.offsets.weight)  # mmcv's init_offset: DC starts as a plain convolution
         nn.init.zeros_(self.offsets.bias)
 
-    def forward(
-        self,
-        x: torch.Tensor,
-        constraint: torch.Tensor | None,
-        hw: tuple[int, int],
-        reference_points: torch.Tensor | None = None,
-    ) -> torch.Tensor:
-        """x (B, P + L, C) motion tokens, constraint (B, P + L, Cz) or None (never read),
-        hw = (H, W) with H * W = L, reference_points (B, L, 2) normalised (x, y) or None.
-        Returns (B, P + L, C), the P prefix tokens unchanged."""
-        batch, _, height, width = check_motion_inputs(self, x, constraint, hw, reference_points, constraint_used=False)
+    def forward_grid(self, x, constraint, hw, reference_points) -> torch.Tensor:
+        """x (B, L, C) grid tokens (constraint is None: DC never reads F), hw = (H, W),
+        reference_points (B, L, 2) or None; checked by :meth:`forward`. Returns (B, L, C)."""
         if x.dtype == torch.bfloat16 and x.device.type == "cpu" and not torch.is_autocast_enabled("cpu"):
             raise TypeError(
                 "x: torchvision's deform_conv2d has no bfloat16 kernel on CPU; run DC in float32 or float16 "
                 "(module.float()), under torch.autocast('cpu'), or on CUDA"
             )
-        prefix = self.num_prefix_tokens
-        prefix_tokens, x = x[:, :prefix], x[:, prefix:]
+        batch, (height, width) = x.shape[0], hw
         image = x.transpose(1, 2).reshape(batch, self.dim, height, width)
         offset = self.offsets(image)  # (B, G * k * k * 2, H, W): (dy, dx) per group and tap
         if reference_points is not None:
@@ -135,8 +118,7 @@ class DeformableConvMotion(nn.Module):
         offset = offset.nan_to_num(0.0).clamp(-limit, limit)
         out = deform_conv2d(image, offset, weight, bias, padding=self.kernel_size // 2)
         out = out.masked_fill(nan_offset, float("nan"))
-        out = out.flatten(2).transpose(1, 2)
-        return torch.cat([prefix_tokens, out], dim=1) if prefix else out
+        return out.flatten(2).transpose(1, 2)
 
     def extra_repr(self) -> str:
         return (

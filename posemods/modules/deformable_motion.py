@@ -1,31 +1,30 @@
-"""One switch between the deformable motion modules of VREMD's Table 6: DCA, DA and DC.
+"""One switch between the deformable motion operators of VREMD's Table 6: DCA, DA and DC.
 
-They share the constructor core ``(dim, num_heads, num_points, constraint_dim, offset_kernel_size,
-offset_conv, qkv_bias, backend, reference_points, num_prefix_tokens)`` and ``forward(x (B, L, C),
-constraint (B, L, Cz), hw=(H, W), reference_points=None) -> (B, L, C)``, so a block that holds one
-can hold any of them. The choice has one name everywhere, ``operator``: here, in
+All three are motion operators (:mod:`posemods.modules.motion_operator`): one constructor core (the
+settings of its ``MotionConfig``, and ``num_prefix_tokens``) and one ``forward(x (B, L, C),
+constraint (B, L, Cz), hw=(H, W), reference_points=None) -> (B, L, C)``, so a block that holds one can
+hold any of them. The choice has one name everywhere, ``operator``: here, in
 :class:`~posemods.modules.dca.DeformableCrossAttention` and in
 :class:`~posemods.modules.bmd.BidirectionalMotionDisentangle`.
 """
 
 from __future__ import annotations
 
-from torch import nn
-
 from posemods._shapes import expect_choice
 from posemods.modules.dca import DeformableCrossAttention
 from posemods.modules.deformable_conv_motion import DeformableConvMotion
-from posemods.modules.deformable_sampling import OPERATORS, Operator
+from posemods.modules.motion_operator import OPERATORS, MotionOperator, Operator
 
 #: Kept for callers of the old name; the same tuple as OPERATORS.
 DEFORMABLE_MOTION_KINDS = OPERATORS
 
 
-def deformable_motion(operator: Operator, dim: int, **kwargs) -> nn.Module:
+def deformable_motion(operator: Operator, dim: int, **kwargs) -> MotionOperator:
     """``"dca"``: :class:`DeformableCrossAttention` (eq. 3-4, Table 6 (c), (d)); ``"da"``: the same
     class with ``operator="da"`` (plain deformable attention, (b)); ``"dc"``:
     :class:`DeformableConvMotion` (deformable convolution, (a)). ``kwargs`` are the shared constructor
-    arguments."""
+    arguments; ``deformable_motion(**dataclasses.asdict(config))`` builds a
+    :class:`~posemods.modules.motion_operator.MotionConfig`'s operator."""
     expect_choice("operator", operator, OPERATORS)
     if operator == "dc":
         return DeformableConvMotion(dim, **kwargs)

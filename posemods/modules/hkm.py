@@ -243,6 +243,3 @@ class HumanKeypointMask(nn.Module):
             f"mask_activation={self.mask_activation!r}, num_prefix_tokens={self.num_prefix_tokens}, "
             f"backend={self.backend!r}"
         )
-
-
-HKM = HumanKeypointMask

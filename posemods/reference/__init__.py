@@ -3,7 +3,8 @@
 Tests and benchmarks import these as the one truth; the fused kernels are checked against them.
 """
 
-from posemods.reference.deformable_cross_attention import deformable_attention, deformable_cross_attention
+from posemods.reference.deformable_attention import deformable_attention
+from posemods.reference.deformable_cross_attention import deformable_cross_attention
 from posemods.reference.keypoint_mask import keypoint_mask
 from posemods.reference.kinematics_attention import kinematics_attention
 

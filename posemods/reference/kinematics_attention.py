@@ -7,6 +7,10 @@ from __future__ import annotations
 
 import torch
 
+# Eq. 10's two readings, which this reference defines and the kernels and posemods.functional follow:
+# the text's softmax, or the printed o / sum_l o.
+NORMALIZATIONS = ("softmax", "sum")
+
 
 def kinematics_attention(
     query: torch.Tensor, key: torch.Tensor, value: torch.Tensor, scale: float, normalization: str = "softmax"

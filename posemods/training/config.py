@@ -16,10 +16,17 @@ import sys
 from posemods._shapes import expect_choice, expect_positive, expect_size
 from posemods.training.recipes import LR_SCHEDULES, OPTIMIZERS, RECIPES
 
-DATASETS = ("synthetic", "penn_action", "jhmdb", "posetrack")
-JHMDB_SPLITS = ("1", "2", "3")
 NORMALIZERS = ("person", "torso")
 DEVICES = ("auto", "cpu", "cuda")
+
+
+def pipelines() -> tuple[str, ...]:
+    """How Penn Action's clips are sampled, cropped, augmented and targeted: posemods' own, or the RPSTN
+    authors' pipeline (posemods.data.rpstn), which KIMNet says it follows. Read from the reader's table,
+    which each pipeline joins beside its code."""
+    from posemods.data.penn_action import PENN_PIPELINES
+
+    return tuple(PENN_PIPELINES)
 
 
 @dataclasses.dataclass
@@ -38,10 +45,10 @@ class TrainConfig:
     preset: str = "small"
     model_kwargs: dict = dataclasses.field(default_factory=dict)
     # The data.
-    data: str = "synthetic"
+    data: str = "synthetic"  # a name of posemods.data.list_datasets()
     data_root: str | None = None
     annotations: str | None = None  # PoseTrack: the folder of per-video JSON files
-    split: str | None = None  # JHMDB: "1", "2" or "3" (the other datasets have fixed train/test sets)
+    split: str | None = None  # a numbered split, for datasets that have them (jhmdb's "1", "2", "3")
     clip_length: int = 5
     input_size: tuple[int, int] = (128, 128)  # (H, W)
     sigma: float = 2.0
@@ -52,6 +59,7 @@ class TrainConfig:
     distractors: int = 0
     motion_blur: float = 0.0
     half_body_prob: float = 0.3  # real datasets: chance of a half-body training crop
+    pipeline: str = "posemods"  # "rpstn": the RPSTN authors' Penn Action clips, crop, augmentation, targets
     # The optimisation.
     epochs: int = 5
     batch_size: int = 8
@@ -81,11 +89,21 @@ class TrainConfig:
 
     def __post_init__(self) -> None:
         self.input_size = expect_size("input_size", self.input_size)
-        expect_choice("data", self.data, DATASETS)
+        from posemods.data.registry import get_dataset_spec, list_datasets
+
+        expect_choice("data", self.data, list_datasets())
         expect_choice("normalize", self.normalize, NORMALIZERS)
         expect_choice("device", self.device, DEVICES)
         expect_choice("optimizer", self.optimizer, OPTIMIZERS)
         expect_choice("lr_schedule", self.lr_schedule, LR_SCHEDULES)
+        expect_choice("pipeline", self.pipeline, pipelines())
+        # Synthetic clips are made whole, with nothing to sample or crop: the recipe's pipeline may stay
+        # set when a kimnet-penn run is tried on them. The other readers have no RPSTN pipeline.
+        if self.pipeline == "rpstn" and self.data not in ("penn_action", "synthetic"):
+            raise ValueError(
+                f"pipeline: 'rpstn' is the RPSTN authors' Penn Action pipeline, got data {self.data!r} "
+                "(use --pipeline posemods)"
+            )
         self.lr_steps = [int(e) for e in self.lr_steps]
         if not 0.0 <= self.half_body_prob <= 1.0:  # also refuses NaN
             raise ValueError(f"half_body_prob: expected a probability in [0, 1], got {self.half_body_prob!r}")
@@ -100,18 +118,11 @@ class TrainConfig:
         from posemods.metrics import check_alpha
 
         check_alpha(self.alpha)
-        if self.split is not None:
-            if self.data != "jhmdb":
-                raise ValueError(
-                    f"split: only JHMDB has numbered splits (Penn Action trains on its train flag, PoseTrack on "
-                    f"train/), got split {self.split!r} for data {self.data!r}"
-                )
-            if str(self.split) not in JHMDB_SPLITS:
-                raise ValueError(f"split: expected one of JHMDB's splits {JHMDB_SPLITS}, got {self.split!r}")
-        if self.data != "synthetic" and self.data_root is None:
-            raise ValueError(f"data_root: expected the {self.data} folder, got None")
-        if self.data == "posetrack" and self.annotations is None:
-            raise ValueError("annotations: PoseTrack needs the folder of per-video JSON files")
+        # The dataset's own rules (posemods.data.registry), checked before any file is read. The split
+        # is kept as given (None stays None), so a saved config reads back unchanged.
+        dataset = get_dataset_spec(self.data)
+        dataset.check_split(self.split)
+        dataset.check_required(data_root=self.data_root, annotations=self.annotations)
 
     def to_dict(self) -> dict:
         out = dataclasses.asdict(self)
@@ -128,16 +139,12 @@ class TrainConfig:
         return cls(**values)
 
 
-# Flags with their help; the defaults come from the dataclass.
+# Flags with their help; the defaults come from the dataclass, the dataset flags' help from _dataset_help().
 _HELP = {
-    "model": "model family (see posemods.training.MODELS)",
+    "model": "registered model (posemods.list_models())",
     "variant": "the model's variant",
     "preset": "model size",
     "model_kwargs": "JSON of extra constructor arguments, e.g. '{\"channels\": 32}'",
-    "data": "synthetic (made on the fly) or a dataset read from --data-root",
-    "data_root": "the dataset's folder (Penn Action, JHMDB, or PoseTrack's image root)",
-    "annotations": "PoseTrack: the folder of per-video JSON annotations",
-    "split": "JHMDB: split 1, 2 or 3 (Penn Action trains on its train flag, PoseTrack on train/)",
     "clip_length": "T, frames per clip",
     "input_size": "H W of the frames (the crop, for real datasets)",
     "sigma": "Gaussian sigma of the heatmap targets, in heatmap pixels",
@@ -148,6 +155,8 @@ _HELP = {
     "distractors": "synthetic distractor people per clip (at most)",
     "motion_blur": "synthetic largest shutter time in frame intervals (0: off)",
     "half_body_prob": "datasets: probability of a half-body training crop (VREMD's truncation; 0 for KIMNet's recipe)",
+    "pipeline": "posemods | rpstn: the RPSTN authors' Penn Action clips, crop, augmentation and targets "
+    "(posemods.data.rpstn; the kimnet-penn recipe's; synthetic clips are made whole either way)",
     "epochs": "epochs",
     "batch_size": "clips per optimizer step, over all processes",
     "accumulate": "micro-batches per process and step (gradient accumulation)",
@@ -174,6 +183,25 @@ _HELP = {
 }
 
 
+def _dataset_help() -> dict[str, str]:
+    """The help of the dataset flags, written from the registry, so a registered dataset shows in ``--help``."""
+    from posemods.data.registry import get_dataset_spec, list_datasets
+
+    specs = [get_dataset_spec(name) for name in list_datasets()]
+
+    def needs(option: str) -> str:
+        return "; ".join(f"{s.name}: {s.requires[option]}" for s in specs if option in s.requires)
+
+    numbered = "; ".join(f"{s.name}: {' | '.join(s.splits)}, default {s.default_split}" for s in specs if s.splits)
+    fixed = "; ".join(f"{s.name}: {s.split_rule}" for s in specs if not s.splits)
+    return {
+        "data": "the dataset (" + "; ".join(f"{s.name}: {s.description}" for s in specs) + ")",
+        "data_root": f"the dataset's folder ({needs('data_root')})",
+        "annotations": f"the labels' folder, for datasets that keep them apart ({needs('annotations')})",
+        "split": f"a numbered split ({numbered}); the other datasets' sets are fixed ({fixed})",
+    }
+
+
 def add_arguments(
     parser: argparse.ArgumentParser, fields: tuple[str, ...] | None = None, overrides_only: bool = False
 ) -> None:
@@ -183,26 +211,29 @@ def add_arguments(
     enumeration is an argparse ``choices``, so a wrong value exits with status 2 and the usage line;
     :func:`check_arguments` adds the checks that span two flags (a variant of another model).
     """
-    from posemods.training.registry import MODELS
+    from posemods.data.registry import list_datasets
+    from posemods.models import MODELS
 
     choices = {
         "model": tuple(MODELS),
         "variant": _union(spec.variants for spec in MODELS.values()),
         "preset": _union(spec.presets for spec in MODELS.values()),
-        "data": DATASETS,
+        "data": list_datasets(),
         "normalize": NORMALIZERS,
         "device": DEVICES,
         "optimizer": OPTIMIZERS,
         "lr_schedule": LR_SCHEDULES,
         "recipe": tuple(RECIPES),
+        "pipeline": pipelines(),
     }
     defaults = TrainConfig()
+    helps = {**_HELP, **_dataset_help()}
     for field in dataclasses.fields(TrainConfig):
         if fields is not None and field.name not in fields:
             continue
         flag = "--" + field.name.replace("_", "-")
         default = getattr(defaults, field.name)
-        kwargs: dict = {"default": default, "help": _HELP[field.name], "dest": field.name}
+        kwargs: dict = {"default": default, "help": helps[field.name], "dest": field.name}
         if field.name == "variant":
             per_model = "; ".join(
                 f"{name}: " + " | ".join(v + "*" * (v == spec.default_variant) for v in spec.variants)
@@ -239,10 +270,11 @@ def _union(names) -> tuple[str, ...]:
 def check_arguments(parser: argparse.ArgumentParser, args: argparse.Namespace) -> None:
     """``parser.error`` (exit 2 with the usage line) for flags valid alone but not together, and for
     numbers no run can use: ``--sigma`` 0 (all-zero targets), a NaN or negative ``--alpha``, a
-    ``--split`` JHMDB does not have."""
+    ``--split`` the dataset does not have."""
     from posemods.data.heatmaps import expect_sigma
+    from posemods.data.registry import get_dataset_spec, list_datasets
     from posemods.metrics import check_alpha
-    from posemods.training.registry import MODELS
+    from posemods.models import MODELS
 
     for name, check in (("sigma", expect_sigma), ("alpha", check_alpha)):
         if getattr(args, name, None) is not None:
@@ -254,10 +286,18 @@ def check_arguments(parser: argparse.ArgumentParser, args: argparse.Namespace) -
     if resume not in (None, "auto") and not os.path.isfile(resume):
         parser.error(f"argument --resume: no such file {resume!r}")
     split, data = getattr(args, "split", None), getattr(args, "data", None)
-    if split is not None and split not in JHMDB_SPLITS:
-        parser.error(f"argument --split: expected one of JHMDB's splits {', '.join(JHMDB_SPLITS)}, got {split!r}")
-    if split is not None and data not in (None, "jhmdb"):
-        parser.error(f"argument --split: only JHMDB has numbered splits, got --split {split} with --data {data}")
+    if split is not None and data is not None:
+        try:
+            get_dataset_spec(data).check_split(split)
+        except ValueError as error:
+            parser.error(f"argument --split: {error}")
+    elif split is not None:
+        # No --data (evaluate: the checkpoint's dataset): a split of any dataset passes here, and the
+        # config rebuilt from the checkpoint checks it against that dataset.
+        splits = {name: get_dataset_spec(name).splits for name in list_datasets()}
+        if not any(split in named for named in splits.values()):
+            known = "; ".join(f"{name}: {', '.join(named)}" for name, named in splits.items() if named)
+            parser.error(f"argument --split: expected a split of a dataset ({known}), got {split!r}")
     model = getattr(args, "model", None)
     if model not in MODELS:
         return

@@ -21,24 +21,27 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from torch.utils.data import DataLoader, Dataset, DistributedSampler, Subset
+from torch.utils.data import DataLoader, Dataset, DistributedSampler
 
+from posemods.models import ModelSpec, get_model_spec
 from posemods.skeletons import GROUP_NAMES, Skeleton
 from posemods.training import distributed
 from posemods.training.checkpoint import (
-    load_checkpoint,
     load_model_state,
+    read_checkpoint,
     remove_stale_temporary,
     rng_state,
     save_checkpoint,
+    save_weights,
     set_rng_state,
+    weights_path,
 )
 from posemods.training.config import TrainConfig
-from posemods.training.datasets import build_datasets
-from posemods.training.loop import evaluate, restore_schedule, train_step
+from posemods.training.datasets import build_datasets, dataset_protocol
+from posemods.training.loop import eval_loader, evaluate, restore_schedule, train_step
 from posemods.training.posetrack_eval import posetrack_map_of, predict_key_frames
 from posemods.training.recipes import build_optimizer
-from posemods.training.registry import ModelSpec, get_model_spec
+from posemods.training.registry import build_model
 
 logger = logging.getLogger(__name__)
 
@@ -50,20 +53,6 @@ def _progress(enabled: bool):
     from tqdm.auto import tqdm
 
     return lambda iterable, **kwargs: tqdm(iterable, dynamic_ncols=True, **kwargs)
-
-
-def build_model(config: TrainConfig, num_joints: int) -> tuple[torch.nn.Module, ModelSpec]:
-    spec = get_model_spec(config.model)
-    model = spec.create(
-        num_joints, config.variant, config.preset, config.input_size, config.clip_length, **config.model_kwargs
-    )
-    return model, spec
-
-
-def eval_loader(dataset: Dataset, batch_size: int, context: distributed.Context, workers: int = 0) -> DataLoader:
-    """Every process scores the items ``rank, rank + N, ...``: each item exactly once in total."""
-    shard = Subset(dataset, range(context.rank, len(dataset), context.world_size))
-    return DataLoader(shard, batch_size=batch_size, shuffle=False, num_workers=workers)
 
 
 def summarize(metrics: dict) -> dict[str, float]:
@@ -152,7 +141,7 @@ def resolve_resume(config: TrainConfig, context: distributed.Context | None = No
     resume = _resume_path(config)
     if not resume:
         return None, None
-    state = load_checkpoint(resume, require=RESUME_FIELDS)
+    state = read_checkpoint(resume, require=RESUME_FIELDS)
     if context is None or context.is_main:
         changed = _changed_settings(state["config"], config.to_dict())
         if changed:
@@ -212,11 +201,13 @@ def build_run(
 
 
 def save_run(run: Run) -> Path:
-    """Checkpoint ``run`` where it stands to ``OUT/last.pt`` (rank 0 writes; every rank waits)."""
+    """Checkpoint ``run`` where it stands to ``OUT/last.pt``, and its weights to ``OUT/last.safetensors``
+    (rank 0 writes; every rank waits). Why both: :mod:`posemods.training.checkpoint`."""
     if run.context.is_main:
         save_checkpoint(
             run.checkpoint,
             config=run.config.to_dict(),
+            model_config=run.model.model_config,
             model=run.model.state_dict(),
             optimizer=run.optimizer.state_dict(),
             scheduler=run.scheduler.state_dict(),
@@ -228,6 +219,7 @@ def save_run(run: Run) -> Path:
             history=run.history,
             world_size=run.context.world_size,
         )
+        save_weights(weights_path(run.checkpoint), run.model)
     distributed.barrier(run.context)
     return run.checkpoint
 
@@ -287,7 +279,7 @@ def evaluate_epoch(run: Run, progress=None, scores: dict | None = None) -> dict[
         config.alpha, config.normalize, scores,
     )  # fmt: skip
     record = summarize(metrics)
-    if config.data == "posetrack":
+    if dataset_protocol(config).posetrack_map:
         predictions = predict_key_frames(run.model, run.spec, run.eval_set, context, run.per_process)
         average_precision = posetrack_map_of(predictions, config.data_root, Path(config.annotations) / "val")
         record.update({f"mAP/{c}": average_precision[c] for c in (*GROUP_NAMES, "Mean")})

@@ -8,14 +8,18 @@ from __future__ import annotations
 
 import contextlib
 import math
+from typing import TYPE_CHECKING
 
 import torch
 from torch import nn
+from torch.utils.data import DataLoader, Dataset, Subset
 
 from posemods.data.clip import CLIP_SPECS
 from posemods.metrics import PCK, decode_to_image
 from posemods.training.distributed import Context, all_reduce_sum
-from posemods.training.registry import ModelSpec
+
+if TYPE_CHECKING:
+    from posemods.models import ModelSpec
 
 #: The clip keys that have a frame axis (after B).
 FRAME_KEYS = tuple(key for key, (spec, _) in CLIP_SPECS.items() if spec.split()[:1] == ["T"])
@@ -91,6 +95,12 @@ def predict(model: nn.Module, spec: ModelSpec, clips: dict[str, torch.Tensor]):
     if spec.extra_maps:
         out = out[:, :, : out.shape[2] - spec.extra_maps]
     return out, clips
+
+
+def eval_loader(dataset: Dataset, batch_size: int, context: Context, workers: int = 0) -> DataLoader:
+    """Every process scores the items ``rank, rank + N, ...``: each item exactly once in total."""
+    shard = Subset(dataset, range(context.rank, len(dataset), context.world_size))
+    return DataLoader(shard, batch_size=batch_size, shuffle=False, num_workers=workers)
 
 
 def to_device(clips: dict[str, torch.Tensor], device: torch.device) -> dict[str, torch.Tensor]:

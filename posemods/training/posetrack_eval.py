@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import re
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import numpy as np
 import torch
@@ -25,7 +26,9 @@ from posemods.data import read_posetrack_frames
 from posemods.metrics import decode_to_image, posetrack_map
 from posemods.training.distributed import Context
 from posemods.training.loop import autocast, evaluating, predict, to_device
-from posemods.training.registry import ModelSpec
+
+if TYPE_CHECKING:
+    from posemods.models import ModelSpec
 
 
 @torch.no_grad()

@@ -12,6 +12,8 @@ Batches are clips following :mod:`posemods.data.clip`; shapes use the vocabulary
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import numpy as np
 import torch
 from torch import nn
@@ -20,7 +22,9 @@ from torch.utils.data import Dataset
 from posemods.metrics import PCK, decode_to_image
 from posemods.training.distributed import Context
 from posemods.training.loop import DEFAULT_SCORES, autocast, evaluating, reduce_scores, to_device, update_scores
-from posemods.training.registry import ModelSpec
+
+if TYPE_CHECKING:
+    from posemods.models import ModelSpec
 
 EVAL_MODES = ("video", "clips")
 

@@ -1,4 +1,7 @@
-"""Helpers shared by every posemods kernel and launcher.
+"""What several ops' kernels and launchers share: the dot, the launch rules, the program unfolding.
+
+Helpers that one op alone uses live in that op's kernel module; the deformable kernels' shared sampling
+is :mod:`posemods.triton._bilinear`.
 
 Launch rules that the interpreter cannot check, and so every launcher follows through :func:`launch`:
 
@@ -37,8 +40,6 @@ def dot(a, b, acc, DOT_PRECISION: tl.constexpr, UPCAST: tl.constexpr):
 
 
 SUPPORTED_DTYPES = (torch.float32, torch.float16, torch.bfloat16)
-# Deformable kernels keep a (BLOCK_Q, D) tile of q, dO, dQ and one sample in registers up to this head dim.
-MAX_HEAD_DIM = 256
 MAX_GRID_AXIS = (2**31 - 1, 65535, 65535)  # CUDA's per-axis grid limits
 
 
@@ -83,101 +84,9 @@ def launch(kernel, grid: tuple[int, ...], device_tensor: torch.Tensor, *args, **
 
 
 @triton.jit
-def gram_accumulate(
-    acc, a_base, a_rows, a_ok, b_base, b_rows, b_ok, P,
-    BLOCK_P: tl.constexpr, DOT_PRECISION: tl.constexpr, UPCAST: tl.constexpr,
-):  # fmt: skip
-    """``acc + a[a_rows, :P] @ b[b_rows, :P]^T`` for row-major (rows, P) maps, reading P in chunks."""
-    for p0 in range(0, P, BLOCK_P):
-        p = p0 + tl.arange(0, BLOCK_P)
-        p_ok = p < P
-        a = tl.load(a_base + a_rows[:, None].to(tl.int64) * P + p[None, :], mask=a_ok[:, None] & p_ok[None, :],
-                    other=0.0)  # fmt: skip
-        b = tl.load(b_base + b_rows[:, None].to(tl.int64) * P + p[None, :], mask=b_ok[:, None] & p_ok[None, :],
-                    other=0.0)  # fmt: skip
-        acc = dot(a, tl.trans(b), acc, DOT_PRECISION, UPCAST)
-    return acc
-
-
-@triton.jit
-def matmul_rows_store(
-    small, src_base, src_rows, src_ok, dst_base, dst_rows, dst_ok, P,
-    BLOCK_P: tl.constexpr, DOT_PRECISION: tl.constexpr, UPCAST: tl.constexpr,
-):  # fmt: skip
-    """``dst[dst_rows, :P] = small @ src[src_rows, :P]`` for row-major (rows, P) maps, in P chunks.
-
-    ``small`` is a register tile (e.g. J x J attention); the maps stream through once.
-    """
-    for p0 in range(0, P, BLOCK_P):
-        p = p0 + tl.arange(0, BLOCK_P)
-        p_ok = p < P
-        src = tl.load(src_base + src_rows[:, None].to(tl.int64) * P + p[None, :],
-                      mask=src_ok[:, None] & p_ok[None, :], other=0.0)  # fmt: skip
-        out = dot(small, src, None, DOT_PRECISION, UPCAST)
-        tl.store(dst_base + dst_rows[:, None].to(tl.int64) * P + p[None, :], out.to(dst_base.dtype.element_ty),
-                 mask=dst_ok[:, None] & p_ok[None, :])  # fmt: skip
-
-
-@triton.jit
 def program_blocks(N, BLOCK: tl.constexpr):
     """(batch element as int64, block of N) of this program: all programs sit on grid axis 0 (CUDA
     allows 2**31 - 1 there but 65,535 on axes 1 and 2), the blocks of one batch element adjacent."""
     pid = tl.program_id(0)
     blocks = tl.cdiv(N, BLOCK)
     return (pid // blocks).to(tl.int64), pid % blocks
-
-
-@triton.jit
-def kmm_normalize(logits, col_ok, J, SUM_NORM: tl.constexpr):
-    """Eq. 10 on a (BLOCK_J, BLOCK_K) tile of scaled logits: the softmax over the valid key joints, or
-    with ``SUM_NORM`` the printed ``o / sum_l o``, a row summing to exactly 0 giving 1 / J to every
-    joint. Returns the attention (padded columns 0) and each row's normaliser (sum of exp, or sum)."""
-    if SUM_NORM:
-        o = tl.where(col_ok[None, :], logits, 0.0)
-        total = tl.sum(o, axis=1)
-        # ``total == 0`` rather than ``> 0``: a NaN total must stay NaN (NaN in, NaN out).
-        safe = tl.where(total == 0.0, 1.0, total)
-        attn = tl.where(total[:, None] == 0.0, 1.0 / J, o / safe[:, None])
-        attn = tl.where(col_ok[None, :], attn, 0.0)
-    else:
-        logits = tl.where(col_ok[None, :], logits, float("-inf"))
-        row_max = tl.max(logits, axis=1)
-        expd = tl.exp(logits - row_max[:, None])
-        total = tl.sum(expd, axis=1)
-        attn = expd / total[:, None]
-    return attn, total
-
-
-@triton.jit
-def program_blocks3(N, BLOCK: tl.constexpr, C, BLOCK_CO: tl.constexpr):
-    """(batch element, block of N, block of channels) of this program, all on grid axis 0."""
-    pid = tl.program_id(0)
-    blocks = tl.cdiv(N, BLOCK)
-    channel_blocks = tl.cdiv(C, BLOCK_CO)
-    rest = pid // blocks
-    return (rest // channel_blocks).to(tl.int64), pid % blocks, rest % channel_blocks
-
-
-@triton.jit
-def logit_tile(
-    tok_blk, row_ok, feat_blk, pos_ok, C,
-    BLOCK_J: tl.constexpr, BLOCK_L: tl.constexpr, BLOCK_C: tl.constexpr,
-    DOT_PRECISION: tl.constexpr, UPCAST: tl.constexpr,
-):  # fmt: skip
-    """The (BLOCK_J, BLOCK_L) tile ``tokens @ feats^T`` (unscaled), reducing over C in BLOCK_C chunks.
-
-    ``tok_blk`` and ``feat_blk`` point at the tile's first token and position: the caller forms those
-    block offsets in int64 (``pos * C`` passes 2**31 on large maps), while the in-tile offsets, below
-    ``BLOCK * C``, stay in int32 registers. Every kernel computes its logits here, in one order, so the
-    backward's recomputed tiles are bitwise the forward's.
-    """
-    r = tl.arange(0, BLOCK_J)
-    p = tl.arange(0, BLOCK_L)
-    logits = tl.zeros((BLOCK_J, BLOCK_L), dtype=tl.float32)
-    for c0 in range(0, C, BLOCK_C):
-        ch = c0 + tl.arange(0, BLOCK_C)
-        ch_ok = ch < C
-        t = tl.load(tok_blk + r[:, None] * C + ch[None, :], mask=row_ok[:, None] & ch_ok[None, :], other=0.0)
-        f = tl.load(feat_blk + p[:, None] * C + ch[None, :], mask=pos_ok[:, None] & ch_ok[None, :], other=0.0)
-        logits = dot(t, tl.trans(f), logits, DOT_PRECISION, UPCAST)
-    return logits

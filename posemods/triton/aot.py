@@ -2,21 +2,53 @@
 that demands zero spills): per op, every dtype pairing, the default fp32 "ieee" dots and TF32, head dims
 that pad, the largest tiles, and Triton's divisible-by-16 integer specialisation at the papers' sizes.
 
-Kept out of the kernel modules, so importing a kernel never imports the compiler machinery.
+Kept out of the kernel modules, so importing a kernel never imports the compiler machinery; the report
+(:mod:`posemods.triton.report`) compiles what this module lists and imports it, never the other way.
 """
 
 from __future__ import annotations
 
 import dataclasses
+from typing import Any
 
 from posemods.triton import deformable_attention as da
 from posemods.triton import deformable_cross_attention as dca
 from posemods.triton import keypoint_mask as kpm
 from posemods.triton import kinematics_attention as kmm
-from posemods.triton.report import KernelSpec, pointer_signature
 
-# Every @triton.jit function in the kernel modules needs at least one spec here (device helpers live in
-# private _*.py modules); tests/test_triton_aot.py finds the kernels from the source and checks it.
+
+@dataclasses.dataclass(frozen=True)
+class KernelSpec:
+    """One configuration of one kernel to compile: a Triton signature plus its constexpr values."""
+
+    name: str
+    fn: Any
+    signature: dict[str, str]
+    constexprs: dict[str, Any]
+    num_warps: int = 4
+    num_stages: int = 2
+    # Integer arguments Triton's launcher sees divisible by 16 (at the papers' shapes, e.g. P = 64 * 48):
+    # it then compiles a specialisation with that hint, which is the variant that actually runs there.
+    divisible: tuple[str, ...] = ()
+
+
+def pointer_signature(**dtypes: str) -> dict[str, str]:
+    """``{"x_ptr": "*fp32"}`` from ``x_ptr="fp32"``."""
+    return {name: f"*{dtype}" for name, dtype in dtypes.items()}
+
+
+def launched(
+    name: str, fn: Any, signature: dict[str, str], launch_config: dict[str, Any], divisible=(), **constexprs: Any
+) -> KernelSpec:
+    """The spec of ``fn`` as its launcher runs it: ``launch_config`` is the launcher's own (its tiles are
+    constexprs, its ``num_warps`` and ``num_stages`` go to the compiler); ``constexprs`` are the others."""
+    tiles = dict(launch_config)
+    warps, stages = tiles.pop("num_warps"), tiles.pop("num_stages")
+    return KernelSpec(name, fn, signature, {**tiles, **constexprs}, warps, stages, tuple(divisible))
+
+
+# Every kernel (an @triton.jit function that no other one calls: helpers are inlined into their callers)
+# needs at least one spec here; tests/test_triton_aot.py finds the kernels from the source and checks it.
 
 
 def kinematics_attention_specs() -> list[KernelSpec]:
@@ -33,35 +65,33 @@ def kinematics_attention_specs() -> list[KernelSpec]:
     for tname, precision, joints, sum_norm, *divisible in variants:
         divisible = tuple(divisible[0]) if divisible else ()
         fp32_ieee = tname == "fp32" and precision == "ieee"
-        config = kmm.launch_config(joints, fp32_ieee)
-        launch_opts = {"num_warps": config.pop("num_warps"), "num_stages": config.pop("num_stages")}
-        rows_opts = {**launch_opts, "num_warps": kmm.launch_config(joints, fp32_ieee, "rows")["num_warps"]}
-        blocks = {**config, "DOT_PRECISION": precision, "UPCAST": False}
+        dots = {"DOT_PRECISION": precision, "UPCAST": False}
         sizes = {"J": "i32", "P": "i32", "PV": "i32"}
         tag = f"{tname} {precision}, J={joints}" + (", sum" if sum_norm else "") + (", P%16=0" if divisible else "")
         specs += [
-            KernelSpec(
+            launched(
                 f"kmm_forward ({tag})", kmm._forward_kernel,
                 {**pointer_signature(q_ptr=tname, k_ptr=tname, v_ptr=tname, pred_ptr=tname, attn_ptr="fp32",
                                      norm_ptr="fp32"),
                  **sizes, "scale": "fp32"},
-                {**blocks, "SUM_NORM": sum_norm}, **launch_opts, divisible=divisible,
+                kmm.launch_config(joints, fp32_ieee), divisible, **dots, SUM_NORM=sum_norm,
             ),
-            KernelSpec(
+            launched(
                 f"kmm_backward_rows ({tag})", kmm._backward_rows_kernel,
                 {**pointer_signature(grad_pred_ptr=tname, grad_attn_ptr="fp32", k_ptr=tname, v_ptr=tname,
                                      attn_ptr="fp32", norm_ptr="fp32", dlogits_ptr="fp32", grad_q_ptr=tname),
                  **sizes, "scale": "fp32"},
-                {**blocks, "HAS_GRAD_ATTN": True, "SUM_NORM": sum_norm}, **rows_opts, divisible=divisible,
+                kmm.launch_config(joints, fp32_ieee, "rows"), divisible, **dots, HAS_GRAD_ATTN=True,
+                SUM_NORM=sum_norm,
             ),
         ]  # fmt: skip
         if not sum_norm:  # the columns kernel does not depend on the normalisation
             specs.append(
-                KernelSpec(
+                launched(
                     f"kmm_backward_cols ({tag})", kmm._backward_cols_kernel,
                     {**pointer_signature(grad_pred_ptr=tname, q_ptr=tname, attn_ptr="fp32", dlogits_ptr="fp32",
                                          grad_k_ptr=tname, grad_v_ptr=tname), **sizes},
-                    blocks, **launch_opts, divisible=divisible,
+                    kmm.launch_config(joints, fp32_ieee, "cols"), divisible, **dots,
                 )
             )  # fmt: skip
     return specs
@@ -93,16 +123,14 @@ def keypoint_mask_specs() -> list[KernelSpec]:
         }  # fmt: skip
         for kernel, ptrs in pointers.items():
             name = kernel.fn.__name__.strip("_").removesuffix("_kernel")
-            config = kpm.launch_config("grad" if name.endswith("grad") else "scan")
-            launch = {"num_warps": config.pop("num_warps"), "num_stages": config.pop("num_stages")}
             specs.append(
-                KernelSpec(
+                launched(
                     f"keypoint_mask {name} ({tname} {precision}{', L%16=C%16=0' if divisible else ''})",
                     kernel,
                     {**pointer_signature(**ptrs), **sizes},
-                    {**config, **dots},
-                    **launch,
-                    divisible=divisible,
+                    kpm.launch_config("grad" if name.endswith("grad") else "scan"),
+                    divisible,
+                    **dots,
                 )
             )
     return specs
@@ -131,19 +159,9 @@ def deformable_cross_attention_specs() -> list[KernelSpec]:
                                           grad_v_ptr="fp32", grad_loc_ptr=lname),
         }  # fmt: skip
         for kernel, fn in (("forward", dca._forward_kernel), ("backward", dca._backward_kernel)):
-            config = dca.launch_config(dim, dim_v, kernel)
-            launch = {"num_warps": config.pop("num_warps"), "num_stages": config.pop("num_stages")}
             signature = {**signatures[kernel], **sizes, "scale": "fp32"}
-            specs.append(
-                KernelSpec(
-                    f"dca_{kernel} ({tag})",
-                    fn,
-                    signature,
-                    {**config, "D": dim, "DV": dim_v},
-                    **launch,
-                    divisible=divisible,
-                )
-            )
+            config = dca.launch_config(dim, dim_v, kernel)
+            specs.append(launched(f"dca_{kernel} ({tag})", fn, signature, config, divisible, D=dim, DV=dim_v))
     return specs
 
 
@@ -165,12 +183,8 @@ def deformable_attention_specs() -> list[KernelSpec]:
         }  # fmt: skip
         for kernel, fn in (("forward", da._forward_kernel), ("backward", da._backward_kernel)):
             config = da.launch_config(dim_v, kernel)
-            launch = {"num_warps": config.pop("num_warps"), "num_stages": config.pop("num_stages")}
-            signature = {**signatures[kernel], **sizes}
             specs.append(
-                KernelSpec(
-                    f"da_{kernel} ({tag})", fn, signature, {**config, "DV": dim_v}, **launch, divisible=divisible
-                )
+                launched(f"da_{kernel} ({tag})", fn, {**signatures[kernel], **sizes}, config, divisible, DV=dim_v)
             )
     return specs
 

@@ -19,6 +19,10 @@ Bilinear sampling is grid_sample's (align_corners=False, zero padding): px = x *
 floor(px) and floor(px) + 1 with weights 1 - fx and fx, fx = px - floor(px). At an integer px this
 gives grid_sample's one-sided location gradient (towards floor(px) + 1). No tl.dot: every product is
 a per-query dot product over D, so the kernels are gathers, FMAs and row reductions in fp32.
+
+The launchers write into outputs that the custom op allocates
+(:mod:`posemods._ops.deformable_cross_attention`, the same allocation its fake returns), so nothing here
+imports the op layer above.
 """
 
 from __future__ import annotations
@@ -27,9 +31,8 @@ import torch
 import triton
 import triton.language as tl
 
-from posemods._ops.deformable_cross_attention import RECORD
-from posemods.triton._bilinear import corner, pixel_position, query_block
-from posemods.triton._common import MAX_HEAD_DIM, SUPPORTED_DTYPES, launch
+from posemods.triton import _bilinear as bilinear
+from posemods.triton._common import SUPPORTED_DTYPES, launch
 
 # (BLOCK_Q * max(BLOCK_D, BLOCK_DV), warps) per kernel, from ptxas sweeps on sm_80 and sm_90 over head
 # dims 8 to 256. Forward, 4 warps: 512 gives 48-72 registers (1024 up to 192; 2048 spills). Backward:
@@ -44,38 +47,24 @@ def _forward_kernel(
     Lq, H, W, G, N, scale,
     D: tl.constexpr, DV: tl.constexpr, BLOCK_Q: tl.constexpr, BLOCK_D: tl.constexpr, BLOCK_DV: tl.constexpr,
 ):  # fmt: skip
-    bg, block = query_block(Lq, BLOCK_Q)
-    b = (bg // G).to(tl.int64)
-    g = bg % G
-    rows = block * BLOCK_Q + tl.arange(0, BLOCK_Q)
-    row_ok = rows < Lq
-    d = tl.arange(0, BLOCK_D)
-    dv = tl.arange(0, BLOCK_DV)
-    qd_mask = row_ok[:, None] & (d < D)[None, :]
-    qv_mask = row_ok[:, None] & (dv < DV)[None, :]
-    head_rows = (b * Lq + rows) * G + g  # index of (b, query, g) in (B, Lq, G)
-
-    q = tl.load(q_ptr + head_rows[:, None] * D + d[None, :], mask=qd_mask, other=0.0).to(tl.float32)
-    k_base = k_ptr + b * H * W * G * D + g * D
-    v_base = v_ptr + b * H * W * G * DV + g * DV
+    b, g, head_rows, row_ok = bilinear.program_queries(Lq, G, BLOCK_Q)
+    d, dv = tl.arange(0, BLOCK_D), tl.arange(0, BLOCK_DV)  # the key and value columns
+    k_base = bilinear.head_map(k_ptr, b, g, H, W, G, D)
+    v_base = bilinear.head_map(v_ptr, b, g, H, W, G, DV)
+    q = bilinear.load_queries(q_ptr, head_rows, row_ok, d, D)
 
     m_run = tl.full((BLOCK_Q,), float("-inf"), dtype=tl.float32)
     l_run = tl.zeros((BLOCK_Q,), dtype=tl.float32)
     acc = tl.zeros((BLOCK_Q, BLOCK_DV), dtype=tl.float32)
     for n in range(N):
-        loc = loc_ptr + (head_rows * N + n) * 2
-        x0, y0, fx, fy = pixel_position(loc, row_ok, H, W)
-
+        x0, y0, fx, fy = bilinear.pixel_position(loc_ptr + (head_rows * N + n) * 2, row_ok, H, W)
         k_n = tl.zeros((BLOCK_Q, BLOCK_D), dtype=tl.float32)
         v_n = tl.zeros((BLOCK_Q, BLOCK_DV), dtype=tl.float32)
         for c in tl.static_range(4):
-            wx, wy, inside, pixel = corner(c, x0, y0, fx, fy, row_ok, H, W, G)
+            wx, wy, inside, pixel = bilinear.corner(c, x0, y0, fx, fy, row_ok, H, W, G)
             weight = wx * wy
-            kc = tl.load(k_base + pixel[:, None] * D + d[None, :], mask=inside[:, None] & (d < D)[None, :], other=0.0)
-            vc = tl.load(v_base + pixel[:, None] * DV + dv[None, :], mask=inside[:, None] & (dv < DV)[None, :],
-                         other=0.0)  # fmt: skip
-            k_n += weight[:, None] * kc.to(tl.float32)
-            v_n += weight[:, None] * vc.to(tl.float32)
+            k_n += weight[:, None] * bilinear.gather(k_base, pixel, inside, d, D)
+            v_n += weight[:, None] * bilinear.gather(v_base, pixel, inside, dv, DV)
 
         logit = tl.sum(q * k_n, axis=1) * scale
         m_new = tl.maximum(m_run, logit)
@@ -85,8 +74,7 @@ def _forward_kernel(
         acc = acc * alpha[:, None] + p[:, None] * v_n
         m_run = m_new
 
-    out = acc / l_run[:, None]
-    tl.store(out_ptr + head_rows[:, None] * DV + dv[None, :], out.to(out_ptr.dtype.element_ty), mask=qv_mask)
+    bilinear.store_queries(out_ptr, head_rows, row_ok, dv, DV, acc / l_run[:, None])
     tl.store(lse_ptr + head_rows, m_run + tl.log(l_run), mask=row_ok)
 
 
@@ -97,76 +85,55 @@ def _backward_kernel(
     Lq, H, W, G, N, scale,
     D: tl.constexpr, DV: tl.constexpr, BLOCK_Q: tl.constexpr, BLOCK_D: tl.constexpr, BLOCK_DV: tl.constexpr,
 ):  # fmt: skip
-    bg, block = query_block(Lq, BLOCK_Q)
-    b = (bg // G).to(tl.int64)
-    g = bg % G
-    rows = block * BLOCK_Q + tl.arange(0, BLOCK_Q)
-    row_ok = rows < Lq
-    d = tl.arange(0, BLOCK_D)
-    dv = tl.arange(0, BLOCK_DV)
-    qd_mask = row_ok[:, None] & (d < D)[None, :]
-    qv_mask = row_ok[:, None] & (dv < DV)[None, :]
-    head_rows = (b * Lq + rows) * G + g
-
-    q = tl.load(q_ptr + head_rows[:, None] * D + d[None, :], mask=qd_mask, other=0.0).to(tl.float32)
-    do = tl.load(grad_out_ptr + head_rows[:, None] * DV + dv[None, :], mask=qv_mask, other=0.0).to(tl.float32)
-    o = tl.load(out_ptr + head_rows[:, None] * DV + dv[None, :], mask=qv_mask, other=0.0).to(tl.float32)
+    b, g, head_rows, row_ok = bilinear.program_queries(Lq, G, BLOCK_Q)
+    d, dv = tl.arange(0, BLOCK_D), tl.arange(0, BLOCK_DV)  # the key and value columns
+    q = bilinear.load_queries(q_ptr, head_rows, row_ok, d, D)
+    do = bilinear.load_queries(grad_out_ptr, head_rows, row_ok, dv, DV)
+    o = bilinear.load_queries(out_ptr, head_rows, row_ok, dv, DV)
     lse = tl.load(lse_ptr + head_rows, mask=row_ok, other=0.0)
     delta = tl.sum(do * o, axis=1)  # = sum_n p_n <dO, v_n>, the softmax backward's row term
-    k_base = k_ptr + b * H * W * G * D + g * D
-    v_base = v_ptr + b * H * W * G * DV + g * DV
-    gk_base = grad_k_ptr + b * H * W * G * D + g * D
-    gv_base = grad_v_ptr + b * H * W * G * DV + g * DV
+    k_base = bilinear.head_map(k_ptr, b, g, H, W, G, D)
+    v_base = bilinear.head_map(v_ptr, b, g, H, W, G, DV)
+    gk_base = bilinear.head_map(grad_k_ptr, b, g, H, W, G, D)
+    gv_base = bilinear.head_map(grad_v_ptr, b, g, H, W, G, DV)
 
     dq = tl.zeros((BLOCK_Q, BLOCK_D), dtype=tl.float32)
     for n in range(N):
-        loc = loc_ptr + (head_rows * N + n) * 2
-        x0, y0, fx, fy = pixel_position(loc, row_ok, H, W)
+        point = head_rows * N + n
+        x0, y0, fx, fy = bilinear.pixel_position(loc_ptr + point * 2, row_ok, H, W)
 
         # Keys: the blended sample for dQ, and <q, key_c> folded into the logit and its slopes in x, y.
         k_n = tl.zeros((BLOCK_Q, BLOCK_D), dtype=tl.float32)
         qk_dx = tl.zeros((BLOCK_Q,), dtype=tl.float32)
         qk_dy = tl.zeros((BLOCK_Q,), dtype=tl.float32)
         # Values: <dO, value_c> folded into dP and its slopes.
-        dp = tl.zeros((BLOCK_Q,), dtype=tl.float32)
-        dov_dx = tl.zeros((BLOCK_Q,), dtype=tl.float32)
-        dov_dy = tl.zeros((BLOCK_Q,), dtype=tl.float32)
+        dp, dov_dx, dov_dy = bilinear.zero_blend(BLOCK_Q)
         for c in tl.static_range(4):
-            wx, wy, inside, pixel = corner(c, x0, y0, fx, fy, row_ok, H, W, G)
-            sx = 1.0 if c % 2 == 1 else -1.0  # d wx / d fx
-            sy = 1.0 if c // 2 == 1 else -1.0
-            kc = tl.load(k_base + pixel[:, None] * D + d[None, :], mask=inside[:, None] & (d < D)[None, :],
-                         other=0.0).to(tl.float32)  # fmt: skip
+            wx, wy, inside, pixel = bilinear.corner(c, x0, y0, fx, fy, row_ok, H, W, G)
+            dw_dx, dw_dy = bilinear.weight_slopes(c, wx, wy)
+            kc = bilinear.gather(k_base, pixel, inside, d, D)
             k_n += (wx * wy)[:, None] * kc
             qk = tl.sum(q * kc, axis=1)
-            qk_dx += sx * wy * qk
-            qk_dy += sy * wx * qk
-            vc = tl.load(v_base + pixel[:, None] * DV + dv[None, :], mask=inside[:, None] & (dv < DV)[None, :],
-                         other=0.0).to(tl.float32)  # fmt: skip
-            dov = tl.sum(do * vc, axis=1)
-            dp += wx * wy * dov
-            dov_dx += sx * wy * dov
-            dov_dy += sy * wx * dov
+            qk_dx += dw_dx * qk
+            qk_dy += dw_dy * qk
+            dov = tl.sum(do * bilinear.gather(v_base, pixel, inside, dv, DV), axis=1)
+            dp, dov_dx, dov_dy = bilinear.blend_with_slopes(dov, wx, wy, dw_dx, dw_dy, dp, dov_dx, dov_dy)
 
         logit = tl.sum(q * k_n, axis=1) * scale
         p = tl.exp(logit - lse)
         ds = p * (dp - delta) * scale  # d loss / d <q, k_n>
         dq += ds[:, None] * k_n
-        grad_x = (ds * qk_dx + p * dov_dx) * W
-        grad_y = (ds * qk_dy + p * dov_dy) * H
-        gloc = grad_loc_ptr + (head_rows * N + n) * 2
-        tl.store(gloc, grad_x.to(grad_loc_ptr.dtype.element_ty), mask=row_ok)
-        tl.store(gloc + 1, grad_y.to(grad_loc_ptr.dtype.element_ty), mask=row_ok)
+        bilinear.store_location_grad(
+            grad_loc_ptr, point, (ds * qk_dx + p * dov_dx) * W, (ds * qk_dy + p * dov_dy) * H, row_ok
+        )
 
         for c in tl.static_range(4):
-            wx, wy, inside, pixel = corner(c, x0, y0, fx, fy, row_ok, H, W, G)
+            wx, wy, inside, pixel = bilinear.corner(c, x0, y0, fx, fy, row_ok, H, W, G)
             weight = wx * wy
-            tl.atomic_add(gk_base + pixel[:, None] * D + d[None, :], (weight * ds)[:, None] * q,
-                          mask=inside[:, None] & (d < D)[None, :], sem="relaxed")  # fmt: skip
-            tl.atomic_add(gv_base + pixel[:, None] * DV + dv[None, :], (weight * p)[:, None] * do,
-                          mask=inside[:, None] & (dv < DV)[None, :], sem="relaxed")  # fmt: skip
+            bilinear.scatter_add(gk_base, pixel, inside, d, D, (weight * ds)[:, None] * q)
+            bilinear.scatter_add(gv_base, pixel, inside, dv, DV, (weight * p)[:, None] * do)
 
-    tl.store(grad_q_ptr + head_rows[:, None] * D + d[None, :], dq.to(grad_q_ptr.dtype.element_ty), mask=qd_mask)
+    bilinear.store_queries(grad_q_ptr, head_rows, row_ok, d, D, dq)
 
 
 def unsupported_reason(query: torch.Tensor, key: torch.Tensor, value: torch.Tensor, locations: torch.Tensor) -> str:
@@ -175,8 +142,10 @@ def unsupported_reason(query: torch.Tensor, key: torch.Tensor, value: torch.Tens
         return f"dtype {query.dtype} is not one of the kernels' {SUPPORTED_DTYPES}"
     if locations.dtype not in SUPPORTED_DTYPES:
         return f"locations dtype {locations.dtype} is not one of the kernels' {SUPPORTED_DTYPES}"
-    if max(query.shape[-1], value.shape[-1]) > MAX_HEAD_DIM:
-        return f"head dims D={query.shape[-1]}, Dv={value.shape[-1]} exceed the kernels' limit of {MAX_HEAD_DIM}"
+    if max(query.shape[-1], value.shape[-1]) > bilinear.MAX_HEAD_DIM:
+        return (
+            f"head dims D={query.shape[-1]}, Dv={value.shape[-1]} exceed the kernels' limit of {bilinear.MAX_HEAD_DIM}"
+        )
     return ""
 
 
@@ -198,14 +167,22 @@ def _sizes(query: torch.Tensor, value: torch.Tensor, locations: torch.Tensor) ->
 
 
 def forward(
-    query: torch.Tensor, key: torch.Tensor, value: torch.Tensor, locations: torch.Tensor, scale: float
-) -> tuple[torch.Tensor, torch.Tensor]:
-    """Returns the output (B, Lq, G, Dv) and the logsumexp (B, Lq, G) in float32."""
+    query: torch.Tensor,
+    key: torch.Tensor,
+    value: torch.Tensor,
+    locations: torch.Tensor,
+    scale: float,
+    *,
+    out: torch.Tensor,
+    lse: torch.Tensor,
+) -> None:
+    """Write the output (B, Lq, G, Dv) and the logsumexp (B, Lq, G) in float32 into the contiguous
+    tensors the custom op allocated."""
     batch, queries, height, width, heads, points, dim, dim_v = _sizes(query, value, locations)
-    query, key, value, locations = (t.contiguous() for t in (query, key, value, locations))
-    out, lse = RECORD.forward_outputs(query, key, value, locations)
     if out.numel() == 0:
-        return out, lse.fill_(float("-inf"))
+        lse.fill_(float("-inf"))
+        return
+    query, key, value, locations = (t.contiguous() for t in (query, key, value, locations))
     config = launch_config(dim, dim_v)
     grid = (batch * heads * triton.cdiv(queries, config["BLOCK_Q"]),)
     launch(
@@ -213,7 +190,6 @@ def forward(
         query, key, value, locations, out, lse,
         queries, height, width, heads, points, scale, D=dim, DV=dim_v, **config,
     )  # fmt: skip
-    return out, lse
 
 
 def backward(
@@ -225,24 +201,29 @@ def backward(
     out: torch.Tensor,
     lse: torch.Tensor,
     scale: float,
-) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor]:
-    """Gradients for query, key, value and locations. Key and value gradients accumulate in float32."""
+    *,
+    grad_q: torch.Tensor,
+    grad_k: torch.Tensor,
+    grad_v: torch.Tensor,
+    grad_loc: torch.Tensor,
+) -> None:
+    """Write the gradients for query, key, value and locations into the contiguous outputs the custom
+    op allocated; ``grad_k`` and ``grad_v`` are fp32, the atomics' accumulators."""
     batch, queries, height, width, heads, points, dim, dim_v = _sizes(query, value, locations)
+    grad_k.zero_()
+    grad_v.zero_()
+    if not (batch * queries * heads and points):
+        grad_q.zero_()
+        grad_loc.zero_()
+        return
     # Incoming gradients may be expanded (stride 0) views, e.g. from .sum().backward().
     grad_out, query, key, value, locations, out = (
         t.contiguous() for t in (grad_out, query, key, value, locations, out)
     )
-    grad_q, grad_k, grad_v, grad_loc = RECORD.backward_outputs(query, key, value, locations)
-    grad_k, grad_v = grad_k.zero_(), grad_v.zero_()  # fp32 accumulators for the atomics
-    if batch * queries * heads and points:
-        config = launch_config(dim, dim_v, "backward")
-        grid = (batch * heads * triton.cdiv(queries, config["BLOCK_Q"]),)
-        launch(
-            _backward_kernel, grid, query,
-            query, key, value, locations, out, grad_out, lse, grad_q, grad_k, grad_v, grad_loc,
-            queries, height, width, heads, points, scale, D=dim, DV=dim_v, **config,
-        )  # fmt: skip
-    else:
-        grad_q.zero_()
-        grad_loc.zero_()
-    return grad_q, grad_k.to(key.dtype), grad_v.to(value.dtype), grad_loc
+    config = launch_config(dim, dim_v, "backward")
+    grid = (batch * heads * triton.cdiv(queries, config["BLOCK_Q"]),)
+    launch(
+        _backward_kernel, grid, query,
+        query, key, value, locations, out, grad_out, lse, grad_q, grad_k, grad_v, grad_loc,
+        queries, height, width, heads, points, scale, D=dim, DV=dim_v, **config,
+    )  # fmt: skip

@@ -17,32 +17,18 @@ import os
 import re
 import subprocess
 import tempfile
-from typing import Any
 
 import triton
 from triton.backends.compiler import GPUTarget
 from triton.compiler import ASTSource
+
+from posemods.triton.aot import KernelSpec, all_specs
 
 # Per-SM limits used for theoretical occupancy (CUDA occupancy calculator rules).
 SM_LIMITS = {
     80: {"regs": 65536, "max_warps": 64, "max_blocks": 32, "smem": 164 * 1024},
     90: {"regs": 65536, "max_warps": 64, "max_blocks": 32, "smem": 228 * 1024},
 }
-
-
-@dataclasses.dataclass(frozen=True)
-class KernelSpec:
-    """One configuration of one kernel to compile: a Triton signature plus its constexpr values."""
-
-    name: str
-    fn: Any
-    signature: dict[str, str]
-    constexprs: dict[str, Any]
-    num_warps: int = 4
-    num_stages: int = 2
-    # Integer arguments Triton's launcher sees divisible by 16 (at the papers' shapes, e.g. P = 64 * 48):
-    # it then compiles a specialisation with that hint, which is the variant that actually runs there.
-    divisible: tuple[str, ...] = ()
 
 
 @dataclasses.dataclass
@@ -61,11 +47,6 @@ class KernelReport:
     @property
     def spill_bytes(self) -> int:
         return self.spill_stores + self.spill_loads
-
-
-def pointer_signature(**dtypes: str) -> dict[str, str]:
-    """``{"x_ptr": "*fp32"}`` from ``x_ptr="fp32"``: a small helper for posemods.triton.aot."""
-    return {name: f"*{dtype}" for name, dtype in dtypes.items()}
 
 
 def ptxas_path() -> str:
@@ -125,12 +106,6 @@ def compile_spec(spec: KernelSpec, arch: int) -> KernelReport:
         num_warps=spec.num_warps,
         occupancy=occupancy(arch, registers, spec.num_warps, shared),
     )
-
-
-def all_specs() -> list[KernelSpec]:
-    from posemods.triton import aot  # aot imports this module for KernelSpec
-
-    return aot.all_specs()
 
 
 def compile_all(archs: tuple[int, ...] = (80, 90)) -> list[KernelReport]:

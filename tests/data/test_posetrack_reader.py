@@ -173,7 +173,7 @@ def _set(doc, where, value):
     return doc
 
 
-# Each a 2018 file with one value of the wrong type, as benchmarks/fuzz.py --area readers found them
+# Each a 2018 file with one value of the wrong type, as the fuzz harness (tests/fuzz, --area readers) found them
 # raising AttributeError / int('') / "not subscriptable" / "not iterable" (issue 15: "each error names the
 # file and what is wrong"): the error names the file, the field and what it expected and got.
 WRONG_TYPES = [

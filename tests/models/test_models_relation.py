@@ -3,8 +3,9 @@
 import pytest
 import torch
 from oracles.joint_relation import joint_relation_loop
+from oracles.rpstn_model import authors_jre
 
-from posemods.models import JointRelationExtractor
+from posemods.models import JointRelationExtractor, RelationDecoder, count_parameters
 from posemods.testing import assert_close
 
 
@@ -39,7 +40,36 @@ def test_matches_the_loop_oracle():
     out, attn = jre(x, return_attention=True)
     assert_close(out, expected)
     assert attn.shape == (2, 4, 4)
-    assert_close(attn.sum(-1), torch.ones(2, 4, dtype=torch.float64))
+    # The authors' F.softmax(f, dim=1): each column sums to 1, the rows in general do not.
+    assert_close(attn.sum(1), torch.ones(2, 4, dtype=torch.float64))
+    assert not torch.allclose(attn.sum(2), torch.ones(2, 4, dtype=torch.float64))
+
+
+def jre_state_dict(jre):
+    """posemods' JRE under the authors' state_dict keys (jre_module.py: g, W.0, W.1)."""
+    names = {"value": "g", "out": "W.0", "norm": "W.1"}
+    return {f"non_local_conv2d.{names[k.split('.')[0]]}.{k.split('.', 1)[1]}": v for k, v in jre.state_dict().items()}
+
+
+def test_is_the_authors_jre_with_the_joint_axis_kept():
+    # tests/oracles/rpstn_model.py transcribes _JREModule.forward; it was checked once against the
+    # authors' DKD_Network.forward (see tests/models/test_rpstn_authors.py).
+    jre = randomised(13, seed=5)
+    x = torch.rand(2, 13, 8, 6, dtype=torch.float64)
+    with torch.no_grad():
+        sd = jre_state_dict(jre)
+        assert_close(jre(x), authors_jre(x, sd, authors_reshape=False))
+        # Their permute-then-view mixes joints and pixels: a different map altogether.
+        assert not torch.allclose(jre(x), authors_jre(x, sd, authors_reshape=True), atol=1e-3)
+
+
+def test_parameters_against_the_authors_jre():
+    # JREModule(13, sub_sample=False, in_split=False, is_joint=True) in github:YHDang/RPSTN f7dcd3e,
+    # counted by instantiating it: g 182, W 208 (conv 182, BatchNorm 26), theta 182, phi 182 = 754.
+    # theta and phi are never called in that branch, so posemods builds 754 - 364 = 390.
+    assert count_parameters(JointRelationExtractor(13))["total"] == 754 - 2 * 182
+    # The decoder adds the BatchNorm bn_u (26) that follows the JRE in DKD_Network.forward.
+    assert count_parameters(RelationDecoder(13))["total"] == 754 - 2 * 182 + 26
 
 
 def test_starts_as_the_identity():
@@ -55,7 +85,6 @@ def test_output_channels_depend_only_on_related_joints():
     # channel j then depends only on the joints of its own group (through the out conv and the
     # attention) and on itself; a reshape that mixes the joint and pixel axes breaks this.
     jre = randomised(5)
-    jre.scale = 1.0
     with torch.no_grad():
         jre.value.weight.copy_(torch.diag(torch.rand(5, dtype=torch.float64) + 0.5)[:, :, None, None])
         out_weight = torch.zeros(5, 5, dtype=torch.float64)

@@ -90,34 +90,45 @@ def test_depthwise_correlation_matches_the_loop_oracle():
 
 def test_distillator_matches_its_kernels_against_the_current_frame():
     # The kernels come from the previous frame alone; matching them is a per-sample correlation,
-    # so shifting the current frame's content shifts the prior, and samples do not mix.
+    # so shifting the current frame's content shifts the response, and samples do not mix.
     pkd = randomise_bn(PoseKernelDistillator(6, 4, kernel_size=3, num_blocks=2)).double().eval()
-    feat_prev, heat = torch.rand(2, 6, 8, 8, dtype=torch.float64), torch.rand(2, 4, 8, 8, dtype=torch.float64)
+    feat_prev, heat = torch.rand(2, 6, 12, 12, dtype=torch.float64), torch.rand(2, 4, 12, 12, dtype=torch.float64)
     kernels = pkd.kernels(feat_prev, heat)
     assert kernels.shape == (2, 6, 3, 3)
     feat_cur = torch.zeros(2, 6, 12, 12, dtype=torch.float64)
     feat_cur[:, :, 3:7, 3:7] = torch.rand(2, 6, 4, 4, dtype=torch.float64)
     shifted = torch.roll(feat_cur, shifts=(2, 3), dims=(2, 3))
-    # Same sizes for the contract: compare on a 12 x 12 previous frame too.
-    feat_prev12 = F.pad(feat_prev, (2, 2, 2, 2))
-    heat12 = F.pad(heat, (2, 2, 2, 2))
-    prior = pkd(feat_prev12, feat_cur, heat12) - pkd.to_joints.bias[None, :, None, None]
-    prior_shifted = pkd(feat_prev12, shifted, heat12) - pkd.to_joints.bias[None, :, None, None]
-    assert_close(prior_shifted, torch.roll(prior, shifts=(2, 3), dims=(2, 3)))
-    swapped = pkd(feat_prev12, feat_cur.flip(0), heat12)
-    assert_close(swapped[0], pkd(feat_prev12[:1], feat_cur[1:], heat12[:1])[0])
+    # Step 1 (1x1 conv and BN) is pointwise, so a shift of the features shifts its output; the zero
+    # padding of the correlation only differs within the kernel's radius (1) of the border.
+    project = lambda f: pkd.norm(pkd.project(f))
+    response = depthwise_correlate(project(feat_cur), kernels)
+    moved = torch.roll(response, shifts=(2, 3), dims=(2, 3))
+    assert_close(depthwise_correlate(project(shifted), kernels)[..., 3:11, 4:11], moved[..., 3:11, 4:11])
+    assert_close(pkd(feat_prev, feat_cur, heat), pkd.joint_norm(pkd.to_joints(response)))
+    swapped = pkd(feat_prev, feat_cur.flip(0), heat)
+    assert_close(swapped[0], pkd(feat_prev[:1], feat_cur[1:], heat[:1])[0])
+
+
+def test_kernel_network_shrinks_64_to_7_as_the_authors():
+    # dkd_param_adapter: 64 -> 62 (3x3, no padding) -> 31 -> 15 -> 7 (pools) -> 7 (last 3x3, padding 1),
+    # so the adaptive pool is the identity at the paper's size.
+    pkd = PoseKernelDistillator(4, 3).eval()
+    pose = torch.rand(1, 4, 64, 64)
+    assert pkd.kernel_net(pose).shape == (1, 4, 7, 7)
+    small = pkd.kernel_net(torch.rand(1, 4, 8, 8))  # 8 -> 6 -> 3 -> 3 -> 3: sides under 4 are not pooled
+    assert small.shape == (1, 4, 3, 3)
+    with pytest.raises(ValueError, match=r"feat_prev: .*at least 3 x 3, got \(2, 2\)"):
+        pkd(torch.rand(1, 4, 2, 2), torch.rand(1, 4, 2, 2), torch.rand(1, 3, 2, 2))
 
 
 def test_jrpsp_guides_the_distillator_with_joint_relations():
-    jrpsp = JRPSP(6, 4, kernel_size=3, num_blocks=1).double().eval()
-    args = (torch.rand(2, 6, 8, 8), torch.rand(2, 6, 8, 8), torch.rand(2, 4, 8, 8))
-    args = tuple(a.double() for a in args)
-    # The relation extractor starts as the identity, so JRPSP starts as its distillator ...
-    assert_close(jrpsp(*args), jrpsp.distillator(*args))
-    # ... and once the relation branch is live, the distillator sees the refined heatmaps.
-    torch.nn.init.ones_(jrpsp.relation.norm.weight)
+    fresh = JRPSP(6, 4, kernel_size=3, num_blocks=1)
+    heat = torch.rand(2, 4, 8, 8)
+    assert torch.equal(fresh.relation.relation(heat), heat)  # the relation extractor starts as the identity
+    jrpsp = randomise_bn(JRPSP(6, 4, kernel_size=3, num_blocks=1)).double().eval()  # its residual branch live
+    args = tuple(torch.rand(s, dtype=torch.float64) for s in ((2, 6, 8, 8), (2, 6, 8, 8), (2, 4, 8, 8)))
     refined = jrpsp.relation(args[2])
-    assert not torch.allclose(refined, args[2])
+    assert not torch.allclose(refined, jrpsp.relation.norm(args[2]))
     assert_close(jrpsp(*args), jrpsp.distillator(args[0], args[1], refined))
 
 

@@ -240,7 +240,7 @@ def test_table6_rows_build_the_paper_operator(row):
 
 
 def test_registry_reads_the_same_vremd_tables():
-    from posemods.training.registry import MODELS
+    from posemods.models import MODELS
 
     # One source: the registry's rows are built from the tables the models export, not a copy that can drift.
     variants = MODELS["vremd"].variants

@@ -10,7 +10,7 @@ from oracles.deformable_cross_attention import bilinear_sample, deformable_atten
 import posemods
 from posemods import DCA, DeformableConvMotion, DeformableCrossAttention
 from posemods.modules import deformable_motion
-from posemods.modules.deformable_sampling import initial_points, pixel_centres, sampling_locations
+from posemods.modules.offsets import initial_points, pixel_centres, sampling_locations
 from posemods.testing import assert_close
 
 KINDS = ("dca", "da", "dc")

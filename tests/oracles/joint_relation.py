@@ -1,4 +1,4 @@
-"""Slow float64 loops for the models' blocks, written from the issue's description and the papers."""
+"""Slow float64 loops for the models' blocks, written from the RPSTN authors' code (github:YHDang/RPSTN f7dcd3e)."""
 
 import math
 
@@ -6,15 +6,15 @@ import torch
 
 
 def joint_relation_loop(x, value_weight, value_bias, out_weight, out_bias, bn_mean, bn_var, bn_weight, bn_bias, eps):
-    """RPSTN's joint relation extractor with BatchNorm in eval mode.
+    """RPSTN's joint relation extractor with BatchNorm in eval mode, as github:YHDang/RPSTN f7dcd3e's
+    ``jre_module.py:_JREModule.forward`` computes it (joint-level branch), with the joint axis kept.
 
     x: (B, J, H, W); value/out weights: (J, J) 1x1 convs; bn_*: (J,).
     out[b, j] = x[b, j] + BN_j(sum_k Wo[j, k] * related[b, k] + bo[j]),
     related[b, k] = sum_i attn[b, k, i] * value[b, i],  value[b, i] = sum_l Wv[i, l] * x[b, l] + bv[i],
-    attn[b, k] = softmax_i(<x[b, k], x[b, i]> / sqrt(H * W)).
+    attn[b, k, i] = exp(<x[b, k], x[b, i]>) / sum_m exp(<x[b, m], x[b, i]>)   (their softmax over dim 1).
     """
-    batch, joints, height, width = x.shape
-    scale = 1.0 / math.sqrt(height * width)
+    batch, joints = x.shape[:2]
     out = torch.zeros_like(x)
     for b in range(batch):
         value = []
@@ -23,14 +23,14 @@ def joint_relation_loop(x, value_weight, value_bias, out_weight, out_bias, bn_me
             for j in range(joints):
                 v = v + value_weight[i, j] * x[b, j]
             value.append(v)
+        gram = torch.stack([torch.stack([(x[b, m] * x[b, i]).sum() for i in range(joints)]) for m in range(joints)])
         related = []
         for k in range(joints):
-            logits = torch.stack([(x[b, k] * x[b, i]).sum() * scale for i in range(joints)])
-            weights = torch.exp(logits - logits.max())
-            weights = weights / weights.sum()
             r = torch.zeros_like(x[b, 0])
             for i in range(joints):
-                r = r + weights[i] * value[i]
+                column = gram[:, i]
+                weight = torch.exp(column[k] - column.max()) / torch.exp(column - column.max()).sum()
+                r = r + weight * value[i]
             related.append(r)
         for j in range(joints):
             y = torch.full_like(x[b, 0], float(out_bias[j]))
@@ -42,7 +42,8 @@ def joint_relation_loop(x, value_weight, value_bias, out_weight, out_bias, bn_me
 
 
 def depthwise_correlation_loop(features, kernels):
-    """out[b, c, y, x] = mean_{u, v} kernels[b, c, u, v] * features[b, c, y + u - r, x + v - r], zero outside."""
+    """out[b, c, y, x] = sum_{u, v} kernels[b, c, u, v] * features[b, c, y + u - r, x + v - r], zero outside
+    (github:YHDang/RPSTN f7dcd3e, ``ad_conv.py:AdaptiveConv2d.forward``: a grouped conv, no averaging)."""
     batch, channels, height, width = features.shape
     size = kernels.shape[-1]
     r = size // 2
@@ -57,5 +58,5 @@ def depthwise_correlation_loop(features, kernels):
                             yy, xx = y + u - r, x + v - r
                             if 0 <= yy < height and 0 <= xx < width:
                                 total = total + kernels[b, c, u, v] * features[b, c, yy, xx]
-                    out[b, c, y, x] = total / (size * size)
+                    out[b, c, y, x] = total
     return out

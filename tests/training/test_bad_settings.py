@@ -10,11 +10,11 @@ from posemods.data.heatmaps import gaussian_heatmaps
 from posemods.data.transforms import TopDownTransform
 from posemods.evaluate import main as evaluate_main
 from posemods.evaluate import score_checkpoint
+from posemods.models import get_model_spec
 from posemods.train import main as train_main
 from posemods.training import TrainConfig
 from posemods.training.checkpoint import save_checkpoint
 from posemods.training.datasets import build_datasets
-from posemods.training.registry import get_model_spec
 
 BAD_SIGMAS = [0, 0.0, -1.0, math.nan, math.inf]
 
@@ -79,17 +79,24 @@ def test_evaluate_cli_refuses_a_bad_alpha(tmp_path, capsys, alpha):
 def test_split_is_one_of_jhmdbs_three(tmp_path, capsys):
     with pytest.raises(SystemExit):
         train_main(["--split", "x", "--data", "jhmdb", "--data-root", str(tmp_path)])
-    assert "argument --split: expected one of JHMDB's splits 1, 2, 3, got 'x'" in capsys.readouterr().err
+    assert "argument --split: split: expected one of jhmdb's splits ('1', '2', '3'), got 'x'" in capsys.readouterr().err
     with pytest.raises(SystemExit):
         train_main(["--split", "1", "--data", "penn_action", "--data-root", str(tmp_path)])
-    assert "only JHMDB has numbered splits" in capsys.readouterr().err
-    with pytest.raises(ValueError, match=r"split: expected one of JHMDB's splits \('1', '2', '3'\), got 'x'"):
+    err = capsys.readouterr().err
+    assert "penn_action has no numbered splits (it uses the label files' train flag" in err
+    assert "only jhmdb has them, got split '1'" in err
+    # evaluate without --data scores the checkpoint's dataset: a split no dataset has is refused at once.
+    with pytest.raises(SystemExit):
+        evaluate_main([str(tmp_path / "last.pt"), "--split", "x"])
+    assert "argument --split: expected a split of a dataset (jhmdb: 1, 2, 3), got 'x'" in capsys.readouterr().err
+    with pytest.raises(ValueError, match=r"split: expected one of jhmdb's splits \('1', '2', '3'\), got 'x'"):
         TrainConfig(data="jhmdb", data_root=str(tmp_path), split="x")
-    with pytest.raises(ValueError, match="split: only JHMDB has numbered splits"):
+    with pytest.raises(ValueError, match="split: synthetic has no numbered splits"):
         TrainConfig(split="test")  # synthetic data: a split would be silently ignored
     assert TrainConfig(data="jhmdb", data_root=str(tmp_path), split="2").split == "2"
+    assert TrainConfig(data="jhmdb", data_root=str(tmp_path)).split is None  # saved as given; split 1 is read
     # A config changed after it was checked still gets a clear error, not int()'s.
     config = TrainConfig(data="jhmdb", data_root=str(tmp_path), split="1")
     config.split = "x"
-    with pytest.raises(ValueError, match="split: expected one of JHMDB's splits"):
+    with pytest.raises(ValueError, match="split: expected one of jhmdb's splits"):
         build_datasets(config, get_model_spec("kimnet"))

@@ -11,7 +11,7 @@ from posemods.evaluate import score_checkpoint
 from posemods.models import read_state_dict
 from posemods.training import TrainConfig, build_model, fit
 from posemods.training import checkpoint as ckpt
-from posemods.training.checkpoint import load_checkpoint, save_checkpoint
+from posemods.training.checkpoint import read_checkpoint, save_checkpoint
 
 # A value whose float32 bytes occur nowhere else in the file, so a test can find and flip them.
 MARKER = 1.2345678
@@ -33,7 +33,7 @@ def _flip_one_byte_of_the_weights(path):
 
 def test_a_saved_checkpoint_round_trips_and_hides_its_digest(tmp_path):
     path = _marked(tmp_path)
-    state = load_checkpoint(path)
+    state = read_checkpoint(path)
     assert set(state) == {"format", "config", "model", "step"}
     assert torch.equal(state["model"]["w"], torch.full((64,), MARKER))
 
@@ -45,7 +45,7 @@ def test_flipped_bytes_are_refused_naming_the_file(tmp_path):
     raw = torch.load(path, weights_only=True)
     assert not torch.equal(raw["model"]["w"], torch.full((64,), MARKER))
     with pytest.raises(ValueError, match=rf"{path.name}'? is corrupt: the digest"):
-        load_checkpoint(path)
+        read_checkpoint(path)
     # A model's checkpoint= path reads the same file through read_state_dict: refused there too.
     with pytest.raises(ValueError, match="is corrupt"):
         read_state_dict(path)
@@ -54,7 +54,7 @@ def test_flipped_bytes_are_refused_naming_the_file(tmp_path):
 def test_a_checkpoint_without_a_digest_is_refused(tmp_path):
     torch.save({"format": ckpt.FORMAT, "model": {"w": torch.zeros(2)}}, tmp_path / "nodigest.pt")
     with pytest.raises(ValueError, match=r"nodigest\.pt.*no payload digest"):
-        load_checkpoint(tmp_path / "nodigest.pt")
+        read_checkpoint(tmp_path / "nodigest.pt")
 
 
 def _damaged_files(tmp_path):
@@ -74,7 +74,7 @@ def _damaged_files(tmp_path):
 
 def test_empty_truncated_and_foreign_files_get_a_clear_error(tmp_path):
     for name in _damaged_files(tmp_path):
-        for load in (load_checkpoint, read_state_dict):
+        for load in (read_checkpoint, read_state_dict):
             with pytest.raises(ValueError) as info:
                 load(tmp_path / name)
             message = str(info.value)
@@ -83,11 +83,11 @@ def test_empty_truncated_and_foreign_files_get_a_clear_error(tmp_path):
             assert "weights_only" not in message and "Weights only" not in message, message
             assert "\n" not in message, message
     with pytest.raises(ValueError, match="empty"):
-        load_checkpoint(tmp_path / "empty.pt")
+        read_checkpoint(tmp_path / "empty.pt")
     with pytest.raises(ValueError, match=r"Python object \(numpy\..*\) besides tensors"):
-        load_checkpoint(tmp_path / "numpy.pt")
+        read_checkpoint(tmp_path / "numpy.pt")
     with pytest.raises(ValueError, match="truncated, corrupt or another kind of file"):
-        load_checkpoint(tmp_path / "truncated.pt")
+        read_checkpoint(tmp_path / "truncated.pt")
 
 
 def test_save_fsyncs_the_file_and_its_folder_before_and_after_the_rename(tmp_path, monkeypatch):
@@ -115,7 +115,7 @@ def test_a_failed_save_leaves_the_old_file_and_no_temporary(tmp_path, monkeypatc
         save_checkpoint(path, step=2)
     assert not (tmp_path / "last.pt.tmp").exists()
     monkeypatch.undo()
-    assert load_checkpoint(path)["step"] == 1
+    assert read_checkpoint(path)["step"] == 1
 
 
 def _tiny(tmp_path, **changes):

@@ -9,7 +9,8 @@ import torch
 from torch import nn
 
 from posemods.data import SyntheticPoseVideos
-from posemods.training import MODELS, ModelSpec, TrainConfig, evaluate, fit, heatmap_loss, predict, register_model
+from posemods.models import MODELS, add_model, register_model
+from posemods.training import TrainConfig, evaluate, fit, heatmap_loss, predict
 from posemods.training.config import add_arguments, config_from_args
 from posemods.training.datasets import build_datasets
 from posemods.training.loop import WarmupCosine, restore_schedule, select_frames
@@ -46,10 +47,11 @@ class KeyFrameNet(nn.Module):
         return self.conv(video[:, video.shape[1] // 2])
 
 
-if "test-key" not in MODELS:
+if "test-key" not in MODELS:  # registered once per process, however often this file is imported
     register_model(
-        ModelSpec("test-key", KeyFrameNet, {"only": {}}, {"tiny": {}, "small": {}, "paper": {}}, "only", "key")
-    )
+        "test-key", variants={"only": {}}, default_variant="only", presets={"tiny": {}, "small": {}, "paper": {}},
+        num_joints=13, input_size=(32, 32), clip_length=3, mean=(0.0, 0.0, 0.0), std=(1.0, 1.0, 1.0), output="key",
+    )(KeyFrameNet)  # fmt: skip
 
 
 def _clips(num_clips=4, clip_length=3):
@@ -209,7 +211,7 @@ def test_sizes_are_height_then_width():
     assert clip["frames"].shape[-2:] == (64, 32)
     assert clip["heatmaps"].shape[-2:] == spec.heatmap_size((64, 32)) == (16, 8)
     with pytest.raises(ValueError, match="already registered"):
-        register_model(MODELS["kimnet"])
+        add_model(MODELS["kimnet"])
 
 
 def test_vremd_variants_are_tables_4_to_6():

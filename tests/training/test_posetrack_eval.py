@@ -9,8 +9,8 @@ from torch import nn
 
 from posemods.data import PoseTrack
 from posemods.metrics import posetrack_map
+from posemods.models import MODELS
 from posemods.skeletons import POSETRACK_17
-from posemods.training import MODELS
 from posemods.training.posetrack_eval import posetrack_map_of, predict_key_frames
 
 pytest.importorskip("PIL")

@@ -4,6 +4,7 @@ import dataclasses
 
 import pytest
 import torch
+from torch import nn
 
 from posemods.train import parse_config
 from posemods.training import TrainConfig
@@ -15,6 +16,8 @@ def test_recipes_set_what_the_papers_state():
     # KIMNet 4.1: Adam, lr 0.005, batch 16 on Penn Action, 100 epochs, 5 contiguous frames.
     assert (penn.model, penn.optimizer, penn.lr, penn.batch_size, penn.epochs) == ("kimnet", "adam", 5e-3, 16, 100)
     assert (penn.clip_length, penn.data, penn.lr_schedule, penn.recipe) == (5, "penn_action", "constant", "kimnet-penn")
+    # "keeping consistency with works [11, 12]": the RPSTN authors' Penn Action pipeline.
+    assert penn.pipeline == "rpstn"
     jhmdb = parse_config(["--recipe", "kimnet-jhmdb", "--data-root", "/data/JHMDB"])
     assert (jhmdb.optimizer, jhmdb.lr, jhmdb.batch_size, jhmdb.data) == ("adam", 1e-3, 8, "jhmdb")
     vremd = parse_config(["--recipe", "vremd-posetrack", "--data-root", "/d", "--annotations", "/a"])
@@ -91,22 +94,51 @@ def test_a_recipes_model_is_the_one_its_variant_is_checked_against(capsys):
     assert "not a variant of kimnet" in capsys.readouterr().err
 
 
+def _recorder(captured: dict):
+    """A model class stand-in that records its constructor arguments in ``captured``."""
+
+    def build(num_joints, **kwargs):
+        captured.update(kwargs)
+        return nn.Identity()
+
+    return build
+
+
 def test_kimnet_recipes_crop_no_half_bodies_and_vremds_do(monkeypatch):
     # KIMNet names "random scaling, rotation, and flipping"; VREMD adds "truncation (half body)".
-    import posemods.data
-    from posemods.training import build_datasets, get_model_spec
+    import posemods.data.penn_action
+    import posemods.data.rpstn
+    from posemods.models import get_model_spec
+    from posemods.training import build_datasets
 
     seen = []
 
     class Recorder:
         def __init__(self, root, split, train, **kwargs):
             seen.append((train, kwargs["augmentation"]))
+            readers.append(type(self).__name__)
 
-    monkeypatch.setattr(posemods.data, "PennAction", Recorder)
+    class RPSTNRecorder(Recorder):
+        pass
+
+    readers = []
+
+    # The classes the registered builder calls: the reader modules' own names for them.
+    monkeypatch.setattr(posemods.data.penn_action, "PennAction", Recorder)
+    monkeypatch.setattr(posemods.data.rpstn, "RPSTNPennAction", RPSTNRecorder)
     config = parse_config(["--recipe", "kimnet-penn", "--data-root", "/data/PennAction"])
     build_datasets(config, get_model_spec("kimnet"))
     assert [train for train, _ in seen] == [True, False]
     assert seen[0][1].half_body_prob == 0.0 and seen[0][1].max_rotation > 0 and seen[0][1].flip_prob > 0
+    # The recipe's pipeline is the RPSTN authors': rotation in [-40, 40] always, flip 0.5, no scaling.
+    rpstn = seen[0][1]
+    assert (rpstn.max_rotation, rpstn.rotation_prob, rpstn.flip_prob, rpstn.scale) == (40.0, 1.0, 0.5, (1.0, 1.0))
+    assert readers == ["RPSTNRecorder", "RPSTNRecorder"]
+    seen.clear()
+    posemods_pipeline = parse_config(["--recipe", "kimnet-penn", "--data-root", "/d", "--pipeline", "posemods"])
+    build_datasets(posemods_pipeline, get_model_spec("kimnet"))
+    assert seen[0][1].scale == (0.65, 1.35) and seen[0][1].half_body_prob == 0.0
+    assert readers[2:] == ["Recorder", "Recorder"]
     vremd = parse_config(["--recipe", "vremd-posetrack", "--data-root", "/d", "--annotations", "/a"])
     assert vremd.half_body_prob == 0.3 and vremd.recipe == "vremd-posetrack"
     with pytest.raises(ValueError, match="half_body_prob: expected a probability"):
@@ -118,9 +150,9 @@ def test_vremd_recipe_augments_and_freezes_as_the_paper_states(monkeypatch):
     # (half body), and flipping", "trained ... for 20 epochs with the backbone frozen", "3" frames.
     import inspect
 
-    import posemods.data
-    from posemods.models import VREMD
-    from posemods.training import build_datasets, get_model_spec
+    import posemods.data.posetrack
+    from posemods.models import VREMD, get_model_spec
+    from posemods.training import build_datasets
 
     seen = []
 
@@ -128,7 +160,7 @@ def test_vremd_recipe_augments_and_freezes_as_the_paper_states(monkeypatch):
         def __init__(self, root, annotations, train, **kwargs):
             seen.append((train, kwargs["augmentation"], kwargs["clip_length"]))
 
-    monkeypatch.setattr(posemods.data, "PoseTrack", Recorder)
+    monkeypatch.setattr(posemods.data.posetrack, "PoseTrack", Recorder)
     config = parse_config(["--recipe", "vremd-posetrack", "--data-root", "/d", "--annotations", "/a"])
     spec = get_model_spec(config.model)
     build_datasets(config, spec)
@@ -138,7 +170,7 @@ def test_vremd_recipe_augments_and_freezes_as_the_paper_states(monkeypatch):
     assert augmentation.flip_prob > 0 and augmentation.half_body_prob > 0
     # The recipe builds the paper's ViT-L with the backbone frozen (VREMD's default, not overridden).
     captured = {}
-    recorder = dataclasses.replace(spec, build=lambda joints, **kwargs: captured.update(kwargs))
+    recorder = dataclasses.replace(spec, build=_recorder(captured))
     recorder.create(17, config.variant, config.preset, config.input_size, config.clip_length, **config.model_kwargs)
     frozen = captured.get("freeze_backbone", inspect.signature(VREMD).parameters["freeze_backbone"].default)
     assert captured["backbone"] == "large" and frozen is True
@@ -149,13 +181,14 @@ def test_recipes_build_the_papers_networks_and_sizes():
     # VREMD: "The input image size is fixed at 256x192". KIMNet 4.1: "SimpleBaseline [15] takes ResNet-101 as
     # the backbone and is used as the pose initializer. SimpleBaseline [15] that takes ResNet-50 as the
     # backbone is chosen as the feature encoder" (the paper states no input size; 256 x 256 is ours).
-    from posemods.training import get_model_spec
+    from posemods.models import get_model_spec
 
     vremd = parse_config(["--recipe", "vremd-posetrack", "--data-root", "/d", "--annotations", "/a"])
     assert tuple(vremd.input_size) == (256, 192)
     for recipe in ("kimnet-penn", "kimnet-jhmdb"):
         config = parse_config(["--recipe", recipe, "--data-root", "/d"])
-        spec = dataclasses.replace(get_model_spec(config.model), build=lambda joints, **kw: kw)
-        captured = spec.create(13, config.variant, config.preset, config.input_size, config.clip_length)
+        captured = {}
+        spec = dataclasses.replace(get_model_spec(config.model), build=_recorder(captured))
+        spec.create(13, config.variant, config.preset, config.input_size, config.clip_length)
         assert (captured["initializer_backbone"], captured["encoder_backbone"]) == ("resnet101", "resnet50")
         assert captured["temporal"] == "kmm" and config.clip_length == 5

@@ -6,7 +6,7 @@ import numpy as np
 import torch
 
 from posemods.evaluate import score_checkpoint
-from posemods.training.checkpoint import load_checkpoint, rng_state, save_checkpoint, set_rng_state
+from posemods.training.checkpoint import read_checkpoint, rng_state, save_checkpoint, set_rng_state
 from tests.training.cli import train
 
 
@@ -63,7 +63,7 @@ def test_rng_state_round_trips_through_a_checkpoint(tmp_path):
     save_checkpoint(tmp_path / "rng.pt", rng=rng_state())
     expected = (random.random(), np.random.randn(3), torch.rand(3))
     random.seed(2), np.random.seed(2), torch.manual_seed(2)
-    set_rng_state(load_checkpoint(tmp_path / "rng.pt")["rng"])
+    set_rng_state(read_checkpoint(tmp_path / "rng.pt")["rng"])
     got = (random.random(), np.random.randn(3), torch.rand(3))
     assert got[0] == expected[0]
     assert np.array_equal(got[1], expected[1])
@@ -74,10 +74,10 @@ def test_checkpoint_errors(tmp_path):
     import pytest
 
     with pytest.raises(FileNotFoundError, match="checkpoint"):
-        load_checkpoint(tmp_path / "missing.pt")
+        read_checkpoint(tmp_path / "missing.pt")
     torch.save({"weights": torch.zeros(1)}, tmp_path / "other.pt")
     with pytest.raises(ValueError, match="format"):
-        load_checkpoint(tmp_path / "other.pt")
+        read_checkpoint(tmp_path / "other.pt")
     torch.save({"format": "posemods-train-1", "model": {}}, tmp_path / "old.pt")
     with pytest.raises(ValueError, match="before models normalised their input frames"):
-        load_checkpoint(tmp_path / "old.pt")
+        read_checkpoint(tmp_path / "old.pt")

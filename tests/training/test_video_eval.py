@@ -7,7 +7,8 @@ from PIL import Image
 
 from posemods.data import SyntheticPoseVideos, VideoPoseDataset, VideoRecord, check_clip
 from posemods.evaluate import main, parse_counts, score_checkpoint, sweep_table
-from posemods.training import MODELS, TrainConfig, evaluate, fit
+from posemods.models import MODELS
+from posemods.training import TrainConfig, evaluate, fit
 from posemods.training.video_eval import WholeVideos, default_eval_mode, evaluate_videos
 
 SPEC = MODELS["kimnet"]

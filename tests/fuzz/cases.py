@@ -1,143 +1,20 @@
-"""A deterministic fuzz run over the public API: python -m benchmarks.fuzz [--json OUT] [--area A] [--show N].
-
-Every case calls one public entry point (a module, a functional op, a model, a metric, a reader, the
-synthetic data, a checkpoint loader, the training config) with a bad or edge input from fixed pools
-(zero, negative, NaN, inf, strings, None, bools, numpy scalars, empty batches, mismatched shapes and
-dtypes, damaged files), and sorts the outcome into one of five classes:
-
-==============  ====================================================================================
-clear error     a ValueError / TypeError / FileNotFoundError whose message names the argument or file
-correct         a result that passes the case's check (shape; NaN in -> NaN out; finite -> finite)
-cryptic         any other exception, or an error naming nothing the caller passed
-silently wrong  a result for an input the contract forbids, or one that fails the case's check
-crash           the process died (each area runs in a child process, so the run goes on), MemoryError,
-                OverflowError, RecursionError, or no answer within the time limit
-==============  ====================================================================================
-
-Validity comes from the documented contracts (a width is a positive integer, numpy integers too; a
-ratio, sigma or alpha a positive finite real), never from the code under test. Issue 15 asks for
-zero cryptic, silently wrong and crash outcomes. The case list is fixed and the random draws are
-seeded, so two runs of one tree give the same counts. It takes a few minutes on 2 CPU cores.
-"""
+"""The fuzz cases, area by area: each an entry point, a bad or edge input, what a clear error may name,
+whether the contract allows the input (from :mod:`posemods._shapes`'s predicates) and a check of the result."""
 
 from __future__ import annotations
 
-import argparse
-import collections
 import json
 import math
-import numbers
-import operator
-import signal
-import sys
-import tempfile
-import traceback
-from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 import torch
 
-CLASSES = ("clear error", "correct", "cryptic", "silently wrong", "crash")
-TIME_LIMIT_S = 60
+from posemods._shapes import is_positive_int, is_positive_real, is_real, is_size
+from tests.fuzz.classification import Case, shape_check
 
 WEIRD_INTS = [1, 2, 3, 4, 0, -1, np.int64(2), np.int32(4), 2.0, 2.5, math.nan, "4", None, True, 1 + 0j]
 WEIRD_REALS = [4.0, 2, 0.5, np.float32(2.0), 0.0, -1.0, math.nan, math.inf, -math.inf, "4", None, True, 1 + 0j]
-
-
-def positive_int(value) -> bool:
-    if isinstance(value, bool):
-        return False
-    try:
-        return operator.index(value) >= 1
-    except TypeError:
-        return False
-
-
-def positive_real(value) -> bool:
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
-        return False
-    return math.isfinite(value) and value > 0
-
-
-def real(value) -> bool:
-    return not isinstance(value, bool) and isinstance(value, numbers.Real)
-
-
-@dataclass
-class Case:
-    area: str
-    name: str
-    call: Callable
-    names: tuple[str, ...]  # what a clear error may name
-    valid: bool | None = None  # None: the contract allows an error or a result
-    check: Callable | None = None  # raises AssertionError when a result is wrong
-    outcome: str = ""
-    detail: str = ""
-    extra: dict = field(default_factory=dict)
-
-
-def shape_check(shape, nan_in: bool = False, finite: bool = True):
-    def check(out):
-        if isinstance(out, tuple):
-            out = out[0]
-        if hasattr(out, "features"):
-            out = out.features
-        assert tuple(out.shape) == tuple(shape), f"shape {tuple(out.shape)}, expected {tuple(shape)}"
-        if out.numel() == 0:
-            return
-        if nan_in:
-            assert out.isnan().any(), "NaN in, no NaN out"
-        elif finite:
-            assert out.isfinite().all(), "finite in, non-finite out"
-
-    return check
-
-
-class _Timeout(Exception):
-    pass
-
-
-def _alarm(*_):
-    raise _Timeout
-
-
-def classify(case: Case) -> None:
-    signal.signal(signal.SIGALRM, _alarm)
-    signal.alarm(TIME_LIMIT_S)
-    try:
-        out = case.call()
-    except (_Timeout, MemoryError, OverflowError, RecursionError) as error:
-        case.outcome, case.detail = "crash", f"{type(error).__name__}: {str(error)[:200]}"
-        return
-    except (ValueError, TypeError, FileNotFoundError) as error:
-        message = str(error)
-        named = any(n in message for n in case.names)
-        case.outcome = "clear error" if named else "cryptic"
-        case.detail = f"{type(error).__name__}: {message[:200]}"
-        return
-    except Exception as error:  # every other type is cryptic by the rule
-        case.outcome, case.detail = "cryptic", f"{type(error).__name__}: {str(error)[:200]}"
-        return
-    finally:
-        signal.alarm(0)
-    if case.valid is False:
-        case.outcome, case.detail = "silently wrong", "an input the contract forbids was accepted"
-        return
-    try:
-        if case.check is not None:
-            case.check(out)
-    except AssertionError as error:
-        case.outcome, case.detail = "silently wrong", str(error)[:200]
-        return
-    except Exception as error:
-        case.outcome, case.detail = "silently wrong", f"result unusable: {type(error).__name__}: {str(error)[:150]}"
-        return
-    case.outcome = "correct"
-
-
-# --- the cases -----------------------------------------------------------------------------------------
 
 
 def module_cases():
@@ -146,7 +23,7 @@ def module_cases():
     # KMM: every pair of hyperparameters from the pool, then a forward on a valid input.
     for c in WEIRD_INTS:
         for j in WEIRD_INTS:
-            valid = positive_int(c) and positive_int(j)
+            valid = is_positive_int(c) and is_positive_int(j)
 
             def call(c=c, j=j, valid=valid):
                 module = posemods.KMM(c, j, backend="reference")
@@ -176,8 +53,8 @@ def module_cases():
             for value in WEIRD_INTS:
                 args = {"dim": 8, "heads": 2, "points": 2}
                 args[{"dim": "dim", "num_heads": "heads", "num_points": "points"}[param]] = value
-                valid = positive_int(value) and (param != "dim" or int(value) % 2 == 0)
-                if param == "num_heads" and positive_int(value):
+                valid = is_positive_int(value) and (param != "dim" or int(value) % 2 == 0)
+                if param == "num_heads" and is_positive_int(value):
                     valid = 8 % int(value) == 0
 
                 def call(build=build, args=args, valid=valid, label=label):
@@ -197,7 +74,7 @@ def module_cases():
     # HKM / BMD: mlp_ratio from the pool (dim 4: a string ratio repeated stays small), and dim.
     for label in ("HKM", "BMD"):
         for ratio in WEIRD_REALS:
-            valid = positive_real(ratio)
+            valid = is_positive_real(ratio)
             if valid and int(4 * float(ratio)) < 1:
                 valid = None
 
@@ -301,7 +178,7 @@ def functional_cases():
     from posemods import functional
 
     for scale in [None, *WEIRD_REALS, torch.tensor(2.0), torch.ones(2)]:
-        ok_scale = scale is None or real(scale) or (isinstance(scale, torch.Tensor) and scale.numel() == 1)
+        ok_scale = scale is None or is_real(scale) or (isinstance(scale, torch.Tensor) and scale.numel() == 1)
         finite = scale is None or (ok_scale and math.isfinite(float(scale)))
         q = torch.rand(2, 3, 3, 3)
         yield Case("functional", f"kinematics_attention(scale={scale!r})",
@@ -378,7 +255,7 @@ def metric_cases():
             yield Case("metrics", f"pck(alpha={alpha!r}, {kind})",
                        lambda a=alpha, c=convert: pck(c(pred), c(target), c(np.ones((2, 13))), c(np.full(2, 10.0)),
                                                       "penn_action", a),
-                       ("alpha",), positive_real(alpha) or False, pck_check)  # fmt: skip
+                       ("alpha",), is_positive_real(alpha) or False, pck_check)  # fmt: skip
     bad_inputs = {
         "pred of 12 joints": (pred[:, :12], target, np.ones((2, 13)), np.full(2, 10.0), False),
         "target of other shape": (pred, target[:1], np.ones((2, 13)), np.full(2, 10.0), None),
@@ -508,7 +385,7 @@ def data_cases():
     from posemods.data.heatmaps import gaussian_heatmaps
 
     for sigma in WEIRD_REALS:
-        ok = positive_real(sigma)
+        ok = is_positive_real(sigma)
 
         def heat_check(out):
             maps = out[0][0]
@@ -521,7 +398,7 @@ def data_cases():
                    lambda s=sigma: SyntheticPoseVideos(1, 2, (32, 32), (8, 8), sigma=s)[0]["heatmaps"],
                    ("sigma",), ok or False, _not_all_zero)  # fmt: skip
     for size in [(32, 32), (0, 0), (32,), (-1, 8), None, "32", (np.int64(16), 16), (16.0, 16)]:
-        ok = isinstance(size, tuple) and len(size) == 2 and all(map(positive_int, size))
+        ok = is_size(size)
         yield Case("data", f"SyntheticPoseVideos(frame_size={size!r})",
                    lambda s=size: SyntheticPoseVideos(1, 2, s, (8, 8))[0]["frames"],
                    ("frame_size",), ok or False, None)  # fmt: skip
@@ -529,7 +406,7 @@ def data_cases():
 
 def checkpoint_cases(folder: Path):
     from posemods.models import read_state_dict
-    from posemods.training.checkpoint import load_checkpoint, save_checkpoint
+    from posemods.training.checkpoint import read_checkpoint, save_checkpoint
 
     source = folder / "source.pt"
     weights = {"w": torch.arange(256, dtype=torch.float32), "b": torch.ones(3, dtype=torch.float64)}
@@ -550,7 +427,7 @@ def checkpoint_cases(folder: Path):
         path = folder / f"damaged-{i}.pt"
         path.write_bytes(data)
         yield Case(
-            "checkpoints", f"load_checkpoint, {label}", lambda p=path: load_checkpoint(p), (path.name,), None, same
+            "checkpoints", f"read_checkpoint, {label}", lambda p=path: read_checkpoint(p), (path.name,), None, same
         )
         yield Case(
             "checkpoints", f"read_state_dict, {label}", lambda p=path: read_state_dict(p), (path.name,), None, same
@@ -575,7 +452,7 @@ def checkpoint_cases(folder: Path):
 
 
 def model_cases():
-    from posemods.training.registry import get_model_spec
+    from posemods.models import get_model_spec
 
     for name in ("kimnet", "rpstn", "dkd", "lstmpm", "vremd"):
         spec = get_model_spec(name)
@@ -615,13 +492,13 @@ def config_cases():
     for field_name in ("sigma", "alpha", "batch_size", "clip_length", "input_size", "split"):
         for value in [*WEIRD_REALS, *WEIRD_INTS[4:], (32, 32), (0, 0), "x", "1"]:
             if field_name in ("sigma", "alpha"):
-                valid = positive_real(value)
+                valid = is_positive_real(value)
             elif field_name == "input_size":
-                valid = isinstance(value, tuple) and len(value) == 2 and all(map(positive_int, value))
+                valid = is_size(value)
             elif field_name == "split":
                 valid = None if value is None else False  # synthetic data has no splits
             else:
-                valid = positive_int(value)
+                valid = is_positive_int(value)
             build = lambda f=field_name, v=value: TrainConfig(**{f: v})
             yield Case("config", f"TrainConfig({field_name}={value!r})", build, (field_name,), valid)
 
@@ -636,102 +513,3 @@ AREAS = {
     "models": lambda folder: model_cases(),
     "config": lambda folder: config_cases(),
 }
-
-
-def run_area(area: str, start: int, log: Path) -> None:
-    """Classify ``area``'s cases from index ``start`` on, appending one JSON line per case to ``log``.
-
-    A line ``{"running": i, ...}`` goes out before case i runs, so when a case kills the process
-    (a segfault in a native kernel), the parent knows which one it was.
-    """
-    torch.manual_seed(0)
-    np.random.seed(0)
-    with tempfile.TemporaryDirectory() as tmp, open(log, "a") as out:
-
-        def write(record):
-            out.write(json.dumps(record) + "\n")
-            out.flush()
-
-        try:
-            for index, case in enumerate(AREAS[area](Path(tmp))):
-                if index < start:
-                    continue
-                write({"running": index, "area": area, "case": case.name})
-                classify(case)
-                write({"done": index, "area": area, "case": case.name, "outcome": case.outcome, "detail": case.detail})
-        except Exception:  # a case generator itself failed: report it, go on with the other areas
-            write({"done": -1, "area": area, "case": "building the cases", "outcome": "crash",
-                   "detail": traceback.format_exc(limit=3)[-300:]})  # fmt: skip
-
-
-def run(areas=None) -> list[dict]:
-    """Every area in child processes; a case that kills its process is a crash, and the next one goes on."""
-    import subprocess
-
-    records = []
-    with tempfile.TemporaryDirectory() as tmp:
-        for area in AREAS:
-            if areas and area not in areas:
-                continue
-            start, log = 0, Path(tmp) / f"{area}.jsonl"
-            while True:
-                command = [sys.executable, "-m", "benchmarks.fuzz", "--child", area, "--start", str(start),
-                           "--log", str(log)]  # fmt: skip
-                result = subprocess.run(command, capture_output=True, text=True)
-                lines = [json.loads(line) for line in log.read_text().splitlines()] if log.exists() else []
-                log.unlink(missing_ok=True)
-                records += [r for r in lines if "done" in r]
-                if result.returncode == 0:
-                    break
-                running = [r for r in lines if "running" in r]
-                if not running:  # died before any case: nothing to skip, report and move on
-                    records.append({"area": area, "case": "starting the child", "outcome": "crash",
-                                    "detail": result.stderr[-300:]})  # fmt: skip
-                    break
-                last = running[-1]
-                if any(r.get("done") == last["running"] for r in lines):
-                    break  # it died after its last case: nothing left to run
-                records.append({"area": area, "case": last["case"], "outcome": "crash",
-                                "detail": f"the process died (exit code {result.returncode})"})  # fmt: skip
-                start = last["running"] + 1
-    return records
-
-
-def main(argv: list[str] | None = None) -> dict:
-    parser = argparse.ArgumentParser(prog="python -m benchmarks.fuzz", description=__doc__.splitlines()[0])
-    parser.add_argument("--area", action="append", choices=tuple(AREAS), help="only these areas (repeatable)")
-    parser.add_argument("--json", type=Path, help="write every case and its outcome here")
-    parser.add_argument("--show", type=int, default=200, help="list at most this many bad outcomes")
-    parser.add_argument("--child", choices=tuple(AREAS), help=argparse.SUPPRESS)
-    parser.add_argument("--start", type=int, default=0, help=argparse.SUPPRESS)
-    parser.add_argument("--log", type=Path, help=argparse.SUPPRESS)
-    args = parser.parse_args(argv)
-    import logging
-    import warnings
-
-    warnings.filterwarnings("ignore")
-    logging.getLogger("posemods").setLevel(logging.ERROR)
-    if args.child:
-        run_area(args.child, args.start, args.log)
-        return {}
-    cases = run(args.area)
-    if args.json:
-        args.json.write_text(json.dumps(cases, indent=1))
-    counts = collections.Counter(c["outcome"] for c in cases)
-    by_area = collections.defaultdict(collections.Counter)
-    for case in cases:
-        by_area[case["area"]][case["outcome"]] += 1
-    print(f"{len(cases)} cases: " + ", ".join(f"{counts[k]} {k}" for k in CLASSES))
-    width = max(len(a) for a in by_area)
-    print(f"{'area':<{width}} | " + " | ".join(f"{k:>14}" for k in CLASSES))
-    for area, area_counts in by_area.items():
-        print(f"{area:<{width}} | " + " | ".join(f"{area_counts[k]:>14}" for k in CLASSES))
-    bad = [c for c in cases if c["outcome"] not in ("clear error", "correct")]
-    for case in bad[: args.show]:
-        print(f"- [{case['outcome']}] {case['area']}: {case['case']}: {case['detail']}")
-    return dict(counts)
-
-
-if __name__ == "__main__":
-    main()
-    sys.stdout.flush()

@@ -1,10 +1,13 @@
-"""What DCA, DA and DC share: where they sample (VREMD eq. 3's offset branch Δp = θ(ψ(q ⊕ z)),
-reference points, locations), their constructor and input contract, and the one name of the choice
-between them, ``operator``.
+"""Where the deformable motion operators look: VREMD eq. 3's offset branch and the locations it gives.
 
-Used by :class:`~posemods.modules.dca.DeformableCrossAttention` (DCA and its DA ablation) and
-:class:`~posemods.modules.deformable_conv_motion.DeformableConvMotion` (the DC ablation). Shapes use
-the vocabulary of :mod:`posemods._shapes`.
+- the offset heads: :class:`DeformableOffsets` (DCA's Δp = θ(ψ(q ⊕ z))) and :class:`QueryOffsets`
+  (DA's, Deformable DETR's ``sampling_offsets``), both starting on :func:`initial_points`'s rings;
+- :func:`sampling_locations`: reference points (each query's :func:`pixel_centres`, or given) plus
+  the offsets, the normalised (x, y) the sampling ops read.
+
+Used by :class:`~posemods.modules.dca.DeformableCrossAttention` (DCA, DA) and
+:class:`~posemods.modules.deformable_conv_motion.DeformableConvMotion` (DC: pixel centres only).
+Shapes use the vocabulary of :mod:`posemods._shapes`.
 """
 
 from __future__ import annotations
@@ -15,32 +18,11 @@ from typing import Literal, get_args
 import torch
 from torch import nn
 
-from posemods._backend import BACKENDS
-from posemods._shapes import (
-    expect_choice,
-    expect_float,
-    expect_grid,
-    expect_grid_tokens,
-    expect_module_dtype,
-    expect_odd_size,
-    expect_positive,
-    expect_same,
-    expect_shape,
-)
+from posemods._shapes import expect_choice, expect_odd_size, expect_positive
 
-#: The one name for the choice between VREMD Table 6's deformable operators, used by
-#: :class:`~posemods.modules.dca.DeformableCrossAttention` (``"dca"``, ``"da"``),
-#: :func:`~posemods.modules.deformable_motion.deformable_motion` and
-#: :class:`~posemods.modules.bmd.BidirectionalMotionDisentangle` (all three): ``"dca"`` deformable
-#: cross attention (eq. 3-4), ``"da"`` plain deformable attention (Deformable DETR), ``"dc"``
-#: deformable convolution.
-Operator = Literal["dca", "da", "dc"]
-OPERATORS: tuple[str, ...] = get_args(Operator)  # the runtime check reads the annotation's values
-#: Where DCA's reference points p_z come from: each query's own pixel, or predicted from z.
-ReferencePointsMode = Literal["grid", "constraint"]
-REFERENCE_POINTS: tuple[str, ...] = get_args(ReferencePointsMode)
+#: ψ's convolution in :class:`DeformableOffsets`.
 OffsetConv = Literal["depthwise", "full"]
-OFFSET_CONVS: tuple[str, ...] = get_args(OffsetConv)
+OFFSET_CONVS: tuple[str, ...] = get_args(OffsetConv)  # the runtime check reads the annotation's values
 RING_SIZE = 8  # points per ring of the initial pattern; ring r (from 1) has radius r pixels
 
 
@@ -163,55 +145,3 @@ def sampling_locations(
         reference_points = pixel_centres(height, width, offsets.device, dtype).unsqueeze(0)
     scale = torch.tensor([width, height], device=offsets.device, dtype=dtype)
     return reference_points.to(dtype)[:, :, None, None, :] + offsets.to(dtype) / scale
-
-
-def check_motion_inputs(
-    module: nn.Module, x, constraint, hw, reference_points, *, constraint_used: bool = True
-) -> tuple[int, int, int, int]:
-    """The checks every deformable motion module (DCA, DA, DC) starts with. Returns (B, L, H, W).
-
-    ``constraint_used=False`` (DA and DC, which never read F) also accepts ``constraint=None``.
-    """
-    dims = {"C": module.dim, "Cz": module.constraint_dim}
-    expect_shape("x", x, "B L C", dims)
-    expect_float("x", x)
-    if constraint is not None or constraint_used:
-        expect_shape("constraint", constraint, "B L Cz", dims)
-        expect_float("constraint", constraint)
-        expect_same("device", x=x, constraint=constraint)
-    expect_module_dtype("x", x, module)  # also checks the device
-    if constraint is not None:
-        expect_module_dtype("constraint", constraint, module)
-    # L of the grid, after the prefix tokens
-    grid = {"B": dims["B"], "L": expect_grid_tokens("x", dims["L"], getattr(module, "num_prefix_tokens", 0))}
-    height, width = expect_grid("hw", hw, grid["L"])
-    if reference_points is not None:
-        expect_shape("reference_points", reference_points, "B L 2", grid)
-        expect_float("reference_points", reference_points)
-        expect_same("device", x=x, reference_points=reference_points)
-    return grid["B"], grid["L"], height, width
-
-
-def check_motion_config(
-    dim: int,
-    num_heads: int,
-    num_points: int,
-    constraint_dim: int | None,
-    backend: str,
-    reference_points: str = "grid",
-    offset_kernel_size: int = 3,
-    offset_conv: str = "depthwise",
-) -> int:
-    """Constructor checks shared by DCA, DA and DC (also of the arguments one of them ignores, so a
-    typo fails whichever operator is chosen). Returns Cz."""
-    expect_odd_size("offset_kernel_size", offset_kernel_size)
-    expect_choice("offset_conv", offset_conv, OFFSET_CONVS)
-    for name, value in (("dim", dim), ("num_heads", num_heads), ("num_points", num_points)):
-        expect_positive(name, value)
-    if dim % num_heads:
-        raise ValueError(f"dim: expected a multiple of num_heads={num_heads}, got {dim}")
-    if constraint_dim is not None:
-        expect_positive("constraint_dim", constraint_dim)
-    expect_choice("backend", backend, BACKENDS)
-    expect_choice("reference_points", reference_points, REFERENCE_POINTS)
-    return dim if constraint_dim is None else constraint_dim
