@@ -34,8 +34,14 @@ def test_quick_runs_write_tables_json_and_pictures(tmp_path, cache):
     # Every (variant, seed) was trained once and cached; a second run reuses them.
     pairs = sorted(p.name for p in (cache / "pairs").glob("*.json"))
     assert len(pairs) == 4
+    # A result cached before the strict threshold existed is scored again from its saved weights.
+    first = cache / "pairs" / pairs[0]
+    old = json.loads(first.read_text())
+    first.write_text(json.dumps({k: v for k, v in old.items() if not k.endswith("_strict")}))
     assert main(["hidden_frames", "--quick", "--seeds", "0", "1", "--out", str(out)]) == 0
     assert sorted(p.name for p in (cache / "pairs").glob("*.json")) == pairs
+    assert json.loads(first.read_text())["scores_strict"] == old["scores_strict"]
+    assert "At PCK@0.1" in (out / "hidden_frames.md").read_text()
 
 
 def test_bad_settings_are_named(tmp_path, cache, capsys):
