@@ -319,7 +319,9 @@ def gradient_shares(model, train: dict, settings: dict) -> dict[str, float]:
 
 def run_pair(variant: str, seed: int, settings: dict, train: dict, evals: dict, device: str) -> dict:
     """Train ``variant`` with ``seed`` and evaluate it; cached by settings, variant, seed and code."""
-    key = {"variant": variant, "seed": seed, "settings": settings, "code": code_version(), "device": device}
+    # Which other variants share the run does not change this pair's result: keep them out of the key.
+    own = {k: v for k, v in settings.items() if k != "variants"}
+    key = {"variant": variant, "seed": seed, "settings": own, "code": code_version(), "device": device}
     digest = common.digest(key)
     path = cache_dir() / "pairs" / f"{NAME}-{variant}-{seed}-{digest}.json"
     skeleton = get_skeleton("penn_action")
