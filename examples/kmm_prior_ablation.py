@@ -1,6 +1,6 @@
 """How much does a trained model lean on KMM's prior? Score it, then score it with the prior zeroed.
 
-    PYTHONPATH=. python examples/kmm_prior_ablation.py runs/proof_temporal/kimnet-kmm/last.pt
+    PYTHONPATH=. python examples/kmm_prior_ablation.py RUN/last.pt    # any checkpoint of a model with KMM
 
 Prints PCK (the checkpoint's own evaluation settings) on visible and occluded joints, with KMM's
 output as trained and multiplied by 0 (the correction convs still see the current frame's features).

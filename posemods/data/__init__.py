@@ -19,6 +19,7 @@ from posemods.data.geometry import (
     warp_frames,
 )
 from posemods.data.heatmaps import gaussian_heatmaps
+from posemods.data.hiding import HiddenFrames
 from posemods.data.jhmdb import SubJHMDB, read_jhmdb, read_jhmdb_split
 from posemods.data.occlusion import OcclusionMasks
 from posemods.data.penn_action import PennAction, read_penn_action
@@ -43,6 +44,7 @@ __all__ = [
     "DatasetFilesError",
     "DatasetOptions",
     "DatasetSpec",
+    "HiddenFrames",
     "OcclusionMasks",
     "PennAction",
     "PoseTrack",

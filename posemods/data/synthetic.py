@@ -15,6 +15,7 @@ import torch.nn.functional as F
 from posemods._shapes import expect_positive, expect_size
 from posemods.data.clip import make_clip
 from posemods.data.heatmaps import expect_sigma, gaussian_heatmaps
+from posemods.data.hiding import HiddenFrames, limb_points
 from posemods.data.registry import DatasetOptions, DatasetSpec, register_dataset
 from posemods.skeletons import Skeleton, get_skeleton
 
@@ -130,25 +131,32 @@ class _Body:
         p["_L"] = np.repeat(L, 2, axis=1)
         return p
 
-    def parts(self, p: dict[str, np.ndarray]) -> list[tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]]:
-        """Capsules to draw, back to front: (start (N, 2), end (N, 2), radius (N,), colour (3,))."""
+    def parts(
+        self, p: dict[str, np.ndarray]
+    ) -> list[tuple[tuple[str, str], np.ndarray, np.ndarray, np.ndarray, np.ndarray]]:
+        """Capsules to draw, back to front: ((start point, end point) names, start (N, 2), end (N, 2),
+        radius (N,), colour (3,)). The names say which limb a capsule belongs to (``HiddenFrames``)."""
         L = p["_L"][:, 0]
         c = self.colors
         parts = []
+
+        def add(a: str, b: str, radius, color, start=None, end=None) -> None:
+            parts.append(((a, b), p[a] if start is None else start, p[b] if end is None else end, radius, color))
+
         for s in ("left", "right"):
-            parts.append((p[f"{s}_hip"], p[f"{s}_knee"], _R_LEG * L, c[s] + self.limb_jitter["thigh"]))
-            parts.append((p[f"{s}_knee"], p[f"{s}_ankle"], _R_LEG * 0.85 * L, c[s] + self.limb_jitter["shin"]))
+            add(f"{s}_hip", f"{s}_knee", _R_LEG * L, c[s] + self.limb_jitter["thigh"])
+            add(f"{s}_knee", f"{s}_ankle", _R_LEG * 0.85 * L, c[s] + self.limb_jitter["shin"])
         mid_sh = (p["left_shoulder"] + p["right_shoulder"]) / 2
         mid_hip = (p["left_hip"] + p["right_hip"]) / 2
-        parts.append((mid_hip, mid_sh, _R_TORSO * L * self.width_factor + 0.01 * L, c["torso"]))
-        parts.append((p["left_shoulder"], p["right_shoulder"], _R_ARM * 1.3 * L, c["torso"]))
-        parts.append((p["left_hip"], p["right_hip"], _R_LEG * L, c["torso"]))
-        parts.append((p["neck"], p["head"], _R_ARM * L, c["head"]))
+        add("pelvis", "neck", _R_TORSO * L * self.width_factor + 0.01 * L, c["torso"], mid_hip, mid_sh)
+        add("left_shoulder", "right_shoulder", _R_ARM * 1.3 * L, c["torso"])
+        add("left_hip", "right_hip", _R_LEG * L, c["torso"])
+        add("neck", "head", _R_ARM * L, c["head"])
         for s in ("left", "right"):
-            parts.append((p[f"{s}_shoulder"], p[f"{s}_elbow"], _R_ARM * L, c[s] + self.limb_jitter["arm"]))
-            parts.append((p[f"{s}_elbow"], p[f"{s}_wrist"], _R_ARM * 0.85 * L, c[s] + self.limb_jitter["forearm"]))
-        parts.append((p["head"], p["head"], _HEAD_RADIUS * L, c["head"]))
-        return [(a, b, r, np.clip(col, 0, 1)) for a, b, r, col in parts]
+            add(f"{s}_shoulder", f"{s}_elbow", _R_ARM * L, c[s] + self.limb_jitter["arm"])
+            add(f"{s}_elbow", f"{s}_wrist", _R_ARM * 0.85 * L, c[s] + self.limb_jitter["forearm"])
+        add("head", "head", _HEAD_RADIUS * L, c["head"])
+        return [(names, a, b, r, np.clip(col, 0, 1)) for names, a, b, r, col in parts]
 
 
 def _draw_capsule(img: torch.Tensor, a: np.ndarray, b: np.ndarray, radius: np.ndarray, color: np.ndarray) -> None:
@@ -220,6 +228,15 @@ class SyntheticPoseVideos(torch.utils.data.Dataset):
         occluder_size: side of the square occluders in pixels (the paper's 40 at 256x256).
         motion_blur: the largest shutter time in frame intervals; each clip draws a shutter in
             [0, motion_blur] and averages 4 sub-frame renders of the moving people. 0 turns it off.
+        hidden: a :class:`~posemods.data.hiding.HiddenFrames`: the person (or one limb) is not drawn at
+            all in a gap of consecutive frames, its pixels showing what is behind it. Its joints keep
+            their labels and targets (a model must still find them) and get visibility 0;
+            :meth:`hidden_joints` says which. ``None`` (default) hides nothing, and the clips are
+            exactly those of a dataset without the argument.
+        person_height: the range the person's height is drawn from, as a fraction of H.
+        center_jitter: the person's centre is drawn within this fraction of (W, H) around the frame's
+            centre. With the defaults a per-frame model can guess a joint it cannot see from where
+            people usually are; wider placement (``0.3``) takes that guess away.
     """
 
     def __init__(
@@ -235,6 +252,9 @@ class SyntheticPoseVideos(torch.utils.data.Dataset):
         occluders: int = 0,
         occluder_size: int = 40,
         motion_blur: float = 0.0,
+        hidden: HiddenFrames | None = None,
+        person_height: tuple[float, float] = (0.55, 0.8),
+        center_jitter: float = 0.08,
     ) -> None:
         expect_positive("num_clips", num_clips)
         expect_positive("clip_length", clip_length)
@@ -255,6 +275,15 @@ class SyntheticPoseVideos(torch.utils.data.Dataset):
         self.occluders = occluders
         self.occluder_size = occluder_size
         self.motion_blur = float(motion_blur)
+        if hidden is not None and not isinstance(hidden, HiddenFrames):
+            raise TypeError(f"hidden: expected a HiddenFrames or None, got {type(hidden).__name__}")
+        self.hidden = hidden
+        low, high = (float(v) for v in person_height)
+        if not 0 < low <= high:
+            raise ValueError(f"person_height: expected (low, high) with 0 < low <= high, got {person_height!r}")
+        if not 0 <= center_jitter <= 0.5:
+            raise ValueError(f"center_jitter: expected a fraction of the frame in [0, 0.5], got {center_jitter!r}")
+        self.person_height, self.center_jitter = (low, high), float(center_jitter)
 
     @property
     def input_size(self) -> tuple[int, int]:
@@ -267,6 +296,28 @@ class SyntheticPoseVideos(torch.utils.data.Dataset):
     def __len__(self) -> int:
         return self.num_clips
 
+    def _hiding(self, index: int) -> tuple[np.ndarray, set[str] | None, set[tuple[str, str]] | None]:
+        """``(hidden frames (T,) bool, hidden points, hidden capsules)``; ``None`` sets mean everything.
+
+        Drawn from a stream of its own (``(seed, index, 1)``), so hiding changes nothing else of a clip.
+        """
+        if self.hidden is None:
+            return np.zeros(self.clip_length, dtype=bool), set(), set()
+        frames, limb = self.hidden.draw(np.random.default_rng([self.seed, index, 1]), self.clip_length)
+        if limb is None:
+            return frames, None, None
+        points, segments = limb_points(limb)
+        return frames, points, segments
+
+    def hidden_joints(self, index: int) -> torch.Tensor:
+        """(T, J) bool: the joints of clip ``index`` that ``hidden`` removed from the frame."""
+        if not 0 <= index < self.num_clips:
+            raise IndexError(f"index {index} out of range for {self.num_clips} clips")
+        frames, points, _ = self._hiding(index)
+        names = self.skeleton.joint_names
+        in_limb = torch.tensor([points is None or n in points for n in names])
+        return torch.from_numpy(frames)[:, None] & in_limb[None, :]
+
     def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
         if not 0 <= index < self.num_clips:
             raise IndexError(f"index {index} out of range for {self.num_clips} clips")
@@ -276,8 +327,9 @@ class SyntheticPoseVideos(torch.utils.data.Dataset):
         times = np.arange(t_count, dtype=np.float64)
         background = _texture(rng, self.frame_size)
 
-        center = np.array([w / 2, h / 2]) + rng.uniform(-0.08, 0.08, size=2) * np.array([w, h])
-        person = _Body(rng, self.frame_size, rng.uniform(0.55, 0.8) * h, center)
+        jitter = self.center_jitter
+        center = np.array([w / 2, h / 2]) + rng.uniform(-jitter, jitter, size=2) * np.array([w, h])
+        person = _Body(rng, self.frame_size, rng.uniform(*self.person_height) * h, center)
         others = [
             _Body(rng, self.frame_size, rng.uniform(0.4, 0.8) * h, rng.uniform(0.1, 0.9, size=2) * np.array([w, h]))
             for _ in range(int(rng.integers(0, self.distractors + 1)))
@@ -288,9 +340,18 @@ class SyntheticPoseVideos(torch.utils.data.Dataset):
         render_times = (times[:, None] + offsets[None, :]).reshape(-1)
 
         canvas = background.expand(t_count * subframes, 3, h, w).clone()
+        hidden_frames, _, hidden_segments = self._hiding(index)
+        shown = np.repeat(~hidden_frames, subframes)  # per render: False where the hidden parts are gone
+        shown_at = torch.from_numpy(np.flatnonzero(shown))
         for body in (*others, person):
-            for a, b, r, col in body.parts(body.points(render_times)):
-                _draw_capsule(canvas, a, b, r, col)
+            for names, a, b, r, col in body.parts(body.points(render_times)):
+                hide = body is person and hidden_frames.any() and (hidden_segments is None or names in hidden_segments)
+                if not hide:
+                    _draw_capsule(canvas, a, b, r, col)
+                elif len(shown_at):
+                    part = canvas[shown_at]
+                    _draw_capsule(part, a[shown], b[shown], r[shown], col)
+                    canvas[shown_at] = part
         frames = canvas.view(t_count, subframes, 3, h, w).mean(1)
 
         pts = person.points(times)
@@ -306,6 +367,7 @@ class SyntheticPoseVideos(torch.utils.data.Dataset):
             for j, n in enumerate(names):
                 if n in ("nose", "left_eye", "right_eye"):
                     visible[:, j] = False
+        visible &= ~self.hidden_joints(index)
         for box, in_frame in self._occluders(rng, joints):
             x0, y0, x1, y1 = box
             patch = torch.from_numpy(rng.uniform(0, 1, size=(3, 1, 1))).float()

@@ -5,6 +5,8 @@ Shapes use the vocabulary of :mod:`posemods._shapes`.
 
 from __future__ import annotations
 
+import math
+
 import torch
 from torch import nn
 
@@ -15,6 +17,12 @@ from posemods._shapes import expect_choice, expect_positive, traced_value
 from posemods.modules.temporal import check_temporal_inputs
 
 ACTIVATIONS = {"relu": nn.ReLU, "sigmoid": nn.Sigmoid, "identity": nn.Identity}
+#: How a query map is compared with a key map: ``"dot"`` is eq. 9 as printed; ``"cosine"`` is an option
+#: outside the paper (see :class:`KinematicsModelingModule`).
+SIMILARITIES = ("dot", "cosine")
+#: The learnable temperature of ``similarity="cosine"`` starts here: a cosine of 1 against one of 0
+#: is then a factor e^10 in the softmax, sharp enough for identity-like rows, soft enough to train.
+COSINE_TEMPERATURE = 10.0
 
 
 class KinematicsModelingModule(nn.Module):
@@ -51,6 +59,15 @@ class KinematicsModelingModule(nn.Module):
             function") or ``"sum"`` (the printed formula, ``w = o / sum_l o``); see
             :func:`posemods.functional.kinematics_attention`. ``"sum"`` needs non-negative maps, so it
             refuses ``activation="identity"``.
+        similarity: ``"dot"`` (default, eq. 9: ``<query_j, key_i> / sqrt(H * W)``) or ``"cosine"``, an
+            option that is **not in the paper**: each joint map is divided by its L2 norm over the
+            positions and the logits are ``tau * cos(query_j, key_i)`` with a learnable ``tau``
+            (starting at :data:`COSINE_TEMPERATURE`; with ``"sum"`` it cancels and is not created).
+            Why it exists: with non-negative (ReLU) maps, ``<query_j, key_i>`` grows with the total
+            mass of ``key_i``, the same for every row j, so every joint ranks the previous joints
+            the same way and the attention collapses onto the heaviest key; and the dot product of
+            two sharp joint maps is small against ``sqrt(H * W)``, so the softmax stays flat.
+            ``benchmarks/evidence/kmm_attention.py`` measures both effects and this option's.
     """
 
     def __init__(
@@ -63,6 +80,7 @@ class KinematicsModelingModule(nn.Module):
         resolution: int | None = None,
         backend: str = "auto",
         normalization: str = "softmax",
+        similarity: str = "dot",
     ) -> None:
         super().__init__()
         expect_positive("in_channels", in_channels)
@@ -70,6 +88,7 @@ class KinematicsModelingModule(nn.Module):
         expect_choice("activation", activation, tuple(ACTIVATIONS))
         expect_choice("backend", backend, BACKENDS)
         expect_choice("normalization", normalization, functional.NORMALIZATIONS)
+        expect_choice("similarity", similarity, SIMILARITIES)
         if normalization == "sum" and activation == "identity":
             raise ValueError(
                 "normalization: 'sum' divides by the sum of the logits, which needs non-negative joint maps; "
@@ -83,6 +102,13 @@ class KinematicsModelingModule(nn.Module):
         self.resolution = resolution
         self.backend = backend
         self.normalization = normalization
+        self.similarity = similarity
+        # log(tau): a logit scale only matters to a softmax (the "sum" normalisation divides it out).
+        self.log_temperature = (
+            nn.Parameter(torch.tensor(math.log(COSINE_TEMPERATURE)))
+            if similarity == "cosine" and normalization == "softmax"
+            else None
+        )
         self.proj_cur = nn.Conv2d(in_channels, num_joints, 1)  # Conv_c
         # Tied weights, as with tied embeddings: one Conv2d registered under both names.
         self.proj_prev = self.proj_cur if shared_projection else nn.Conv2d(in_channels, num_joints, 1)  # Conv_h
@@ -110,8 +136,15 @@ class KinematicsModelingModule(nn.Module):
             size = (self.resolution, self.resolution)
             query, key, value = (resize(t, size) for t in (query, key, value))
 
+        scale = None  # eq. 9's 1 / sqrt(H * W)
+        if self.similarity == "cosine":
+            query, key = _unit_maps(query), _unit_maps(key)
+            if self.log_temperature is not None:
+                # tau goes into the query (a tensor), so the op keeps its float scale and both backends.
+                query = query * self.log_temperature.exp().to(query.dtype)
+            scale = 1.0
         prior, attn = functional.kinematics_attention(
-            query, key, value, backend=self.backend, normalization=self.normalization
+            query, key, value, scale=scale, backend=self.backend, normalization=self.normalization
         )
         if self.resolution is not None:
             prior = resize(prior, out_size)
@@ -124,5 +157,12 @@ class KinematicsModelingModule(nn.Module):
         return (
             f"in_channels={self.in_channels}, num_joints={self.num_joints}, "
             f"shared_projection={self.shared_projection}, residual={self.residual}, "
-            f"resolution={self.resolution}, backend={self.backend!r}, normalization={self.normalization!r}"
+            f"resolution={self.resolution}, backend={self.backend!r}, normalization={self.normalization!r}, "
+            f"similarity={self.similarity!r}"
         )
+
+
+def _unit_maps(maps: torch.Tensor) -> torch.Tensor:
+    """(B, J, H, W) maps divided by their L2 norm over H, W; an all-zero map stays zero (no NaN)."""
+    norm = torch.linalg.vector_norm(maps, dim=(-2, -1), keepdim=True)
+    return maps / norm.clamp_min(torch.finfo(maps.dtype).tiny ** 0.5)

@@ -180,3 +180,75 @@ def test_compile_fullgraph_channels_last_training_on_the_fused_path():
     (g_eager,) = torch.autograd.grad(eager.square().sum(), args[0])
     (g_compiled,) = torch.autograd.grad(compiled.square().sum(), args[0])
     assert_close(g_compiled, g_eager)
+
+
+# similarity="cosine": an option outside the paper (the docstring says why); "dot" stays eq. 9.
+
+
+def _cosine_oracle(query, key, value, temperature):
+    """float64, from the option's definition: logits = tau * cos(query_j, key_i) over the H * W positions."""
+    q = query.flatten(2) / query.flatten(2).norm(dim=-1, keepdim=True)
+    k = key.flatten(2) / key.flatten(2).norm(dim=-1, keepdim=True)
+    return kinematics_attention_loop(
+        (q * temperature).unflatten(2, query.shape[-2:]), k.unflatten(2, key.shape[-2:]), value, scale=1.0
+    )
+
+
+def test_cosine_similarity_is_tau_times_the_cosine_of_the_joint_maps(backend):
+    kmm = identity_kmm(4, backend=backend, similarity="cosine").float()
+    feat_prev, feat_cur = torch.rand(2, 4, 5, 3), torch.rand(2, 4, 5, 3)
+    heatmap = torch.rand(2, 4, 10, 6)
+    prior, attn = kmm(feat_prev, feat_cur, heatmap, return_attention=True)
+    tau = float(kmm.log_temperature.exp())
+    assert tau == pytest.approx(10.0)
+    expected_prior, expected_attn = _cosine_oracle(feat_cur.double(), feat_prev.double(), heatmap.double(), tau)
+    assert_close(prior, expected_prior.float())
+    assert_close(attn, expected_attn.float())
+
+
+def test_cosine_similarity_ignores_how_much_mass_a_key_map_has():
+    # The reason for the option: a key map scaled up wins every row under "dot", not under "cosine".
+    feat_cur = torch.rand(1, 4, 5, 3, dtype=torch.float64)
+    feat_prev = feat_cur.clone()
+    heavy = feat_prev.clone()
+    heavy[:, 2] *= 50
+    heatmap = torch.rand(1, 4, 10, 6, dtype=torch.float64)
+    dot, cosine = identity_kmm(4), identity_kmm(4, similarity="cosine")
+    _, a_dot = dot(heavy, feat_cur, heatmap, return_attention=True)
+    assert (a_dot.argmax(-1) == 2).all()  # collapsed onto the heavy key
+    _, a_before = cosine(feat_prev, feat_cur, heatmap, return_attention=True)
+    _, a_after = cosine(heavy, feat_cur, heatmap, return_attention=True)
+    assert_close(a_after, a_before)
+
+
+def test_cosine_similarity_trains_its_temperature_and_keeps_nan_and_zero_maps_honest():
+    kmm = KMM(3, 2, similarity="cosine").double()
+    args = [torch.rand(1, 3, 3, 2, dtype=torch.float64, requires_grad=True) for _ in range(2)]
+    heatmap = torch.rand(1, 2, 2, 3, dtype=torch.float64, requires_grad=True)
+    assert torch.autograd.gradcheck(kmm, (*args, heatmap))
+    zero = identity_kmm(2, similarity="cosine")
+    feats = torch.rand(1, 2, 3, 3, dtype=torch.float64)
+    (zero(feats, feats.flip(-1), heatmap) * torch.rand(1, 2, 2, 3)).sum().backward()
+    assert zero.log_temperature.grad is not None and zero.log_temperature.grad != 0
+    prior = zero(torch.zeros(1, 2, 3, 3, dtype=torch.float64), torch.rand(1, 2, 3, 3, dtype=torch.float64), heatmap)
+    assert prior.isfinite().all()
+    bad = torch.rand(1, 2, 3, 3, dtype=torch.float64)
+    bad[0, 0, 1, 1] = float("nan")
+    assert zero(bad, bad, heatmap).isnan().any()
+
+
+def test_cosine_with_sum_normalization_has_no_temperature_and_dot_adds_no_parameter():
+    assert KMM(4, 3, similarity="cosine", normalization="sum").log_temperature is None
+    assert list(KMM(4, 3).state_dict()) == ["proj_cur.weight", "proj_cur.bias", "proj_prev.weight", "proj_prev.bias"]
+    assert "log_temperature" in KMM(4, 3, similarity="cosine").state_dict()
+    with pytest.raises(ValueError, match="similarity"):
+        KMM(4, 3, similarity="l2")
+
+
+def test_compile_fullgraph_matches_eager_with_cosine_similarity(backend):
+    torch._dynamo.reset()
+    kmm = KMM(8, 5, backend=backend, similarity="cosine")
+    args = [torch.rand(2, 8, 6, 4, requires_grad=True), torch.rand(2, 8, 6, 4), torch.rand(2, 5, 12, 8)]
+    eager = kmm(*args)
+    compiled = torch.compile(kmm, fullgraph=True)(*args)
+    assert_close(compiled, eager)
