@@ -73,7 +73,7 @@ DEFAULTS = {
     "center_jitter": 0.2,
     "train_clips": 1600,
     "eval_clips": 100,
-    "steps": 800,
+    "steps": 400,
     "batch_size": 8,
     "lr": 1e-3,
     "warmup": 30,
