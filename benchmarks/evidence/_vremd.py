@@ -145,14 +145,21 @@ def make_predict(frames: int):
 
 @torch.no_grad()
 def key_frame_hits(
-    model: nn.Module, data: dict, frames: int, alpha: float = 0.2, batch_size: int = 32, video=None
-) -> tuple[torch.Tensor, torch.Tensor]:
+    model: nn.Module,
+    data: dict,
+    frames: int,
+    alpha: float = 0.2,
+    batch_size: int = 32,
+    video=None,
+    return_pred: bool = False,
+) -> tuple[torch.Tensor, ...]:
     """``(correct (N, J), counted (N, J))`` of PCK@alpha on the key frame of every clip of ``data``,
     normalised by the person's size; a joint is counted where it has a heatmap target (inside the
     frame), visible or not: hidden joints are the point. ``video(batch) -> (B, T, 3, H, W)`` replaces
-    the frames the model reads (default: the clip's own)."""
+    the frames the model reads (default: the clip's own). ``return_pred`` adds the predicted joints
+    (N, J, 2) in frame pixels."""
     model.eval()
-    correct, counted = [], []
+    correct, counted, predicted = [], [], []
     num = data["frames"].shape[0]
     for start in range(0, num, batch_size):
         batch = {k: v[start : start + batch_size] for k, v in data.items()}
@@ -166,7 +173,24 @@ def key_frame_hits(
         )
         correct.append(hit)
         counted.append(count)
+        predicted.append(pred)
+    if return_pred:
+        return torch.cat(correct), torch.cat(counted), torch.cat(predicted)
     return torch.cat(correct), torch.cat(counted)
+
+
+def spread(pred: torch.Tensor, data: dict) -> float:
+    """How much the predicted key-frame joints (N, J, 2) move from clip to clip, as a share of how much
+    the true ones do (std over clips, averaged over joints and axes): about 1 for a model that reads the
+    image, 0 for one that outputs the same pose whatever it sees."""
+    inside = data["target_weight"][:, 1] > 0
+    ratios = []
+    for joint in range(pred.shape[1]):
+        rows = inside[:, joint]
+        if rows.sum() > 1:
+            truth = data["joints"][rows, 1, joint].double()
+            ratios.append((pred[rows, joint].double().std(0) / truth.std(0).clamp(min=1e-9)).mean())
+    return float(torch.stack(ratios).mean()) if ratios else math.nan
 
 
 def pck(correct: torch.Tensor, counted: torch.Tensor, joints: torch.Tensor | None = None) -> float:

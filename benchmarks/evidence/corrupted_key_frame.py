@@ -87,6 +87,9 @@ COLUMNS = {
     ("noise", "all"): "noise",
     ("clean", "all"): "clean",
 }
+#: The spread of the predictions (std over clips of the predicted joints / of the true ones, on clean
+#: key frames): 0 for a model that outputs one pose whatever it sees.
+SPREAD = ("clean/spread", "spread")
 #: Test-time switches of the diagnostics, scored on the limb and blur evaluations.
 SWITCHES = ("bmd zeroed", "masks all ones", "H_k only", "H_m only", "key frame x3")
 DIAGNOSED = (("limb", "degraded"), ("limb", "rest"), ("blur", "all"))
@@ -102,6 +105,9 @@ DEFAULTS = {
     "backbone_dim": 96,
     "backbone_depth": 4,
     "backbone_heads": 4,
+    # False: no pretraining, the backbone trains from scratch with each row (what the issue's first
+    # VREMD runs did; they predicted the mean pose).
+    "pretrain": True,
     "pretrain_steps": 4000,
     "pretrain_lr": 1e-3,
     "pretrain_clips": 2000,
@@ -254,7 +260,7 @@ def scores(model: nn.Module, frames: int, evaluation: dict[str, dict], kinds=KIN
     out = {}
     for kind in kinds:
         data = evaluation[kind]
-        correct, counted = _vremd.key_frame_hits(model, data, frames, video=video)
+        correct, counted, pred = _vremd.key_frame_hits(model, data, frames, video=video, return_pred=True)
         degraded = data["degraded"]
         out[f"{kind}/all"] = _vremd.pck(correct, counted)
         if kind == "limb":
@@ -262,6 +268,7 @@ def scores(model: nn.Module, frames: int, evaluation: dict[str, dict], kinds=KIN
             out["limb/rest"] = _vremd.pck(correct, counted, ~degraded)
         if kind == "clean":  # the joints the limb evaluation hides, in the same clips shown whole
             out["clean/limb joints"] = _vremd.pck(correct, counted, evaluation["limb"]["degraded"])
+            out["clean/spread"] = _vremd.spread(pred, data)
     return out
 
 
@@ -282,13 +289,14 @@ def reference_scores(settings: dict, data: dict, evaluation: dict, pretrained: d
             pose["limb/rest"] = _vremd.pck(correct, counted, ~e["degraded"])
         if kind == "clean":
             pose["clean/limb joints"] = _vremd.pck(correct, counted, evaluation["limb"]["degraded"])
-    model = _vremd.build_vremd("baseline", data["heatmaps"].shape[2], 1, settings)
-    model.load_state_dict(pretrained["model"])
-    return {
-        "mean pose": ("the training clips' mean key-frame pose, whatever the image", pose),
-        "pretrained": ("the frozen backbone's pretraining model (ViTPose, T = 1, clean frames only)",
-                       scores(model, 1, evaluation)),
-    }  # fmt: skip
+    pose["clean/spread"] = 0.0
+    references = {"mean pose": ("the training clips' mean key-frame pose, whatever the image", pose)}
+    if pretrained is not None:
+        model = _vremd.build_vremd("baseline", data["heatmaps"].shape[2], 1, settings)
+        model.load_state_dict(pretrained["model"])
+        what = "the frozen backbone's pretraining model (ViTPose, T = 1, clean frames only)"
+        references["pretrained"] = (what, scores(model, 1, evaluation))
+    return references
 
 
 def diagnose(model: nn.Module, frames: int, evaluation: dict[str, dict]) -> dict[str, dict[str, float]]:
@@ -425,7 +433,8 @@ def train_row(row: str, seed: int, settings: dict, data: dict, evaluation: dict,
     """Train one row from ``seed`` and score it: its JSON record."""
     variant, frames, _ = ROWS[row]
     torch.manual_seed(seed)
-    model = _vremd.build_vremd(variant, data["heatmaps"].shape[2], frames, settings, pretrained["vit"]).to(device)
+    backbone = None if pretrained is None else pretrained["vit"]
+    model = _vremd.build_vremd(variant, data["heatmaps"].shape[2], frames, settings, backbone).to(device)
     predict = _vremd.make_predict(frames)
     first = {k: v[: settings["batch_size"]].to(device) for k, v in data.items()}
     record: dict = {"grad_norms_init": _vremd.grad_norms(model, first, predict)}
@@ -453,14 +462,16 @@ def run(settings: dict, seeds: list[int], device: str, out: Path) -> dict:
     data = training_data(settings, cache_dir)
     evaluation = evaluation_data(settings, cache_dir)
     print(f"   data ready ({time.perf_counter() - started:.0f} s)", flush=True)
-    pretrained = _vremd.pretrained_backbone(
-        settings,
-        "vremd-corrupted-backbone",
-        lambda: make_clips(settings, 2, ["clean"] * settings["pretrain_clips"]),
-        data_key(settings) | {"pretrain_clips": settings["pretrain_clips"]},
-        device,
-    )
-    print(f"   backbone ready ({float(pretrained['seconds']):.0f} s to pretrain)", flush=True)
+    pretrained = None
+    if settings["pretrain"]:
+        pretrained = _vremd.pretrained_backbone(
+            settings,
+            "vremd-corrupted-backbone",
+            lambda: make_clips(settings, 2, ["clean"] * settings["pretrain_clips"]),
+            data_key(settings) | {"pretrain_clips": settings["pretrain_clips"]},
+            device,
+        )
+        print(f"   backbone ready ({float(pretrained['seconds']):.0f} s to pretrain)", flush=True)
     references = reference_scores(settings, data, evaluation, pretrained)
 
     results: dict[str, dict[int, dict]] = {row: {} for row in rows}
@@ -489,7 +500,7 @@ def run(settings: dict, seeds: list[int], device: str, out: Path) -> dict:
         "seeds": seeds,
         "rows": {row: {"variant": ROWS[row][0], "frames": ROWS[row][1], "what": ROWS[row][2]} for row in rows},
         "references": references,
-        "pretrain_seconds": float(pretrained["seconds"]),
+        "pretrain_seconds": None if pretrained is None else float(pretrained["seconds"]),
         "results": {row: {str(seed): r for seed, r in per.items()} for row, per in results.items()},
         "mechanism": {
             c: {op: {str(s): v for s, v in per.items()} for op, per in ops.items()} for c, ops in mech.items()
@@ -520,17 +531,24 @@ def report(settings: dict, seeds: list[int], rows: list[str], results: dict, mec
         f"{settings['size'][0]} x {settings['size'][1]} px, patch {settings['patch']}, preset "
         f"`{settings['preset']}`, seeds {seeds}. Mean ± sd over the seeds.",
         "",
-        "| row | what | " + " | ".join(COLUMNS.values()) + " |",
-        "|---|---|" + "---:|" * len(COLUMNS),
+        "| row | what | " + " | ".join(COLUMNS.values()) + f" | {SPREAD[1]} |",
+        "|---|---|" + "---:|" * (len(COLUMNS) + 1),
     ]
     for row in rows:
         cells = []
-        for key in keys:
+        for key in (*keys, SPREAD[0]):
             m, s = mean_sd(_column(results, row, key).values())
-            cells.append(f"{fmt(m)} ± {fmt(s)}")
+            digits = 2 if key == SPREAD[0] else 1
+            cells.append(f"{fmt(m, digits)} ± {fmt(s, digits)}")
         lines.append(f"| {row} | {ROWS[row][2]} | " + " | ".join(cells) + " |")
     for name, (what, values) in references.items():
-        lines.append(f"| *{name}* | {what} | " + " | ".join(fmt(values[key]) for key in keys) + " |")
+        cells = [fmt(values[key]) for key in keys] + [fmt(values.get(SPREAD[0], math.nan), 2)]
+        lines.append(f"| *{name}* | {what} | " + " | ".join(cells) + " |")
+    lines += [
+        "",
+        f"*{SPREAD[1]}*: the std over clips of the predicted key-frame joints over that of the true ones "
+        "(clean clips, mean over joints and axes); near 0 means one pose whatever the image.",
+    ]
 
     pairs = [(row, "control") for row in rows if row != "control"]
     pairs += [("hkm", row) for row in rows if row not in ("control", "hkm")]
