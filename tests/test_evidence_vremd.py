@@ -61,3 +61,25 @@ def test_diagnostic_switches_change_the_output_and_leave_the_model_as_it_was():
     assert model.hkm.human_mask and model.hkm.keypoint_mask
     still = _vremd.key_frame_everywhere({"frames": _vremd.to_uint8(video)})
     assert still.shape == video.shape and torch.equal(still[:, 0], still[:, 2])
+
+
+def test_human_mask_as_identity_is_the_model_and_sign_changes_it():
+    settings = {"size": (32, 32), "patch": 8, "preset": "tiny", "backbone": ""}
+    torch.manual_seed(1)
+    model = _vremd.build_vremd("hkm+bmd", 5, 3, settings).eval()
+    for p in model.parameters():
+        p.data.add_(0.05 * torch.randn_like(p))
+    video = torch.rand(2, 3, 3, 32, 32)
+    with torch.no_grad():
+        before = model(video)
+        with _vremd.human_mask_as(model, lambda mask: mask):
+            same = model(video)
+        with _vremd.human_mask_as(model, torch.sign):
+            signed = model(video)
+        after = model(video)
+    assert torch.allclose(same, before, atol=1e-6)
+    assert not torch.allclose(signed, before)
+    assert torch.equal(after, before) and "human_step" not in vars(model.hkm)
+    # A positive per-token factor on F_c is invisible to the keypoint tokens after a pre-norm block.
+    data = {"frames": _vremd.to_uint8(video)}
+    assert _vremd.mask_scale_invariance(model, data, clips=2) < 1e-3

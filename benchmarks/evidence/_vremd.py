@@ -62,14 +62,15 @@ def build_vremd(variant: str, num_joints: int, frames: int, settings: dict, back
 
 
 def cached_record(name: str, key: dict, make) -> dict:
-    """``make()``'s JSON record (one trained row and seed), kept under :data:`CACHE` by a digest of
-    ``key``: an interrupted run resumes where it stopped, and a row added later trains alone."""
+    """``make(model_path)``'s JSON record (one trained row and seed), kept under :data:`CACHE` by a
+    digest of ``key``: an interrupted run resumes where it stopped, and a row added later trains alone.
+    ``make`` saves the trained model's state_dict at ``model_path``, for diagnostics added later."""
     digest = hashlib.sha256(json.dumps(key, sort_keys=True, default=str).encode()).hexdigest()[:16]
     path = CACHE / f"{name}-{digest}.json"
     if path.exists():
         return json.loads(path.read_text())
-    record = make()
     CACHE.mkdir(parents=True, exist_ok=True)
+    record = make(CACHE / f"{name}-{digest}.model.pt")
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps(record, default=float))
     tmp.replace(path)
@@ -223,6 +224,55 @@ def masks_off(model: nn.Module) -> Iterator[None]:
         yield
     finally:
         hkm.human_mask, hkm.keypoint_mask = saved
+
+
+@contextlib.contextmanager
+def human_mask_as(model: nn.Module, transform) -> Iterator[None]:
+    """HKM's human mask replaced at test time by ``transform(Mask_h)`` (its sign, its magnitude ...).
+
+    Eq. 1 is computed here again, as :meth:`~posemods.HumanKeypointMask.human_step` computes it, with
+    the transform between the mask and the product; ``transform`` = identity gives the model itself
+    (a test checks it)."""
+    hkm = model.hkm
+
+    def human_step(feats: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        batch, frames, positions, channels = feats.shape
+        token = hkm.human_token.to(feats.dtype).expand(batch, frames, 1, channels)
+        x = torch.cat([feats, token], dim=2).flatten(0, 1)
+        for block in hkm.human_blocks:
+            x = block(x)
+        feats_bar, human_token = x[:, :positions], x[:, positions:]
+        mask = transform((feats_bar @ human_token.transpose(1, 2)).squeeze(-1))
+        coarse = feats_bar * mask.unsqueeze(-1)
+        return coarse.view(batch, frames, positions, channels), mask.view(batch, frames, positions)
+
+    hkm.human_step = human_step  # an instance attribute: it shadows the method until deleted
+    try:
+        yield
+    finally:
+        del hkm.human_step
+
+
+def mask_scale_invariance(model: nn.Module, data: dict, clips: int = 16) -> float:
+    """How much HKM's keypoint tokens change, after its first joint block, when every image token of
+    F_c is multiplied by its own random factor in [0.1, 10] (what a positive human mask does to it):
+    the largest relative change. The blocks are pre-norm, so the keys and values the keypoint tokens
+    read are LayerNorm(F_c), which no positive per-token factor changes."""
+    hkm = model.hkm
+    with torch.no_grad():
+        frames = to_float(data["frames"][:clips])
+        feats = model.backbone(frames.flatten(0, 1)).unflatten(0, frames.shape[:2])
+        coarse, _ = hkm.human_step(feats)
+        batch, count, positions, channels = coarse.shape
+        joints = hkm.num_joints
+        tokens = hkm.keypoint_tokens.to(coarse.dtype).expand(batch, count, joints, channels)
+        factor = torch.exp(torch.empty(batch, count, positions, 1).uniform_(math.log(0.1), math.log(10.0)))
+        outs = []
+        for image in (coarse, coarse * factor):
+            x = torch.cat([image, tokens], dim=2).reshape(batch, count * (positions + joints), channels)
+            x = hkm.joint_blocks[0](x).view(batch, count, positions + joints, channels)
+            outs.append(x[:, :, positions:])
+        return float(((outs[1] - outs[0]).norm(dim=-1) / outs[0].norm(dim=-1)).max())
 
 
 @contextlib.contextmanager

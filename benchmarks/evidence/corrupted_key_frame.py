@@ -429,8 +429,10 @@ def mechanism(settings: dict, seeds: list[int]) -> dict:
 RECORD_VERSION = 1
 
 
-def train_row(row: str, seed: int, settings: dict, data: dict, evaluation: dict, pretrained: dict, device: str) -> dict:
-    """Train one row from ``seed`` and score it: its JSON record."""
+def train_row(
+    row: str, seed: int, settings: dict, data: dict, evaluation: dict, pretrained: dict, device: str, path: Path
+) -> dict:
+    """Train one row from ``seed``, save its weights at ``path`` and score it: its JSON record."""
     variant, frames, _ = ROWS[row]
     torch.manual_seed(seed)
     backbone = None if pretrained is None else pretrained["vit"]
@@ -445,6 +447,7 @@ def train_row(row: str, seed: int, settings: dict, data: dict, evaluation: dict,
     record["grad_norms_trained"] = _vremd.grad_norms(model, first, predict)
     record["train_seconds"], record["losses"] = log.seconds, log.losses
     model.cpu()
+    torch.save(model.state_dict(), path)
     record["pck"] = scores(model, frames, evaluation)
     if settings["diagnostics"]:
         record["diagnostics"] = diagnose(model, frames, evaluation)
@@ -482,7 +485,9 @@ def run(settings: dict, seeds: list[int], device: str, out: Path) -> dict:
             record = _vremd.cached_record(
                 f"vremd-corrupted-{row}",
                 key,
-                lambda row=row, seed=seed: train_row(row, seed, settings, data, evaluation, pretrained, device),
+                lambda path, row=row, seed=seed: train_row(
+                    row, seed, settings, data, evaluation, pretrained, device, path
+                ),
             )
             results[row][seed] = record
             pck = record["pck"]
