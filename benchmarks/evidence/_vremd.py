@@ -45,8 +45,9 @@ def build_vremd(variant: str, num_joints: int, frames: int, settings: dict, back
             "depth": settings["backbone_depth"],
             "num_heads": settings["backbone_heads"],
         }
-    if backbone is not None:
-        overrides["freeze_backbone"] = True
+    # Frozen exactly when pretrained weights are given; otherwise it trains, whatever the preset says
+    # (the "paper" preset freezes its ViT-L, which has no weights to freeze here).
+    overrides["freeze_backbone"] = backbone is not None
     model = get_model_spec("vremd").create(
         num_joints,
         variant=variant,
