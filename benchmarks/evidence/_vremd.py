@@ -13,6 +13,7 @@ import hashlib
 import json
 import math
 from collections.abc import Iterator
+from pathlib import Path
 
 import torch
 from torch import nn
@@ -62,16 +63,24 @@ def build_vremd(variant: str, num_joints: int, frames: int, settings: dict, back
     return model
 
 
+def _digest(key: dict) -> str:
+    return hashlib.sha256(json.dumps(key, sort_keys=True, default=str).encode()).hexdigest()[:16]
+
+
+def record_model_path(name: str, key: dict) -> Path:
+    """Where :func:`cached_record` keeps the model of the record ``(name, key)``."""
+    return CACHE / f"{name}-{_digest(key)}.model.pt"
+
+
 def cached_record(name: str, key: dict, make) -> dict:
     """``make(model_path)``'s JSON record (one trained row and seed), kept under :data:`CACHE` by a
     digest of ``key``: an interrupted run resumes where it stopped, and a row added later trains alone.
     ``make`` saves the trained model's state_dict at ``model_path``, for diagnostics added later."""
-    digest = hashlib.sha256(json.dumps(key, sort_keys=True, default=str).encode()).hexdigest()[:16]
-    path = CACHE / f"{name}-{digest}.json"
+    path = CACHE / f"{name}-{_digest(key)}.json"
     if path.exists():
         return json.loads(path.read_text())
     CACHE.mkdir(parents=True, exist_ok=True)
-    record = make(CACHE / f"{name}-{digest}.model.pt")
+    record = make(record_model_path(name, key))
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps(record, default=float))
     tmp.replace(path)

@@ -290,6 +290,15 @@ def train_with_mask_loss(model: nn.Module, data: dict, settings: dict, seed: int
 RECORD_VERSION = 1
 
 
+def record_name(name: str) -> str:
+    return f"vremd-masks-{name.replace(' ', '')}"
+
+
+def record_key(settings: dict, name: str, seed: int, device: str) -> dict:
+    key = {k: v for k, v in settings.items() if k != "threads"}
+    return key | {"model": name, "seed": seed, "device": device, "version": RECORD_VERSION}
+
+
 def train_model(
     name: str, seed: int, settings: dict, train_data: dict, eval_data: dict, pretrained, device, path: Path
 ) -> dict:
@@ -343,10 +352,9 @@ def run(settings: dict, seeds: list[int], device: str, out: Path) -> dict:
     results: dict[str, dict[int, dict]] = {m: {} for m in models}
     for seed in seeds:
         for name in models:
-            key = {k: v for k, v in settings.items() if k != "threads"}
-            key |= {"model": name, "seed": seed, "device": device, "version": RECORD_VERSION}
+            key = record_key(settings, name, seed, device)
             record = _vremd.cached_record(
-                f"vremd-masks-{name.replace(' ', '')}",
+                record_name(name),
                 key,
                 lambda path, name=name, seed=seed: train_model(
                     name, seed, settings, train_data, eval_data, pretrained, device, path
@@ -382,6 +390,7 @@ def run(settings: dict, seeds: list[int], device: str, out: Path) -> dict:
     markdown = report(settings, seeds, results, baselines, person_share, near_share, mean_pose_pck)
     write(NAME, payload, markdown, out)
     plot(results, baselines, out / f"{NAME}.png")
+    examples(settings, models, min(seeds), device, eval_data, pretrained, out / f"{NAME}_examples.png")
     return payload
 
 
@@ -457,6 +466,52 @@ def report(settings, seeds, results, baselines, person_share, near_share, mean_p
 
 def _get(results: dict, name: str, key: str) -> dict[int, float]:
     return {seed: record[key] for seed, record in results[name].items()}
+
+
+def examples(settings, models, seed, device, data, pretrained, path: Path, clips: int = 3) -> None:
+    """The key frames of the first ``clips`` evaluation clips, the person's tokens, and each model's
+    human mask (signed) and keypoint mask on them, for ``seed``'s models."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    height, width = settings["size"]
+    grid = (height // settings["patch"], width // settings["patch"])
+    masks = {}
+    for name in models:
+        model = _vremd.build_vremd(settings["variant"], data["heatmaps"].shape[2], 3, settings, pretrained["vit"])
+        model.load_state_dict(
+            torch.load(
+                _vremd.record_model_path(record_name(name), record_key(settings, name, seed, device)), weights_only=True
+            )
+        )
+        human, keypoint = masks_of(model, {k: v[:clips] for k, v in data.items()})
+        masks[name] = (human[:, 1].view(clips, *grid), keypoint[:, 1].view(clips, *grid))
+    columns = 2 + 2 * len(models)
+    fig, axes = plt.subplots(clips, columns, figsize=(1.7 * columns, 1.8 * clips), squeeze=False)
+    extent = (-0.5, width - 0.5, height - 0.5, -0.5)
+    for c in range(clips):
+        frame = _vremd.to_float(data["frames"][c, 1]).permute(1, 2, 0).numpy()
+        person = (data["coverage"][c, 1] >= settings["coverage"]).view(*grid).float().numpy()
+        axes[c, 0].imshow(frame)
+        axes[c, 0].plot(*data["joints"][c, 1].T.numpy(), "w.", markersize=3)
+        axes[c, 1].imshow(person, cmap="gray", extent=extent)
+        for m, name in enumerate(models):
+            human, keypoint = masks[name]
+            bound = float(human[c].abs().max())
+            axes[c, 2 + 2 * m].imshow(human[c].numpy(), cmap="coolwarm", vmin=-bound, vmax=bound, extent=extent)
+            axes[c, 3 + 2 * m].imshow(keypoint[c].numpy(), cmap="viridis", extent=extent)
+            axes[c, 3 + 2 * m].plot(*data["joints"][c, 1].T.numpy(), "w.", markersize=2)
+    titles = ["key frame", "person tokens"] + [f"{n}\n{kind}" for n in models for kind in ("Mask_h", "Mask_k")]
+    for ax, title in zip(axes[0], titles):
+        ax.set_title(title, fontsize=7)
+    for ax in axes.flat:
+        ax.set_xticks([])
+        ax.set_yticks([])
+    fig.tight_layout()
+    fig.savefig(path, dpi=110)
+    plt.close(fig)
 
 
 def plot(results: dict, baselines: dict, path: Path) -> None:
