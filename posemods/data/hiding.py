@@ -39,11 +39,15 @@ class HiddenFrames:
         gaps: the gap lengths to draw from (uniformly), e.g. ``(1, 2, 3)``.
         parts: ``"person"``, ``"limb"`` or ``"either"`` (:data:`HIDDEN_PARTS`).
         probability: the share of clips that have a gap; the others hide nothing.
+        first_frame: where every gap starts (0-based, at least 1) instead of a random frame, e.g. a
+            clip's key frame, to degrade that frame alone. ``None`` (default) draws it. The random
+            stream draws the same numbers either way, so only the gap's place changes.
     """
 
     gaps: tuple[int, ...] = (1, 2, 3)
     parts: str = "person"
     probability: float = 1.0
+    first_frame: int | None = None
 
     def __post_init__(self) -> None:
         gaps = tuple(self.gaps)
@@ -54,12 +58,16 @@ class HiddenFrames:
             raise ValueError(f"parts: expected one of {HIDDEN_PARTS}, got {self.parts!r}")
         if not 0.0 <= self.probability <= 1.0:
             raise ValueError(f"probability: expected a number in [0, 1], got {self.probability!r}")
+        first = self.first_frame
+        if first is not None and (isinstance(first, bool) or not isinstance(first, (int, np.integer)) or first < 1):
+            raise ValueError(f"first_frame: expected None or an integer >= 1 (frame 1 is never hidden), got {first!r}")
 
     def draw(self, rng: np.random.Generator, num_frames: int) -> tuple[np.ndarray, str | None]:
         """``(hidden (T,) bool, limb)``: the frames of the gap, and the limb it hides (``"left_arm"``...).
 
         ``limb`` is ``None`` when the whole person is hidden or there is no gap. A clip of T frames
-        holds at most a gap of T - 1; longer draws are cut to fit.
+        holds at most a gap of T - 1; longer draws are cut to fit, and so is a gap from
+        ``first_frame``, which must lie inside the clip.
         """
         hidden = np.zeros(num_frames, dtype=bool)
         has_gap = rng.random() < self.probability
@@ -69,6 +77,12 @@ class HiddenFrames:
         whole = {"person": True, "limb": False, "either": bool(rng.random() < 0.5)}[self.parts]
         if not has_gap or num_frames < 2:
             return hidden, None
+        if self.first_frame is not None:
+            if self.first_frame >= num_frames:
+                raise ValueError(
+                    f"first_frame: expected a frame of the {num_frames}-frame clip, got {self.first_frame}"
+                )
+            start = int(self.first_frame)
         hidden[start : start + gap] = True
         return hidden, (None if whole else f"{side}_{kind}")
 

@@ -319,6 +319,19 @@ class SyntheticPoseVideos(torch.utils.data.Dataset):
         return torch.from_numpy(frames)[:, None] & in_limb[None, :]
 
     def __getitem__(self, index: int) -> dict[str, torch.Tensor]:
+        return self._render(index, silhouette=False)[0]
+
+    def silhouette(self, index: int) -> torch.Tensor:
+        """(T, H, W) float32 in [0, 1]: how much of each pixel of clip ``index`` shows the person.
+
+        The coverage of the person's drawn capsules, anti-aliased and motion-blurred as they are
+        drawn; the parts ``hidden`` removes are not in it, and occluder boxes cut it. Distractors are
+        drawn behind the person, so they never cover it. The clip itself is unchanged by asking.
+        """
+        return self._render(index, silhouette=True)[1]
+
+    def _render(self, index: int, silhouette: bool) -> tuple[dict[str, torch.Tensor], torch.Tensor | None]:
+        """The clip of ``index`` and, with ``silhouette``, the person's coverage (T, H, W)."""
         if not 0 <= index < self.num_clips:
             raise IndexError(f"index {index} out of range for {self.num_clips} clips")
         rng = np.random.default_rng([self.seed, index])
@@ -340,19 +353,26 @@ class SyntheticPoseVideos(torch.utils.data.Dataset):
         render_times = (times[:, None] + offsets[None, :]).reshape(-1)
 
         canvas = background.expand(t_count * subframes, 3, h, w).clone()
+        # The person's coverage: its capsules drawn in white on black, one channel.
+        cover = torch.zeros(t_count * subframes, 1, h, w) if silhouette else None
         hidden_frames, _, hidden_segments = self._hiding(index)
         shown = np.repeat(~hidden_frames, subframes)  # per render: False where the hidden parts are gone
         shown_at = torch.from_numpy(np.flatnonzero(shown))
         for body in (*others, person):
+            targets = (canvas,) if body is not person or cover is None else (canvas, cover)
             for names, a, b, r, col in body.parts(body.points(render_times)):
                 hide = body is person and hidden_frames.any() and (hidden_segments is None or names in hidden_segments)
-                if not hide:
-                    _draw_capsule(canvas, a, b, r, col)
-                elif len(shown_at):
-                    part = canvas[shown_at]
-                    _draw_capsule(part, a[shown], b[shown], r[shown], col)
-                    canvas[shown_at] = part
+                for image in targets:
+                    color = col if image is canvas else np.ones(1)
+                    if not hide:
+                        _draw_capsule(image, a, b, r, color)
+                    elif len(shown_at):
+                        part = image[shown_at]
+                        _draw_capsule(part, a[shown], b[shown], r[shown], color)
+                        image[shown_at] = part
         frames = canvas.view(t_count, subframes, 3, h, w).mean(1)
+        if cover is not None:
+            cover = cover.view(t_count, subframes, h, w).mean(1)
 
         pts = person.points(times)
         names = self.skeleton.joint_names
@@ -374,6 +394,8 @@ class SyntheticPoseVideos(torch.utils.data.Dataset):
             patch = (patch + 0.1 * torch.from_numpy(rng.standard_normal((3, y1 - y0, x1 - x0))).float()).clamp(0, 1)
             for t in np.flatnonzero(in_frame):
                 frames[t, :, y0:y1, x0:x1] = patch
+                if cover is not None:
+                    cover[t, y0:y1, x0:x1] = 0.0
                 covered = (
                     (joints[t, :, 0] >= x0 - 0.5)
                     & (joints[t, :, 0] <= x1 - 0.5)
@@ -391,7 +413,7 @@ class SyntheticPoseVideos(torch.utils.data.Dataset):
         annotated = torch.ones(t_count, len(names))
         heatmaps, target_weight = gaussian_heatmaps(joints, annotated, self.heatmap_size, self.frame_size, self.sigma)
         torso = (self.skeleton.index(self.skeleton.torso[0]), self.skeleton.index(self.skeleton.torso[1]))
-        return make_clip(
+        clip = make_clip(
             frames=frames.clamp(0, 1),
             joints=joints,
             visibility=visible.float(),
@@ -403,6 +425,7 @@ class SyntheticPoseVideos(torch.utils.data.Dataset):
             bbox=bbox,
             torso=torso,
         )
+        return clip, (None if cover is None else cover.clamp(0, 1))
 
     def _occluders(self, rng: np.random.Generator, joints: torch.Tensor):
         """Yield (box (x0, y0, x1, y1) in whole pixels, frames it appears in (T,) bool) per occluder."""

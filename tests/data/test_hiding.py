@@ -117,3 +117,28 @@ def test_bad_dataset_settings_name_the_argument():
         plain(center_jitter=0.7)
     with pytest.raises(IndexError):
         plain().hidden_joints(12)
+
+
+def test_first_frame_places_every_gap_there_and_changes_nothing_else():
+    # A gap of one frame at frame 2 (0-based), the key frame of a 5-frame clip, in every clip; the
+    # clip outside that frame, and what the gap hides, are those of the same dataset without it.
+    drawn, fixed = plain(hidden=HiddenFrames((1,), "limb")), plain(hidden=HiddenFrames((1,), "limb", first_frame=2))
+    base = plain()
+    for i in range(6):
+        mask = fixed.hidden_joints(i)
+        assert torch.equal(torch.nonzero(mask.any(-1)).flatten(), torch.tensor([2]))
+        # The same limb as the random placement hides (the stream draws the same numbers).
+        assert torch.equal(mask[2], drawn.hidden_joints(i).any(0))
+        a, b = base[i], fixed[i]
+        others = [0, 1, 3, 4, 5]
+        assert torch.equal(a["frames"][others], b["frames"][others])
+        assert not torch.equal(a["frames"][2], b["frames"][2])
+
+
+def test_first_frame_must_be_a_later_frame_of_the_clip():
+    with pytest.raises(ValueError, match="first_frame"):
+        HiddenFrames(first_frame=0)
+    with pytest.raises(ValueError, match="first_frame"):
+        HiddenFrames(first_frame=True)
+    with pytest.raises(ValueError, match="first_frame"):
+        plain(hidden=HiddenFrames(first_frame=6))[0]

@@ -151,3 +151,43 @@ def test_data_and_metrics_import_without_scipy():
     )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr
+
+
+def _person_pixels(dataset, index):
+    """(T - 1, H, W) bool: where frames 1.. of a clip change when the whole person is not drawn there.
+
+    An oracle independent of ``silhouette``: the same clip rendered with the person hidden in every
+    frame but the first shows exactly what lies behind the person."""
+    import copy
+
+    from posemods.data import HiddenFrames
+
+    gone = copy.copy(dataset)
+    gone.hidden = HiddenFrames((dataset.clip_length - 1,), "person", first_frame=1)
+    return (dataset[index]["frames"][1:] != gone[index]["frames"][1:]).any(1)
+
+
+def test_silhouette_is_where_the_person_is_drawn():
+    ds = SyntheticPoseVideos(**{**SMALL, "clip_length": 4, "distractors": 2})
+    for i in range(3):
+        before = ds[i]
+        sil = ds.silhouette(i)
+        assert sil.shape == (4, 64, 64) and sil.dtype == torch.float32
+        assert sil.min() >= 0 and sil.max() <= 1 and (sil == 1).any()
+        drawn = _person_pixels(ds, i)
+        assert torch.equal(sil[1:] > 0, drawn)
+        for key, value in ds[i].items():  # asking for the silhouette changes nothing of the clip
+            assert torch.equal(value, before[key]), key
+
+
+def test_silhouette_drops_hidden_parts_and_occluded_pixels():
+    from posemods.data import HiddenFrames
+
+    ds = SyntheticPoseVideos(**{**SMALL, "hidden": HiddenFrames((1,), "person", first_frame=1)})
+    assert (ds.silhouette(0)[1] == 0).all() and (ds.silhouette(0)[0] > 0).any()
+    covered = SyntheticPoseVideos(**{**SMALL, "occluders": 3, "occluder_size": 24})
+    plain = SyntheticPoseVideos(**SMALL)
+    lost = (plain.silhouette(1) > 0) & (covered.silhouette(1) == 0)
+    assert lost.any()  # the boxes cut the person somewhere
+    boxes = (covered[1]["frames"] != plain[1]["frames"]).any(1)
+    assert not (lost & ~boxes).any()  # and only under a box
