@@ -99,3 +99,17 @@ def test_attention_statistics_tell_identity_uniform_and_collapse_apart():
         "mean": 2.5,
         "sd": pytest.approx(0.7071, abs=1e-4),
     }
+
+
+def test_only_the_committed_run_carries_its_written_reading(tmp_path, monkeypatch):
+    readings = tmp_path / "readings"
+    readings.mkdir()
+    (readings / "demo.md").write_text("## Reading\nwhat the committed numbers mean\n")
+    monkeypatch.setattr(common, "READINGS", readings)
+    defaults = {"steps": 600, "variants": ("none", "kmm")}
+    assert common.is_committed_run({"steps": 600, "variants": ("kmm",)}, defaults, [0, 1, 2])
+    assert not common.is_committed_run({"steps": 60, "variants": ("kmm",)}, defaults, [0, 1, 2])
+    assert not common.is_committed_run(defaults, defaults, [0])
+    for committed in (True, False):
+        _, md = common.write("demo", {}, "# table", tmp_path / str(committed), committed=committed)
+        assert ("what the committed numbers mean" in md.read_text()) is committed

@@ -182,8 +182,30 @@ def run_info(started: float, argv: list[str] | None = None) -> dict:
     }
 
 
-def write(name: str, payload: dict, markdown: str, out: Path = RESULTS) -> tuple[Path, Path]:
-    """``out/<name>.json`` and ``out/<name>.md``; the Markdown ends with the run's command and commit."""
+READINGS = Path(__file__).with_name("readings")
+
+
+def is_committed_run(settings: dict, defaults: dict, seeds) -> bool:
+    """Whether a run is the one whose results are committed: default settings (the list of variants
+    aside: each pair is cached apart) and seeds 0, 1, 2. Only that run's report carries the reading."""
+
+    def own(d: dict) -> dict:
+        return {k: v for k, v in d.items() if k != "variants"}
+
+    return own(settings) == own(defaults) and list(seeds) == [0, 1, 2]
+
+
+def write(
+    name: str, payload: dict, markdown: str, out: Path = RESULTS, *, committed: bool = False
+) -> tuple[Path, Path]:
+    """``out/<name>.json`` and ``out/<name>.md``; the Markdown ends with the run's command and commit.
+
+    ``committed``: append the written reading of the committed run, ``readings/<name>.md``; a reading of
+    other settings would describe numbers the report does not show.
+    """
+    reading = READINGS / f"{name}.md"
+    if committed and reading.exists():
+        markdown = markdown.rstrip() + "\n\n" + reading.read_text().strip()
     out.mkdir(parents=True, exist_ok=True)
     info = payload.get("run", {})
     footer = (

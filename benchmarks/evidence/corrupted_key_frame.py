@@ -59,6 +59,7 @@ from benchmarks.evidence.common import (
     cached,
     fmt,
     fmt_paired,
+    is_committed_run,
     mean_sd,
     paired,
     run_info,
@@ -513,7 +514,7 @@ def run(settings: dict, seeds: list[int], device: str, out: Path) -> dict:
         "run": run_info(started),
     }
     markdown = report(settings, seeds, rows, results, mech, references)
-    write(NAME, payload, markdown, out)
+    write(NAME, payload, markdown, out, committed=is_committed_run(settings, DEFAULTS, seeds))
     plot(rows, results, mech, out / f"{NAME}.png")
     return payload
 

@@ -383,7 +383,7 @@ def run(settings: dict, seeds: list[int], device: str, out: Path) -> dict:
         "reference_strict": {p: reference_rows(v, train, STRICT_ALPHA, max_gap) for p, v in evals.items()},
         "results": results,
     }
-    common.write(NAME, payload, markdown(payload), out)
+    common.write(NAME, payload, markdown(payload), out, committed=common.is_committed_run(settings, DEFAULTS, seeds))
     plot(payload, out)
     return payload
 
@@ -542,9 +542,6 @@ def markdown(payload: dict) -> str:
         f"{settings['encoder']} backbones, C = {settings['channels']}); {common.fmt(sum(seconds) / 60)} min of "
         f"training in all, {common.fmt(max(seconds) / 60)} min for the longest (variant, seed).",
     ]
-    reading = Path(__file__).with_name("readings") / f"{NAME}.md"
-    if reading.exists():
-        lines += ["", reading.read_text().strip()]
     return "\n".join(lines)
 
 

@@ -41,7 +41,17 @@ import torch.nn.functional as F
 from torch import nn
 
 from benchmarks.evidence import _vremd
-from benchmarks.evidence.common import cached, fmt, fmt_paired, mean_sd, paired, run_info, train, write
+from benchmarks.evidence.common import (
+    cached,
+    fmt,
+    fmt_paired,
+    is_committed_run,
+    mean_sd,
+    paired,
+    run_info,
+    train,
+    write,
+)  # fmt: skip
 from posemods.data import SyntheticPoseVideos
 from posemods.training.loop import WarmupCosine, heatmap_loss
 
@@ -247,46 +257,6 @@ def baseline_scores(data: dict, settings: dict) -> dict[str, dict[str, float]]:
     }
 
 
-READING = """## Reading (of the committed run)
-
-**Nothing supervises the masks.** Eq. 1 and 2 define them and the paper's only loss (eq. 5) is on the
-final heatmaps; `HumanKeypointMask` returns both masks and no loss in posemods reads them. Whatever they
-become, the heatmap loss made them.
-
-**The trained human mask finds the person, upside down.** Its *lowest* values fall on the person:
-the bottom-k tokens match the person's with IoU 44.8 ± 3.6, better than a centre prior's best 33 and
-chance's 8.8, while its top-k tokens almost never do (0.9 ± 0.7, below chance), and the person's tokens
-hold 9.3 % of its magnitude on 16.1 % of the tokens (`hkm_masks_examples.png`: red background, pale
-person). `F_c = F̄ ⊙ Mask_h` thus shrinks the person's tokens toward zero and scales the background by
-about 5.
-
-**The model does not use it.** The blocks after eq. 1 are pre-norm, so the keypoint tokens read
-`LayerNorm(F_c)`, which no positive per-token factor changes: multiplying each token of F_c by its own
-random factor in [0.1, 10] moves the trained model's keypoint tokens by at most 3e-5 (relative). At test
-time, replacing the human mask by its sign or by its magnitude, or both masks by ones, moves PCK by -0.1,
-+0.2 and -0.3 ± 1.1 points. The mask's sign and size reach only each token's own residual stream.
-
-**The keypoint mask collapses onto one token.** 86 ± 5 % of its mass sits on a single token of each
-frame (a uniform mask puts 1.6 % there), on the person or off it (pictures). Eq. 2's softmax has no
-temperature, and the mask gets almost no training signal: it reaches the output only through F, BMD and
-H_m, and its gradient at initialisation is about 1e-6 of the heads' (`corrupted_key_frame.md`, gradient
-table). Its 62.6 ± 17.6 % of mass near joints (33.3 % for a uniform mask) is where that one token falls,
-not a map of the joints.
-
-**Told what the person is, the human mask learns it** (an option, not the paper's: a binary
-cross-entropy between `sigmoid(Mask_h)` and the person tokens, weight 0.01). Its top-k IoU becomes
-51.4 ± 0.7, the model then leans on it (masks all ones costs 8.2 ± 3.8 points) and PCK gains
-+1.7 ± 0.8 over the unsupervised model: small, with a consistent sign over 3 seeds.
-
-**What this does not show.** 64 x 64 frames and 8 x 8 tokens, so "near a joint" is a 8-pixel-wide
-token within 3 px of a joint; three distractor people at most; a 4-block ViT pretrained on these
-synthetic frames, not a COCO ViT-L; 400 steps. It says nothing about Table 5's +1.7 mAP from the masks
-on PoseTrack. **No defect found**: the masks follow eq. 1-2 (`tests/modules/test_hkm.py`), their
-gradients exist (human mask about 1e-3, keypoint mask about 1e-6 of the heads' at initialisation), and
-what they learn is what an unsupervised, unbounded product before pre-norm blocks and an untempered
-softmax summed over joints can learn.
-"""
-
 #: Test-time versions of the human mask: name -> transform of Mask_h.
 HUMAN_MASK_SWITCHES = {"pck human mask sign only": torch.sign, "pck human mask magnitude only": torch.abs}
 
@@ -454,9 +424,7 @@ def run(settings: dict, seeds: list[int], device: str, out: Path) -> dict:
     }
     markdown = report(settings, seeds, results, baselines, person_share, near_share, mean_pose_pck)
     markdown += compute_note(results, float(pretrained["seconds"]))
-    if settings == DEFAULTS and list(seeds) == [0, 1, 2]:  # the committed run: its reading
-        markdown += "\n\n" + READING
-    write(NAME, payload, markdown, out)
+    write(NAME, payload, markdown, out, committed=is_committed_run(settings, DEFAULTS, seeds))
     plot(results, baselines, out / f"{NAME}.png")
     examples(settings, models, min(seeds), device, eval_data, pretrained, out / f"{NAME}_examples.png")
     return payload

@@ -130,7 +130,7 @@ def run(settings: dict, seeds: list[int], device: str, out: Path) -> dict:
         "results": results,
         "trained": _trained_attention(),
     }
-    common.write(NAME, payload, markdown(payload), out)
+    common.write(NAME, payload, markdown(payload), out, committed=common.is_committed_run(settings, DEFAULTS, seeds))
     plot(payload, out)
     return payload
 
@@ -188,9 +188,6 @@ def markdown(payload: dict) -> str:
         )
     else:
         lines.append("No cached `hidden_frames` results were found: run that experiment first for these pictures.")
-    reading = Path(__file__).with_name("readings") / f"{NAME}.md"
-    if reading.exists():
-        lines += ["", reading.read_text().strip()]
     return "\n".join(lines)
 
 
