@@ -114,6 +114,20 @@ def run_one(variant: str, case: str, seed: int, settings: dict, data: dict) -> d
             "pck": 100.0 * float(hits.sum() / counted.sum()), **stats}  # fmt: skip
 
 
+def cached_run_one(variant: str, case: str, seed: int, settings: dict, data: dict) -> dict:
+    """``run_one``, its row kept under the evidence cache by variant, case, seed, settings and protocol,
+    so that drawing the trained KIMNets again (once ``hidden_frames`` has more) needs no retraining."""
+    own = {k: v for k, v in settings.items() if k != "variants"}
+    key = {"variant": variant, "case": case, "seed": seed, "settings": own, "code": hidden_frames.code_version()}
+    path = hidden_frames.cache_dir() / "pairs" / f"{NAME}-{variant}-{case}-{seed}-{common.digest(key)}.json"
+    if path.exists():
+        return json.loads(path.read_text())
+    row = run_one(variant, case, seed, settings, data)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(json.dumps(row))
+    return row
+
+
 def run(settings: dict, seeds: list[int], device: str, out: Path) -> dict:
     started = time.perf_counter()
     torch.set_num_threads(settings["threads"])
@@ -121,7 +135,7 @@ def run(settings: dict, seeds: list[int], device: str, out: Path) -> dict:
     if unknown:
         raise ValueError(f"variants: {unknown} are not among {sorted(VARIANTS)}")
     data = _data(settings)
-    results = [run_one(v, c, s, settings, data) for c in CASES for v in settings["variants"] for s in seeds]
+    results = [cached_run_one(v, c, s, settings, data) for c in CASES for v in settings["variants"] for s in seeds]
     payload = {
         "run": common.run_info(started),
         "settings": settings,
