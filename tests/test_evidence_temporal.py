@@ -32,16 +32,26 @@ def test_quick_runs_write_tables_json_and_pictures(tmp_path, cache):
     table = (out / "hidden_frames.md").read_text()
     assert "| `kmm` |" in table and "Δ hidden, frame 1" in table
     # Every (variant, seed) was trained once and cached; a second run reuses them.
-    pairs = sorted(p.name for p in (cache / "pairs").glob("*.json"))
+    pairs = sorted(p.name for p in (cache / "pairs").glob("hidden_frames-*.json"))
     assert len(pairs) == 4
     # A result cached before the strict threshold existed is scored again from its saved weights.
     first = cache / "pairs" / pairs[0]
     old = json.loads(first.read_text())
     first.write_text(json.dumps({k: v for k, v in old.items() if not k.endswith("_strict")}))
     assert main(["hidden_frames", "--quick", "--seeds", "0", "1", "--out", str(out)]) == 0
-    assert sorted(p.name for p in (cache / "pairs").glob("*.json")) == pairs
+    assert sorted(p.name for p in (cache / "pairs").glob("hidden_frames-*.json")) == pairs
     assert json.loads(first.read_text())["scores_strict"] == old["scores_strict"]
+    assert "own_hidden_1" in old["scores"]["person"]
     assert "At PCK@0.1" in (out / "hidden_frames.md").read_text()
+    assert "What each model keeps" in (out / "hidden_frames.md").read_text()
+
+
+def test_carrying_over_a_gap_repeats_the_last_shown_value_per_joint():
+    joints = torch.arange(1.0, 6.0).reshape(1, 5, 1, 1).expand(1, 5, 2, 2).clone()  # frame t holds t + 1
+    hidden = torch.tensor([[False, False], [True, False], [True, True], [False, True], [False, False]])[None]
+    carried = hidden_frames.carry_over_gaps(joints, hidden)
+    assert carried[0, :, 0, 0].tolist() == [1.0, 1.0, 1.0, 4.0, 5.0]
+    assert carried[0, :, 1, 0].tolist() == [1.0, 2.0, 2.0, 2.0, 5.0]
 
 
 def test_bad_settings_are_named(tmp_path, cache, capsys):
