@@ -12,7 +12,7 @@ from benchmarks.evidence import _vremd
 
 @pytest.fixture
 def cache(tmp_path, monkeypatch):
-    monkeypatch.setattr(_vremd, "CACHE", tmp_path / "cache")  # generated clips stay out of the tree
+    monkeypatch.setenv("POSEMODS_EVIDENCE_CACHE", str(tmp_path / "cache"))  # generated clips stay out of the tree
     torch_threads = torch.get_num_threads()
     yield tmp_path
     torch.set_num_threads(torch_threads)

@@ -18,13 +18,17 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from benchmarks.evidence.common import ROOT, cached
+from benchmarks.evidence import common
+from benchmarks.evidence.common import cached
 from posemods.metrics import decode_heatmaps, heatmap_to_image
 from posemods.metrics.pck import pck_hits
 from posemods.training.registry import get_model_spec
 
-#: Where generated clips are kept between runs (git ignores /runs/).
-CACHE = ROOT / "runs" / "evidence-cache"
+
+def cache_dir() -> Path:
+    """The VREMD experiments' part of the evidence cache: generated clips, trained models, records."""
+    return common.cache_dir() / "vremd"
+
 
 IDENTITY = torch.tensor([[1.0, 0.0, 0.0], [0.0, 1.0, 0.0]], dtype=torch.float64)
 
@@ -69,17 +73,17 @@ def _digest(key: dict) -> str:
 
 def record_model_path(name: str, key: dict) -> Path:
     """Where :func:`cached_record` keeps the model of the record ``(name, key)``."""
-    return CACHE / f"{name}-{_digest(key)}.model.pt"
+    return cache_dir() / f"{name}-{_digest(key)}.model.pt"
 
 
 def cached_record(name: str, key: dict, make) -> dict:
-    """``make(model_path)``'s JSON record (one trained row and seed), kept under :data:`CACHE` by a
+    """``make(model_path)``'s JSON record (one trained row and seed), kept under :func:`cache_dir` by a
     digest of ``key``: an interrupted run resumes where it stopped, and a row added later trains alone.
     ``make`` saves the trained model's state_dict at ``model_path``, for diagnostics added later."""
-    path = CACHE / f"{name}-{_digest(key)}.json"
+    path = cache_dir() / f"{name}-{_digest(key)}.json"
     if path.exists():
         return json.loads(path.read_text())
-    CACHE.mkdir(parents=True, exist_ok=True)
+    cache_dir().mkdir(parents=True, exist_ok=True)
     record = make(record_model_path(name, key))
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps(record, default=float))
@@ -119,7 +123,7 @@ def pretrained_backbone(settings: dict, name: str, make_clips, data_key: dict, d
         }
 
     key = {k: settings[k] for k in BACKBONE_KEYS} | {"data": data_key, "version": 1}
-    return cached(name, make, key, CACHE)
+    return cached(name, make, key, cache_dir())
 
 
 def heatmap_size(settings: dict) -> tuple[int, int]:

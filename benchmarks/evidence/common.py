@@ -182,6 +182,12 @@ def run_info(started: float, argv: list[str] | None = None) -> dict:
     }
 
 
+def cache_dir() -> Path:
+    """Where trained models, their records and generated data are kept between runs (and reused by a later
+    run with the same settings): ``$POSEMODS_EVIDENCE_CACHE``, else ``~/.cache/posemods/evidence``."""
+    return Path(os.environ.get("POSEMODS_EVIDENCE_CACHE", Path.home() / ".cache" / "posemods" / "evidence"))
+
+
 READINGS = Path(__file__).with_name("readings")
 
 

@@ -462,7 +462,7 @@ def run(settings: dict, seeds: list[int], device: str, out: Path) -> dict:
     unknown = sorted(set(rows) - set(ROWS))
     if unknown:
         raise ValueError(f"rows: expected names among {list(ROWS)}, got {unknown}")
-    cache_dir = _vremd.CACHE
+    cache_dir = _vremd.cache_dir()
     data = training_data(settings, cache_dir)
     evaluation = evaluation_data(settings, cache_dir)
     print(f"   data ready ({time.perf_counter() - started:.0f} s)", flush=True)

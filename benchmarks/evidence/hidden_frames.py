@@ -28,7 +28,6 @@ from __future__ import annotations
 
 import json
 import math
-import os
 import subprocess
 import time
 from pathlib import Path
@@ -72,8 +71,7 @@ TRAIN_SEED, EVAL_SEED = 1000, 2000
 SCORES = ("hidden_k", "visible", "after_gap")
 
 
-def cache_dir() -> Path:
-    return Path(os.environ.get("POSEMODS_EVIDENCE_CACHE", Path.home() / ".cache" / "posemods" / "evidence"))
+cache_dir = common.cache_dir
 
 
 #: Bump when what a (variant, seed) computes changes (the library's models or data, training,

@@ -363,13 +363,13 @@ def run(settings: dict, seeds: list[int], device: str, out: Path) -> dict:
         "vremd-masks-train",
         lambda: make_clips(settings, 0, settings["train_clips"]),
         data_key(settings, settings["train_clips"]),
-        _vremd.CACHE,
+        _vremd.cache_dir(),
     )
     eval_data = cached(
         "vremd-masks-eval",
         lambda: make_clips(settings, 1, settings["eval_clips"]),
         data_key(settings, settings["eval_clips"]),
-        _vremd.CACHE,
+        _vremd.cache_dir(),
     )
     print(f"   data ready ({time.perf_counter() - started:.0f} s)", flush=True)
     pretrained = _vremd.pretrained_backbone(
@@ -439,8 +439,9 @@ def compute_note(results: dict, pretrain_seconds: float) -> str:
     minutes = (total / 60, pretrain_seconds / 60)
     return (
         "\n\nCompute: {:.0f} min of training over every model and seed, plus {:.0f} min to pretrain the backbone "
-        "once (one thread each). Trained records and models are kept under `runs/evidence-cache/` and reused by a "
-        "later run with the same settings; the wall time below is the last run's."
+        "once (one thread each). Trained records and models are kept in the evidence cache "
+        "(`~/.cache/posemods/evidence/vremd/`) and reused by a later run with the same settings; the wall time "
+        "below is the last run's."
     ).format(*minutes)
 
 
