@@ -41,7 +41,7 @@ def test_quick_runs_write_tables_json_and_pictures(tmp_path, cache):
     assert main(["hidden_frames", "--quick", "--seeds", "0", "1", "--out", str(out)]) == 0
     assert sorted(p.name for p in (cache / "pairs").glob("hidden_frames-*.json")) == pairs
     assert json.loads(first.read_text())["scores_strict"] == old["scores_strict"]
-    assert "own_hidden_1" in old["scores"]["person"]
+    assert "own_hidden_1" in old["scores"]["person"] and "visible_frame_2" in old["scores"]["person"]
     assert "At PCK@0.1" in (out / "hidden_frames.md").read_text()
     assert "What each model keeps" in (out / "hidden_frames.md").read_text()
 
@@ -86,6 +86,9 @@ def test_scores_count_hidden_joints_by_frame_of_their_gap():
     assert scores["hidden_1"] == 100.0 and scores["hidden_2"] == 0.0 and scores["hidden"] == 50.0
     assert scores["n_visible"] == 4 and scores["visible"] == 100.0  # frames 2..4 of joint 1, frame 4 of joint 0
     assert scores["n_after_gap"] == 1 and scores["after_gap"] == 100.0
+    # Frame by frame (counted from 1): frames 2 and 3 show joint 1 only, frame 4 both.
+    assert [scores[f"n_visible_frame_{t}"] for t in (2, 3, 4)] == [1, 1, 2]
+    assert "visible_frame_1" not in scores
     assert hidden_frames.gap_position(hidden)[0, :, 0].tolist() == [0, 1, 2, 0]
     rows = hidden_frames.reference_rows(videos, {"joints_image": truth}, 0.2, 2)
     assert rows["copy last seen"]["hidden_1"] == 100.0
