@@ -24,6 +24,21 @@ from posemods.metrics import decode_heatmaps, heatmap_to_image
 from posemods.metrics.pck import pck_hits
 from posemods.training.registry import get_model_spec
 
+#: What every VREMD experiment's ``--quick`` shrinks: it checks that the code runs, and shows nothing.
+QUICK_SIZES = {
+    "size": (32, 32),
+    "backbone_dim": 32,
+    "backbone_depth": 1,
+    "backbone_heads": 2,
+    "pretrain_steps": 2,
+    "pretrain_clips": 4,
+    "train_clips": 8,
+    "eval_clips": 4,
+    "steps": 2,
+    "batch_size": 2,
+    "warmup": 1,
+}
+
 
 def cache_dir() -> Path:
     """The VREMD experiments' part of the evidence cache: generated clips, trained models, records."""

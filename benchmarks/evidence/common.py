@@ -182,6 +182,13 @@ def run_info(started: float, argv: list[str] | None = None) -> dict:
     }
 
 
+def check_variants(settings: dict, known) -> None:
+    """A ``ValueError`` naming the ``variants`` setting's unknown names and the known ones."""
+    unknown = [v for v in settings["variants"] if v not in known]
+    if unknown:
+        raise ValueError(f"variants: {unknown} are not among {sorted(known)}")
+
+
 def cache_dir() -> Path:
     """Where trained models, their records and generated data are kept between runs (and reused by a later
     run with the same settings): ``$POSEMODS_EVIDENCE_CACHE``, else ``~/.cache/posemods/evidence``."""

@@ -137,17 +137,7 @@ DEFAULTS = {
 }
 QUICK = {
     **DEFAULTS,
-    "size": (32, 32),
-    "backbone_dim": 32,
-    "backbone_depth": 1,
-    "backbone_heads": 2,
-    "pretrain_steps": 2,
-    "pretrain_clips": 4,
-    "train_clips": 8,
-    "eval_clips": 4,
-    "steps": 2,
-    "batch_size": 2,
-    "warmup": 1,
+    **_vremd.QUICK_SIZES,
     "mechanism_size": 8,
     "mechanism_steps": 2,
     "mechanism_maps": 8,

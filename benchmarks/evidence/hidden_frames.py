@@ -384,9 +384,7 @@ def run_pair(variant: str, seed: int, settings: dict, train: dict, evals: dict, 
 def run(settings: dict, seeds: list[int], device: str, out: Path) -> dict:
     started = time.perf_counter()
     torch.set_num_threads(settings["threads"])
-    unknown = [v for v in settings["variants"] if v not in VARIANTS]
-    if unknown:
-        raise ValueError(f"variants: {unknown} are not among {sorted(VARIANTS)}")
+    common.check_variants(settings, VARIANTS)
     train = training_clips(settings)
     evals = {parts: evaluation_videos(settings, parts) for parts in ("person", "limb")}
     max_gap = max(settings["gaps"])

@@ -131,9 +131,7 @@ def cached_run_one(variant: str, case: str, seed: int, settings: dict, data: dic
 def run(settings: dict, seeds: list[int], device: str, out: Path) -> dict:
     started = time.perf_counter()
     torch.set_num_threads(settings["threads"])
-    unknown = [v for v in settings["variants"] if v not in VARIANTS]
-    if unknown:
-        raise ValueError(f"variants: {unknown} are not among {sorted(VARIANTS)}")
+    common.check_variants(settings, VARIANTS)
     data = _data(settings)
     results = [cached_run_one(v, c, s, settings, data) for c in CASES for v in settings["variants"] for s in seeds]
     payload = {
