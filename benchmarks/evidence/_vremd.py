@@ -22,7 +22,7 @@ from benchmarks.evidence import common
 from benchmarks.evidence.common import cached
 from posemods.metrics import decode_heatmaps, heatmap_to_image
 from posemods.metrics.pck import pck_hits
-from posemods.training.registry import get_model_spec
+from posemods.models import get_model_spec
 
 #: What every VREMD experiment's ``--quick`` shrinks: it checks that the code runs, and shows nothing.
 QUICK_SIZES = {

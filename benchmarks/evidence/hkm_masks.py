@@ -291,8 +291,8 @@ def train_with_mask_loss(model: nn.Module, data: dict, settings: dict, seed: int
             loss.backward()
             optimizer.step()
             schedule.step()
-            if not math.isfinite(float(loss)):
-                raise FloatingPointError(f"training diverged: loss {float(loss)}")
+            if not math.isfinite(loss.item()):
+                raise FloatingPointError(f"training diverged: loss {loss.item()}")
     finally:
         handle.remove()
     return time.perf_counter() - start

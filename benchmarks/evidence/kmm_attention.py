@@ -217,7 +217,7 @@ def plot(payload: dict, out: Path) -> None:
     for col, (variant, maps) in enumerate(trained.items()):
         for row, when in enumerate(("before", "after")):
             ax = axes[row][col]
-            matrix = torch.tensor(maps[when])
+            matrix = torch.tensor(maps[when]).numpy()  # matplotlib wants an array, not a tensor
             image = ax.imshow(matrix, vmin=0, vmax=max(float(matrix.max()), 1e-6), cmap="viridis")
             ax.set_title(f"{variant}, {when} training", fontsize=8)
             ax.set_xticks(range(len(names)), names, rotation=90, fontsize=5)
