@@ -120,9 +120,11 @@ def test_only_the_committed_run_carries_its_written_reading(tmp_path, monkeypatc
     (readings / "demo.md").write_text("## Reading\nwhat the committed numbers mean\n")
     monkeypatch.setattr(common, "READINGS", readings)
     defaults = {"steps": 600, "variants": ("none", "kmm")}
-    assert common.is_committed_run({"steps": 600, "variants": ("kmm",)}, defaults, [0, 1, 2])
-    assert not common.is_committed_run({"steps": 60, "variants": ("kmm",)}, defaults, [0, 1, 2])
-    assert not common.is_committed_run(defaults, defaults, [0])
+    assert common.is_committed_run(dict(defaults), defaults, [0, 1, 2], "cpu")
+    assert not common.is_committed_run({"steps": 600, "variants": ("kmm",)}, defaults, [0, 1, 2], "cpu")
+    assert not common.is_committed_run({"steps": 60, "variants": ("none", "kmm")}, defaults, [0, 1, 2], "cpu")
+    assert not common.is_committed_run(defaults, defaults, [0], "cpu")
+    assert not common.is_committed_run(defaults, defaults, [0, 1, 2], "cuda")
     for committed in (True, False):
         _, md = common.write("demo", {}, "# table", tmp_path / str(committed), committed=committed)
         assert ("what the committed numbers mean" in md.read_text()) is committed

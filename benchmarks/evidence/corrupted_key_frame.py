@@ -504,7 +504,7 @@ def run(settings: dict, seeds: list[int], device: str, out: Path) -> dict:
         "run": run_info(started),
     }
     markdown = report(settings, seeds, rows, results, mech, references)
-    write(NAME, payload, markdown, out, committed=is_committed_run(settings, DEFAULTS, seeds))
+    write(NAME, payload, markdown, out, committed=is_committed_run(settings, DEFAULTS, seeds, device))
     plot(rows, results, mech, out / f"{NAME}.png")
     return payload
 

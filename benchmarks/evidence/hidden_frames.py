@@ -309,6 +309,9 @@ def kmm_attention(model, videos: dict, edges) -> dict[str, dict]:
 def gradient_shares(model, train: dict, settings: dict) -> dict[str, float]:
     """On one training batch: the gradient norm reaching the temporal module over the model's, and the
     RMS weight the correction's first conv gives a prior channel over a feature channel."""
+    # A train-mode forward moves BatchNorm's running statistics: keep them, so that the model saved after
+    # this is the model that was scored. (Models cached before this fix were saved with one such update.)
+    buffers = {name: b.clone() for name, b in model.named_buffers()}
     model.train()
     batch = {k: v[: settings["batch_size"]] for k, v in train.items()}
     model.zero_grad(set_to_none=True)
@@ -329,19 +332,27 @@ def gradient_shares(model, train: dict, settings: dict) -> dict[str, float]:
         feature_rms = w[:, correction.prior_channels :].square().mean().sqrt()
         out["prior_weight_ratio"] = float(prior_rms / feature_rms)
     model.zero_grad(set_to_none=True)
+    with torch.no_grad():
+        for name, b in model.named_buffers():
+            b.copy_(buffers[name])
+    model.eval()
     return out
 
 
 # --- one (variant, seed) --------------------------------------------------------------------------
 
 
-def run_pair(variant: str, seed: int, settings: dict, train: dict, evals: dict, device: str) -> dict:
-    """Train ``variant`` with ``seed`` and evaluate it; cached by settings, variant, seed and code."""
+def pair_path(variant: str, seed: int, settings: dict, device: str) -> Path:
+    """Where the result of (``variant``, ``seed``) under ``settings`` is cached (its weights beside it, ``.pt``)."""
     # Which other variants share the run does not change this pair's result: keep them out of the key.
     own = {k: v for k, v in settings.items() if k != "variants"}
     key = {"variant": variant, "seed": seed, "settings": own, "code": code_version(), "device": device}
-    digest = common.digest(key)
-    path = cache_dir() / "pairs" / f"{NAME}-{variant}-{seed}-{digest}.json"
+    return cache_dir() / "pairs" / f"{NAME}-{variant}-{seed}-{common.digest(key)}.json"
+
+
+def run_pair(variant: str, seed: int, settings: dict, train: dict, evals: dict, device: str) -> dict:
+    """Train ``variant`` with ``seed`` and evaluate it; cached by settings, variant, seed and code."""
+    path = pair_path(variant, seed, settings, device)
     skeleton = get_skeleton("penn_action")
     if path.exists():
         result = json.loads(path.read_text())
@@ -356,7 +367,7 @@ def run_pair(variant: str, seed: int, settings: dict, train: dict, evals: dict, 
             path.write_text(json.dumps(result))
         return result
     torch.manual_seed(seed)
-    model = build(variant, settings, skeleton.num_joints).to(device)
+    model = build(variant, settings, skeleton.num_joints)  # on the CPU, as the evaluation videos; train moves it
     result: dict = {"variant": variant, "seed": seed, "commit": commit()}
     cpu_evals = evals
     if model.temporal is not None and hasattr(model.temporal, "proj_cur"):
@@ -401,7 +412,8 @@ def run(settings: dict, seeds: list[int], device: str, out: Path) -> dict:
         "reference_strict": {p: reference_rows(v, train, STRICT_ALPHA, max_gap) for p, v in evals.items()},
         "results": results,
     }
-    common.write(NAME, payload, markdown(payload), out, committed=common.is_committed_run(settings, DEFAULTS, seeds))
+    committed = common.is_committed_run(settings, DEFAULTS, seeds, device)
+    common.write(NAME, payload, markdown(payload), out, committed=committed)
     plot(payload, out)
     return payload
 

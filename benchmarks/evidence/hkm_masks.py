@@ -414,7 +414,7 @@ def run(settings: dict, seeds: list[int], device: str, out: Path) -> dict:
     }
     markdown = report(settings, seeds, results, baselines, person_share, near_share, mean_pose_pck)
     markdown += compute_note(results, float(pretrained["seconds"]))
-    write(NAME, payload, markdown, out, committed=is_committed_run(settings, DEFAULTS, seeds))
+    write(NAME, payload, markdown, out, committed=is_committed_run(settings, DEFAULTS, seeds, device))
     plot(results, baselines, out / f"{NAME}.png")
     examples(settings, models, min(seeds), device, eval_data, pretrained, out / f"{NAME}_examples.png")
     return payload

@@ -40,8 +40,13 @@ DEFAULTS = {
     "clips": 600, "test_clips": 100, "clip_length": 4, "size": (64, 64), "noise_channels": 8, "noise": 0.1,
     "steps": 1500, "batch_size": 32, "lr": 3e-3, "threads": 1,
     "variants": ("dot", "sum", "dot+residual", "cosine", "cosine+residual"),
+    # Which run of hidden_frames the trained KIMNets' pictures come from: its DEFAULTS or its QUICK.
+    "hidden_frames": "DEFAULTS",
 }  # fmt: skip
-QUICK = {**DEFAULTS, "clips": 12, "test_clips": 4, "steps": 3, "batch_size": 4, "variants": ("dot", "cosine")}
+QUICK = {
+    **DEFAULTS, "clips": 12, "test_clips": 4, "steps": 3, "batch_size": 4, "variants": ("dot", "cosine"),
+    "hidden_frames": "QUICK",
+}  # fmt: skip
 
 #: variant -> KMM arguments.
 VARIANTS = {
@@ -117,7 +122,7 @@ def run_one(variant: str, case: str, seed: int, settings: dict, data: dict) -> d
 def cached_run_one(variant: str, case: str, seed: int, settings: dict, data: dict) -> dict:
     """``run_one``, its row kept under the evidence cache by variant, case, seed, settings and protocol,
     so that drawing the trained KIMNets again (once ``hidden_frames`` has more) needs no retraining."""
-    own = {k: v for k, v in settings.items() if k != "variants"}
+    own = {k: v for k, v in settings.items() if k not in ("variants", "hidden_frames")}
     key = {"variant": variant, "case": case, "seed": seed, "settings": own, "code": hidden_frames.code_version()}
     path = hidden_frames.cache_dir() / "pairs" / f"{NAME}-{variant}-{case}-{seed}-{common.digest(key)}.json"
     if path.exists():
@@ -132,6 +137,8 @@ def run(settings: dict, seeds: list[int], device: str, out: Path) -> dict:
     started = time.perf_counter()
     torch.set_num_threads(settings["threads"])
     common.check_variants(settings, VARIANTS)
+    if settings["hidden_frames"] not in ("DEFAULTS", "QUICK"):
+        raise ValueError(f"hidden_frames: expected 'DEFAULTS' or 'QUICK', got {settings['hidden_frames']!r}")
     data = _data(settings)
     results = [cached_run_one(v, c, s, settings, data) for c in CASES for v in settings["variants"] for s in seeds]
     payload = {
@@ -140,17 +147,22 @@ def run(settings: dict, seeds: list[int], device: str, out: Path) -> dict:
         "seeds": seeds,
         "variants": {v: VARIANTS[v][1] for v in settings["variants"]},
         "results": results,
-        "trained": _trained_attention(),
+        "trained": _trained_attention(getattr(hidden_frames, settings["hidden_frames"])),
     }
-    common.write(NAME, payload, markdown(payload), out, committed=common.is_committed_run(settings, DEFAULTS, seeds))
+    committed = common.is_committed_run(settings, DEFAULTS, seeds, device)
+    common.write(NAME, payload, markdown(payload), out, committed=committed)
     plot(payload, out)
     return payload
 
 
-def _trained_attention() -> dict:
-    """Seed 0's mean attention into shown frames of every KMM variant ``hidden_frames`` has cached."""
+def _trained_attention(hidden_settings: dict) -> dict:
+    """Seed 0's mean attention into shown frames of every KMM variant that ``hidden_frames`` has cached
+    under ``hidden_settings`` (another run's models, e.g. one with ``--set``, are not these)."""
     found = {}
-    for path in sorted((hidden_frames.cache_dir() / "pairs").glob(f"{hidden_frames.NAME}-*-0-*.json")):
+    for variant in hidden_frames.VARIANTS:
+        path = hidden_frames.pair_path(variant, 0, hidden_settings, "cpu")
+        if not path.exists():
+            continue
         result = json.loads(path.read_text())
         if "attention_after" in result:
             found[result["variant"]] = {
