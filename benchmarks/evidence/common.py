@@ -174,7 +174,10 @@ def run_info(started: float, argv: list[str] | None = None) -> dict:
     return {
         "command": "python -m benchmarks.evidence " + " ".join(argv[1:]) if argv else "",
         "commit": git("rev-parse", "--short", "HEAD"),
-        "uncommitted_changes": bool(git("status", "--porcelain", "--untracked-files=no")),
+        # Results this run (or an earlier experiment of it) has just written are not changes to the code.
+        "uncommitted_changes": bool(
+            git("status", "--porcelain", "--untracked-files=no", "--", ".", ":(exclude)benchmarks/results")
+        ),
         "wall_seconds": round(time.perf_counter() - started, 1),
         "torch": torch.__version__,
         "threads": torch.get_num_threads(),
