@@ -596,7 +596,12 @@ def markdown(payload: dict) -> str:
         "",
         f"Visible joints frame by frame (whole-person set, PCK@{settings['alpha']}; in brackets the paired "
         f"difference from `none`). Training clips have {settings['clip_length']} frames; the evaluation videos "
-        f"{settings['eval_length']}, so later frames run the recursion longer than training did.",
+        f"{settings['eval_length']}"
+        + (
+            ", so later frames run the recursion longer than training did."
+            if settings["eval_length"] > settings["clip_length"]
+            else "."
+        ),
         "",
         *_by_frame_table(payload),
     ]
