@@ -110,12 +110,14 @@ def train(
     weight_decay: float = 1e-4,
     device: str = "cpu",
     log_every: int = 50,
+    extra_loss: Callable[[dict], torch.Tensor] | None = None,
 ) -> TrainLog:
     """AdamW with warm-up and cosine decay on batches drawn (with replacement) from ``data``.
 
     ``predict(model, batch) -> (pred, target, target_weight)``: which outputs the loss compares with
     which targets (every frame for the recursive models, the key frame for VREMD). The batches depend
     on ``seed`` alone, so two variants of one seed see the same clips in the same order.
+    ``extra_loss(batch)``, called after ``predict``, is added to the heatmap loss (an auxiliary loss).
     """
     model.to(device).train()
     optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
@@ -128,6 +130,8 @@ def train(
         batch = {k: v[idx].to(device) for k, v in data.items()}
         pred, target, weight = predict(model, batch)
         loss = heatmap_loss(pred, target, weight)
+        if extra_loss is not None:
+            loss = loss + extra_loss(batch)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
         optimizer.step()

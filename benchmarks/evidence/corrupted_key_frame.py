@@ -96,22 +96,10 @@ SWITCHES = ("bmd zeroed", "masks all ones", "H_k only", "H_m only", "key frame x
 DIAGNOSED = (("limb", "degraded"), ("limb", "rest"), ("blur", "all"))
 
 DEFAULTS = {
-    "size": (64, 64),
-    "patch": 8,
-    "preset": "small",
-    # The small preset's own backbone (a 12-block ViT-Tiny) trained from scratch predicts the mean
-    # pose after the steps one CPU affords; a 4-block, 96-wide ViT pretrained on single frames learns
-    # where the person is. "" keeps the preset's.
-    "backbone": "vit_tiny_patch16_224",
-    "backbone_dim": 96,
-    "backbone_depth": 4,
-    "backbone_heads": 4,
+    **_vremd.BACKBONE_DEFAULTS,
     # False: no pretraining, the backbone trains from scratch with each row (what the issue's first
     # VREMD runs did; they predicted the mean pose).
     "pretrain": True,
-    "pretrain_steps": 4000,
-    "pretrain_lr": 1e-3,
-    "pretrain_clips": 2000,
     "sigma": 2.0,
     "distractors": 0,
     "person_height": (0.55, 0.8),

@@ -53,7 +53,6 @@ from benchmarks.evidence.common import (
     write,
 )  # fmt: skip
 from posemods.data import SyntheticPoseVideos
-from posemods.training.loop import WarmupCosine, heatmap_loss
 
 NAME = "hkm_masks"
 MODELS = ("untrained", "trained", "trained + mask loss")
@@ -68,17 +67,7 @@ METRICS = {
 }
 
 DEFAULTS = {
-    "size": (64, 64),
-    "patch": 8,
-    "preset": "small",
-    # As in corrupted_key_frame: a 4-block, 96-wide ViT, pretrained on single frames and frozen.
-    "backbone": "vit_tiny_patch16_224",
-    "backbone_dim": 96,
-    "backbone_depth": 4,
-    "backbone_heads": 4,
-    "pretrain_steps": 4000,
-    "pretrain_lr": 1e-3,
-    "pretrain_clips": 2000,
+    **_vremd.BACKBONE_DEFAULTS,  # as in corrupted_key_frame: pretrained on single frames and frozen
     "variant": "hkm+bmd",
     "sigma": 2.0,
     "distractors": 3,
@@ -274,34 +263,23 @@ def key_pck(model: nn.Module, data: dict) -> dict[str, float]:
 
 
 def train_with_mask_loss(model: nn.Module, data: dict, settings: dict, seed: int, device: str) -> float:
-    """:func:`common.train`'s loop (AdamW, warm-up and cosine, the same batches for a seed) with
+    """:func:`common.train` (AdamW, warm-up and cosine, the same batches for a seed) with
     ``mask_loss_weight * BCE(sigmoid(Mask_h), person tokens)`` added to the heatmap loss. Returns seconds."""
-    model.to(device).train()
-    optimizer = torch.optim.AdamW(model.parameters(), lr=settings["lr"], weight_decay=1e-4)
-    schedule = torch.optim.lr_scheduler.LambdaLR(optimizer, WarmupCosine(settings["warmup"], settings["steps"]))
-    generator = torch.Generator().manual_seed(seed)
     captured: list = []
     handle = model.hkm.register_forward_hook(lambda m, a, out: captured.append(out.human_mask))
-    predict = _vremd.make_predict(3)
-    num, start = data["frames"].shape[0], time.perf_counter()
+
+    def mask_loss(batch: dict) -> torch.Tensor:
+        person = (batch["coverage"] >= settings["coverage"]).float()
+        mask = captured[-1]
+        captured.clear()
+        return settings["mask_loss_weight"] * F.binary_cross_entropy_with_logits(mask, person)
+
     try:
-        for _ in range(settings["steps"]):
-            idx = torch.randint(0, num, (settings["batch_size"],), generator=generator)
-            batch = {k: v[idx].to(device) for k, v in data.items()}
-            captured.clear()
-            pred, target, weight = predict(model, batch)
-            person = (batch["coverage"] >= settings["coverage"]).float()
-            mask_loss = F.binary_cross_entropy_with_logits(captured[0], person)
-            loss = heatmap_loss(pred, target, weight) + settings["mask_loss_weight"] * mask_loss
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            schedule.step()
-            if not math.isfinite(loss.item()):
-                raise FloatingPointError(f"training diverged: loss {loss.item()}")
+        log = train(model, data, _vremd.make_predict(3), settings["steps"], settings["batch_size"], settings["lr"],
+                    seed, warmup=settings["warmup"], device=device, extra_loss=mask_loss)  # fmt: skip
     finally:
         handle.remove()
-    return time.perf_counter() - start
+    return log.seconds
 
 
 # ---------------------------------------------------------------------------------------------- run
